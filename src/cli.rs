@@ -1,0 +1,189 @@
+//! The `appraise` command line: argument definitions and the commands behind them.
+//! `main.rs` parses the arguments and calls [`run`].
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::dataset;
+use crate::error::Result;
+use crate::pipeline::{self, DataConfig, Observer, RunConfig, Stage};
+use crate::train::{EpochRecord, TrainConfig};
+
+/// Predict house prices with neural networks (the Keras regression tutorial, in Rust).
+#[derive(Debug, Parser)]
+#[command(name = "appraise", version, about, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Train a model on the Houses dataset and score it on the held-out test houses.
+    Train(TrainArgs),
+}
+
+/// Which network to train.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModelKind {
+    /// Part 1: house attributes only (multi-layer perceptron).
+    Mlp,
+}
+
+/// Arguments of `appraise train`.
+#[derive(Debug, Args)]
+#[command(allow_negative_numbers = true)]
+pub struct TrainArgs {
+    /// Dataset folder holding HousesInfo.txt [default: $APPRAISE_DATASET, else "Houses-dataset/Houses Dataset"]
+    #[arg(long, value_name = "DIR")]
+    pub dataset: Option<PathBuf>,
+
+    /// Which network to train.
+    #[arg(long, value_enum, default_value_t = ModelKind::Mlp)]
+    pub model: ModelKind,
+
+    /// Drop houses whose zip code occurs fewer times than this.
+    #[arg(long, default_value_t = DataConfig::default().min_zip_count)]
+    pub min_zip_count: usize,
+
+    /// Seed of the train/test split (scikit-learn's random_state).
+    #[arg(long, default_value_t = DataConfig::default().split_seed)]
+    pub split_seed: u32,
+
+    /// Fraction of houses held out for testing, strictly between 0 and 1.
+    #[arg(long, default_value_t = DataConfig::default().test_size)]
+    pub test_size: f64,
+
+    /// Passes over the training houses.
+    #[arg(long, default_value_t = TrainConfig::default().epochs)]
+    pub epochs: usize,
+
+    /// Houses per optimizer step.
+    #[arg(long, default_value_t = TrainConfig::default().batch_size)]
+    pub batch_size: usize,
+
+    /// Adam's initial learning rate (decayed as Keras's `decay=1e-3/200` does).
+    #[arg(long, default_value_t = TrainConfig::default().optimizer.learning_rate)]
+    pub learning_rate: f64,
+
+    /// Seed of weight initialization and shuffling: the same seed gives the same numbers.
+    #[arg(long, default_value_t = TrainConfig::default().seed)]
+    pub seed: u64,
+
+    /// Folder for the run's outputs [default: a new runs/<model>-N]
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+impl TrainArgs {
+    /// The run configuration these flags describe.
+    pub fn config(&self) -> RunConfig {
+        let mut config = RunConfig {
+            data: DataConfig {
+                min_zip_count: self.min_zip_count,
+                test_size: self.test_size,
+                split_seed: self.split_seed,
+            },
+            ..RunConfig::default()
+        };
+        config.train.epochs = self.epochs;
+        config.train.batch_size = self.batch_size;
+        config.train.seed = self.seed;
+        config.train.optimizer.learning_rate = self.learning_rate;
+        config
+    }
+}
+
+/// Formats dollars as the tutorial's `locale.currency(x, grouping=True)`: `$533,388.27`.
+pub fn dollars(amount: f64) -> String {
+    let cents = (amount.abs() * 100.0).round() as u128;
+    let (whole, frac) = (cents / 100, cents % 100);
+    let digits = whole.to_string();
+    let mut grouped = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    let sign = if amount < 0.0 { "-" } else { "" };
+    format!("{sign}${grouped}.{frac:02}")
+}
+
+/// Prints the tutorial's progress lines.
+struct Printer;
+
+impl Observer for Printer {
+    fn stage(&mut self, stage: Stage) {
+        println!("[INFO] {}", stage.message());
+    }
+
+    fn epoch(&mut self, r: &EpochRecord, epochs: usize) {
+        println!(
+            "Epoch {}/{} - loss: {:.4} - val_loss: {:.4}",
+            r.epoch, epochs, r.loss, r.val_loss
+        );
+    }
+}
+
+fn train(args: &TrainArgs) -> Result<()> {
+    let config = args.config();
+    config.train.validate()?;
+    let dataset_dir = dataset::resolve_dataset_dir(args.dataset.as_deref())?;
+    let out_dir = match &args.out {
+        Some(dir) => dir.clone(),
+        None => pipeline::default_out_dir("mlp"),
+    };
+    let result = pipeline::run(&dataset_dir, &config, &mut Printer)?;
+    pipeline::write_outputs(&result, &out_dir)?;
+    println!(
+        "[INFO] avg. house price: {}, std house price: {}",
+        dollars(result.price_mean),
+        dollars(result.price_std)
+    );
+    eprintln!("[INFO] results written to {}", out_dir.display());
+    println!(
+        "[INFO] mean: {:.2}%, std: {:.2}%",
+        result.metrics.mape, result.metrics.ape_std
+    );
+    Ok(())
+}
+
+/// Runs a parsed command line; returns the process exit code
+/// (0 success, 1 failure while running, 2 bad usage or bad input).
+pub fn run(cli: Cli) -> i32 {
+    let outcome = match &cli.command {
+        Command::Train(args) => train(args),
+    };
+    match outcome {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("error: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dollars_like_locale_currency() {
+        assert_eq!(dollars(533388.2734), "$533,388.27");
+        assert_eq!(dollars(493403.08), "$493,403.08");
+        assert_eq!(dollars(999.999), "$1,000.00");
+        assert_eq!(dollars(12.5), "$12.50");
+        assert_eq!(dollars(1234567.0), "$1,234,567.00");
+    }
+
+    #[test]
+    fn flags_default_to_the_tutorial() {
+        let cli = Cli::parse_from(["appraise", "train"]);
+        let Command::Train(args) = cli.command;
+        assert_eq!(args.config(), RunConfig::default());
+    }
+}

@@ -1,0 +1,68 @@
+//! One error type for the whole library, worded for the person at the terminal.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in appraise. Each message says what went wrong and,
+/// where it helps, what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The user asked for something impossible (a flag out of range, too few houses).
+    #[error("{0}")]
+    Usage(String),
+
+    /// A value in a text input file is malformed.
+    #[error("{path}:{line}: field {field}: {message}")]
+    Parse {
+        /// The file being read.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// Which field (name, and 1-based position where it has one).
+        field: String,
+        /// What is wrong with it.
+        message: String,
+    },
+
+    /// A whole input file is unusable (missing, a directory, empty...).
+    #[error("{}: {message}", path.display())]
+    Input {
+        /// The file or folder concerned.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+
+    /// An operating-system error while reading or writing a file.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file concerned.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+
+    /// Training went wrong (for example the loss became NaN).
+    #[error("{0}")]
+    Training(String),
+}
+
+impl Error {
+    /// The process exit code for this error: 2 for bad usage or bad input, 1 for a failure while running.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Usage(_) | Error::Parse { .. } | Error::Input { .. } => 2,
+            Error::Io { .. } | Error::Training(_) => 1,
+        }
+    }
+
+    /// Wraps an I/O error with the path it concerns.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+/// The library's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,21 @@
+//! appraise: predict house prices with neural networks, from a house's attributes.
+//!
+//! The library reproduces PyImageSearch's "Regression with Keras" (Part 1) on the Houses
+//! dataset: [`dataset`] reads `HousesInfo.txt`, [`split`] splits exactly as scikit-learn,
+//! [`preprocess`] scales and encodes, [`model`] and [`train`] define and fit the network with
+//! Keras's defaults, [`metrics`] scores it, and [`pipeline`] runs all of it end to end.
+
+pub mod atomic;
+pub mod cli;
+pub mod dataset;
+pub mod error;
+pub mod metrics;
+pub mod model;
+pub mod optim;
+pub mod pipeline;
+pub mod preprocess;
+pub mod rng;
+pub mod split;
+pub mod train;
+
+pub use error::{Error, Result};
