@@ -42,5 +42,8 @@ fn main() {
         mean,
         times[RUNS - 1]
     );
-    println!("  peak memory (max RSS of any run): {:.1} MiB", usage.ru_maxrss as f64 / 1024.0);
+    println!(
+        "  peak memory (max RSS of any run): {:.1} MiB",
+        usage.ru_maxrss as f64 / 1024.0
+    );
 }

@@ -35,7 +35,7 @@ pub enum ModelKind {
 
 /// Arguments of `appraise train`.
 #[derive(Debug, Args)]
-#[command(allow_negative_numbers = true)]
+#[command(allow_negative_numbers = true, args_override_self = true)]
 pub struct TrainArgs {
     /// Dataset folder holding HousesInfo.txt [default: $APPRAISE_DATASET, else "Houses-dataset/Houses Dataset"]
     #[arg(long, value_name = "DIR")]

@@ -59,8 +59,17 @@ impl Metrics {
             (apes[mid - 1] + apes[mid]) / 2.0
         };
         let max_ape = apes.last().copied().unwrap_or(f64::NAN);
-        let mae = actual.iter().zip(predicted).map(|(a, p)| (a - p).abs()).sum::<f64>() / n;
-        let sse: f64 = actual.iter().zip(predicted).map(|(a, p)| (a - p).powi(2)).sum();
+        let mae = actual
+            .iter()
+            .zip(predicted)
+            .map(|(a, p)| (a - p).abs())
+            .sum::<f64>()
+            / n;
+        let sse: f64 = actual
+            .iter()
+            .zip(predicted)
+            .map(|(a, p)| (a - p).powi(2))
+            .sum();
         let mean_actual = actual.iter().sum::<f64>() / n;
         let sst: f64 = actual.iter().map(|a| (a - mean_actual).powi(2)).sum();
         Self {
@@ -93,13 +102,18 @@ mod tests {
         assert_eq!(m.count, 3);
         assert!((m.mape - 35.0 / 3.0).abs() < 1e-12);
         let mean = 35.0 / 3.0;
-        let std = (((10.0 - mean) * (10.0f64 - mean) + (25.0 - mean) * (25.0 - mean) + mean * mean) / 3.0).sqrt();
+        let std =
+            (((10.0 - mean) * (10.0f64 - mean) + (25.0 - mean) * (25.0 - mean) + mean * mean)
+                / 3.0)
+                .sqrt();
         assert!((m.ape_std - std).abs() < 1e-12);
         assert_eq!(m.median_ape, 10.0);
         assert_eq!(m.max_ape, 25.0);
         assert!((m.mae - 20.0).abs() < 1e-12);
         assert!((m.rmse - (2600.0f64 / 3.0).sqrt()).abs() < 1e-9);
-        let sst = (100.0f64 - 700.0 / 3.0).powi(2) + (200.0f64 - 700.0 / 3.0).powi(2) + (400.0f64 - 700.0 / 3.0).powi(2);
+        let sst = (100.0f64 - 700.0 / 3.0).powi(2)
+            + (200.0f64 - 700.0 / 3.0).powi(2)
+            + (400.0f64 - 700.0 / 3.0).powi(2);
         assert!((m.r2 - (1.0 - 2600.0 / sst)).abs() < 1e-12);
     }
 }

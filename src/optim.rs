@@ -76,8 +76,12 @@ impl Optimizer for KerasAdam {
         let (b1, b2) = (self.beta_1, self.beta_2);
         let (moment_1, moment_2, time) = match state {
             Some(s) => (
-                s.moment_1.mul_scalar(b1).add(grad.clone().mul_scalar(1.0 - b1)),
-                s.moment_2.mul_scalar(b2).add(grad.square().mul_scalar(1.0 - b2)),
+                s.moment_1
+                    .mul_scalar(b1)
+                    .add(grad.clone().mul_scalar(1.0 - b1)),
+                s.moment_2
+                    .mul_scalar(b2)
+                    .add(grad.square().mul_scalar(1.0 - b2)),
                 s.time + 1,
             ),
             None => (

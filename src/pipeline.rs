@@ -182,7 +182,11 @@ pub struct RunResult {
 }
 
 /// Runs the tutorial pipeline on the dataset folder `dataset_dir`.
-pub fn run(dataset_dir: &Path, config: &RunConfig, observer: &mut dyn Observer) -> Result<RunResult> {
+pub fn run(
+    dataset_dir: &Path,
+    config: &RunConfig,
+    observer: &mut dyn Observer,
+) -> Result<RunResult> {
     config.train.validate()?;
     observer.stage(Stage::Loading);
     let all = dataset::load_houses(&dataset_dir.join(dataset::INFO_FILE))?;
@@ -234,7 +238,11 @@ pub fn run(dataset_dir: &Path, config: &RunConfig, observer: &mut dyn Observer) 
 pub fn predictions_csv(predictions: &[Prediction]) -> String {
     let mut out = String::from("house,price,predicted,abs_pct_error\n");
     for p in predictions {
-        let _ = writeln!(out, "{},{},{:.2},{:.4}", p.house, p.price, p.predicted, p.abs_pct_error);
+        let _ = writeln!(
+            out,
+            "{},{},{:.2},{:.4}",
+            p.house, p.price, p.predicted, p.abs_pct_error
+        );
     }
     out
 }
@@ -243,7 +251,11 @@ pub fn predictions_csv(predictions: &[Prediction]) -> String {
 pub fn history_csv(history: &[EpochRecord]) -> String {
     let mut out = String::from("epoch,loss,val_loss,learning_rate\n");
     for r in history {
-        let _ = writeln!(out, "{},{},{},{}", r.epoch, r.loss, r.val_loss, r.learning_rate);
+        let _ = writeln!(
+            out,
+            "{},{},{},{}",
+            r.epoch, r.loss, r.val_loss, r.learning_rate
+        );
     }
     out
 }
@@ -260,10 +272,22 @@ pub fn default_out_dir(model: &str) -> PathBuf {
 /// Each file is written atomically.
 pub fn write_outputs(result: &RunResult, out_dir: &Path) -> Result<()> {
     std::fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
-    atomic::write(&out_dir.join("predictions.csv"), predictions_csv(&result.predictions).as_bytes())?;
-    atomic::write(&out_dir.join("history.csv"), history_csv(&result.history).as_bytes())?;
-    atomic::write(&out_dir.join("metrics.json"), to_json(&result.metrics).as_bytes())?;
-    atomic::write(&out_dir.join("config.json"), to_json(&result.config).as_bytes())?;
+    atomic::write(
+        &out_dir.join("predictions.csv"),
+        predictions_csv(&result.predictions).as_bytes(),
+    )?;
+    atomic::write(
+        &out_dir.join("history.csv"),
+        history_csv(&result.history).as_bytes(),
+    )?;
+    atomic::write(
+        &out_dir.join("metrics.json"),
+        to_json(&result.metrics).as_bytes(),
+    )?;
+    atomic::write(
+        &out_dir.join("config.json"),
+        to_json(&result.config).as_bytes(),
+    )?;
     Ok(())
 }
 

@@ -45,7 +45,10 @@ impl Preprocessor {
                 max[k] = max[k].max(v);
             }
         }
-        let price_scale = train.iter().map(|h| h.price).fold(f64::NEG_INFINITY, f64::max);
+        let price_scale = train
+            .iter()
+            .map(|h| h.price)
+            .fold(f64::NEG_INFINITY, f64::max);
         Self {
             zip_codes,
             min,
@@ -92,7 +95,10 @@ impl Preprocessor {
 
     /// Scaled targets: price / price_scale.
     pub fn targets(&self, houses: &[House]) -> Vec<f32> {
-        houses.iter().map(|h| (h.price / self.price_scale) as f32).collect()
+        houses
+            .iter()
+            .map(|h| (h.price / self.price_scale) as f32)
+            .collect()
     }
 
     /// Turns a scaled model output back into dollars.
@@ -105,7 +111,14 @@ impl Preprocessor {
 mod tests {
     use super::*;
 
-    fn house(id: usize, bedrooms: f64, bathrooms: f64, area: f64, zipcode: u32, price: f64) -> House {
+    fn house(
+        id: usize,
+        bedrooms: f64,
+        bathrooms: f64,
+        area: f64,
+        zipcode: u32,
+        price: f64,
+    ) -> House {
         House {
             id,
             bedrooms,
@@ -118,7 +131,10 @@ mod tests {
 
     #[test]
     fn fits_on_training_rows_and_encodes_like_the_tutorial() {
-        let train = [house(1, 2.0, 1.0, 1000.0, 20, 100.0), house(2, 4.0, 3.0, 3000.0, 10, 400.0)];
+        let train = [
+            house(1, 2.0, 1.0, 1000.0, 20, 100.0),
+            house(2, 4.0, 3.0, 3000.0, 10, 400.0),
+        ];
         let test = [house(3, 6.0, 2.0, 500.0, 30, 200.0)];
         let all: Vec<House> = train.iter().chain(test.iter()).copied().collect();
         let p = Preprocessor::fit(&all, &train);
@@ -127,7 +143,10 @@ mod tests {
         assert_eq!(p.max, [4.0, 3.0, 3000.0]);
         assert_eq!(p.price_scale, 400.0);
         assert_eq!(p.n_features(), 6);
-        assert_eq!(p.features(&train), vec![0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 1.0, 1.0, 1.0]);
+        assert_eq!(
+            p.features(&train),
+            vec![0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 1.0, 1.0, 1.0]
+        );
         // Test rows may fall outside [0, 1].
         assert_eq!(p.features(&test), vec![0.0, 0.0, 1.0, 2.0, 0.5, -0.25]);
         assert_eq!(p.targets(&test), vec![0.5]);
@@ -136,7 +155,10 @@ mod tests {
 
     #[test]
     fn constant_column_and_unknown_zip() {
-        let train = [house(1, 3.0, 2.0, 1000.0, 20, 100.0), house(2, 3.0, 2.0, 2000.0, 20, 50.0)];
+        let train = [
+            house(1, 3.0, 2.0, 1000.0, 20, 100.0),
+            house(2, 3.0, 2.0, 2000.0, 20, 50.0),
+        ];
         let p = Preprocessor::fit(&train, &train);
         let unknown = house(3, 4.0, 2.0, 1500.0, 99, 1.0);
         assert_eq!(p.zip_index(99), None);

@@ -109,8 +109,12 @@ mod tests {
 
     /// scikit-learn's own indices, from `../shared/fixtures` (a fixed reference file).
     fn fixture() -> Cases {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/sklearn-split-cases.json");
-        let text = std::fs::read_to_string(path).expect("fixture file tests/fixtures/sklearn-split-cases.json");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/sklearn-split-cases.json"
+        );
+        let text = std::fs::read_to_string(path)
+            .expect("fixture file tests/fixtures/sklearn-split-cases.json");
         serde_json::from_str(&text).unwrap()
     }
 
@@ -120,8 +124,16 @@ mod tests {
         assert!(cases.len() >= 5);
         for case in cases {
             let split = train_test_split(case.n, case.test_size, case.seed).unwrap();
-            assert_eq!(split.test, case.test, "test rows, n={} seed={}", case.n, case.seed);
-            assert_eq!(split.train, case.train, "train rows, n={} seed={}", case.n, case.seed);
+            assert_eq!(
+                split.test, case.test,
+                "test rows, n={} seed={}",
+                case.n, case.seed
+            );
+            assert_eq!(
+                split.train, case.train,
+                "train rows, n={} seed={}",
+                case.n, case.seed
+            );
         }
     }
 
