@@ -5,9 +5,12 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::artifact::{self, SavedModel};
+use crate::atomic;
 use crate::dataset;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::pipeline::{self, DataConfig, Observer, RunConfig, Stage};
+use crate::predict::{self, Format, Queries, Query, UnknownZip};
 use crate::train::{EpochRecord, TrainConfig};
 
 /// Predict house prices with neural networks (the Keras regression tutorial, in Rust).
@@ -24,6 +27,110 @@ pub struct Cli {
 pub enum Command {
     /// Train a model on the Houses dataset and score it on the held-out test houses.
     Train(TrainArgs),
+    /// Price new houses with a saved model.
+    Predict(PredictArgs),
+    /// Score a saved model on a dataset (by default the test houses it was trained without).
+    Evaluate(EvaluateArgs),
+    /// Show a saved model's layers, preprocessing and training metadata.
+    Summary(SummaryArgs),
+}
+
+/// What to do with a zip code the model has never seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum UnknownZipArg {
+    /// Refuse, listing the zip codes the model knows.
+    Error,
+    /// Price the house with an all-zero zip encoding, with a warning.
+    Zero,
+}
+
+impl From<UnknownZipArg> for UnknownZip {
+    fn from(arg: UnknownZipArg) -> Self {
+        match arg {
+            UnknownZipArg::Error => UnknownZip::Error,
+            UnknownZipArg::Zero => UnknownZip::Zero,
+        }
+    }
+}
+
+/// Output format of `predict`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    /// CSV with a header.
+    Csv,
+    /// A JSON array of objects.
+    Json,
+}
+
+/// Arguments of `appraise predict`.
+#[derive(Debug, Args)]
+#[command(allow_negative_numbers = true)]
+pub struct PredictArgs {
+    /// The model file `appraise train` wrote (DIR/model.appraise).
+    #[arg(long, value_name = "FILE")]
+    pub model: PathBuf,
+
+    /// Houses to price: a CSV with header bedrooms,bathrooms,area,zipcode (optional house or
+    /// id column, passed through), or a HousesInfo.txt-style file.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["bedrooms", "bathrooms", "area", "zipcode"])]
+    pub input: Option<PathBuf>,
+
+    /// One house: number of bedrooms.
+    #[arg(long, requires_all = ["bathrooms", "area", "zipcode"])]
+    pub bedrooms: Option<f64>,
+    /// One house: number of bathrooms.
+    #[arg(long, requires_all = ["bedrooms", "area", "zipcode"])]
+    pub bathrooms: Option<f64>,
+    /// One house: living area in square feet.
+    #[arg(long, requires_all = ["bedrooms", "bathrooms", "zipcode"])]
+    pub area: Option<f64>,
+    /// One house: zip code.
+    #[arg(long, requires_all = ["bedrooms", "bathrooms", "area"])]
+    pub zipcode: Option<u32>,
+
+    /// Write the predictions to this file instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = FormatArg::Csv)]
+    pub format: FormatArg,
+
+    /// What to do with a zip code the model has never seen.
+    #[arg(long, value_enum, default_value_t = UnknownZipArg::Error)]
+    pub unknown_zip: UnknownZipArg,
+}
+
+/// Arguments of `appraise evaluate`.
+#[derive(Debug, Args)]
+pub struct EvaluateArgs {
+    /// The model file `appraise train` wrote (DIR/model.appraise).
+    #[arg(long, value_name = "FILE")]
+    pub model: PathBuf,
+
+    /// Dataset folder holding HousesInfo.txt [default: $APPRAISE_DATASET, else "Houses-dataset/Houses Dataset"]
+    #[arg(long, value_name = "DIR")]
+    pub dataset: Option<PathBuf>,
+
+    /// Score every house that passes the model's zip filter, not only the test houses.
+    #[arg(long)]
+    pub all: bool,
+
+    /// Print the scores as JSON.
+    #[arg(long)]
+    pub json: bool,
+
+    /// What to do with a zip code the model has never seen.
+    #[arg(long, value_enum, default_value_t = UnknownZipArg::Error)]
+    pub unknown_zip: UnknownZipArg,
+}
+
+/// Arguments of `appraise summary`.
+#[derive(Debug, Args)]
+pub struct SummaryArgs {
+    /// The model file `appraise train` wrote (DIR/model.appraise).
+    #[arg(long, value_name = "FILE")]
+    pub model: PathBuf,
 }
 
 /// Which network to train.
@@ -139,6 +246,7 @@ fn train(args: &TrainArgs) -> Result<()> {
     };
     let result = pipeline::run(&dataset_dir, &config, &mut Printer)?;
     pipeline::write_outputs(&result, &out_dir)?;
+    SavedModel::from_run(&result).save(&out_dir.join(artifact::FILE_NAME))?;
     println!(
         "[INFO] avg. house price: {}, std house price: {}",
         dollars(result.price_mean),
@@ -152,11 +260,113 @@ fn train(args: &TrainArgs) -> Result<()> {
     Ok(())
 }
 
+fn read_text(path: &std::path::Path) -> Result<String> {
+    let bytes = std::fs::read(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::Input {
+            path: path.to_path_buf(),
+            message: "not found".into(),
+        },
+        _ if path.is_dir() => Error::Input {
+            path: path.to_path_buf(),
+            message: "is a folder, expected a file".into(),
+        },
+        _ => Error::io(path, e),
+    })?;
+    String::from_utf8(bytes).map_err(|_| Error::Input {
+        path: path.to_path_buf(),
+        message: "is not UTF-8 text".into(),
+    })
+}
+
+fn predict(args: &PredictArgs) -> Result<()> {
+    let model = SavedModel::load(&args.model)?;
+    let queries = match (
+        &args.input,
+        args.bedrooms,
+        args.bathrooms,
+        args.area,
+        args.zipcode,
+    ) {
+        (Some(path), ..) => predict::parse_queries(&read_text(path)?, path)?,
+        (None, Some(bedrooms), Some(bathrooms), Some(area), Some(zipcode)) => {
+            for (k, v) in [bedrooms, bathrooms, area].into_iter().enumerate() {
+                if !(v.is_finite() && v >= 0.0) {
+                    return Err(Error::Usage(format!(
+                        "--{} must be a non-negative number, got {v}",
+                        crate::preprocess::CONTINUOUS[k]
+                    )));
+                }
+            }
+            Queries {
+                id_column: None,
+                rows: vec![Query {
+                    id: None,
+                    continuous: [bedrooms, bathrooms, area],
+                    zipcode,
+                }],
+            }
+        }
+        _ => {
+            return Err(Error::Usage(
+                "give --input FILE, or one house with --bedrooms, --bathrooms, --area and --zipcode".into(),
+            ));
+        }
+    };
+    let (prices, warnings) =
+        predict::predict_prices(&model, &queries.rows, args.unknown_zip.into())?;
+    for warning in warnings {
+        eprintln!("warning: {warning}");
+    }
+    let format = match args.format {
+        FormatArg::Csv => Format::Csv,
+        FormatArg::Json => Format::Json,
+    };
+    let text = predict::format_predictions(&queries, &prices, format);
+    match &args.output {
+        Some(path) => atomic::write(path, text.as_bytes())?,
+        None => print!("{text}"),
+    }
+    Ok(())
+}
+
+fn evaluate(args: &EvaluateArgs) -> Result<()> {
+    let model = SavedModel::load(&args.model)?;
+    let dataset_dir = dataset::resolve_dataset_dir(args.dataset.as_deref())?;
+    let evaluation = predict::evaluate(&model, &dataset_dir, args.all, args.unknown_zip.into())?;
+    if !evaluation.same_dataset {
+        eprintln!(
+            "warning: this HousesInfo.txt differs from the one the model was trained on, \
+             so its \"test houses\" are not the ones held out in training"
+        );
+    }
+    if args.json {
+        print!("{}", pipeline::to_json(&evaluation));
+        return Ok(());
+    }
+    let m = &evaluation.metrics;
+    println!("Scored {}", evaluation.scope);
+    println!("MAPE:       {:.2}% (std {:.2}%)", m.mape, m.ape_std);
+    println!("median APE: {:.2}%", m.median_ape);
+    println!("worst APE:  {:.2}%", m.max_ape);
+    println!("MAE:        {}", dollars(m.mae));
+    println!("RMSE:       {}", dollars(m.rmse));
+    println!("R^2:        {:.4}", m.r2);
+    Ok(())
+}
+
+fn summary(args: &SummaryArgs) -> Result<()> {
+    print!("{}", SavedModel::load(&args.model)?.summary());
+    Ok(())
+}
+
 /// Runs a parsed command line; returns the process exit code
 /// (0 success, 1 failure while running, 2 bad usage or bad input).
 pub fn run(cli: Cli) -> i32 {
     let outcome = match &cli.command {
         Command::Train(args) => train(args),
+        Command::Predict(args) => predict(args),
+        Command::Evaluate(args) => evaluate(args),
+        Command::Summary(args) => summary(args),
     };
     match outcome {
         Ok(()) => 0,
@@ -183,7 +393,9 @@ mod tests {
     #[test]
     fn flags_default_to_the_tutorial() {
         let cli = Cli::parse_from(["appraise", "train"]);
-        let Command::Train(args) = cli.command;
+        let Command::Train(args) = cli.command else {
+            panic!("parsed as train")
+        };
         assert_eq!(args.config(), RunConfig::default());
     }
 }

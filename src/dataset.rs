@@ -34,9 +34,9 @@ pub struct House {
 /// The names of the five fields of a line, in file order.
 pub const FIELDS: [&str; 5] = ["bedrooms", "bathrooms", "area", "zipcode", "price"];
 
-/// Parses one attribute value; `what` names the field for the error message.
+/// Parses field `index` (see [`FIELDS`]) of a house; the error message names the field.
 /// Rejects NaN, infinities and negatives; the price must also be > 0.
-fn parse_field(text: &str, index: usize) -> std::result::Result<f64, String> {
+pub fn parse_field(text: &str, index: usize) -> std::result::Result<f64, String> {
     let name = FIELDS[index];
     let value: f64 = text
         .parse()
@@ -115,8 +115,25 @@ pub fn parse_houses(text: &str, path: &Path) -> Result<Vec<House>> {
     Ok(houses)
 }
 
+/// A fingerprint of a file's bytes (FNV-1a, 64 bits), to tell whether two datasets are the same.
+pub fn fingerprint(bytes: &[u8]) -> String {
+    let hash = bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("fnv1a64:{hash:016x}")
+}
+
+/// The houses of a `HousesInfo.txt` and the fingerprint of the file.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    /// Every house of the file, in file order.
+    pub houses: Vec<House>,
+    /// [`fingerprint`] of the file's bytes.
+    pub fingerprint: String,
+}
+
 /// Reads and parses `HousesInfo.txt` at `path`.
-pub fn load_houses(path: &Path) -> Result<Vec<House>> {
+pub fn load_houses(path: &Path) -> Result<Dataset> {
     if path.is_dir() {
         return Err(Error::Input {
             path: path.to_path_buf(),
@@ -140,7 +157,10 @@ pub fn load_houses(path: &Path) -> Result<Vec<House>> {
             message: "the file is not UTF-8 text (is it the right file?)".into(),
         }
     })?;
-    parse_houses(&text, path)
+    Ok(Dataset {
+        houses: parse_houses(&text, path)?,
+        fingerprint: fingerprint(text.as_bytes()),
+    })
 }
 
 /// Finds the dataset folder: `--dataset` if given, else `APPRAISE_DATASET`, else
@@ -257,6 +277,12 @@ mod tests {
     #[test]
     fn load_names_missing_files_and_directories() {
         let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("good.txt");
+        std::fs::write(&good, b"1 1 1 1 1\n").unwrap();
+        let loaded = load_houses(&good).unwrap();
+        assert_eq!(loaded.houses.len(), 1);
+        assert_eq!(loaded.fingerprint, fingerprint(b"1 1 1 1 1\n"));
+        assert_ne!(loaded.fingerprint, fingerprint(b"1 1 1 1 2\n"));
         let missing = load_houses(&dir.path().join("nope.txt")).unwrap_err();
         assert!(missing.to_string().contains("not found"));
         assert_eq!(missing.exit_code(), 2);

@@ -5,6 +5,7 @@
 //! [`preprocess`] scales and encodes, [`model`] and [`train`] define and fit the network with
 //! Keras's defaults, [`metrics`] scores it, and [`pipeline`] runs all of it end to end.
 
+pub mod artifact;
 pub mod atomic;
 pub mod cli;
 pub mod dataset;
@@ -13,6 +14,7 @@ pub mod metrics;
 pub mod model;
 pub mod optim;
 pub mod pipeline;
+pub mod predict;
 pub mod preprocess;
 pub mod rng;
 pub mod split;

@@ -1,6 +1,11 @@
 //! How good the predictions are, in the tutorial's terms and a few more.
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// JSON has no NaN: serde_json writes it as `null`; read `null` back as NaN.
+fn nan_if_null<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+}
 
 /// Keras's mean absolute percentage error on scaled values:
 /// `100 * mean(|y - p| / max(|y|, 1e-7))`.
@@ -25,18 +30,25 @@ pub struct Metrics {
     /// Number of houses scored.
     pub count: usize,
     /// Mean absolute percentage error (the tutorial's "mean").
+    #[serde(deserialize_with = "nan_if_null")]
     pub mape: f64,
     /// Population standard deviation of the absolute percentage errors (the tutorial's "std").
+    #[serde(deserialize_with = "nan_if_null")]
     pub ape_std: f64,
     /// Median absolute percentage error.
+    #[serde(deserialize_with = "nan_if_null")]
     pub median_ape: f64,
     /// Largest absolute percentage error.
+    #[serde(deserialize_with = "nan_if_null")]
     pub max_ape: f64,
     /// Mean absolute error in dollars.
+    #[serde(deserialize_with = "nan_if_null")]
     pub mae: f64,
     /// Root mean squared error in dollars.
+    #[serde(deserialize_with = "nan_if_null")]
     pub rmse: f64,
     /// Coefficient of determination.
+    #[serde(deserialize_with = "nan_if_null")]
     pub r2: f64,
 }
 

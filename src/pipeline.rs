@@ -165,6 +165,10 @@ pub struct Prediction {
 pub struct RunResult {
     /// The settings used.
     pub config: RunConfig,
+    /// [`dataset::fingerprint`] of the `HousesInfo.txt` trained on.
+    pub dataset_fingerprint: String,
+    /// Houses in that file (before the zip filter).
+    pub dataset_houses: usize,
     /// The data as split and preprocessed.
     pub prepared: Prepared,
     /// The trained network (evaluation mode).
@@ -189,10 +193,10 @@ pub fn run(
 ) -> Result<RunResult> {
     config.train.validate()?;
     observer.stage(Stage::Loading);
-    let all = dataset::load_houses(&dataset_dir.join(dataset::INFO_FILE))?;
+    let dataset = dataset::load_houses(&dataset_dir.join(dataset::INFO_FILE))?;
     observer.stage(Stage::Splitting);
     observer.stage(Stage::Processing);
-    let prepared = prepare(&all, &config.data)?;
+    let prepared = prepare(&dataset.houses, &config.data)?;
     observer.stage(Stage::Training);
     let epochs = config.train.epochs;
     let (model, history) = train_mlp(
@@ -224,6 +228,8 @@ pub fn run(
     let (price_mean, price_std) = dataset::price_mean_std(&prepared.houses);
     Ok(RunResult {
         config: config.clone(),
+        dataset_fingerprint: dataset.fingerprint,
+        dataset_houses: dataset.houses.len(),
         prepared,
         model,
         history,

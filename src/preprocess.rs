@@ -71,12 +71,18 @@ impl Preprocessor {
     /// one-hot (what `LabelBinarizer` does); callers that must refuse unknown zips check
     /// [`Preprocessor::zip_index`] first.
     pub fn push_features(&self, house: &House, out: &mut Vec<f32>) {
+        self.push_attributes(continuous(house), house.zipcode, out);
+    }
+
+    /// Like [`Preprocessor::push_features`], from the attributes alone
+    /// (`[bedrooms, bathrooms, area]` and the zip code).
+    pub fn push_attributes(&self, continuous: [f64; 3], zipcode: u32, out: &mut Vec<f32>) {
         let start = out.len();
         out.resize(start + self.zip_codes.len(), 0.0);
-        if let Some(i) = self.zip_index(house.zipcode) {
+        if let Some(i) = self.zip_index(zipcode) {
             out[start + i] = 1.0;
         }
-        for (k, v) in continuous(house).into_iter().enumerate() {
+        for (k, v) in continuous.into_iter().enumerate() {
             // scikit-learn's MinMaxScaler: a constant column scales by 1.
             let range = self.max[k] - self.min[k];
             let range = if range == 0.0 { 1.0 } else { range };
@@ -98,6 +104,15 @@ impl Preprocessor {
         houses
             .iter()
             .map(|h| (h.price / self.price_scale) as f32)
+            .collect()
+    }
+
+    /// The attributes of `continuous` (`[bedrooms, bathrooms, area]`) that lie outside the
+    /// training range, by name.
+    pub fn out_of_range(&self, continuous: [f64; 3]) -> Vec<&'static str> {
+        (0..3)
+            .filter(|&k| continuous[k] < self.min[k] || continuous[k] > self.max[k])
+            .map(|k| CONTINUOUS[k])
             .collect()
     }
 

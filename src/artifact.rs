@@ -1,0 +1,438 @@
+//! The one-file model: weights, model config, fitted preprocessing and training metadata.
+//!
+//! Layout (all integers little-endian):
+//!
+//! | bytes | content |
+//! |---|---|
+//! | 8 | magic `APPRAISE` |
+//! | 4 | format version (u32), currently 1 |
+//! | 8 | length N of the JSON header (u64) |
+//! | N | JSON header ([`Header`]): appraise version, model config, preprocessing, metadata |
+//! | rest | the weights as a safetensors file (f32; `layers.{i}.weight` of shape `[in, out]`, Keras's kernel layout, and `layers.{i}.bias`) |
+//!
+//! Python reads the weights with `safetensors.numpy.load(data[20 + N:])`.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use burn::tensor::Device;
+use safetensors::{Dtype, SafeTensors, tensor::TensorView};
+use serde::{Deserialize, Serialize};
+
+use crate::atomic;
+use crate::error::{Error, Result};
+use crate::metrics::Metrics;
+use crate::model::{DenseWeights, Mlp, MlpConfig};
+use crate::pipeline::{RunConfig, RunResult};
+use crate::preprocess::Preprocessor;
+
+/// First bytes of every model file.
+pub const MAGIC: &[u8; 8] = b"APPRAISE";
+/// The format version this build writes and the newest it reads.
+pub const FORMAT_VERSION: u32 = 1;
+/// Conventional file name inside a run folder.
+pub const FILE_NAME: &str = "model.appraise";
+const PREFIX_LEN: usize = 8 + 4 + 8;
+
+/// Which network the file holds, with its config.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum ModelSpec {
+    /// Part 1's attribute MLP.
+    Mlp(MlpConfig),
+}
+
+/// How and on what the model was trained.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainingInfo {
+    /// Fingerprint of the `HousesInfo.txt` trained on.
+    pub dataset_fingerprint: String,
+    /// Houses in that file, before the zip filter.
+    pub dataset_houses: usize,
+    /// Every setting of the run (zip filter, split, seeds, epochs, optimizer).
+    pub config: RunConfig,
+    /// Training houses.
+    pub train_houses: usize,
+    /// Test houses.
+    pub test_houses: usize,
+    /// Scores on the test houses at the end of training.
+    pub test_metrics: Metrics,
+    /// Training and validation loss after the last epoch.
+    pub final_loss: f64,
+    /// Validation loss after the last epoch.
+    pub final_val_loss: f64,
+}
+
+/// The JSON part of a model file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Header {
+    /// Version of appraise that wrote the file.
+    pub appraise_version: String,
+    /// Network kind and config.
+    pub model: ModelSpec,
+    /// Fitted preprocessing.
+    pub preprocessor: Preprocessor,
+    /// Training metadata.
+    pub training: TrainingInfo,
+}
+
+/// A model ready to predict: its header and its network.
+#[derive(Debug, Clone)]
+pub struct SavedModel {
+    /// Config, preprocessing and metadata.
+    pub header: Header,
+    /// The trained network (evaluation mode).
+    pub mlp: Mlp,
+}
+
+impl SavedModel {
+    /// The model a training run produced.
+    pub fn from_run(result: &RunResult) -> Self {
+        let last = result.history.last();
+        let header = Header {
+            appraise_version: env!("CARGO_PKG_VERSION").to_string(),
+            model: ModelSpec::Mlp(result.config.model.clone()),
+            preprocessor: result.prepared.preprocessor.clone(),
+            training: TrainingInfo {
+                dataset_fingerprint: result.dataset_fingerprint.clone(),
+                dataset_houses: result.dataset_houses,
+                config: result.config.clone(),
+                train_houses: result.prepared.train.rows(),
+                test_houses: result.prepared.test.rows(),
+                test_metrics: result.metrics.clone(),
+                final_loss: last.map_or(f64::NAN, |r| r.loss),
+                final_val_loss: last.map_or(f64::NAN, |r| r.val_loss),
+            },
+        };
+        Self {
+            header,
+            mlp: result.model.clone(),
+        }
+    }
+
+    /// The network's config.
+    pub fn mlp_config(&self) -> &MlpConfig {
+        match &self.header.model {
+            ModelSpec::Mlp(config) => config,
+        }
+    }
+
+    /// The bytes of the model file.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let json = serde_json::to_vec(&self.header).expect("the header serializes");
+        let weights = self.mlp.weights();
+        let mut buffers = Vec::new();
+        for (i, layer) in weights.iter().enumerate() {
+            buffers.push((
+                format!("layers.{i}.weight"),
+                vec![layer.fan_in, layer.fan_out()],
+                f32_bytes(&layer.kernel),
+            ));
+            buffers.push((
+                format!("layers.{i}.bias"),
+                vec![layer.fan_out()],
+                f32_bytes(&layer.bias),
+            ));
+        }
+        let views = buffers.iter().map(|(name, shape, bytes)| {
+            let view =
+                TensorView::new(Dtype::F32, shape.clone(), bytes).expect("sizes match shapes");
+            (name.clone(), view)
+        });
+        let tensors = safetensors::serialize(views, None::<HashMap<String, String>>)
+            .expect("f32 tensors serialize");
+        let mut out = Vec::with_capacity(PREFIX_LEN + json.len() + tensors.len());
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out.extend_from_slice(&(json.len() as u64).to_le_bytes());
+        out.extend_from_slice(&json);
+        out.extend_from_slice(&tensors);
+        out
+    }
+
+    /// Writes the model file atomically.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        atomic::write(path, &self.to_bytes())
+    }
+
+    /// Reads a model from the bytes of a model file; `path` is named in errors.
+    pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Self> {
+        let bad = |message: String| Error::Input {
+            path: path.to_path_buf(),
+            message,
+        };
+        let damaged = |what: &str, detail: String| {
+            bad(format!(
+                "the model file is damaged ({what}: {detail}); train the model again or copy the file again"
+            ))
+        };
+        if bytes.is_empty() {
+            return Err(bad(
+                "the model file is empty; train a model with `appraise train`".into(),
+            ));
+        }
+        if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
+            return Err(bad(
+                "is not an appraise model file (it does not start with APPRAISE); \
+                 pass the model.appraise that `appraise train` wrote"
+                    .into(),
+            ));
+        }
+        if bytes.len() < PREFIX_LEN {
+            return Err(damaged(
+                "file",
+                format!("truncated after {} bytes", bytes.len()),
+            ));
+        }
+        let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
+        if version > FORMAT_VERSION {
+            return Err(bad(format!(
+                "was written by a newer appraise (model format {version}; this appraise {} reads up to {FORMAT_VERSION}); \
+                 upgrade appraise",
+                env!("CARGO_PKG_VERSION")
+            )));
+        }
+        if version == 0 {
+            return Err(damaged("format version", "0".into()));
+        }
+        let json_len = u64::from_le_bytes(bytes[12..20].try_into().expect("8 bytes"));
+        let rest = &bytes[PREFIX_LEN..];
+        if json_len > rest.len() as u64 {
+            return Err(damaged(
+                "header",
+                format!(
+                    "says {json_len} bytes but only {} follow; the file is truncated",
+                    rest.len()
+                ),
+            ));
+        }
+        let (json, tensor_bytes) = rest.split_at(json_len as usize);
+        let header: Header =
+            serde_json::from_slice(json).map_err(|e| damaged("header", e.to_string()))?;
+        let tensors = SafeTensors::deserialize(tensor_bytes)
+            .map_err(|e| damaged("weights", e.to_string()))?;
+        let n_inputs = header.preprocessor.n_features();
+        let ModelSpec::Mlp(config) = &header.model;
+        let mut layers = Vec::new();
+        for (i, w) in config.widths(n_inputs).windows(2).enumerate() {
+            let kernel = read_f32(&tensors, &format!("layers.{i}.weight"), &[w[0], w[1]])
+                .map_err(|e| damaged("weights", e))?;
+            let bias = read_f32(&tensors, &format!("layers.{i}.bias"), &[w[1]])
+                .map_err(|e| damaged("weights", e))?;
+            layers.push(DenseWeights {
+                kernel,
+                bias,
+                fan_in: w[0],
+            });
+        }
+        if tensors.len() != layers.len() * 2 {
+            return Err(damaged(
+                "weights",
+                format!(
+                    "{} tensors for a network of {} layers",
+                    tensors.len(),
+                    layers.len()
+                ),
+            ));
+        }
+        let mlp = config
+            .from_weights(n_inputs, layers, &Device::flex())
+            .map_err(|e| damaged("weights", e))?;
+        Ok(Self { header, mlp })
+    }
+
+    /// Reads a model file.
+    pub fn load(path: &Path) -> Result<Self> {
+        if path.is_dir() {
+            return Err(Error::Input {
+                path: path.to_path_buf(),
+                message: format!("is a folder; pass the {FILE_NAME} file inside it"),
+            });
+        }
+        let bytes = std::fs::read(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::Input {
+                path: path.to_path_buf(),
+                message:
+                    "model file not found; `appraise train --out DIR` writes DIR/model.appraise"
+                        .into(),
+            },
+            _ => Error::io(path, e),
+        })?;
+        Self::from_bytes(&bytes, path)
+    }
+
+    /// Keras's `model.summary()`, then the preprocessing and the training metadata.
+    pub fn summary(&self) -> String {
+        let h = &self.header;
+        let p = &h.preprocessor;
+        let t = &h.training;
+        let n_inputs = p.n_features();
+        let mut out = self.mlp_config().summary(n_inputs);
+        let zips: Vec<String> = p.zip_codes.iter().map(u32::to_string).collect();
+        out += &format!(
+            "\nInputs: {n_inputs} = {} one-hot zip codes + bedrooms, bathrooms, area (min-max scaled)\n\
+             Zip codes: {}\n\
+             bedrooms:  {} .. {}\nbathrooms: {} .. {}\narea:      {} .. {}\n\
+             Target: price / {}\n",
+            p.zip_codes.len(),
+            zips.join(", "),
+            p.min[0],
+            p.max[0],
+            p.min[1],
+            p.max[1],
+            p.min[2],
+            p.max[2],
+            p.price_scale
+        );
+        let c = &t.config;
+        let m = &t.test_metrics;
+        out += &format!(
+            "\nTrained by appraise {} on {} houses of {} ({} after --min-zip-count {})\n\
+             Split: test size {}, split seed {} -> {} train, {} test houses\n\
+             Training: seed {}, {} epochs, batch size {}, learning rate {} (decay {})\n\
+             Final loss {:.4}, val_loss {:.4}\n\
+             Test: MAPE {:.2}% (std {:.2}%), median {:.2}%, worst {:.2}%, MAE ${:.0}, RMSE ${:.0}, R^2 {:.3}\n",
+            h.appraise_version,
+            t.dataset_houses,
+            t.dataset_fingerprint,
+            t.train_houses + t.test_houses,
+            c.data.min_zip_count,
+            c.data.test_size,
+            c.data.split_seed,
+            t.train_houses,
+            t.test_houses,
+            c.train.seed,
+            c.train.epochs,
+            c.train.batch_size,
+            c.train.optimizer.learning_rate,
+            c.train.optimizer.decay,
+            t.final_loss,
+            t.final_val_loss,
+            m.mape,
+            m.ape_std,
+            m.median_ape,
+            m.max_ape,
+            m.mae,
+            m.rmse,
+            m.r2
+        );
+        out
+    }
+}
+
+fn f32_bytes(values: &[f32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+fn read_f32(
+    tensors: &SafeTensors,
+    name: &str,
+    shape: &[usize],
+) -> std::result::Result<Vec<f32>, String> {
+    let view = tensors
+        .tensor(name)
+        .map_err(|_| format!("tensor {name} is missing"))?;
+    if view.dtype() != Dtype::F32 {
+        return Err(format!("tensor {name} is {:?}, expected F32", view.dtype()));
+    }
+    if view.shape() != shape {
+        return Err(format!(
+            "tensor {name} has shape {:?} but the model's config expects {shape:?}",
+            view.shape()
+        ));
+    }
+    Ok(view
+        .data()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::{Silent, run};
+
+    /// A small trained model (a few epochs on a generated dataset) and its run.
+    fn trained() -> (SavedModel, RunResult) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut text = String::new();
+        for i in 0..40 {
+            let zip = [92276, 85255][i % 2];
+            text += &format!(
+                "{} {} {} {zip} {}\n",
+                2 + i % 3,
+                1 + i % 2,
+                1000 + 50 * i,
+                100_000 + 5_000 * i
+            );
+        }
+        std::fs::write(dir.path().join("HousesInfo.txt"), text).unwrap();
+        let mut config = RunConfig::default();
+        config.data.min_zip_count = 1;
+        config.train.epochs = 3;
+        let result = run(dir.path(), &config, &mut Silent).unwrap();
+        (SavedModel::from_run(&result), result)
+    }
+
+    fn load(bytes: &[u8]) -> String {
+        SavedModel::from_bytes(bytes, Path::new("m.appraise"))
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn round_trip_predicts_bit_for_bit() {
+        let (model, result) = trained();
+        let bytes = model.to_bytes();
+        assert_eq!(&bytes[..8], MAGIC);
+        let loaded = SavedModel::from_bytes(&bytes, Path::new("m.appraise")).unwrap();
+        assert_eq!(loaded.header, model.header);
+        assert_eq!(loaded.mlp.weights(), model.mlp.weights());
+        let queries: Vec<crate::predict::Query> = result
+            .prepared
+            .test_houses()
+            .iter()
+            .map(Into::into)
+            .collect();
+        let (prices, _) =
+            crate::predict::predict_prices(&loaded, &queries, crate::predict::UnknownZip::Error)
+                .unwrap();
+        let at_training: Vec<f64> = result.predictions.iter().map(|p| p.predicted).collect();
+        assert_eq!(prices, at_training);
+        // Saving again gives the same bytes.
+        assert_eq!(loaded.to_bytes(), bytes);
+    }
+
+    #[test]
+    fn damaged_foreign_and_newer_files_are_refused_clearly() {
+        let (model, _) = trained();
+        let bytes = model.to_bytes();
+        assert!(load(&[]).contains("is empty"));
+        assert!(load(b"PK\x03\x04 some zip file").contains("not an appraise model file"));
+        assert!(load(&bytes[..10]).contains("truncated"));
+        assert!(load(&bytes[..100]).contains("truncated"));
+        assert!(load(&bytes[..bytes.len() - 3]).contains("damaged (weights"));
+        let mut newer = bytes.clone();
+        newer[8..12].copy_from_slice(&2u32.to_le_bytes());
+        assert!(load(&newer).contains("newer appraise (model format 2"));
+        let mut noise = bytes.clone();
+        for (i, b) in noise.iter_mut().enumerate().skip(20) {
+            *b = (i * 7919 % 251) as u8;
+        }
+        assert!(load(&noise).contains("damaged"));
+        // Weights whose shapes don't match the config: same tensors, a wider header.
+        let json_len = u64::from_le_bytes(bytes[12..20].try_into().unwrap()) as usize;
+        let mut header = model.header.clone();
+        header.model = ModelSpec::Mlp(MlpConfig {
+            hidden: vec![16, 4],
+        });
+        let json = serde_json::to_vec(&header).unwrap();
+        let mut wide = bytes[..12].to_vec();
+        wide.extend_from_slice(&(json.len() as u64).to_le_bytes());
+        wide.extend_from_slice(&json);
+        wide.extend_from_slice(&bytes[20 + json_len..]);
+        let e = load(&wide);
+        assert!(e.contains("shape"), "{e}");
+    }
+}

@@ -1,0 +1,422 @@
+//! Prices for new houses from a saved model: reading prediction inputs, predicting, writing
+//! the results, and evaluating a saved model on a dataset.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::artifact::SavedModel;
+use crate::dataset::{self, FIELDS, House};
+use crate::error::{Error, Result};
+use crate::metrics::Metrics;
+use crate::pipeline::prepare;
+use crate::preprocess::CONTINUOUS;
+use crate::train::predict;
+
+/// One house to price.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Query {
+    /// The input's `house` or `id` value, passed through to the output.
+    pub id: Option<String>,
+    /// Bedrooms, bathrooms, area.
+    pub continuous: [f64; 3],
+    /// Zip code.
+    pub zipcode: u32,
+}
+
+impl From<&House> for Query {
+    fn from(h: &House) -> Self {
+        Self {
+            id: Some(h.id.to_string()),
+            continuous: [h.bedrooms, h.bathrooms, h.area],
+            zipcode: h.zipcode,
+        }
+    }
+}
+
+/// Houses read from a prediction input file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Queries {
+    /// Name of the id column (`house` or `id`), if the input has one.
+    pub id_column: Option<String>,
+    /// The houses, in input order.
+    pub rows: Vec<Query>,
+}
+
+/// What to do with a zip code the model has never seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UnknownZip {
+    /// Refuse, listing the zip codes the model knows.
+    #[default]
+    Error,
+    /// Encode it as all zeros (no zip code), with a warning.
+    Zero,
+}
+
+/// Reads prediction input: a CSV file whose header names `bedrooms,bathrooms,area,zipcode`
+/// (any order, other columns ignored, an optional `house` or `id` column passed through), or a
+/// `HousesInfo.txt`-style file (five numbers per line; the line number becomes `house`).
+pub fn parse_queries(text: &str, path: &Path) -> Result<Queries> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+    let looks_numeric = first
+        .split_whitespace()
+        .next()
+        .is_some_and(|t| t.parse::<f64>().is_ok());
+    if looks_numeric {
+        let houses = dataset::parse_houses(text, path)?;
+        return Ok(Queries {
+            id_column: Some("house".into()),
+            rows: houses.iter().map(Query::from).collect(),
+        });
+    }
+    parse_csv(text, path)
+}
+
+fn parse_csv(text: &str, path: &Path) -> Result<Queries> {
+    let input_error = |message: String| Error::Input {
+        path: path.to_path_buf(),
+        message,
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let headers = reader
+        .headers()
+        .map_err(|e| input_error(format!("cannot read the CSV header: {e}")))?
+        .clone();
+    let find = |name: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(name));
+    let mut columns = [0usize; 4];
+    for (k, name) in FIELDS[..4].iter().enumerate() {
+        columns[k] = find(name).ok_or_else(|| {
+            input_error(format!(
+                "the header has no '{name}' column; it must name bedrooms,bathrooms,area,zipcode \
+                 (found: {})",
+                headers.iter().collect::<Vec<_>>().join(",")
+            ))
+        })?;
+    }
+    let id_column = find("house").or_else(|| find("id"));
+    let mut rows = Vec::new();
+    let mut record = csv::StringRecord::new();
+    loop {
+        let line = reader.position().line() as usize;
+        match reader.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => {
+                return Err(Error::Parse {
+                    path: path.to_path_buf(),
+                    line,
+                    field: "-".into(),
+                    message: e.to_string(),
+                });
+            }
+        }
+        let line = record.position().map_or(line, |p| p.line() as usize);
+        if record.iter().all(str::is_empty) {
+            continue;
+        }
+        let mut values = [0.0; 4];
+        for k in 0..4 {
+            let raw = record.get(columns[k]).unwrap_or("");
+            values[k] = dataset::parse_field(raw, k).map_err(|message| Error::Parse {
+                path: path.to_path_buf(),
+                line,
+                field: FIELDS[k].into(),
+                message,
+            })?;
+        }
+        let zipcode = whole_zip(values[3]).ok_or_else(|| Error::Parse {
+            path: path.to_path_buf(),
+            line,
+            field: "zipcode".into(),
+            message: format!(
+                "'{}' is not a whole number in range",
+                record.get(columns[3]).unwrap_or("")
+            ),
+        })?;
+        rows.push(Query {
+            id: id_column.map(|c| record.get(c).unwrap_or("").to_string()),
+            continuous: [values[0], values[1], values[2]],
+            zipcode,
+        });
+    }
+    if rows.is_empty() {
+        return Err(input_error("has a header but no houses".into()));
+    }
+    Ok(Queries {
+        id_column: id_column.map(|c| headers[c].to_string()),
+        rows,
+    })
+}
+
+/// A zip code as a whole number, if it is one.
+pub fn whole_zip(value: f64) -> Option<u32> {
+    (value.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&value)).then_some(value as u32)
+}
+
+/// Rows per forward pass: bounds memory on huge inputs.
+const CHUNK: usize = 65_536;
+
+/// Prices in dollars for `queries`, plus warnings for the user (unknown zip codes under
+/// [`UnknownZip::Zero`], attributes outside the training range).
+pub fn predict_prices(
+    model: &SavedModel,
+    queries: &[Query],
+    unknown_zip: UnknownZip,
+) -> Result<(Vec<f64>, Vec<String>)> {
+    let p = &model.header.preprocessor;
+    let mut unknown: BTreeMap<u32, usize> = BTreeMap::new();
+    let mut outside: BTreeMap<&'static str, usize> = BTreeMap::new();
+    for q in queries {
+        if p.zip_index(q.zipcode).is_none() {
+            *unknown.entry(q.zipcode).or_default() += 1;
+        }
+        for name in p.out_of_range(q.continuous) {
+            *outside.entry(name).or_default() += 1;
+        }
+    }
+    let mut warnings = Vec::new();
+    if !unknown.is_empty() {
+        let zips: Vec<String> = unknown.keys().map(u32::to_string).collect();
+        let known: Vec<String> = p.zip_codes.iter().map(u32::to_string).collect();
+        match unknown_zip {
+            UnknownZip::Error => {
+                return Err(Error::Usage(format!(
+                    "zip code {} is unknown to this model; it knows {}. \
+                     Pass --unknown-zip zero to predict without a zip code (less accurate).",
+                    zips.join(", "),
+                    known.join(", ")
+                )));
+            }
+            UnknownZip::Zero => warnings.push(format!(
+                "{} house(s) have a zip code the model does not know ({}); they are priced with no zip code, \
+                 which is less accurate",
+                unknown.values().sum::<usize>(),
+                zips.join(", ")
+            )),
+        }
+    }
+    for (name, count) in outside {
+        let k = CONTINUOUS
+            .iter()
+            .position(|c| *c == name)
+            .expect("a known attribute");
+        warnings.push(format!(
+            "{count} house(s) have {name} outside the training range {} .. {}; the model is extrapolating",
+            p.min[k], p.max[k]
+        ));
+    }
+    let n_features = p.n_features();
+    let mut prices = Vec::with_capacity(queries.len());
+    let mut features = Vec::with_capacity(CHUNK.min(queries.len()) * n_features);
+    for chunk in queries.chunks(CHUNK) {
+        features.clear();
+        for q in chunk {
+            p.push_attributes(q.continuous, q.zipcode, &mut features);
+        }
+        let scaled = predict(&model.mlp, &features, n_features);
+        prices.extend(scaled.into_iter().map(|s| p.price(s)));
+    }
+    Ok((prices, warnings))
+}
+
+/// Output format of `predict`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    /// `[id,]bedrooms,bathrooms,area,zipcode,predicted_price`.
+    #[default]
+    Csv,
+    /// A JSON array of objects with the same fields.
+    Json,
+}
+
+#[derive(Serialize)]
+struct JsonRow<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a str>,
+    bedrooms: f64,
+    bathrooms: f64,
+    area: f64,
+    zipcode: u32,
+    predicted_price: f64,
+}
+
+/// Writes predictions in `format`. Prices are rounded to cents.
+pub fn format_predictions(queries: &Queries, prices: &[f64], format: Format) -> String {
+    let cents = |p: f64| (p * 100.0).round() / 100.0;
+    match format {
+        Format::Csv => {
+            let mut out = String::with_capacity(queries.rows.len() * 40);
+            if let Some(id) = &queries.id_column {
+                out.push_str(&csv_field(id));
+                out.push(',');
+            }
+            out.push_str("bedrooms,bathrooms,area,zipcode,predicted_price\n");
+            for (q, price) in queries.rows.iter().zip(prices) {
+                if let Some(id) = &q.id {
+                    out.push_str(&csv_field(id));
+                    out.push(',');
+                }
+                let [b, ba, a] = q.continuous;
+                let _ = writeln!(out, "{b},{ba},{a},{},{:.2}", q.zipcode, price);
+            }
+            out
+        }
+        Format::Json => {
+            let rows: Vec<JsonRow> = queries
+                .rows
+                .iter()
+                .zip(prices)
+                .map(|(q, &price)| JsonRow {
+                    id: q.id.as_deref(),
+                    bedrooms: q.continuous[0],
+                    bathrooms: q.continuous[1],
+                    area: q.continuous[2],
+                    zipcode: q.zipcode,
+                    predicted_price: cents(price),
+                })
+                .collect();
+            let mut out = serde_json::to_string_pretty(&rows).expect("rows serialize");
+            out.push('\n');
+            out
+        }
+    }
+}
+
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
+    }
+}
+
+/// A saved model's scores on a dataset.
+#[derive(Debug, Clone, Serialize)]
+pub struct Evaluation {
+    /// Which houses were scored, in words.
+    pub scope: String,
+    /// Whether the dataset is the one the model was trained on.
+    pub same_dataset: bool,
+    /// The scores.
+    pub metrics: Metrics,
+}
+
+/// Scores `model` on the dataset in `dataset_dir`: on the test houses of the split it was
+/// trained with, or with `all` on every house that passes its zip filter.
+pub fn evaluate(
+    model: &SavedModel,
+    dataset_dir: &Path,
+    all: bool,
+    unknown_zip: UnknownZip,
+) -> Result<Evaluation> {
+    let data = dataset::load_houses(&dataset_dir.join(dataset::INFO_FILE))?;
+    let training = &model.header.training;
+    let data_config = &training.config.data;
+    let prepared = prepare(&data.houses, data_config)?;
+    let (houses, scope) = if all {
+        let n = prepared.houses.len();
+        (
+            prepared.houses,
+            format!(
+                "all {n} houses with a zip code seen at least {} times",
+                data_config.min_zip_count
+            ),
+        )
+    } else {
+        let houses = prepared.test_houses();
+        let scope = format!(
+            "the {} test houses of split seed {} (test size {})",
+            houses.len(),
+            data_config.split_seed,
+            data_config.test_size
+        );
+        (houses, scope)
+    };
+    let queries: Vec<Query> = houses.iter().map(Query::from).collect();
+    let (prices, _) = predict_prices(model, &queries, unknown_zip)?;
+    let actual: Vec<f64> = houses.iter().map(|h| h.price).collect();
+    Ok(Evaluation {
+        scope,
+        same_dataset: data.fingerprint == training.dataset_fingerprint,
+        metrics: Metrics::compute(&actual, &prices),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Queries> {
+        parse_queries(text, Path::new("houses.csv"))
+    }
+
+    #[test]
+    fn reads_csv_with_any_column_order_and_an_id() {
+        let q = parse("\u{feff}id,zipcode,area,bathrooms,bedrooms,price\r\na 1,92276,3343,3,4,1\nb,85255,1000,2.5,2,\n").unwrap();
+        assert_eq!(q.id_column.as_deref(), Some("id"));
+        assert_eq!(q.rows.len(), 2);
+        assert_eq!(q.rows[0].id.as_deref(), Some("a 1"));
+        assert_eq!(q.rows[0].continuous, [4.0, 3.0, 3343.0]);
+        assert_eq!(q.rows[1].zipcode, 85255);
+        let q = parse("bedrooms,bathrooms,area,zipcode\n4,3,3343,92276").unwrap();
+        assert_eq!(q.id_column, None);
+        assert_eq!(q.rows[0].id, None);
+    }
+
+    #[test]
+    fn reads_housesinfo_style_input() {
+        let q = parse("4 3 3343 92276 500000\n2  1 900 85255 1\n").unwrap();
+        assert_eq!(q.id_column.as_deref(), Some("house"));
+        assert_eq!(q.rows[1].id.as_deref(), Some("2"));
+        assert_eq!(q.rows[1].continuous, [2.0, 1.0, 900.0]);
+    }
+
+    #[test]
+    fn bad_csv_names_line_and_field() {
+        let e = parse("bedrooms,bathrooms,area\n1,2,3\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no 'zipcode' column"), "{e}");
+        let e = parse("bedrooms,bathrooms,area,zipcode\n1,2,3,92276\n1,x,3,92276\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("houses.csv:3: field bathrooms: bathrooms: 'x' is not a number"),
+            "{e}"
+        );
+        let e = parse("bedrooms,bathrooms,area,zipcode\n1,2,3,9.5\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(":2: field zipcode"), "{e}");
+        let e = parse("bedrooms,bathrooms,area,zipcode\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no houses"), "{e}");
+        let e = parse("bedrooms,bathrooms,area,zipcode\n1,2,3\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(":2:"), "{e}");
+    }
+
+    #[test]
+    fn csv_output_quotes_ids() {
+        let q = Queries {
+            id_column: Some("id".into()),
+            rows: vec![Query {
+                id: Some("a,b".into()),
+                continuous: [4.0, 2.5, 1000.0],
+                zipcode: 92276,
+            }],
+        };
+        assert_eq!(
+            format_predictions(&q, &[123456.789], Format::Csv),
+            "id,bedrooms,bathrooms,area,zipcode,predicted_price\n\"a,b\",4,2.5,1000,92276,123456.79\n"
+        );
+        assert!(format_predictions(&q, &[1.0], Format::Json).contains("\"predicted_price\": 1.0"));
+    }
+}
