@@ -341,3 +341,267 @@ fn real_dataset_accuracy_over_ten_seeds_is_in_the_tutorial_range() {
         "mean MAPE {mean_trained:.2}% of the trained runs: {mapes:?}"
     );
 }
+
+/// Trains a small model on a generated dataset; returns (temp dir, dataset dir, run dir).
+fn trained_model() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = tiny_dataset(dir.path(), 60);
+    let run = dir.path().join("run");
+    let args = [
+        "train",
+        "--dataset",
+        data.to_str().unwrap(),
+        "--epochs",
+        "20",
+        "--min-zip-count",
+        "5",
+        "--out",
+        run.to_str().unwrap(),
+    ];
+    let result = appraise(&args, dir.path());
+    assert!(result.status.success(), "{}", text(&result.stderr));
+    (dir, data, run)
+}
+
+#[test]
+fn predict_evaluate_and_summary_use_the_saved_model() {
+    let (dir, data, run) = trained_model();
+    let model = run.join("model.appraise");
+    let model = model.to_str().unwrap();
+    assert!(run.join("model.appraise").is_file());
+
+    // The test houses, priced from the saved model, match the prices at the end of training.
+    let predictions = std::fs::read_to_string(run.join("predictions.csv")).unwrap();
+    let info = std::fs::read_to_string(data.join("HousesInfo.txt")).unwrap();
+    let info: Vec<&str> = info.lines().collect();
+    let mut csv = String::from("house,bedrooms,bathrooms,area,zipcode\n");
+    let mut expected = Vec::new();
+    for row in predictions.lines().skip(1) {
+        let fields: Vec<&str> = row.split(',').collect();
+        let house: usize = fields[0].parse().unwrap();
+        let f: Vec<&str> = info[house - 1].split_whitespace().collect();
+        csv += &format!("{house},{},{},{},{}\n", f[0], f[1], f[2], f[3]);
+        expected.push((fields[0].to_string(), fields[2].to_string()));
+    }
+    std::fs::write(dir.path().join("houses.csv"), &csv).unwrap();
+    let out_csv = dir.path().join("prices.csv");
+    let result = appraise(
+        &[
+            "predict",
+            "--model",
+            model,
+            "--input",
+            "houses.csv",
+            "--output",
+            "prices.csv",
+        ],
+        dir.path(),
+    );
+    assert!(result.status.success(), "{}", text(&result.stderr));
+    let prices = std::fs::read_to_string(&out_csv).unwrap();
+    let mut lines = prices.lines();
+    assert_eq!(
+        lines.next(),
+        Some("house,bedrooms,bathrooms,area,zipcode,predicted_price")
+    );
+    let got: Vec<(String, String)> = lines
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f[0].to_string(), f[5].to_string())
+        })
+        .collect();
+    assert_eq!(got, expected);
+
+    // One house from flags; JSON.
+    let one = [
+        "predict",
+        "--model",
+        model,
+        "--bedrooms",
+        "3",
+        "--bathrooms",
+        "2",
+        "--area",
+        "1500",
+        "--zipcode",
+        "92276",
+    ];
+    let result = appraise(&one, dir.path());
+    assert!(result.status.success(), "{}", text(&result.stderr));
+    let stdout = text(&result.stdout);
+    assert!(
+        stdout.starts_with("bedrooms,bathrooms,area,zipcode,predicted_price\n3,2,1500,92276,"),
+        "{stdout}"
+    );
+    let mut json = one.to_vec();
+    json.extend(["--format", "json"]);
+    let result = appraise(&json, dir.path());
+    let parsed: serde_json::Value = serde_json::from_slice(&result.stdout).unwrap();
+    assert!(parsed[0]["predicted_price"].as_f64().unwrap() > 0.0);
+
+    // An unknown zip code is refused with the known ones listed, unless the user opts in.
+    let mut unknown = one.to_vec();
+    unknown[10] = "12345";
+    let result = appraise(&unknown, dir.path());
+    assert_eq!(result.status.code(), Some(2));
+    let stderr = text(&result.stderr);
+    assert!(
+        stderr.contains("zip code 12345 is unknown") && stderr.contains("85255, 92276"),
+        "{stderr}"
+    );
+    unknown.extend(["--unknown-zip", "zero"]);
+    let result = appraise(&unknown, dir.path());
+    assert!(result.status.success());
+    assert!(
+        text(&result.stderr)
+            .contains("warning: 1 house(s) have a zip code the model does not know")
+    );
+    // Extrapolation is announced.
+    let mut far = one.to_vec();
+    far[8] = "99999";
+    let result = appraise(&far, dir.path());
+    assert!(
+        text(&result.stderr).contains("area outside the training range"),
+        "{}",
+        text(&result.stderr)
+    );
+
+    // evaluate: the test houses by default, all with --all.
+    let result = appraise(
+        &[
+            "evaluate",
+            "--model",
+            model,
+            "--dataset",
+            data.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    let stdout = text(&result.stdout);
+    assert!(result.status.success(), "{}", text(&result.stderr));
+    assert!(
+        stdout.contains("Scored the 15 test houses of split seed 42"),
+        "{stdout}"
+    );
+    let metrics: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("metrics.json")).unwrap()).unwrap();
+    assert!(
+        stdout.contains(&format!(
+            "MAPE:       {:.2}%",
+            metrics["mape"].as_f64().unwrap()
+        )),
+        "{stdout}"
+    );
+    let result = appraise(
+        &[
+            "evaluate",
+            "--model",
+            model,
+            "--dataset",
+            data.to_str().unwrap(),
+            "--all",
+            "--json",
+        ],
+        dir.path(),
+    );
+    let parsed: serde_json::Value = serde_json::from_slice(&result.stdout).unwrap();
+    assert_eq!(parsed["metrics"]["count"], 58);
+
+    // summary: layers, parameters, preprocessing, metadata.
+    let result = appraise(&["summary", "--model", model], dir.path());
+    let stdout = text(&result.stdout);
+    assert!(result.status.success());
+    for needle in [
+        "dense_2 (Dense)",
+        "Total params: 89",
+        "Zip codes: 85255, 92276",
+        "20 epochs",
+        "Test: MAPE",
+    ] {
+        assert!(stdout.contains(needle), "{needle} missing from:\n{stdout}");
+    }
+}
+
+#[test]
+fn damaged_model_files_and_bad_prediction_input_fail_cleanly() {
+    let (dir, _data, run) = trained_model();
+    let good = std::fs::read(run.join("model.appraise")).unwrap();
+    let mut newer = good.clone();
+    newer[8] = 9;
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("empty.appraise", vec![], "is empty"),
+        (
+            "random.appraise",
+            (0..500u32).map(|i| (i * 7919 % 256) as u8).collect(),
+            "not an appraise model file",
+        ),
+        (
+            "truncated.appraise",
+            good[..good.len() / 2].to_vec(),
+            "truncated",
+        ),
+        ("newer.appraise", newer, "newer appraise"),
+    ];
+    for (name, bytes, expect) in cases {
+        std::fs::write(dir.path().join(name), bytes).unwrap();
+        for command in [
+            vec!["summary", "--model", name],
+            vec![
+                "predict",
+                "--model",
+                name,
+                "--bedrooms",
+                "3",
+                "--bathrooms",
+                "2",
+                "--area",
+                "1500",
+                "--zipcode",
+                "92276",
+            ],
+        ] {
+            let result = appraise(&command, dir.path());
+            let stderr = text(&result.stderr);
+            assert_eq!(result.status.code(), Some(2), "{command:?}: {stderr}");
+            assert!(
+                stderr.contains(name) && stderr.contains(expect),
+                "{command:?}: {stderr}"
+            );
+            assert!(!stderr.contains("panicked"));
+        }
+    }
+    let model = run.join("model.appraise");
+    let model = model.to_str().unwrap();
+    let inputs: [(&str, &str); 3] = [
+        (
+            "bedrooms,bathrooms,zipcode\n1,2,92276\n",
+            "no 'area' column",
+        ),
+        (
+            "bedrooms,bathrooms,area,zipcode\n1,2,abc,92276\n",
+            "in.csv:2: field area",
+        ),
+        (
+            "bedrooms,bathrooms,area,zipcode\n1,2,-5,92276\n",
+            "negative",
+        ),
+    ];
+    for (input, expect) in inputs {
+        std::fs::write(dir.path().join("in.csv"), input).unwrap();
+        let result = appraise(
+            &[
+                "predict", "--model", model, "--input", "in.csv", "--output", "out.csv",
+            ],
+            dir.path(),
+        );
+        let stderr = text(&result.stderr);
+        assert_eq!(result.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(expect), "{expect}: {stderr}");
+        assert!(!dir.path().join("out.csv").exists());
+    }
+    let result = appraise(
+        &["predict", "--model", model, "--bedrooms", "3"],
+        dir.path(),
+    );
+    assert_eq!(result.status.code(), Some(2));
+}

@@ -1,0 +1,125 @@
+//! Benchmark of prediction with a saved attribute model:
+//! - one house through the CLI, process start to printed price;
+//! - 1,000,000 houses in process, counted from parsed input;
+//! - the whole 1M-row CSV in to CSV out through the CLI.
+//!
+//! Run with `cargo bench --bench predict` and `APPRAISE_DATASET` set (the model is trained on
+//! the real dataset first, 200 epochs).
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use appraise::artifact::SavedModel;
+use appraise::pipeline::{RunConfig, Silent, run};
+use appraise::predict::{Format, UnknownZip, format_predictions, parse_queries, predict_prices};
+
+const HOUSES: usize = 1_000_000;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    let dataset = std::env::var_os("APPRAISE_DATASET")
+        .expect("set APPRAISE_DATASET to the Houses Dataset folder");
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let result = run(Path::new(&dataset), &RunConfig::default(), &mut Silent).expect("training");
+    let model = SavedModel::from_run(&result);
+    let model_path = dir.path().join("model.appraise");
+    model.save(&model_path).expect("save");
+    let exe = env!("CARGO_BIN_EXE_appraise");
+
+    // One house, 20 processes.
+    let mut one = Vec::new();
+    for _ in 0..20 {
+        let start = Instant::now();
+        let out = Command::new(exe)
+            .args(["predict", "--model"])
+            .arg(&model_path)
+            .args([
+                "--bedrooms",
+                "4",
+                "--bathrooms",
+                "3",
+                "--area",
+                "3343",
+                "--zipcode",
+                "92276",
+            ])
+            .output()
+            .expect("run appraise");
+        one.push(start.elapsed().as_secs_f64());
+        assert!(out.status.success());
+    }
+    println!(
+        "predict one house (process start to printed price): median {:.1} ms",
+        median(one) * 1e3
+    );
+
+    // A 1M-row CSV over the model's zip codes and ranges.
+    let zips = &model.header.preprocessor.zip_codes;
+    let mut csv = String::from("id,bedrooms,bathrooms,area,zipcode\n");
+    for i in 0..HOUSES {
+        csv += &format!(
+            "{i},{},{},{},{}\n",
+            1 + i % 6,
+            1.0 + (i % 7) as f64 * 0.5,
+            800 + (i * 37) % 5000,
+            zips[i % zips.len()]
+        );
+    }
+    let input = dir.path().join("houses.csv");
+    std::fs::write(&input, &csv).expect("write input");
+
+    let start = Instant::now();
+    let queries = parse_queries(&csv, &input).expect("parse");
+    let parse_s = start.elapsed().as_secs_f64();
+    let mut predict_s = Vec::new();
+    let mut prices = Vec::new();
+    for _ in 0..5 {
+        let start = Instant::now();
+        prices = predict_prices(&model, &queries.rows, UnknownZip::Error)
+            .expect("predict")
+            .0;
+        predict_s.push(start.elapsed().as_secs_f64());
+    }
+    let predict_s = median(predict_s);
+    let start = Instant::now();
+    let text = format_predictions(&queries, &prices, Format::Csv);
+    let format_s = start.elapsed().as_secs_f64();
+    assert_eq!(text.lines().count(), HOUSES + 1);
+    println!(
+        "in process, {HOUSES} houses: parse {parse_s:.3} s, predict {predict_s:.3} s ({:.2} M houses/s from parsed input), format {format_s:.3} s",
+        HOUSES as f64 / predict_s / 1e6
+    );
+
+    let mut whole = Vec::new();
+    for _ in 0..3 {
+        let start = Instant::now();
+        let out = Command::new(exe)
+            .args(["predict", "--model"])
+            .arg(&model_path)
+            .arg("--input")
+            .arg(&input)
+            .arg("--output")
+            .arg(dir.path().join("prices.csv"))
+            .output()
+            .expect("run appraise");
+        whole.push(start.elapsed().as_secs_f64());
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage only writes into the struct we pass.
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
+    println!(
+        "CLI, {HOUSES}-row CSV in to CSV out: median {:.3} s; peak memory {:.0} MiB",
+        median(whole),
+        usage.ru_maxrss as f64 / 1024.0
+    );
+}
