@@ -24,9 +24,65 @@ pub fn write(path: &Path, bytes: &[u8]) -> Result<()> {
     file.write_all(bytes)
         .and_then(|()| file.as_file().sync_all())
         .map_err(|e| Error::io(path, e))?;
-    // On error the temporary file is removed when `file` drops.
+    // On error or interruption the temporary file is removed when `file` drops.
+    if crate::interrupt::requested() {
+        return Err(Error::Interrupted);
+    }
     file.persist(path).map_err(|e| Error::io(path, e.error))?;
     Ok(())
+}
+
+/// Checks, before any work is done, that `dir` can receive output: it is a folder that exists
+/// and is writable, or does not exist yet and its nearest existing parent is such a folder.
+/// `what` names the flag in the message.
+pub fn check_output_dir(dir: &Path, what: &str) -> Result<()> {
+    let mut probe = dir;
+    while !probe.exists() {
+        match probe.parent() {
+            Some(p) if !p.as_os_str().is_empty() => probe = p,
+            _ => {
+                probe = Path::new(".");
+                break;
+            }
+        }
+    }
+    if !probe.is_dir() {
+        return Err(Error::Input {
+            path: probe.to_path_buf(),
+            message: format!("is not a folder, so {what} cannot be written there"),
+        });
+    }
+    tempfile::Builder::new()
+        .prefix(".appraise-probe-")
+        .tempfile_in(probe)
+        .map(drop)
+        .map_err(|e| Error::Input {
+            path: probe.to_path_buf(),
+            message: format!("cannot write {what} here ({e}); choose another folder"),
+        })
+}
+
+/// Like [`check_output_dir`] for a file: its folder must exist already and be writable.
+pub fn check_output_file(path: &Path, what: &str) -> Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        return Err(Error::Input {
+            path: dir.to_path_buf(),
+            message: format!(
+                "folder does not exist, so {what} cannot be written there; create it first"
+            ),
+        });
+    }
+    if path.is_dir() {
+        return Err(Error::Input {
+            path: path.to_path_buf(),
+            message: format!("is a folder; {what} must name a file"),
+        });
+    }
+    check_output_dir(dir, what)
 }
 
 #[cfg(test)]

@@ -1,12 +1,15 @@
 //! The `appraise` command line: argument definitions and the commands behind them.
 //! `main.rs` parses the arguments and calls [`run`].
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::artifact::{self, SavedModel};
 use crate::atomic;
+use crate::cv;
 use crate::dataset;
 use crate::error::{Error, Result};
 use crate::pipeline::{self, DataConfig, Observer, RunConfig, Stage};
@@ -29,6 +32,8 @@ pub enum Command {
     Train(TrainArgs),
     /// Price new houses with a saved model.
     Predict(PredictArgs),
+    /// Cross-validate: the model and two baselines on repeated splits or k folds.
+    Cv(CvArgs),
     /// Score a saved model on a dataset (by default the test houses it was trained without).
     Evaluate(EvaluateArgs),
     /// Show a saved model's layers, preprocessing and training metadata.
@@ -140,10 +145,9 @@ pub enum ModelKind {
     Mlp,
 }
 
-/// Arguments of `appraise train`.
+/// The settings shared by `train` and `cv`: data, split, network and training.
 #[derive(Debug, Args)]
-#[command(allow_negative_numbers = true, args_override_self = true)]
-pub struct TrainArgs {
+pub struct RunArgs {
     /// Dataset folder holding HousesInfo.txt [default: $APPRAISE_DATASET, else "Houses-dataset/Houses Dataset"]
     #[arg(long, value_name = "DIR")]
     pub dataset: Option<PathBuf>,
@@ -179,13 +183,9 @@ pub struct TrainArgs {
     /// Seed of weight initialization and shuffling: the same seed gives the same numbers.
     #[arg(long, default_value_t = TrainConfig::default().seed)]
     pub seed: u64,
-
-    /// Folder for the run's outputs [default: a new runs/<model>-N]
-    #[arg(long, value_name = "DIR")]
-    pub out: Option<PathBuf>,
 }
 
-impl TrainArgs {
+impl RunArgs {
     /// The run configuration these flags describe.
     pub fn config(&self) -> RunConfig {
         let mut config = RunConfig {
@@ -204,6 +204,56 @@ impl TrainArgs {
     }
 }
 
+/// Arguments of `appraise train`.
+#[derive(Debug, Args)]
+#[command(allow_negative_numbers = true, args_override_self = true)]
+pub struct TrainArgs {
+    /// Data, split, network and training settings.
+    #[command(flatten)]
+    pub run: RunArgs,
+
+    /// Folder for the run's outputs [default: a new runs/<model>-N]
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// Print the Keras-style line of every epoch (the default when output is not a terminal).
+    #[arg(long, conflicts_with = "quiet")]
+    pub verbose: bool,
+
+    /// Print only the final result.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// Arguments of `appraise cv`.
+#[derive(Debug, Args)]
+#[command(allow_negative_numbers = true, args_override_self = true)]
+pub struct CvArgs {
+    /// Data, network and training settings (--split-seed is replaced by the splits below).
+    #[command(flatten)]
+    pub run: RunArgs,
+
+    /// Repeated random splits with split seeds 0..N-1 [default: 10 when no other scheme is given]
+    #[arg(long, conflicts_with_all = ["split_seeds", "folds"])]
+    pub repeats: Option<u32>,
+
+    /// Repeated random splits with these split seeds (comma-separated).
+    #[arg(long, value_delimiter = ',', conflicts_with = "folds")]
+    pub split_seeds: Option<Vec<u32>>,
+
+    /// K-fold cross-validation (scikit-learn's KFold with shuffling, seeded by --split-seed).
+    #[arg(long)]
+    pub folds: Option<usize>,
+
+    /// Splits trained at the same time [default: the number of CPU cores]
+    #[arg(long)]
+    pub jobs: Option<usize>,
+
+    /// Also write the report as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+}
+
 /// Formats dollars as the tutorial's `locale.currency(x, grouping=True)`: `$533,388.27`.
 pub fn dollars(amount: f64) -> String {
     let cents = (amount.abs() * 100.0).round() as u128;
@@ -220,33 +270,99 @@ pub fn dollars(amount: f64) -> String {
     format!("{sign}${grouped}.{frac:02}")
 }
 
-/// Prints the tutorial's progress lines.
-struct Printer;
+/// How much `train` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verbosity {
+    /// Only the final result.
+    Quiet,
+    /// Stage lines and a progress bar (a terminal).
+    Bar,
+    /// Stage lines and one line per epoch (the tutorial's flow; the default in logs).
+    Lines,
+}
+
+/// Prints the tutorial's progress lines, or a progress bar.
+struct Printer {
+    verbosity: Verbosity,
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl Printer {
+    fn new(verbosity: Verbosity) -> Self {
+        Self {
+            verbosity,
+            bar: None,
+        }
+    }
+}
 
 impl Observer for Printer {
     fn stage(&mut self, stage: Stage) {
-        println!("[INFO] {}", stage.message());
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+        if self.verbosity != Verbosity::Quiet {
+            println!("[INFO] {}", stage.message());
+        }
     }
 
     fn epoch(&mut self, r: &EpochRecord, epochs: usize) {
-        println!(
-            "Epoch {}/{} - loss: {:.4} - val_loss: {:.4}",
-            r.epoch, epochs, r.loss, r.val_loss
-        );
+        match self.verbosity {
+            Verbosity::Quiet => {}
+            Verbosity::Lines => println!(
+                "Epoch {}/{} - loss: {:.4} - val_loss: {:.4}",
+                r.epoch, epochs, r.loss, r.val_loss
+            ),
+            Verbosity::Bar => {
+                let bar = self.bar.get_or_insert_with(|| {
+                    let bar = indicatif::ProgressBar::new(epochs as u64);
+                    bar.set_style(
+                        indicatif::ProgressStyle::with_template(
+                            "epoch {pos}/{len} [{bar:30}] ETA {eta} {msg}",
+                        )
+                        .expect("a valid template")
+                        .progress_chars("=> "),
+                    );
+                    bar
+                });
+                bar.set_position(r.epoch as u64);
+                bar.set_message(format!("loss: {:.4} - val_loss: {:.4}", r.loss, r.val_loss));
+            }
+        }
     }
 }
 
 fn train(args: &TrainArgs) -> Result<()> {
-    let config = args.config();
+    let config = args.run.config();
     config.train.validate()?;
-    let dataset_dir = dataset::resolve_dataset_dir(args.dataset.as_deref())?;
+    let dataset_dir = dataset::resolve_dataset_dir(args.run.dataset.as_deref())?;
+    let verbosity = if args.quiet {
+        Verbosity::Quiet
+    } else if args.verbose || !std::io::stdout().is_terminal() {
+        Verbosity::Lines
+    } else {
+        Verbosity::Bar
+    };
     let out_dir = match &args.out {
         Some(dir) => dir.clone(),
         None => pipeline::default_out_dir("mlp"),
     };
-    let result = pipeline::run(&dataset_dir, &config, &mut Printer)?;
+    atomic::check_output_dir(&out_dir, "the run folder (--out)")?;
+    let result = pipeline::run(&dataset_dir, &config, &mut Printer::new(verbosity))?;
     pipeline::write_outputs(&result, &out_dir)?;
+    crate::report::write(&result, &out_dir)?;
     SavedModel::from_run(&result).save(&out_dir.join(artifact::FILE_NAME))?;
+    let m = &result.metrics;
+    if verbosity != Verbosity::Quiet {
+        println!(
+            "[INFO] median: {:.2}%, worst: {:.2}%, MAE: {}, RMSE: {}, R^2: {:.4}",
+            m.median_ape,
+            m.max_ape,
+            dollars(m.mae),
+            dollars(m.rmse),
+            m.r2
+        );
+    }
     println!(
         "[INFO] avg. house price: {}, std house price: {}",
         dollars(result.price_mean),
@@ -280,6 +396,9 @@ fn read_text(path: &std::path::Path) -> Result<String> {
 
 fn predict(args: &PredictArgs) -> Result<()> {
     let model = SavedModel::load(&args.model)?;
+    if let Some(path) = &args.output {
+        atomic::check_output_file(path, "the predictions (--output)")?;
+    }
     let queries = match (
         &args.input,
         args.bedrooms,
@@ -354,6 +473,81 @@ fn evaluate(args: &EvaluateArgs) -> Result<()> {
     Ok(())
 }
 
+fn cv(args: &CvArgs) -> Result<()> {
+    let config = args.run.config();
+    config.train.validate()?;
+    let dataset_dir = dataset::resolve_dataset_dir(args.run.dataset.as_deref())?;
+    if let Some(path) = &args.json {
+        atomic::check_output_file(path, "the report (--json)")?;
+    }
+    let scheme = match (&args.split_seeds, args.folds, args.repeats) {
+        (Some(seeds), _, _) => cv::Scheme::Repeats(seeds.clone()),
+        (None, Some(folds), _) => cv::Scheme::KFold {
+            folds,
+            seed: args.run.split_seed,
+        },
+        (None, None, repeats) => cv::Scheme::Repeats((0..repeats.unwrap_or(10)).collect()),
+    };
+    if matches!(&scheme, cv::Scheme::Repeats(seeds) if seeds.is_empty()) {
+        return Err(Error::Usage("--repeats must be at least 1".into()));
+    }
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+    if jobs == 0 {
+        return Err(Error::Usage("--jobs must be at least 1".into()));
+    }
+    let done = AtomicUsize::new(0);
+    let report = cv::run(&dataset_dir, &config, &scheme, jobs, &|r| {
+        let k = done.fetch_add(1, Ordering::Relaxed) + 1;
+        eprintln!(
+            "[INFO] {k} done: {} (model MAPE {:.2}%)",
+            r.label, r.model.mape
+        );
+    })?;
+    let names: Vec<&str> = std::iter::once("model")
+        .chain(crate::baseline::ALL.iter().map(|b| b.name()))
+        .collect();
+    println!("Test MAPE per split:");
+    println!(
+        "{:<16}{:>12}{:>20}{:>28}",
+        "split", names[0], names[1], names[2]
+    );
+    for r in &report.splits {
+        print!("{:<16}{:>11.2}%", r.label, r.model.mape);
+        println!(
+            "{:>19.2}%{:>27.2}%",
+            r.baselines[0].mape, r.baselines[1].mape
+        );
+    }
+    println!(
+        "\nMean ± standard deviation over {} splits:",
+        report.splits.len()
+    );
+    println!(
+        "{:<26}{:>18}{:>18}{:>18}{:>22}{:>22}{:>16}",
+        "method", "MAPE %", "std APE %", "median APE %", "MAE $", "RMSE $", "R^2"
+    );
+    for s in &report.summaries {
+        let (m, d) = (&s.mean, &s.std);
+        println!(
+            "{:<26}{:>18}{:>18}{:>18}{:>22}{:>22}{:>16}",
+            s.method,
+            format!("{:.2} ± {:.2}", m.mape, d.mape),
+            format!("{:.2} ± {:.2}", m.ape_std, d.ape_std),
+            format!("{:.2} ± {:.2}", m.median_ape, d.median_ape),
+            format!("{:.0} ± {:.0}", m.mae, d.mae),
+            format!("{:.0} ± {:.0}", m.rmse, d.rmse),
+            format!("{:.3} ± {:.3}", m.r2, d.r2),
+        );
+    }
+    println!("\n{}", report.verdict());
+    if let Some(path) = &args.json {
+        atomic::write(path, pipeline::to_json(&report).as_bytes())?;
+    }
+    Ok(())
+}
+
 fn summary(args: &SummaryArgs) -> Result<()> {
     print!("{}", SavedModel::load(&args.model)?.summary());
     Ok(())
@@ -362,9 +556,11 @@ fn summary(args: &SummaryArgs) -> Result<()> {
 /// Runs a parsed command line; returns the process exit code
 /// (0 success, 1 failure while running, 2 bad usage or bad input).
 pub fn run(cli: Cli) -> i32 {
+    crate::interrupt::install();
     let outcome = match &cli.command {
         Command::Train(args) => train(args),
         Command::Predict(args) => predict(args),
+        Command::Cv(args) => cv(args),
         Command::Evaluate(args) => evaluate(args),
         Command::Summary(args) => summary(args),
     };
@@ -396,6 +592,6 @@ mod tests {
         let Command::Train(args) = cli.command else {
             panic!("parsed as train")
         };
-        assert_eq!(args.config(), RunConfig::default());
+        assert_eq!(args.run.config(), RunConfig::default());
     }
 }

@@ -86,6 +86,12 @@ pub fn parse_houses(text: &str, path: &Path) -> Result<Vec<House>> {
                 ),
             ));
         }
+        if tokens[0].eq_ignore_ascii_case("bedrooms") {
+            return Err(parse_error(
+                "1".into(),
+                "looks like a header line; HousesInfo.txt has no header (five numbers per line), remove it".into(),
+            ));
+        }
         let mut values = [0.0; 5];
         for (i, token) in tokens.iter().enumerate() {
             values[i] = parse_field(token, i).map_err(|m| parse_error(format!("{}", i + 1), m))?;
@@ -249,6 +255,10 @@ mod tests {
     fn rejects_wrong_field_counts_with_line_numbers() {
         assert!(
             err("1 1 1 1 1\n1 1 1 1").contains("HousesInfo.txt:2: field 5: expected 5 numbers")
+        );
+        assert!(
+            err("bedrooms bathrooms area zipcode price\n1 1 1 1 1")
+                .contains(":1: field 1: looks like a header line")
         );
         assert!(err("1 1 1 1 1 1").contains(
             ":1: field 6: expected 5 numbers (bedrooms bathrooms area zipcode price), found 6"

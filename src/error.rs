@@ -44,14 +44,20 @@ pub enum Error {
     /// Training went wrong (for example the loss became NaN).
     #[error("{0}")]
     Training(String),
+
+    /// The user pressed Ctrl-C.
+    #[error("interrupted; no output was written (files from earlier runs are untouched)")]
+    Interrupted,
 }
 
 impl Error {
-    /// The process exit code for this error: 2 for bad usage or bad input, 1 for a failure while running.
+    /// The process exit code for this error: 2 for bad usage or bad input, 1 for a failure
+    /// while running, 130 for Ctrl-C (as shells report a SIGINT).
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Usage(_) | Error::Parse { .. } | Error::Input { .. } => 2,
             Error::Io { .. } | Error::Training(_) => 1,
+            Error::Interrupted => 130,
         }
     }
 

@@ -7,15 +7,19 @@
 
 pub mod artifact;
 pub mod atomic;
+pub mod baseline;
 pub mod cli;
+pub mod cv;
 pub mod dataset;
 pub mod error;
+pub mod interrupt;
 pub mod metrics;
 pub mod model;
 pub mod optim;
 pub mod pipeline;
 pub mod predict;
 pub mod preprocess;
+pub mod report;
 pub mod rng;
 pub mod split;
 pub mod train;

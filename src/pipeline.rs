@@ -116,8 +116,8 @@ fn pick(houses: &[House], rows: &[usize]) -> Vec<House> {
     rows.iter().map(|&i| houses[i]).collect()
 }
 
-/// Filters, splits and preprocesses `all` houses as the tutorial does.
-pub fn prepare(all: &[House], config: &DataConfig) -> Result<Prepared> {
+/// Keeps the houses whose zip code is common enough; refuses when fewer than 2 remain.
+pub fn filter(all: &[House], config: &DataConfig) -> Result<Vec<House>> {
     let houses = dataset::filter_min_zip_count(all, config.min_zip_count);
     if houses.len() < 2 {
         return Err(Error::Usage(format!(
@@ -128,7 +128,11 @@ pub fn prepare(all: &[House], config: &DataConfig) -> Result<Prepared> {
             config.min_zip_count
         )));
     }
-    let split = train_test_split(houses.len(), config.test_size, config.split_seed)?;
+    Ok(houses)
+}
+
+/// Preprocesses `houses` (already filtered) for a given split.
+pub fn prepare_split(houses: Vec<House>, split: Split) -> Prepared {
     let train_houses = pick(&houses, &split.train);
     let test_houses = pick(&houses, &split.test);
     let preprocessor = Preprocessor::fit(&houses, &train_houses);
@@ -138,13 +142,20 @@ pub fn prepare(all: &[House], config: &DataConfig) -> Result<Prepared> {
         targets: preprocessor.targets(h),
     };
     let (train, test) = (table(&train_houses), table(&test_houses));
-    Ok(Prepared {
+    Prepared {
         houses,
         split,
         preprocessor,
         train,
         test,
-    })
+    }
+}
+
+/// Filters, splits and preprocesses `all` houses as the tutorial does.
+pub fn prepare(all: &[House], config: &DataConfig) -> Result<Prepared> {
+    let houses = filter(all, config)?;
+    let split = train_test_split(houses.len(), config.test_size, config.split_seed)?;
+    Ok(prepare_split(houses, split))
 }
 
 /// One scored test house.
@@ -185,18 +196,26 @@ pub struct RunResult {
     pub price_std: f64,
 }
 
-/// Runs the tutorial pipeline on the dataset folder `dataset_dir`.
-pub fn run(
-    dataset_dir: &Path,
+/// A network trained on a prepared split, and its scores on the test houses.
+#[derive(Debug, Clone)]
+pub struct Fitted {
+    /// The trained network (evaluation mode).
+    pub model: Mlp,
+    /// Loss per epoch.
+    pub history: Vec<EpochRecord>,
+    /// One row per test house.
+    pub predictions: Vec<Prediction>,
+    /// Scores on the test houses.
+    pub metrics: Metrics,
+}
+
+/// Trains on `prepared.train`, validates on `prepared.test` after every epoch, and scores the
+/// test houses.
+pub fn fit_and_score(
+    prepared: &Prepared,
     config: &RunConfig,
     observer: &mut dyn Observer,
-) -> Result<RunResult> {
-    config.train.validate()?;
-    observer.stage(Stage::Loading);
-    let dataset = dataset::load_houses(&dataset_dir.join(dataset::INFO_FILE))?;
-    observer.stage(Stage::Splitting);
-    observer.stage(Stage::Processing);
-    let prepared = prepare(&dataset.houses, &config.data)?;
+) -> Result<Fitted> {
     observer.stage(Stage::Training);
     let epochs = config.train.epochs;
     let (model, history) = train_mlp(
@@ -225,16 +244,37 @@ pub fn run(
     let actual: Vec<f64> = predictions.iter().map(|p| p.price).collect();
     let predicted: Vec<f64> = predictions.iter().map(|p| p.predicted).collect();
     let metrics = Metrics::compute(&actual, &predicted);
+    Ok(Fitted {
+        model,
+        history,
+        predictions,
+        metrics,
+    })
+}
+
+/// Runs the tutorial pipeline on the dataset folder `dataset_dir`.
+pub fn run(
+    dataset_dir: &Path,
+    config: &RunConfig,
+    observer: &mut dyn Observer,
+) -> Result<RunResult> {
+    config.train.validate()?;
+    observer.stage(Stage::Loading);
+    let dataset = dataset::load_houses(&dataset_dir.join(dataset::INFO_FILE))?;
+    observer.stage(Stage::Splitting);
+    observer.stage(Stage::Processing);
+    let prepared = prepare(&dataset.houses, &config.data)?;
+    let fitted = fit_and_score(&prepared, config, observer)?;
     let (price_mean, price_std) = dataset::price_mean_std(&prepared.houses);
     Ok(RunResult {
         config: config.clone(),
         dataset_fingerprint: dataset.fingerprint,
         dataset_houses: dataset.houses.len(),
         prepared,
-        model,
-        history,
-        predictions,
-        metrics,
+        model: fitted.model,
+        history: fitted.history,
+        predictions: fitted.predictions,
+        metrics: fitted.metrics,
         price_mean,
         price_std,
     })

@@ -146,6 +146,9 @@ pub fn train_mlp(
         let mut batches = 0usize;
         let mut rate = config.optimizer.rate_at(step);
         for chunk in order.chunks(config.batch_size) {
+            if crate::interrupt::requested() {
+                return Err(Error::Interrupted);
+            }
             batch_x.clear();
             batch_y.clear();
             for &row in chunk {
@@ -172,6 +175,9 @@ pub fn train_mlp(
             let predicted = predict(&model.valid(), &validation.features, f);
             keras_mape(&validation.targets, &predicted)
         };
+        if validation.rows() > 0 && !val_loss.is_finite() {
+            return Err(diverged(epoch, val_loss));
+        }
         let record = EpochRecord {
             epoch,
             loss: loss_sum / batches as f64,

@@ -1,47 +1,11 @@
 //! End-to-end tests through the `appraise` binary: a tiny dataset the tests write themselves,
-//! bad input, and (when `APPRAISE_DATASET` is set) the real Houses dataset.
+//! saved models, and (when `APPRAISE_DATASET` is set) the real Houses dataset.
+
+mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-fn appraise(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_appraise"))
-        .args(args)
-        .current_dir(cwd)
-        .env_remove("APPRAISE_DATASET")
-        .output()
-        .expect("the appraise binary runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// Writes a small dataset in the Houses layout: `n` houses in three zip codes (one rare),
-/// prices following a simple rule so training has something to learn.
-fn tiny_dataset(dir: &Path, n: usize) -> PathBuf {
-    let data = dir.join("data");
-    std::fs::create_dir_all(&data).unwrap();
-    let mut lines = String::new();
-    for i in 0..n {
-        let zip = match i % 7 {
-            0..=3 => 92276,
-            4..=5 => 85255,
-            _ if i < 14 => 11111, // rare: dropped by --min-zip-count 5
-            _ => 92276,
-        };
-        let bedrooms = 2 + i % 4;
-        let bathrooms = 1.0 + (i % 3) as f64 * 0.5;
-        let area = 1000 + 97 * (i % 23);
-        let price = 50_000.0 + 150.0 * area as f64 + if zip == 85255 { 100_000.0 } else { 0.0 };
-        // Mixed separators and CRLF, as real files have.
-        lines.push_str(&format!(
-            "{bedrooms}  {bathrooms} {area}\t{zip} {price}\r\n"
-        ));
-    }
-    std::fs::write(data.join("HousesInfo.txt"), lines).unwrap();
-    data
-}
+use common::{appraise, text, tiny_dataset, trained_model};
 
 #[test]
 fn trains_on_a_tiny_dataset_and_writes_the_run_folder() {
@@ -80,12 +44,19 @@ fn trains_on_a_tiny_dataset_and_writes_the_run_folder() {
     }
     assert_eq!(lines[7], "[INFO] predicting house prices...");
     assert!(
-        lines[8].starts_with("[INFO] avg. house price: $"),
+        lines[8].starts_with("[INFO] median: ") && lines[8].contains(", R^2: "),
         "{}",
         lines[8]
     );
-    assert!(lines[9].starts_with("[INFO] mean: ") && lines[9].ends_with('%'));
-    assert_eq!(lines.len(), 10);
+    assert!(
+        lines[9].starts_with("[INFO] avg. house price: $"),
+        "{}",
+        lines[9]
+    );
+    assert!(lines[10].starts_with("[INFO] mean: ") && lines[10].ends_with('%'));
+    assert_eq!(lines.len(), 11);
+    // Piped output carries no terminal escape codes.
+    assert!(!stdout.contains('\x1b') && !text(&result.stderr).contains('\x1b'));
 
     // 58 houses survive the filter (two of zip 11111 are dropped): 15 test, 43 train.
     let predictions = std::fs::read_to_string(out.join("predictions.csv")).unwrap();
@@ -107,6 +78,36 @@ fn trains_on_a_tiny_dataset_and_writes_the_run_folder() {
     assert_eq!(rows[0], "epoch,loss,val_loss,learning_rate");
     assert_eq!(rows.len(), 4);
     assert!(rows[3].starts_with("3,"));
+    // Metrics, plots and the report.
+    let metrics: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    for key in [
+        "mape",
+        "ape_std",
+        "median_ape",
+        "max_ape",
+        "mae",
+        "rmse",
+        "r2",
+    ] {
+        assert!(metrics[key].is_number(), "{key} in metrics.json");
+    }
+    for plot in [
+        "learning_curves",
+        "predicted_vs_actual",
+        "error_distribution",
+    ] {
+        let png = std::fs::read(out.join(format!("{plot}.png"))).unwrap();
+        assert_eq!(&png[1..4], b"PNG");
+        let svg = std::fs::read_to_string(out.join(format!("{plot}.svg"))).unwrap();
+        assert!(svg.starts_with("<svg"));
+    }
+    let report = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(
+        report.contains("<svg")
+            && report.contains("Test metrics")
+            && report.contains("\"epochs\": 3")
+    );
     // No temporary files left behind.
     let names: Vec<String> = std::fs::read_dir(&out)
         .unwrap()
@@ -129,6 +130,19 @@ fn trains_on_a_tiny_dataset_and_writes_the_run_folder() {
         history
     );
 
+    // --quiet prints only the final result; --verbose the epoch lines.
+    let mut quiet = args.to_vec();
+    quiet[8] = out2.to_str().unwrap();
+    quiet.push("--quiet");
+    let result = appraise(&quiet, dir.path());
+    let lines: Vec<String> = text(&result.stdout).lines().map(String::from).collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(lines[1], stdout.lines().last().unwrap());
+    let mut verbose = args.to_vec();
+    verbose[8] = out2.to_str().unwrap();
+    verbose.push("--verbose");
+    assert_eq!(text(&appraise(&verbose, dir.path()).stdout), stdout);
+
     // Another seed, other numbers.
     let out3 = dir.path().join("run3");
     let mut args3 = args.to_vec();
@@ -137,101 +151,6 @@ fn trains_on_a_tiny_dataset_and_writes_the_run_folder() {
     let other = appraise(&args3, dir.path());
     assert!(other.status.success());
     assert_ne!(text(&other.stdout), stdout);
-}
-
-/// Runs a command that must fail cleanly with exit code 2, a message containing `expect`, no
-/// panic, and no output folder created.
-fn fails_cleanly(extra: &[&str], data_text: Option<&[u8]>, expect: &str) {
-    let dir = tempfile::tempdir().unwrap();
-    let data = tiny_dataset(dir.path(), 40);
-    if let Some(bytes) = data_text {
-        std::fs::write(data.join("HousesInfo.txt"), bytes).unwrap();
-    }
-    let out = dir.path().join("out");
-    let mut args = vec![
-        "train",
-        "--dataset",
-        data.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--epochs",
-        "2",
-    ];
-    args.extend(extra);
-    let result = appraise(&args, dir.path());
-    let all = format!("{}{}", text(&result.stdout), text(&result.stderr));
-    assert_eq!(result.status.code(), Some(2), "{args:?}\n{all}");
-    assert!(all.contains(expect), "expected {expect:?} in:\n{all}");
-    assert!(!all.contains("panicked"), "{all}");
-    assert!(!out.exists(), "no output may be written on failure");
-}
-
-#[test]
-fn bad_input_fails_with_a_clear_message_and_writes_nothing() {
-    fails_cleanly(&["--epochs", "0"], None, "--epochs must be at least 1");
-    fails_cleanly(
-        &["--batch-size", "0"],
-        None,
-        "--batch-size must be at least 1",
-    );
-    fails_cleanly(
-        &["--learning-rate", "-0.1"],
-        None,
-        "--learning-rate must be a positive number",
-    );
-    fails_cleanly(
-        &["--learning-rate", "NaN"],
-        None,
-        "--learning-rate must be a positive number",
-    );
-    fails_cleanly(
-        &["--test-size", "0"],
-        None,
-        "--test-size must be a fraction",
-    );
-    fails_cleanly(
-        &["--test-size", "1.5"],
-        None,
-        "--test-size must be a fraction",
-    );
-    fails_cleanly(&["--min-zip-count", "1000"], None, "--min-zip-count");
-    fails_cleanly(
-        &[],
-        Some(b"4 4 4053 85255 869500\n4 3 3343 36372\n"),
-        "HousesInfo.txt:2: field 5: expected 5 numbers",
-    );
-    fails_cleanly(
-        &[],
-        Some(b"4 4 4053 85255 869500\n4 3 abc 36372 1\n"),
-        "HousesInfo.txt:2: field 3: area: 'abc' is not a number",
-    );
-    fails_cleanly(
-        &[],
-        Some(b"4 4 4053 85255 0\n"),
-        "HousesInfo.txt:1: field 5: price: 0 must be greater than 0",
-    );
-    fails_cleanly(&[], Some(b""), "contains no houses");
-    fails_cleanly(&["--epochs", "x"], None, "invalid value 'x'");
-}
-
-#[test]
-fn a_missing_dataset_says_how_to_get_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let result = appraise(&["train"], dir.path());
-    let stderr = text(&result.stderr);
-    assert_eq!(result.status.code(), Some(2));
-    assert!(
-        stderr.contains("git clone https://github.com/emanhamed/Houses-dataset"),
-        "{stderr}"
-    );
-    let result = appraise(&["train", "--dataset", "nowhere"], dir.path());
-    let stderr = text(&result.stderr);
-    assert_eq!(result.status.code(), Some(2));
-    assert!(
-        stderr.contains("nowhere") && stderr.contains("does not exist"),
-        "{stderr}"
-    );
-    assert!(!dir.path().join("runs").exists());
 }
 
 /// The real dataset, when `APPRAISE_DATASET` names it. CI always sets it, so a missing folder
@@ -340,27 +259,6 @@ fn real_dataset_accuracy_over_ten_seeds_is_in_the_tutorial_range() {
         mean_trained <= 27.0,
         "mean MAPE {mean_trained:.2}% of the trained runs: {mapes:?}"
     );
-}
-
-/// Trains a small model on a generated dataset; returns (temp dir, dataset dir, run dir).
-fn trained_model() -> (tempfile::TempDir, PathBuf, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let data = tiny_dataset(dir.path(), 60);
-    let run = dir.path().join("run");
-    let args = [
-        "train",
-        "--dataset",
-        data.to_str().unwrap(),
-        "--epochs",
-        "20",
-        "--min-zip-count",
-        "5",
-        "--out",
-        run.to_str().unwrap(),
-    ];
-    let result = appraise(&args, dir.path());
-    assert!(result.status.success(), "{}", text(&result.stderr));
-    (dir, data, run)
 }
 
 #[test]
@@ -520,88 +418,4 @@ fn predict_evaluate_and_summary_use_the_saved_model() {
     ] {
         assert!(stdout.contains(needle), "{needle} missing from:\n{stdout}");
     }
-}
-
-#[test]
-fn damaged_model_files_and_bad_prediction_input_fail_cleanly() {
-    let (dir, _data, run) = trained_model();
-    let good = std::fs::read(run.join("model.appraise")).unwrap();
-    let mut newer = good.clone();
-    newer[8] = 9;
-    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
-        ("empty.appraise", vec![], "is empty"),
-        (
-            "random.appraise",
-            (0..500u32).map(|i| (i * 7919 % 256) as u8).collect(),
-            "not an appraise model file",
-        ),
-        (
-            "truncated.appraise",
-            good[..good.len() / 2].to_vec(),
-            "truncated",
-        ),
-        ("newer.appraise", newer, "newer appraise"),
-    ];
-    for (name, bytes, expect) in cases {
-        std::fs::write(dir.path().join(name), bytes).unwrap();
-        for command in [
-            vec!["summary", "--model", name],
-            vec![
-                "predict",
-                "--model",
-                name,
-                "--bedrooms",
-                "3",
-                "--bathrooms",
-                "2",
-                "--area",
-                "1500",
-                "--zipcode",
-                "92276",
-            ],
-        ] {
-            let result = appraise(&command, dir.path());
-            let stderr = text(&result.stderr);
-            assert_eq!(result.status.code(), Some(2), "{command:?}: {stderr}");
-            assert!(
-                stderr.contains(name) && stderr.contains(expect),
-                "{command:?}: {stderr}"
-            );
-            assert!(!stderr.contains("panicked"));
-        }
-    }
-    let model = run.join("model.appraise");
-    let model = model.to_str().unwrap();
-    let inputs: [(&str, &str); 3] = [
-        (
-            "bedrooms,bathrooms,zipcode\n1,2,92276\n",
-            "no 'area' column",
-        ),
-        (
-            "bedrooms,bathrooms,area,zipcode\n1,2,abc,92276\n",
-            "in.csv:2: field area",
-        ),
-        (
-            "bedrooms,bathrooms,area,zipcode\n1,2,-5,92276\n",
-            "negative",
-        ),
-    ];
-    for (input, expect) in inputs {
-        std::fs::write(dir.path().join("in.csv"), input).unwrap();
-        let result = appraise(
-            &[
-                "predict", "--model", model, "--input", "in.csv", "--output", "out.csv",
-            ],
-            dir.path(),
-        );
-        let stderr = text(&result.stderr);
-        assert_eq!(result.status.code(), Some(2), "{stderr}");
-        assert!(stderr.contains(expect), "{expect}: {stderr}");
-        assert!(!dir.path().join("out.csv").exists());
-    }
-    let result = appraise(
-        &["predict", "--model", model, "--bedrooms", "3"],
-        dir.path(),
-    );
-    assert_eq!(result.status.code(), Some(2));
 }

@@ -1,0 +1,263 @@
+//! Cross-validation: the model and the baselines on many splits, in parallel.
+
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use serde::Serialize;
+
+use crate::baseline;
+use crate::dataset::{self, House};
+use crate::error::{Error, Result};
+use crate::metrics::Metrics;
+use crate::pipeline::{RunConfig, Silent, filter, fit_and_score, prepare_split};
+use crate::split::{NumpyRandomState, Split, train_test_split};
+
+/// Which splits to evaluate on.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum Scheme {
+    /// One `train_test_split` per split seed (the run's test size).
+    Repeats(Vec<u32>),
+    /// scikit-learn's `KFold(n_splits, shuffle=True, random_state=seed)`.
+    KFold {
+        /// Number of folds.
+        folds: usize,
+        /// Shuffle seed.
+        seed: u32,
+    },
+}
+
+/// The splits of a scheme over `n` houses, each with a label.
+pub fn splits(scheme: &Scheme, n: usize, test_size: f64) -> Result<Vec<(String, Split)>> {
+    match scheme {
+        Scheme::Repeats(seeds) => seeds
+            .iter()
+            .map(|&seed| {
+                Ok((
+                    format!("split seed {seed}"),
+                    train_test_split(n, test_size, seed)?,
+                ))
+            })
+            .collect(),
+        Scheme::KFold { folds, seed } => {
+            if *folds < 2 || *folds > n {
+                return Err(Error::Usage(format!(
+                    "--folds must be between 2 and the number of houses ({n}), got {folds}"
+                )));
+            }
+            let indices = NumpyRandomState::new(*seed).permutation(n);
+            let mut start = 0;
+            let mut out = Vec::with_capacity(*folds);
+            for k in 0..*folds {
+                let size = n / folds + usize::from(k < n % folds);
+                let test: Vec<usize> = indices[start..start + size].to_vec();
+                let mut in_test = vec![false; n];
+                for &i in &test {
+                    in_test[i] = true;
+                }
+                // KFold returns training rows in ascending order.
+                let train = (0..n).filter(|&i| !in_test[i]).collect();
+                out.push((format!("fold {}/{folds}", k + 1), Split { train, test }));
+                start += size;
+            }
+            Ok(out)
+        }
+    }
+}
+
+/// Scores of one split.
+#[derive(Debug, Clone, Serialize)]
+pub struct SplitResult {
+    /// Which split ("split seed 3", "fold 2/5").
+    pub label: String,
+    /// The network's scores.
+    pub model: Metrics,
+    /// Each baseline's scores, in [`baseline::ALL`] order.
+    pub baselines: Vec<Metrics>,
+}
+
+/// Mean and standard deviation (population) of each metric over the splits.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    /// Method name.
+    pub method: String,
+    /// Mean of each metric.
+    pub mean: Metrics,
+    /// Standard deviation of each metric.
+    pub std: Metrics,
+}
+
+/// A whole cross-validation.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Per-split scores, in scheme order.
+    pub splits: Vec<SplitResult>,
+    /// The model first, then the baselines.
+    pub summaries: Vec<Summary>,
+}
+
+fn summarize(method: &str, all: &[&Metrics]) -> Summary {
+    let n = all.len() as f64;
+    let pick: [fn(&Metrics) -> f64; 7] = [
+        |m| m.mape,
+        |m| m.ape_std,
+        |m| m.median_ape,
+        |m| m.max_ape,
+        |m| m.mae,
+        |m| m.rmse,
+        |m| m.r2,
+    ];
+    let mut mean = [0.0; 7];
+    let mut std = [0.0; 7];
+    for (k, f) in pick.iter().enumerate() {
+        mean[k] = all.iter().map(|m| f(m)).sum::<f64>() / n;
+        std[k] = (all.iter().map(|m| (f(m) - mean[k]).powi(2)).sum::<f64>() / n).sqrt();
+    }
+    let count = all.iter().map(|m| m.count).sum::<usize>() / all.len().max(1);
+    let make = |v: [f64; 7]| Metrics {
+        count,
+        mape: v[0],
+        ape_std: v[1],
+        median_ape: v[2],
+        max_ape: v[3],
+        mae: v[4],
+        rmse: v[5],
+        r2: v[6],
+    };
+    Summary {
+        method: method.to_string(),
+        mean: make(mean),
+        std: make(std),
+    }
+}
+
+fn score(houses: &[House], split: &Split, config: &RunConfig) -> Result<(Metrics, Vec<Metrics>)> {
+    let prepared = prepare_split(houses.to_vec(), split.clone());
+    let fitted = fit_and_score(&prepared, config, &mut Silent)?;
+    let train: Vec<House> = split.train.iter().map(|&i| houses[i]).collect();
+    let test = prepared.test_houses();
+    let actual: Vec<f64> = test.iter().map(|h| h.price).collect();
+    let baselines = baseline::ALL
+        .iter()
+        .map(|b| Metrics::compute(&actual, &b.fit_predict(&train, &test)))
+        .collect();
+    Ok((fitted.metrics, baselines))
+}
+
+/// Runs cross-validation on the dataset in `dataset_dir` with `jobs` splits at a time;
+/// `on_split` hears of each finished split (in completion order).
+pub fn run(
+    dataset_dir: &Path,
+    config: &RunConfig,
+    scheme: &Scheme,
+    jobs: usize,
+    on_split: &(dyn Fn(&SplitResult) + Sync),
+) -> Result<Report> {
+    config.train.validate()?;
+    let data = dataset::load_houses(&dataset_dir.join(dataset::INFO_FILE))?;
+    let houses = filter(&data.houses, &config.data)?;
+    let splits = splits(scheme, houses.len(), config.data.test_size)?;
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<Result<SplitResult>>>> =
+        Mutex::new((0..splits.len()).map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.clamp(1, splits.len()) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some((label, split)) = splits.get(i) else {
+                        break;
+                    };
+                    let outcome =
+                        score(&houses, split, config).map(|(model, baselines)| SplitResult {
+                            label: label.clone(),
+                            model,
+                            baselines,
+                        });
+                    if let Ok(result) = &outcome {
+                        on_split(result);
+                    }
+                    let failed = outcome.is_err();
+                    results.lock().expect("no worker panics")[i] = Some(outcome);
+                    if failed {
+                        // Stop handing out work; the error is reported below.
+                        next.store(splits.len(), Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+    });
+    let mut done = Vec::with_capacity(splits.len());
+    for outcome in results
+        .into_inner()
+        .expect("no worker panics")
+        .into_iter()
+        .flatten()
+    {
+        done.push(outcome?);
+    }
+    if done.len() != splits.len() {
+        return Err(Error::Interrupted);
+    }
+    let mut summaries = vec![summarize(
+        "model",
+        &done.iter().map(|r| &r.model).collect::<Vec<_>>(),
+    )];
+    for (k, b) in baseline::ALL.iter().enumerate() {
+        summaries.push(summarize(
+            b.name(),
+            &done.iter().map(|r| &r.baselines[k]).collect::<Vec<_>>(),
+        ));
+    }
+    Ok(Report {
+        splits: done,
+        summaries,
+    })
+}
+
+impl Report {
+    /// The baselines the model's mean MAPE beat, and those it did not.
+    pub fn verdict(&self) -> String {
+        let model = self.summaries[0].mean.mape;
+        let mut lines = Vec::new();
+        for (s, b) in self.summaries[1..].iter().zip(baseline::ALL) {
+            let word = if model < s.mean.mape {
+                "beat"
+            } else {
+                "did NOT beat"
+            };
+            lines.push(format!(
+                "the model (mean MAPE {model:.2}%) {word} the {} baseline ({:.2}%)",
+                b.name(),
+                s.mean.mape
+            ));
+        }
+        lines.join("\n")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kfold_partitions_every_house_once() {
+        let s = splits(&Scheme::KFold { folds: 3, seed: 0 }, 10, 0.25).unwrap();
+        assert_eq!(s.len(), 3);
+        assert_eq!(
+            s.iter().map(|(_, sp)| sp.test.len()).collect::<Vec<_>>(),
+            vec![4, 3, 3]
+        );
+        let mut all: Vec<usize> = s.iter().flat_map(|(_, sp)| sp.test.clone()).collect();
+        all.sort();
+        assert_eq!(all, (0..10).collect::<Vec<_>>());
+        for (_, sp) in &s {
+            assert_eq!(sp.train.len() + sp.test.len(), 10);
+            assert!(sp.train.iter().all(|i| !sp.test.contains(i)));
+        }
+        assert!(splits(&Scheme::KFold { folds: 1, seed: 0 }, 10, 0.25).is_err());
+        assert!(splits(&Scheme::KFold { folds: 11, seed: 0 }, 10, 0.25).is_err());
+        let r = splits(&Scheme::Repeats(vec![42]), 362, 0.25).unwrap();
+        assert_eq!(r[0].1, train_test_split(362, 0.25, 42).unwrap());
+    }
+}

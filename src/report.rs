@@ -1,0 +1,442 @@
+//! Plots (PNG and SVG) and the self-contained `report.html` of a run.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use crate::atomic;
+use crate::error::{Error, Result};
+use crate::pipeline::{Prediction, RunResult, to_json};
+use crate::train::EpochRecord;
+
+/// The font every plot uses, embedded so plots look the same on every machine
+/// (DejaVu Sans; licence in `assets/DejaVuSans-LICENSE.txt`).
+static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
+const FONT_NAME: &str = "sans-serif";
+const SIZE: (u32, u32) = (800, 560);
+
+fn ensure_font() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        plotters::style::register_font(FONT_NAME, FontStyle::Normal, FONT)
+            .unwrap_or_else(|_| panic!("the embedded font is a valid TrueType font"));
+    });
+}
+
+/// A rendered plot.
+#[derive(Debug, Clone)]
+pub struct Plot {
+    /// File stem (`learning_curves`, ...).
+    pub name: &'static str,
+    /// Title shown in the report.
+    pub title: &'static str,
+    /// The SVG document.
+    pub svg: String,
+    /// The PNG file.
+    pub png: Vec<u8>,
+}
+
+type Drawn<DB> = std::result::Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
+
+fn learning_curves<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    history: &[EpochRecord],
+) -> Drawn<DB> {
+    root.fill(&WHITE)?;
+    let finite = |v: f64| v.is_finite() && v >= 0.0;
+    // The first epochs' losses can be ten times the rest; scale the axis to the epochs after
+    // them so the part that matters stays readable, and say so.
+    let skip = if history.len() >= 20 {
+        history.len() / 20
+    } else {
+        0
+    };
+    let top = |rs: &[EpochRecord]| {
+        rs.iter()
+            .flat_map(|r| [r.loss, r.val_loss])
+            .filter(|&v| finite(v))
+            .fold(0.0, f64::max)
+    };
+    let all_top = top(history);
+    let hi = (top(&history[skip..]) * 1.15).max(1e-9);
+    let caption = if all_top > hi {
+        "Learning curves (axis cut; the first epochs start higher)"
+    } else {
+        "Learning curves"
+    };
+    let n = history.len().max(2) as f64;
+    let mut chart = ChartBuilder::on(root)
+        .caption(caption, (FONT_NAME, 22))
+        .margin(12)
+        .x_label_area_size(45)
+        .y_label_area_size(70)
+        .build_cartesian_2d(1.0..n, 0.0..hi)?;
+    chart
+        .configure_mesh()
+        .x_desc("epoch")
+        .y_desc("loss: MAPE %")
+        .x_label_formatter(&|v| format!("{v:.0}"))
+        .y_label_formatter(&|v| format!("{v:.0}"))
+        .light_line_style(WHITE)
+        .label_style((FONT_NAME, 14))
+        .draw()?;
+    let series = [
+        ("loss (training)", BLUE, true),
+        ("val_loss (test)", RED, false),
+    ];
+    for (label, color, training) in series {
+        let points = history
+            .iter()
+            .map(|r| (r.epoch as f64, if training { r.loss } else { r.val_loss }))
+            .filter(|&(_, v)| finite(v))
+            .map(|(e, v)| (e, v.min(hi)));
+        chart
+            .draw_series(LineSeries::new(points, color.stroke_width(2)))?
+            .label(label)
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerLeft)
+        .label_font((FONT_NAME, 14))
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()?;
+    root.present()
+}
+
+fn predicted_vs_actual<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    predictions: &[Prediction],
+) -> Drawn<DB> {
+    root.fill(&WHITE)?;
+    let positive: Vec<(f64, f64)> = predictions
+        .iter()
+        .map(|p| (p.price, p.predicted))
+        .filter(|&(a, p)| a > 0.0 && p > 0.0 && p.is_finite())
+        .collect();
+    let lo = positive
+        .iter()
+        .flat_map(|&(a, p)| [a, p])
+        .fold(f64::INFINITY, f64::min);
+    let hi = positive
+        .iter()
+        .flat_map(|&(a, p)| [a, p])
+        .fold(0.0, f64::max);
+    let (lo, hi) = if positive.is_empty() {
+        (1e4, 1e7)
+    } else {
+        (lo / 1.3, hi * 1.3)
+    };
+    let mut chart = ChartBuilder::on(root)
+        .caption("Predicted vs actual price (test houses)", (FONT_NAME, 22))
+        .margin(12)
+        .x_label_area_size(45)
+        .y_label_area_size(80)
+        .build_cartesian_2d((lo..hi).log_scale(), (lo..hi).log_scale())?;
+    chart
+        .configure_mesh()
+        .x_desc("actual price ($, log scale)")
+        .y_desc("predicted price ($, log scale)")
+        .x_labels(8)
+        .y_labels(8)
+        .x_label_formatter(&|v| short_dollars(*v))
+        .y_label_formatter(&|v| short_dollars(*v))
+        .light_line_style(WHITE)
+        .label_style((FONT_NAME, 14))
+        .draw()?;
+    chart
+        .draw_series(LineSeries::new(
+            [(lo, lo), (hi, hi)],
+            BLACK.mix(0.6).stroke_width(1),
+        ))?
+        .label("y = x (perfect prediction)")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.mix(0.6)));
+    chart
+        .draw_series(
+            positive
+                .iter()
+                .map(|&(a, p)| Circle::new((a, p), 4, BLUE.mix(0.7).filled())),
+        )?
+        .label("test house")
+        .legend(|(x, y)| Circle::new((x + 10, y), 4, BLUE.filled()));
+    let hidden = predictions.len() - positive.len();
+    if hidden > 0 {
+        root.draw(&Text::new(
+            format!("{hidden} prediction(s) <= $0 not shown"),
+            (100, 60),
+            (FONT_NAME, 14).into_font().color(&RED),
+        ))?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .label_font((FONT_NAME, 14))
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()?;
+    root.present()
+}
+
+fn short_dollars(v: f64) -> String {
+    if v >= 1e6 {
+        format!("${:.1}M", v / 1e6)
+    } else {
+        format!("${:.0}k", v / 1e3)
+    }
+}
+
+/// Width of one histogram bin, in percentage points.
+const BIN: f64 = 10.0;
+
+fn error_distribution<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    predictions: &[Prediction],
+) -> Drawn<DB> {
+    root.fill(&WHITE)?;
+    // Signed percentage error, clamped into the outermost bins.
+    let bins: Vec<i32> = predictions
+        .iter()
+        .map(|p| {
+            let e = (p.predicted - p.price) / p.price * 100.0;
+            (e.clamp(-100.0, 200.0 - 1e-9) / BIN).floor() as i32
+        })
+        .collect();
+    let (first, last) = ((-100.0 / BIN) as i32, (200.0 / BIN) as i32 - 1);
+    let mut counts = vec![0u32; (last - first + 1) as usize];
+    for &b in &bins {
+        counts[(b - first) as usize] += 1;
+    }
+    let top = counts.iter().copied().max().unwrap_or(1).max(1);
+    let mut chart = ChartBuilder::on(root)
+        .caption(
+            "Distribution of percentage errors (test houses)",
+            (FONT_NAME, 22),
+        )
+        .margin(12)
+        .x_label_area_size(45)
+        .y_label_area_size(60)
+        .build_cartesian_2d((first..last + 1).into_segmented(), 0u32..top + 1)?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_desc(
+            "(predicted - actual) / actual, % (bins of 10; the last bin holds everything >= 190%)",
+        )
+        .y_desc("houses")
+        .x_label_formatter(&|v| match v {
+            SegmentValue::Exact(b) | SegmentValue::CenterOf(b) => {
+                format!("{}", f64::from(*b) * BIN)
+            }
+            SegmentValue::Last => String::new(),
+        })
+        .label_style((FONT_NAME, 14))
+        .draw()?;
+    chart.draw_series(
+        Histogram::vertical(&chart)
+            .style(BLUE.mix(0.7).filled())
+            .margin(1)
+            .data(bins.iter().map(|&b| (b, 1u32))),
+    )?;
+    root.present()
+}
+
+/// Which plot to draw.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    LearningCurves,
+    PredictedVsActual,
+    ErrorDistribution,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::LearningCurves => "learning_curves",
+            Kind::PredictedVsActual => "predicted_vs_actual",
+            Kind::ErrorDistribution => "error_distribution",
+        }
+    }
+
+    fn title(self) -> &'static str {
+        match self {
+            Kind::LearningCurves => "Learning curves",
+            Kind::PredictedVsActual => "Predicted vs actual price",
+            Kind::ErrorDistribution => "Distribution of percentage errors",
+        }
+    }
+
+    fn draw<DB: DrawingBackend>(
+        self,
+        root: &DrawingArea<DB, Shift>,
+        history: &[EpochRecord],
+        predictions: &[Prediction],
+    ) -> Drawn<DB> {
+        match self {
+            Kind::LearningCurves => learning_curves(root, history),
+            Kind::PredictedVsActual => predicted_vs_actual(root, predictions),
+            Kind::ErrorDistribution => error_distribution(root, predictions),
+        }
+    }
+}
+
+fn render(kind: Kind, history: &[EpochRecord], predictions: &[Prediction]) -> Result<Plot> {
+    ensure_font();
+    let name = kind.name();
+    let failed = |e: String| Error::Training(format!("could not draw the {name} plot: {e}"));
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        kind.draw(&root, history, predictions)
+            .map_err(|e| failed(e.to_string()))?;
+    }
+    let mut rgb = vec![0u8; (SIZE.0 * SIZE.1 * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut rgb, SIZE).into_drawing_area();
+        kind.draw(&root, history, predictions)
+            .map_err(|e| failed(e.to_string()))?;
+    }
+    let mut png = Vec::new();
+    {
+        let mut encoder = png::Encoder::new(&mut png, SIZE.0, SIZE.1);
+        encoder.set_color(png::ColorType::Rgb);
+        encoder.set_depth(png::BitDepth::Eight);
+        let mut writer = encoder.write_header().map_err(|e| failed(e.to_string()))?;
+        writer
+            .write_image_data(&rgb)
+            .map_err(|e| failed(e.to_string()))?;
+    }
+    Ok(Plot {
+        name,
+        title: kind.title(),
+        svg,
+        png,
+    })
+}
+
+/// The three plots of a run.
+pub fn plots(history: &[EpochRecord], predictions: &[Prediction]) -> Result<Vec<Plot>> {
+    [
+        Kind::LearningCurves,
+        Kind::PredictedVsActual,
+        Kind::ErrorDistribution,
+    ]
+    .into_iter()
+    .map(|kind| render(kind, history, predictions))
+    .collect()
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// A self-contained HTML page: metrics, plots (inline SVG) and the run's configuration.
+pub fn html(result: &RunResult, plots: &[Plot]) -> String {
+    let m = &result.metrics;
+    let mut page = String::from(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>appraise run report</title>\n\
+         <style>body{font-family:sans-serif;max-width:860px;margin:2em auto;color:#222}\
+         table{border-collapse:collapse}td,th{padding:4px 12px;border-bottom:1px solid #ddd;text-align:right}\
+         th{text-align:left}pre{background:#f6f6f6;padding:1em;overflow:auto}</style></head><body>\n\
+         <h1>appraise run report</h1>\n",
+    );
+    let _ = writeln!(
+        page,
+        "<p>{} test houses, {} training houses; {} epochs.</p>\n<h2>Test metrics</h2>\n<table>",
+        result.prepared.test.rows(),
+        result.prepared.train.rows(),
+        result.history.len()
+    );
+    let rows = [
+        (
+            "MAPE (mean absolute percentage error)",
+            format!("{:.2}%", m.mape),
+        ),
+        (
+            "standard deviation of the absolute percentage error",
+            format!("{:.2}%", m.ape_std),
+        ),
+        (
+            "median absolute percentage error",
+            format!("{:.2}%", m.median_ape),
+        ),
+        (
+            "worst absolute percentage error",
+            format!("{:.2}%", m.max_ape),
+        ),
+        ("MAE", format!("${:.0}", m.mae)),
+        ("RMSE", format!("${:.0}", m.rmse)),
+        ("R squared", format!("{:.4}", m.r2)),
+    ];
+    for (name, value) in rows {
+        let _ = writeln!(page, "<tr><th>{name}</th><td>{value}</td></tr>");
+    }
+    page.push_str("</table>\n");
+    for plot in plots {
+        let _ = writeln!(page, "<h2>{}</h2>\n{}", plot.title, plot.svg);
+    }
+    let _ = writeln!(
+        page,
+        "<h2>Configuration</h2>\n<pre>{}</pre>\n</body></html>",
+        escape(&to_json(&result.config))
+    );
+    page
+}
+
+/// Writes the plots (PNG and SVG) and `report.html` into `out_dir`, each atomically.
+pub fn write(result: &RunResult, out_dir: &Path) -> Result<()> {
+    let plots = plots(&result.history, &result.predictions)?;
+    for plot in &plots {
+        atomic::write(
+            &out_dir.join(format!("{}.svg", plot.name)),
+            plot.svg.as_bytes(),
+        )?;
+        atomic::write(&out_dir.join(format!("{}.png", plot.name)), &plot.png)?;
+    }
+    atomic::write(
+        &out_dir.join("report.html"),
+        html(result, &plots).as_bytes(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plots_render_to_png_and_svg() {
+        let history: Vec<EpochRecord> = (1..=20)
+            .map(|e| EpochRecord {
+                epoch: e,
+                loss: 100.0 / e as f64,
+                val_loss: 120.0 / e as f64,
+                learning_rate: 1e-3,
+            })
+            .collect();
+        let predictions: Vec<Prediction> = (1..=30)
+            .map(|i| Prediction {
+                house: i,
+                price: 100_000.0 * i as f64,
+                predicted: 90_000.0 * i as f64 + 5_000.0,
+                abs_pct_error: 5.0,
+            })
+            .collect();
+        let plots = plots(&history, &predictions).unwrap();
+        assert_eq!(plots.len(), 3);
+        for p in &plots {
+            assert!(
+                p.svg.starts_with("<svg") && p.svg.contains("</svg>"),
+                "{}",
+                p.name
+            );
+            assert_eq!(&p.png[1..4], b"PNG");
+        }
+        assert!(plots[0].svg.contains("val_loss"));
+    }
+}
