@@ -38,6 +38,28 @@ pub enum Command {
     Evaluate(EvaluateArgs),
     /// Show a saved model's layers, preprocessing and training metadata.
     Summary(SummaryArgs),
+    /// Write a synthetic dataset in the Houses layout (price rule in the README).
+    Synth(SynthArgs),
+}
+
+/// Arguments of `appraise synth`.
+#[derive(Debug, Args)]
+pub struct SynthArgs {
+    /// Number of houses.
+    #[arg(long)]
+    pub houses: usize,
+
+    /// Also write four small JPEG photos per house.
+    #[arg(long)]
+    pub photos: bool,
+
+    /// Folder to write (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+
+    /// Seed of every random choice.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
 }
 
 /// What to do with a zip code the model has never seen.
@@ -563,6 +585,21 @@ pub fn run(cli: Cli) -> i32 {
         Command::Cv(args) => cv(args),
         Command::Evaluate(args) => evaluate(args),
         Command::Summary(args) => summary(args),
+        Command::Synth(args) => crate::synth::write(
+            &crate::synth::SynthConfig {
+                houses: args.houses,
+                photos: args.photos,
+                seed: args.seed,
+            },
+            &args.out,
+        )
+        .map(|()| {
+            eprintln!(
+                "[INFO] wrote {} houses to {}",
+                args.houses,
+                args.out.display()
+            )
+        }),
     };
     match outcome {
         Ok(()) => 0,

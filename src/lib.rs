@@ -22,6 +22,7 @@ pub mod preprocess;
 pub mod report;
 pub mod rng;
 pub mod split;
+pub mod synth;
 pub mod train;
 
 pub use error::{Error, Result};

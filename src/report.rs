@@ -119,6 +119,9 @@ fn predicted_vs_actual<DB: DrawingBackend>(
         .map(|p| (p.price, p.predicted))
         .filter(|&(a, p)| a > 0.0 && p > 0.0 && p.is_finite())
         .collect();
+    // Thousands of points say no more than a few thousand, and keep the SVG small.
+    let stride = positive.len().div_ceil(MAX_POINTS).max(1);
+    let shown: Vec<(f64, f64)> = positive.iter().copied().step_by(stride).collect();
     let lo = positive
         .iter()
         .flat_map(|&(a, p)| [a, p])
@@ -158,11 +161,15 @@ fn predicted_vs_actual<DB: DrawingBackend>(
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.mix(0.6)));
     chart
         .draw_series(
-            positive
+            shown
                 .iter()
                 .map(|&(a, p)| Circle::new((a, p), 4, BLUE.mix(0.7).filled())),
         )?
-        .label("test house")
+        .label(if stride > 1 {
+            format!("test house (every {stride}th of {})", positive.len())
+        } else {
+            "test house".to_string()
+        })
         .legend(|(x, y)| Circle::new((x + 10, y), 4, BLUE.filled()));
     let hidden = predictions.len() - positive.len();
     if hidden > 0 {
@@ -189,6 +196,9 @@ fn short_dollars(v: f64) -> String {
         format!("${:.0}k", v / 1e3)
     }
 }
+
+/// Most points a scatter plot draws.
+const MAX_POINTS: usize = 3000;
 
 /// Width of one histogram bin, in percentage points.
 const BIN: f64 = 10.0;

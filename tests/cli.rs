@@ -419,3 +419,110 @@ fn predict_evaluate_and_summary_use_the_saved_model() {
         assert!(stdout.contains(needle), "{needle} missing from:\n{stdout}");
     }
 }
+
+#[test]
+fn a_model_trained_on_synthetic_data_recovers_the_price_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let result = appraise(&["synth", "--houses", "2000", "--out", "synth"], dir.path());
+    assert!(result.status.success(), "{}", text(&result.stderr));
+    let args = [
+        "train",
+        "--dataset",
+        "synth",
+        "--min-zip-count",
+        "1",
+        "--epochs",
+        "20",
+        "--quiet",
+        "--out",
+        "run",
+    ];
+    let result = appraise(&args, dir.path());
+    let stdout = text(&result.stdout);
+    assert!(result.status.success(), "{}", text(&result.stderr));
+    let metrics: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("run/metrics.json")).unwrap(),
+    )
+    .unwrap();
+    let mape = metrics["mape"].as_f64().unwrap();
+    // The rule's multiplicative noise (sigma 0.1) alone costs about 8% MAPE.
+    assert!(mape < 12.0, "MAPE {mape}% on synthetic data:\n{stdout}");
+    assert!(metrics["r2"].as_f64().unwrap() > 0.9);
+
+    // Photos: four JPEGs per house, named as in the Houses dataset.
+    let result = appraise(
+        &[
+            "synth", "--houses", "3", "--photos", "--out", "photos", "--seed", "1",
+        ],
+        dir.path(),
+    );
+    assert!(result.status.success());
+    let mut names: Vec<String> = std::fs::read_dir(dir.path().join("photos"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 13);
+    assert_eq!(names[0], "1_bathroom.jpg");
+    assert_eq!(names[12], "HousesInfo.txt");
+    let jpeg = std::fs::read(dir.path().join("photos/3_kitchen.jpg")).unwrap();
+    assert_eq!(&jpeg[..2], &[0xff, 0xd8]);
+}
+
+#[test]
+fn cv_reports_the_model_and_both_baselines() {
+    let dir = tempfile::tempdir().unwrap();
+    tiny_dataset(dir.path(), 60);
+    let args = [
+        "cv",
+        "--dataset",
+        "data",
+        "--min-zip-count",
+        "5",
+        "--epochs",
+        "3",
+        "--repeats",
+        "3",
+        "--json",
+        "cv.json",
+    ];
+    let result = appraise(&args, dir.path());
+    let stdout = text(&result.stdout);
+    assert!(result.status.success(), "{}", text(&result.stderr));
+    for needle in [
+        "split seed 0",
+        "split seed 2",
+        "zip median price",
+        "zip median $/sqft x area",
+        "Mean ± standard deviation over 3 splits",
+    ] {
+        assert!(stdout.contains(needle), "{needle} missing:\n{stdout}");
+    }
+    assert!(stdout.contains("the model (mean MAPE"), "{stdout}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("cv.json")).unwrap())
+            .unwrap();
+    assert_eq!(report["splits"].as_array().unwrap().len(), 3);
+    assert_eq!(report["summaries"].as_array().unwrap().len(), 3);
+    // The same command gives the same numbers, whatever order the parallel splits finish in.
+    let again = appraise(&args, dir.path());
+    assert_eq!(text(&again.stdout), stdout);
+    // k-fold
+    let folds = [
+        "cv",
+        "--dataset",
+        "data",
+        "--min-zip-count",
+        "5",
+        "--epochs",
+        "2",
+        "--folds",
+        "4",
+    ];
+    let result = appraise(&folds, dir.path());
+    let stdout = text(&result.stdout);
+    assert!(
+        result.status.success() && stdout.contains("fold 4/4"),
+        "{stdout}"
+    );
+}

@@ -1,0 +1,174 @@
+//! Synthetic datasets in the Houses layout, so tests, demos and scaling benchmarks need no
+//! download.
+//!
+//! The price rule (documented in the README):
+//!
+//! - 8 zip codes, 90001 to 90008, equally likely, with base prices per square foot of
+//!   $120, $160, $200, $250, $300, $380, $450 and $600;
+//! - bedrooms 1 to 6 (uniform); bathrooms from 1 to bedrooms + 1 in steps of 0.5 (uniform);
+//!   area = 500 + 450 x bedrooms + uniform(-300, 600) square feet;
+//! - price = area x base(zip) x (1 + 0.03 x (bathrooms - 2)) x exp(noise), noise ~ Normal(0, 0.1),
+//!   rounded to $100.
+//!
+//! With photos, each house gets four small JPEGs (`{id}_bathroom.jpg`, `{id}_bedroom.jpg`,
+//! `{id}_frontal.jpg`, `{id}_kitchen.jpg`, 96x64 pixels): flat colour with noise, the brightness
+//! rising with the zip code's price level, so photos carry some of the signal.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::atomic;
+use crate::dataset::{House, INFO_FILE};
+use crate::error::{Error, Result};
+use crate::rng::SeededRng;
+
+/// Base price per square foot of zip codes 90001..=90008.
+pub const PRICE_PER_SQFT: [f64; 8] = [120.0, 160.0, 200.0, 250.0, 300.0, 380.0, 450.0, 600.0];
+/// The first synthetic zip code.
+pub const FIRST_ZIP: u32 = 90001;
+/// Standard deviation of the log-price noise.
+pub const NOISE: f64 = 0.1;
+/// The four photo kinds, in file-name order.
+pub const ROOMS: [&str; 4] = ["bathroom", "bedroom", "frontal", "kitchen"];
+const PHOTO_SIZE: (u16, u16) = (96, 64);
+const STREAM_SYNTH: u64 = 100;
+
+/// What to generate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SynthConfig {
+    /// Number of houses.
+    pub houses: usize,
+    /// Also write four JPEG photos per house.
+    pub photos: bool,
+    /// Seed of every random choice.
+    pub seed: u64,
+}
+
+/// The rule's price before noise.
+pub fn rule_price(house: &House) -> f64 {
+    let zip = (house.zipcode - FIRST_ZIP) as usize;
+    house.area * PRICE_PER_SQFT[zip] * (1.0 + 0.03 * (house.bathrooms - 2.0))
+}
+
+fn normal(rng: &mut SeededRng) -> f64 {
+    // Box-Muller; 1 - unit() is in (0, 1], so the log is finite.
+    let (u, v) = (1.0 - rng.unit(), rng.unit());
+    (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+}
+
+/// Draws `n` houses by the rule.
+pub fn houses(n: usize, seed: u64) -> Vec<House> {
+    let mut rng = SeededRng::new(seed, STREAM_SYNTH);
+    (1..=n)
+        .map(|id| {
+            let zip = rng.below(PRICE_PER_SQFT.len() as u64) as u32;
+            let bedrooms = 1 + rng.below(6);
+            let bathrooms = 1.0 + 0.5 * rng.below(2 * bedrooms + 1) as f64;
+            let area = (500.0 + 450.0 * bedrooms as f64 + rng.uniform(-300.0, 600.0)).round();
+            let mut house = House {
+                id,
+                bedrooms: bedrooms as f64,
+                bathrooms,
+                area,
+                zipcode: FIRST_ZIP + zip,
+                price: 0.0,
+            };
+            let price = rule_price(&house) * (NOISE * normal(&mut rng)).exp();
+            house.price = (price / 100.0).round().max(1.0) * 100.0;
+            house
+        })
+        .collect()
+}
+
+/// `HousesInfo.txt` text for `houses`.
+pub fn housesinfo(houses: &[House]) -> String {
+    let mut out = String::with_capacity(houses.len() * 32);
+    for h in houses {
+        let _ = writeln!(
+            out,
+            "{} {} {} {} {}",
+            h.bedrooms, h.bathrooms, h.area, h.zipcode, h.price
+        );
+    }
+    out
+}
+
+/// One synthetic photo of `house` as JPEG bytes.
+pub fn photo(house: &House, room: usize, rng: &mut SeededRng) -> Vec<u8> {
+    let level = (house.zipcode - FIRST_ZIP) as f64 / (PRICE_PER_SQFT.len() - 1) as f64;
+    let base = [
+        40.0 + 170.0 * level,
+        60.0 + 40.0 * room as f64,
+        200.0 - 120.0 * level,
+    ];
+    let (w, h) = PHOTO_SIZE;
+    let mut rgb = Vec::with_capacity(usize::from(w) * usize::from(h) * 3);
+    for _ in 0..usize::from(w) * usize::from(h) {
+        for c in base {
+            rgb.push((c + rng.uniform(-25.0, 25.0)).clamp(0.0, 255.0) as u8);
+        }
+    }
+    let mut jpeg = Vec::new();
+    jpeg_encoder::Encoder::new(&mut jpeg, 90)
+        .encode(&rgb, w, h, jpeg_encoder::ColorType::Rgb)
+        .expect("encoding an in-memory RGB image");
+    jpeg
+}
+
+/// Writes a synthetic dataset into `dir` (created if missing): `HousesInfo.txt` and, with
+/// photos, four JPEGs per house. Every file is written atomically.
+pub fn write(config: &SynthConfig, dir: &Path) -> Result<()> {
+    if config.houses == 0 {
+        return Err(Error::Usage("--houses must be at least 1".into()));
+    }
+    atomic::check_output_dir(dir, "the synthetic dataset (--out)")?;
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let houses = houses(config.houses, config.seed);
+    if config.photos {
+        let mut rng = SeededRng::new(config.seed, STREAM_SYNTH + 1);
+        for house in &houses {
+            for (room, name) in ROOMS.iter().enumerate() {
+                if crate::interrupt::requested() {
+                    return Err(Error::Interrupted);
+                }
+                let path = dir.join(format!("{}_{name}.jpg", house.id));
+                atomic::write(&path, &photo(house, room, &mut rng))?;
+            }
+        }
+    }
+    atomic::write(&dir.join(INFO_FILE), housesinfo(&houses).as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dataset::parse_houses;
+
+    #[test]
+    fn houses_follow_the_rule_and_parse_back() {
+        let hs = houses(2000, 7);
+        assert_eq!(hs, houses(2000, 7));
+        let parsed = parse_houses(&housesinfo(&hs), Path::new("HousesInfo.txt")).unwrap();
+        assert_eq!(parsed, hs);
+        let log_ratios: Vec<f64> = hs.iter().map(|h| (h.price / rule_price(h)).ln()).collect();
+        let mean = log_ratios.iter().sum::<f64>() / 2000.0;
+        let std = (log_ratios.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / 2000.0).sqrt();
+        assert!(mean.abs() < 0.01, "{mean}");
+        assert!((std - NOISE).abs() < 0.01, "{std}");
+        assert!(
+            hs.iter()
+                .all(|h| (1.0..=6.0).contains(&h.bedrooms) && h.bathrooms <= h.bedrooms + 1.0)
+        );
+        let zips: std::collections::BTreeSet<u32> = hs.iter().map(|h| h.zipcode).collect();
+        assert_eq!(zips.len(), 8);
+    }
+
+    #[test]
+    fn photos_are_jpegs() {
+        let h = houses(1, 1)[0];
+        let jpeg = photo(&h, 0, &mut SeededRng::new(1, 1));
+        assert_eq!(&jpeg[..2], &[0xff, 0xd8]);
+    }
+}
