@@ -477,3 +477,34 @@ fn bad_prediction_input_is_refused() {
         &["nowhere", "does not exist"],
     );
 }
+
+#[test]
+fn ctrl_c_during_training_exits_130_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    tiny_dataset(dir.path(), 40);
+    let before = snapshot(dir.path());
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_appraise"))
+        .args([
+            "train",
+            "--dataset",
+            "data",
+            "--out",
+            "out",
+            "--epochs",
+            "1000000",
+        ])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Let training start, then press Ctrl-C.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    // SAFETY: sending a signal to our own child process.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    let output = child.wait_with_output().unwrap();
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    assert!(snapshot(dir.path()) == before, "files changed after Ctrl-C");
+}
