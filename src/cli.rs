@@ -40,6 +40,28 @@ pub enum Command {
     Summary(SummaryArgs),
     /// Write a synthetic dataset in the Houses layout (price rule in the README).
     Synth(SynthArgs),
+    /// Decode the kept houses' photos into 64x64 montages and fill the photo cache.
+    Ingest(IngestArgs),
+}
+
+/// Arguments of `appraise ingest`.
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// Dataset folder holding HousesInfo.txt and the photos [default: $APPRAISE_DATASET, else "Houses-dataset/Houses Dataset"]
+    #[arg(long, value_name = "DIR")]
+    pub dataset: Option<PathBuf>,
+
+    /// Only houses whose zip code occurs at least this many times (as `train` keeps them).
+    #[arg(long, default_value_t = DataConfig::default().min_zip_count)]
+    pub min_zip_count: usize,
+
+    /// Decode every photo, neither reading nor writing the cache.
+    #[arg(long)]
+    pub no_cache: bool,
+
+    /// Folder of the photo cache [default: $XDG_CACHE_HOME/appraise or ~/.cache/appraise]
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
 }
 
 /// Arguments of `appraise synth`.
@@ -570,6 +592,47 @@ fn cv(args: &CvArgs) -> Result<()> {
     Ok(())
 }
 
+fn ingest(args: &IngestArgs) -> Result<()> {
+    let dataset_dir = dataset::resolve_dataset_dir(args.dataset.as_deref())?;
+    println!("[INFO] loading house attributes...");
+    let data = dataset::load_houses(&dataset_dir.join(dataset::INFO_FILE))?;
+    let config = DataConfig {
+        min_zip_count: args.min_zip_count,
+        ..DataConfig::default()
+    };
+    let houses = pipeline::filter(&data.houses, &config)?;
+    let ids: Vec<usize> = houses.iter().map(|h| h.id).collect();
+    println!("[INFO] loading house images...");
+    let cache_dir = (!args.no_cache).then(|| {
+        args.cache_dir
+            .clone()
+            .unwrap_or_else(crate::photos::default_cache_dir)
+    });
+    let bar = if std::io::stdout().is_terminal() {
+        indicatif::ProgressBar::new(ids.len() as u64)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let start = std::time::Instant::now();
+    let (montages, source) =
+        crate::photos::ingest(&dataset_dir, &ids, cache_dir.as_deref(), &|done| {
+            bar.set_position(done as u64)
+        })?;
+    bar.finish_and_clear();
+    let how = match source {
+        crate::photos::Source::Decoded => "decoded",
+        crate::photos::Source::Cache => "read from the cache",
+        crate::photos::Source::Rebuilt => "decoded again (the cache was damaged)",
+    };
+    println!(
+        "[INFO] {} houses, {} photos: {how} in {:.3} s",
+        montages.ids.len(),
+        montages.ids.len() * crate::photos::ROOMS.len(),
+        start.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
 fn summary(args: &SummaryArgs) -> Result<()> {
     print!("{}", SavedModel::load(&args.model)?.summary());
     Ok(())
@@ -585,6 +648,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Cv(args) => cv(args),
         Command::Evaluate(args) => evaluate(args),
         Command::Summary(args) => summary(args),
+        Command::Ingest(args) => ingest(args),
         Command::Synth(args) => crate::synth::write(
             &crate::synth::SynthConfig {
                 houses: args.houses,

@@ -16,6 +16,7 @@ pub mod interrupt;
 pub mod metrics;
 pub mod model;
 pub mod optim;
+pub mod photos;
 pub mod pipeline;
 pub mod predict;
 pub mod preprocess;

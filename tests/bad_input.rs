@@ -508,3 +508,103 @@ fn ctrl_c_during_training_exits_130_and_writes_nothing() {
     assert!(stderr.contains("interrupted"), "{stderr}");
     assert!(snapshot(dir.path()) == before, "files changed after Ctrl-C");
 }
+
+/// A synthetic dataset with photos in `dir/photos`, and a valid JPEG's bytes.
+fn photo_dataset(dir: &Path) -> Vec<u8> {
+    let result = appraise(
+        &["synth", "--houses", "12", "--photos", "--out", "photos"],
+        dir,
+    );
+    assert!(result.status.success(), "{}", text(&result.stderr));
+    std::fs::read(dir.join("photos/1_frontal.jpg")).unwrap()
+}
+
+fn ingest_args() -> Vec<&'static str> {
+    vec![
+        "ingest",
+        "--dataset",
+        "photos",
+        "--min-zip-count",
+        "1",
+        "--cache-dir",
+        "cache",
+    ]
+}
+
+#[test]
+fn bad_photos_are_refused_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = photo_dataset(dir.path());
+    let photo = dir.path().join("photos/5_kitchen.jpg");
+    let mut huge = good.clone();
+    // Claim 30000x30000 pixels in the frame header (SOF0: FF C0, length, precision, height, width).
+    let sof = huge
+        .windows(2)
+        .position(|w| w == [0xff, 0xc0])
+        .expect("a baseline JPEG");
+    huge[sof + 5..sof + 7].copy_from_slice(&30000u16.to_be_bytes());
+    huge[sof + 7..sof + 9].copy_from_slice(&30000u16.to_be_bytes());
+    let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x02\0\0\0".to_vec();
+    let cases: Vec<(Option<Vec<u8>>, &[&str])> = vec![
+        (None, &["5_kitchen.jpg", "photo not found"]),
+        (Some(vec![]), &["5_kitchen.jpg", "empty file"]),
+        (
+            Some(good[..good.len() / 3].to_vec()),
+            &["5_kitchen.jpg", "decode"],
+        ),
+        (
+            Some(b"this is not a photo\n".to_vec()),
+            &["5_kitchen.jpg", "not a JPEG file"],
+        ),
+        (Some(png), &["5_kitchen.jpg", "is a PNG file named .jpg"]),
+        (Some(huge), &["5_kitchen.jpg", "30000x30000", "limit"]),
+    ];
+    for (content, expect) in cases {
+        match content {
+            None => {
+                let _ = std::fs::remove_file(&photo);
+            }
+            Some(bytes) => std::fs::write(&photo, bytes).unwrap(),
+        }
+        refuses(dir.path(), &ingest_args(), 2, expect);
+    }
+    // Restored, the dataset ingests and fills the cache; the second run reads it.
+    std::fs::write(&photo, &good).unwrap();
+    let first = appraise(&ingest_args(), dir.path());
+    assert!(
+        text(&first.stdout).contains("12 houses, 48 photos: decoded"),
+        "{}",
+        text(&first.stdout)
+    );
+    let second = appraise(&ingest_args(), dir.path());
+    assert!(
+        text(&second.stdout).contains("read from the cache"),
+        "{}",
+        text(&second.stdout)
+    );
+    let mut no_cache = ingest_args();
+    no_cache.push("--no-cache");
+    assert!(text(&appraise(&no_cache, dir.path()).stdout).contains("decoded"));
+}
+
+#[test]
+fn grayscale_and_cmyk_photos_are_converted_not_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    photo_dataset(dir.path());
+    let encode = |pixels: &[u8], kind| {
+        let mut out = Vec::new();
+        jpeg_encoder::Encoder::new(&mut out, 90)
+            .encode(pixels, 80, 60, kind)
+            .unwrap();
+        out
+    };
+    let gray = encode(&[100u8; 80 * 60], jpeg_encoder::ColorType::Luma);
+    let cmyk = encode(
+        &[[10u8, 200, 30, 220]; 80 * 60].concat(),
+        jpeg_encoder::ColorType::Cmyk,
+    );
+    std::fs::write(dir.path().join("photos/2_bedroom.jpg"), gray).unwrap();
+    std::fs::write(dir.path().join("photos/3_bathroom.jpg"), cmyk).unwrap();
+    let result = appraise(&ingest_args(), dir.path());
+    assert!(result.status.success(), "{}", text(&result.stderr));
+}

@@ -1,0 +1,436 @@
+//! Photo ingest (Part 2's input): each house's four photos, decoded, shrunk to 32x32 and
+//! tiled into one 64x64 RGB montage, with a cache so unchanged photos are decoded only once.
+//!
+//! Layout, as the tutorial tiles it: bathroom top-left, bedroom top-right, frontal
+//! bottom-right, kitchen bottom-left. JPEGs are decoded with DCT-domain downscaling (1/2, 1/4
+//! or 1/8 while decoding, the smallest that stays at least 32 pixels), then resized to 32x32
+//! with a triangle (bilinear) filter; grayscale and CMYK photos are converted to RGB.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use image::{RgbImage, imageops};
+use rayon::prelude::*;
+
+use crate::atomic;
+use crate::dataset::fingerprint;
+use crate::error::{Error, Result};
+
+/// The photo kinds, in file-name order (the order the tutorial reads them).
+pub const ROOMS: [&str; 4] = ["bathroom", "bedroom", "frontal", "kitchen"];
+/// Side of one photo in the montage.
+pub const TILE: usize = 32;
+/// Side of the montage.
+pub const SIDE: usize = 2 * TILE;
+/// Bytes of one montage (64 x 64 RGB, row-major, channels last).
+pub const MONTAGE_BYTES: usize = SIDE * SIDE * 3;
+/// The largest photo appraise decodes, in pixels; larger headers are refused before decoding.
+pub const MAX_PIXELS: u64 = 64_000_000;
+/// (row, column) of each room's tile, in [`ROOMS`] order.
+const PLACES: [(usize, usize); 4] = [(0, 0), (0, 1), (1, 1), (1, 0)];
+
+/// The path of one of a house's photos.
+pub fn photo_path(dir: &Path, house: usize, room: &str) -> PathBuf {
+    dir.join(format!("{house}_{room}.jpg"))
+}
+
+fn bad(path: &Path, message: impl Into<String>) -> Error {
+    Error::Input {
+        path: path.to_path_buf(),
+        message: message.into(),
+    }
+}
+
+/// Decodes one photo and shrinks it to a 32x32 RGB tile.
+pub fn load_tile(path: &Path) -> Result<RgbImage> {
+    let bytes = std::fs::read(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => {
+            bad(path, "photo not found; every house needs its four photos")
+        }
+        _ => Error::io(path, e),
+    })?;
+    decode_tile(&bytes, path)
+}
+
+/// Decodes JPEG `bytes` (named `path` in errors) into a 32x32 RGB tile.
+pub fn decode_tile(bytes: &[u8], path: &Path) -> Result<RgbImage> {
+    if bytes.is_empty() {
+        return Err(bad(path, "photo is an empty file"));
+    }
+    if bytes.starts_with(b"\x89PNG") {
+        return Err(bad(
+            path,
+            "is a PNG file named .jpg; appraise reads JPEG photos only (convert it to JPEG)",
+        ));
+    }
+    if !bytes.starts_with(&[0xff, 0xd8]) {
+        return Err(bad(
+            path,
+            "is not a JPEG file (it does not start with a JPEG marker)",
+        ));
+    }
+    let mut decoder = jpeg_decoder::Decoder::new(bytes);
+    decoder
+        .read_info()
+        .map_err(|e| bad(path, format!("cannot read the JPEG header: {e}")))?;
+    let info = decoder
+        .info()
+        .ok_or_else(|| bad(path, "the JPEG has no image header"))?;
+    let pixels = u64::from(info.width) * u64::from(info.height);
+    if pixels > MAX_PIXELS {
+        return Err(bad(
+            path,
+            format!(
+                "photo claims {}x{} pixels, more than appraise's limit of {} megapixels; refusing to decode it",
+                info.width,
+                info.height,
+                MAX_PIXELS / 1_000_000
+            ),
+        ));
+    }
+    if pixels == 0 {
+        return Err(bad(path, "photo has zero width or height"));
+    }
+    decoder.set_max_decoding_buffer_size(MAX_PIXELS as usize * 4);
+    let (w, h) = decoder
+        .scale(TILE as u16, TILE as u16)
+        .map_err(|e| bad(path, format!("cannot decode the JPEG: {e}")))?;
+    let data = decoder.decode().map_err(|e| {
+        bad(
+            path,
+            format!("cannot decode the JPEG (truncated or damaged?): {e}"),
+        )
+    })?;
+    let info = decoder.info().expect("decoded images have info");
+    let (w, h) = (u32::from(w), u32::from(h));
+    let n = (w * h) as usize;
+    let rgb: Vec<u8> = match info.pixel_format {
+        jpeg_decoder::PixelFormat::RGB24 => data,
+        jpeg_decoder::PixelFormat::L8 => data.iter().flat_map(|&l| [l, l, l]).collect(),
+        jpeg_decoder::PixelFormat::L16 => data
+            .chunks_exact(2)
+            .flat_map(|c| [c[0], c[0], c[0]])
+            .collect(),
+        // Adobe-style CMYK JPEGs store inverted ink values: 255 means no ink.
+        jpeg_decoder::PixelFormat::CMYK32 => data
+            .chunks_exact(4)
+            .flat_map(|c| {
+                let k = u16::from(c[3]);
+                [c[0], c[1], c[2]].map(|v| (u16::from(v) * k / 255) as u8)
+            })
+            .collect(),
+    };
+    if rgb.len() != n * 3 {
+        return Err(bad(
+            path,
+            "the JPEG decoded to an unexpected number of pixels",
+        ));
+    }
+    let image = RgbImage::from_raw(w, h, rgb).expect("buffer size checked");
+    Ok(imageops::resize(
+        &image,
+        TILE as u32,
+        TILE as u32,
+        imageops::FilterType::Triangle,
+    ))
+}
+
+/// Tiles four 32x32 photos (in [`ROOMS`] order) into one montage.
+pub fn montage(tiles: &[RgbImage; 4]) -> Vec<u8> {
+    let mut out = vec![0u8; MONTAGE_BYTES];
+    for (tile, (row, col)) in tiles.iter().zip(PLACES) {
+        for y in 0..TILE {
+            let dst = ((row * TILE + y) * SIDE + col * TILE) * 3;
+            let src = y * TILE * 3;
+            out[dst..dst + TILE * 3].copy_from_slice(&tile.as_raw()[src..src + TILE * 3]);
+        }
+    }
+    out
+}
+
+/// The montage of house `id` from the photos in `dir`.
+pub fn house_montage(dir: &Path, id: usize) -> Result<Vec<u8>> {
+    let mut tiles = Vec::with_capacity(4);
+    for room in ROOMS {
+        tiles.push(load_tile(&photo_path(dir, id, room))?);
+    }
+    let tiles: [RgbImage; 4] = tiles.try_into().expect("four rooms");
+    Ok(montage(&tiles))
+}
+
+/// Montages of a list of houses.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Montages {
+    /// House ids, in the order asked for.
+    pub ids: Vec<usize>,
+    /// `ids.len()` montages of [`MONTAGE_BYTES`] each.
+    pub pixels: Vec<u8>,
+}
+
+impl Montages {
+    /// The montage of the `i`-th house.
+    pub fn get(&self, i: usize) -> &[u8] {
+        &self.pixels[i * MONTAGE_BYTES..(i + 1) * MONTAGE_BYTES]
+    }
+}
+
+/// Where the montages came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// Decoded from the photos (and the cache written, if one is used).
+    Decoded,
+    /// Read from the cache.
+    Cache,
+    /// The cache was damaged or unreadable; decoded again and rewritten.
+    Rebuilt,
+}
+
+const CACHE_MAGIC: &[u8; 8] = b"APMONT01";
+
+/// The cache key: every photo's path, size and modification time, and the montage settings.
+fn cache_key(dir: &Path, ids: &[usize]) -> Result<String> {
+    let mut text = format!("appraise montage v1 tile={TILE} side={SIDE} filter=triangle\n");
+    for &id in ids {
+        for room in ROOMS {
+            let path = photo_path(dir, id, room);
+            let meta = std::fs::metadata(&path).map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => {
+                    bad(&path, "photo not found; every house needs its four photos")
+                }
+                _ => Error::io(&path, e),
+            })?;
+            let modified = meta
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos());
+            text += &format!("{}\t{}\t{modified}\n", path.display(), meta.len());
+        }
+    }
+    Ok(fingerprint(text.as_bytes()).replace("fnv1a64:", ""))
+}
+
+fn encode_cache(montages: &Montages) -> Vec<u8> {
+    let mut out = Vec::with_capacity(16 + montages.ids.len() * 8 + montages.pixels.len() + 32);
+    out.extend_from_slice(CACHE_MAGIC);
+    out.extend_from_slice(&(montages.ids.len() as u64).to_le_bytes());
+    for &id in &montages.ids {
+        out.extend_from_slice(&(id as u64).to_le_bytes());
+    }
+    out.extend_from_slice(&montages.pixels);
+    let check = fingerprint(&out);
+    out.write_all(check.as_bytes()).expect("writing to a Vec");
+    out
+}
+
+/// Reads a cache file; `None` if it is damaged or holds other houses.
+fn decode_cache(bytes: &[u8], ids: &[usize]) -> Option<Montages> {
+    let body_len = 16 + ids.len() * 8 + ids.len() * MONTAGE_BYTES;
+    let check_len = fingerprint(b"").len();
+    if bytes.len() != body_len + check_len || &bytes[..8] != CACHE_MAGIC {
+        return None;
+    }
+    let (body, check) = bytes.split_at(body_len);
+    if fingerprint(body).as_bytes() != check {
+        return None;
+    }
+    let n = u64::from_le_bytes(body[8..16].try_into().ok()?) as usize;
+    let stored: Vec<usize> = body[16..16 + n * 8]
+        .chunks_exact(8)
+        .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")) as usize)
+        .collect();
+    (stored == ids).then(|| Montages {
+        ids: stored,
+        pixels: body[16 + n * 8..].to_vec(),
+    })
+}
+
+/// The default cache folder: `$XDG_CACHE_HOME/appraise`, else `~/.cache/appraise`, else
+/// `.appraise-cache` in the current folder.
+pub fn default_cache_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir).join("appraise");
+    }
+    if let Some(home) = std::env::var_os("HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(home).join(".cache/appraise");
+    }
+    PathBuf::from(".appraise-cache")
+}
+
+/// The montages of houses `ids` from the photos in `dir`, decoded on every core, read from
+/// and written to `cache_dir` when given. `on_house` hears of each decoded house.
+pub fn ingest(
+    dir: &Path,
+    ids: &[usize],
+    cache_dir: Option<&Path>,
+    on_house: &(dyn Fn(usize) + Sync),
+) -> Result<(Montages, Source)> {
+    let cache_file = match cache_dir {
+        Some(cache) => Some(cache.join(format!("montages-{}.bin", cache_key(dir, ids)?))),
+        None => None,
+    };
+    let mut source = Source::Decoded;
+    if let Some(file) = &cache_file
+        && let Ok(bytes) = std::fs::read(file)
+    {
+        match decode_cache(&bytes, ids) {
+            Some(montages) => return Ok((montages, Source::Cache)),
+            None => source = Source::Rebuilt,
+        }
+    }
+    let done = AtomicUsize::new(0);
+    let montages: Vec<Vec<u8>> = ids
+        .par_iter()
+        .map(|&id| {
+            if crate::interrupt::requested() {
+                return Err(Error::Interrupted);
+            }
+            let m = house_montage(dir, id)?;
+            on_house(done.fetch_add(1, Ordering::Relaxed) + 1);
+            Ok(m)
+        })
+        .collect::<Result<_>>()?;
+    let montages = Montages {
+        ids: ids.to_vec(),
+        pixels: montages.concat(),
+    };
+    if let (Some(file), Some(cache)) = (&cache_file, cache_dir) {
+        // A cache that cannot be written costs time, not correctness: warn and go on.
+        let written = std::fs::create_dir_all(cache)
+            .map_err(|e| Error::io(cache, e))
+            .and_then(|()| atomic::write(file, &encode_cache(&montages)));
+        if let Err(e) = written {
+            eprintln!("warning: could not write the photo cache: {e}");
+        }
+    }
+    Ok((montages, source))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A solid-colour JPEG of `w x h` pixels.
+    pub(crate) fn solid_jpeg(w: u16, h: u16, rgb: [u8; 3]) -> Vec<u8> {
+        let pixels: Vec<u8> = (0..usize::from(w) * usize::from(h))
+            .flat_map(|_| rgb)
+            .collect();
+        let mut out = Vec::new();
+        jpeg_encoder::Encoder::new(&mut out, 95)
+            .encode(&pixels, w, h, jpeg_encoder::ColorType::Rgb)
+            .unwrap();
+        out
+    }
+
+    fn write_house(dir: &Path, id: usize, colours: [[u8; 3]; 4]) {
+        for (room, rgb) in ROOMS.iter().zip(colours) {
+            std::fs::write(photo_path(dir, id, room), solid_jpeg(720, 480, rgb)).unwrap();
+        }
+    }
+
+    const COLOURS: [[u8; 3]; 4] = [[255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 255]];
+
+    fn mean_of_quadrant(m: &[u8], row: usize, col: usize) -> [f64; 3] {
+        let mut sum = [0.0; 3];
+        for y in row * TILE..(row + 1) * TILE {
+            for x in col * TILE..(col + 1) * TILE {
+                for c in 0..3 {
+                    sum[c] += f64::from(m[(y * SIDE + x) * 3 + c]);
+                }
+            }
+        }
+        sum.map(|s| s / (TILE * TILE) as f64)
+    }
+
+    #[test]
+    fn montage_puts_each_room_in_its_quadrant() {
+        let dir = tempfile::tempdir().unwrap();
+        write_house(dir.path(), 7, COLOURS);
+        let m = house_montage(dir.path(), 7).unwrap();
+        assert_eq!(m.len(), MONTAGE_BYTES);
+        // bathroom top-left red, bedroom top-right green, frontal bottom-right blue,
+        // kitchen bottom-left white.
+        let expect = [
+            ((0, 0), [255.0, 0.0, 0.0]),
+            ((0, 1), [0.0, 255.0, 0.0]),
+            ((1, 1), [0.0, 0.0, 255.0]),
+            ((1, 0), [255.0, 255.0, 255.0]),
+        ];
+        for ((row, col), rgb) in expect {
+            let got = mean_of_quadrant(&m, row, col);
+            for c in 0..3 {
+                assert!(
+                    (got[c] - rgb[c]).abs() < 6.0,
+                    "quadrant ({row},{col}): {got:?} vs {rgb:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn grayscale_and_cmyk_photos_are_converted() {
+        let gray: Vec<u8> = vec![128; 64 * 48];
+        let mut out = Vec::new();
+        jpeg_encoder::Encoder::new(&mut out, 95)
+            .encode(&gray, 64, 48, jpeg_encoder::ColorType::Luma)
+            .unwrap();
+        let tile = decode_tile(&out, Path::new("g.jpg")).unwrap();
+        let p = tile.get_pixel(5, 5).0;
+        assert!(p.iter().all(|&v| (i32::from(v) - 128).abs() < 4), "{p:?}");
+        let cmyk: Vec<u8> = (0..64 * 48).flat_map(|_| [0u8, 255, 255, 0]).collect();
+        let mut out = Vec::new();
+        jpeg_encoder::Encoder::new(&mut out, 95)
+            .encode(&cmyk, 64, 48, jpeg_encoder::ColorType::Cmyk)
+            .unwrap();
+        let tile = decode_tile(&out, Path::new("c.jpg")).unwrap();
+        assert_eq!(tile.dimensions(), (32, 32));
+    }
+
+    #[test]
+    fn cache_hits_misses_on_change_and_rebuilds_when_damaged() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("cache");
+        for id in 1..=3 {
+            write_house(dir.path(), id, COLOURS);
+        }
+        let ids = [1, 2, 3];
+        let none = |_| {};
+        let (first, source) = ingest(dir.path(), &ids, Some(&cache), &none).unwrap();
+        assert_eq!(source, Source::Decoded);
+        let (second, source) = ingest(dir.path(), &ids, Some(&cache), &none).unwrap();
+        assert_eq!(source, Source::Cache);
+        assert_eq!(second, first);
+        // A changed photo (size and time) misses the cache.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(
+            photo_path(dir.path(), 2, "kitchen"),
+            solid_jpeg(64, 64, [9, 9, 9]),
+        )
+        .unwrap();
+        let (third, source) = ingest(dir.path(), &ids, Some(&cache), &none).unwrap();
+        assert_eq!(source, Source::Decoded);
+        assert_ne!(third, first);
+        // A damaged cache file is rebuilt, never trusted.
+        let file = std::fs::read_dir(&cache)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| std::fs::read(p).unwrap() == encode_cache(&third))
+            .unwrap();
+        let mut bytes = std::fs::read(&file).unwrap();
+        bytes[100] ^= 0xff;
+        std::fs::write(&file, &bytes).unwrap();
+        let (fourth, source) = ingest(dir.path(), &ids, Some(&cache), &none).unwrap();
+        assert_eq!(source, Source::Rebuilt);
+        assert_eq!(fourth, third);
+        std::fs::write(&file, b"junk").unwrap();
+        assert_eq!(
+            ingest(dir.path(), &ids, Some(&cache), &none).unwrap().1,
+            Source::Rebuilt
+        );
+        assert_eq!(
+            ingest(dir.path(), &ids, Some(&cache), &none).unwrap().1,
+            Source::Cache
+        );
+    }
+}
