@@ -249,14 +249,12 @@ impl SavedModel {
                 message: format!("is a folder; pass the {FILE_NAME} file inside it"),
             });
         }
-        let bytes = std::fs::read(path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Error::Input {
-                path: path.to_path_buf(),
-                message:
-                    "model file not found; `appraise train --out DIR` writes DIR/model.appraise"
-                        .into(),
-            },
-            _ => Error::io(path, e),
+        let bytes = std::fs::read(path).map_err(|e| {
+            Error::reading(
+                path,
+                e,
+                "model file not found; `appraise train --out DIR` writes DIR/model.appraise",
+            )
         })?;
         Self::from_bytes(&bytes, path)
     }

@@ -421,17 +421,7 @@ fn train(args: &TrainArgs) -> Result<()> {
 }
 
 fn read_text(path: &std::path::Path) -> Result<String> {
-    let bytes = std::fs::read(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::Input {
-            path: path.to_path_buf(),
-            message: "not found".into(),
-        },
-        _ if path.is_dir() => Error::Input {
-            path: path.to_path_buf(),
-            message: "is a folder, expected a file".into(),
-        },
-        _ => Error::io(path, e),
-    })?;
+    let bytes = std::fs::read(path).map_err(|e| Error::reading(path, e, "not found"))?;
     String::from_utf8(bytes).map_err(|_| Error::Input {
         path: path.to_path_buf(),
         message: "is not UTF-8 text".into(),

@@ -146,12 +146,12 @@ pub fn load_houses(path: &Path) -> Result<Dataset> {
             message: "is a directory, expected the HousesInfo.txt file".into(),
         });
     }
-    let bytes = std::fs::read(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::Input {
-            path: path.to_path_buf(),
-            message: "not found; check the dataset folder (see README: getting the dataset)".into(),
-        },
-        _ => Error::io(path, e),
+    let bytes = std::fs::read(path).map_err(|e| {
+        Error::reading(
+            path,
+            e,
+            "not found; check the dataset folder (see README: getting the dataset)",
+        )
     })?;
     let text = String::from_utf8(bytes).map_err(|e| {
         let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];

@@ -61,6 +61,20 @@ impl Error {
         }
     }
 
+    /// An error reading `path`: a missing file is bad input, with `missing` as the message
+    /// (say what to do); a folder where a file belongs too; anything else an I/O error.
+    pub fn reading(path: &std::path::Path, source: std::io::Error, missing: &str) -> Self {
+        let input = |message: &str| Error::Input {
+            path: path.to_path_buf(),
+            message: message.to_string(),
+        };
+        match source.kind() {
+            std::io::ErrorKind::NotFound => input(missing),
+            _ if path.is_dir() => input("is a folder, expected a file"),
+            _ => Error::io(path, source),
+        }
+    }
+
     /// Wraps an I/O error with the path it concerns.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {

@@ -35,6 +35,8 @@ pub fn photo_path(dir: &Path, house: usize, room: &str) -> PathBuf {
     dir.join(format!("{house}_{room}.jpg"))
 }
 
+const PHOTO_MISSING: &str = "photo not found; every house needs its four photos";
+
 fn bad(path: &Path, message: impl Into<String>) -> Error {
     Error::Input {
         path: path.to_path_buf(),
@@ -44,12 +46,7 @@ fn bad(path: &Path, message: impl Into<String>) -> Error {
 
 /// Decodes one photo and shrinks it to a 32x32 RGB tile.
 pub fn load_tile(path: &Path) -> Result<RgbImage> {
-    let bytes = std::fs::read(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => {
-            bad(path, "photo not found; every house needs its four photos")
-        }
-        _ => Error::io(path, e),
-    })?;
+    let bytes = std::fs::read(path).map_err(|e| Error::reading(path, e, PHOTO_MISSING))?;
     decode_tile(&bytes, path)
 }
 
@@ -194,12 +191,8 @@ fn cache_key(dir: &Path, ids: &[usize]) -> Result<String> {
     for &id in ids {
         for room in ROOMS {
             let path = photo_path(dir, id, room);
-            let meta = std::fs::metadata(&path).map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound => {
-                    bad(&path, "photo not found; every house needs its four photos")
-                }
-                _ => Error::io(&path, e),
-            })?;
+            let meta =
+                std::fs::metadata(&path).map_err(|e| Error::reading(&path, e, PHOTO_MISSING))?;
             let modified = meta
                 .modified()
                 .ok()
