@@ -11,8 +11,9 @@ use crate::artifact::SavedModel;
 use crate::dataset::{self, FIELDS, House};
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
-use crate::pipeline::prepare;
+use crate::pipeline::filter;
 use crate::preprocess::CONTINUOUS;
+use crate::split::train_test_split;
 use crate::train::predict;
 
 /// One house to price.
@@ -317,18 +318,18 @@ pub fn evaluate(
     let data = dataset::load_houses(&dataset_dir.join(dataset::INFO_FILE))?;
     let training = &model.header.training;
     let data_config = &training.config.data;
-    let prepared = prepare(&data.houses, data_config)?;
+    // The model carries its own preprocessing: only the zip filter and the split are redone.
+    let kept = filter(&data.houses, data_config)?;
     let (houses, scope) = if all {
-        let n = prepared.houses.len();
-        (
-            prepared.houses,
-            format!(
-                "all {n} houses with a zip code seen at least {} times",
-                data_config.min_zip_count
-            ),
-        )
+        let scope = format!(
+            "all {} houses with a zip code seen at least {} times",
+            kept.len(),
+            data_config.min_zip_count
+        );
+        (kept, scope)
     } else {
-        let houses = prepared.test_houses();
+        let split = train_test_split(kept.len(), data_config.test_size, data_config.split_seed)?;
+        let houses: Vec<House> = split.test.iter().map(|&i| kept[i]).collect();
         let scope = format!(
             "the {} test houses of split seed {} (test size {})",
             houses.len(),
