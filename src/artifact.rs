@@ -88,7 +88,7 @@ pub struct SavedModel {
 impl SavedModel {
     /// The model a training run produced.
     pub fn from_run(result: &RunResult) -> Self {
-        let last = result.history.last();
+        let last = result.fitted.history.last();
         let header = Header {
             appraise_version: env!("CARGO_PKG_VERSION").to_string(),
             model: ModelSpec::Mlp(result.config.model.clone()),
@@ -99,14 +99,14 @@ impl SavedModel {
                 config: result.config.clone(),
                 train_houses: result.prepared.train.rows(),
                 test_houses: result.prepared.test.rows(),
-                test_metrics: result.metrics.clone(),
+                test_metrics: result.fitted.metrics.clone(),
                 final_loss: last.map_or(f64::NAN, |r| r.loss),
                 final_val_loss: last.map_or(f64::NAN, |r| r.val_loss),
             },
         };
         Self {
             header,
-            mlp: result.model.clone(),
+            mlp: result.fitted.model.clone(),
         }
     }
 
@@ -396,7 +396,12 @@ mod tests {
         let (prices, _) =
             crate::predict::predict_prices(&loaded, &queries, crate::predict::UnknownZip::Error)
                 .unwrap();
-        let at_training: Vec<f64> = result.predictions.iter().map(|p| p.predicted).collect();
+        let at_training: Vec<f64> = result
+            .fitted
+            .predictions
+            .iter()
+            .map(|p| p.predicted)
+            .collect();
         assert_eq!(prices, at_training);
         // Saving again gives the same bytes.
         assert_eq!(loaded.to_bytes(), bytes);

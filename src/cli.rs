@@ -396,7 +396,7 @@ fn train(args: &TrainArgs) -> Result<()> {
     pipeline::write_outputs(&result, &out_dir)?;
     crate::report::write(&result, &out_dir)?;
     SavedModel::from_run(&result).save(&out_dir.join(artifact::FILE_NAME))?;
-    let m = &result.metrics;
+    let m = &result.fitted.metrics;
     if verbosity != Verbosity::Quiet {
         println!(
             "[INFO] median: {:.2}%, worst: {:.2}%, MAE: {}, RMSE: {}, R^2: {:.4}",
@@ -415,7 +415,7 @@ fn train(args: &TrainArgs) -> Result<()> {
     eprintln!("[INFO] results written to {}", out_dir.display());
     println!(
         "[INFO] mean: {:.2}%, std: {:.2}%",
-        result.metrics.mape, result.metrics.ape_std
+        result.fitted.metrics.mape, result.fitted.metrics.ape_std
     );
     Ok(())
 }

@@ -182,14 +182,8 @@ pub struct RunResult {
     pub dataset_houses: usize,
     /// The data as split and preprocessed.
     pub prepared: Prepared,
-    /// The trained network (evaluation mode).
-    pub model: Mlp,
-    /// Loss per epoch.
-    pub history: Vec<EpochRecord>,
-    /// One row per test house.
-    pub predictions: Vec<Prediction>,
-    /// Scores on the test houses.
-    pub metrics: Metrics,
+    /// The trained network, its history and its test scores.
+    pub fitted: Fitted,
     /// Mean price of the kept houses (the tutorial's "avg. house price").
     pub price_mean: f64,
     /// Sample standard deviation of their prices (the tutorial's "std house price").
@@ -271,10 +265,7 @@ pub fn run(
         dataset_fingerprint: dataset.fingerprint,
         dataset_houses: dataset.houses.len(),
         prepared,
-        model: fitted.model,
-        history: fitted.history,
-        predictions: fitted.predictions,
-        metrics: fitted.metrics,
+        fitted,
         price_mean,
         price_std,
     })
@@ -320,15 +311,15 @@ pub fn write_outputs(result: &RunResult, out_dir: &Path) -> Result<()> {
     std::fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
     atomic::write(
         &out_dir.join("predictions.csv"),
-        predictions_csv(&result.predictions).as_bytes(),
+        predictions_csv(&result.fitted.predictions).as_bytes(),
     )?;
     atomic::write(
         &out_dir.join("history.csv"),
-        history_csv(&result.history).as_bytes(),
+        history_csv(&result.fitted.history).as_bytes(),
     )?;
     atomic::write(
         &out_dir.join("metrics.json"),
-        to_json(&result.metrics).as_bytes(),
+        to_json(&result.fitted.metrics).as_bytes(),
     )?;
     atomic::write(
         &out_dir.join("config.json"),

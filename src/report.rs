@@ -348,7 +348,7 @@ fn escape(text: &str) -> String {
 
 /// A self-contained HTML page: metrics, plots (inline SVG) and the run's configuration.
 pub fn html(result: &RunResult, plots: &[Plot]) -> String {
-    let m = &result.metrics;
+    let m = &result.fitted.metrics;
     let mut page = String::from(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>appraise run report</title>\n\
          <style>body{font-family:sans-serif;max-width:860px;margin:2em auto;color:#222}\
@@ -361,7 +361,7 @@ pub fn html(result: &RunResult, plots: &[Plot]) -> String {
         "<p>{} test houses, {} training houses; {} epochs.</p>\n<h2>Test metrics</h2>\n<table>",
         result.prepared.test.rows(),
         result.prepared.train.rows(),
-        result.history.len()
+        result.fitted.history.len()
     );
     let rows = [
         (
@@ -401,7 +401,7 @@ pub fn html(result: &RunResult, plots: &[Plot]) -> String {
 
 /// Writes the plots (PNG and SVG) and `report.html` into `out_dir`, each atomically.
 pub fn write(result: &RunResult, out_dir: &Path) -> Result<()> {
-    let plots = plots(&result.history, &result.predictions)?;
+    let plots = plots(&result.fitted.history, &result.fitted.predictions)?;
     for plot in &plots {
         atomic::write(
             &out_dir.join(format!("{}.svg", plot.name)),
