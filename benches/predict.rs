@@ -80,7 +80,7 @@ fn main() {
     let mut prices = Vec::new();
     for _ in 0..5 {
         let start = Instant::now();
-        prices = predict_prices(&model, &queries.rows, UnknownZip::Error)
+        prices = predict_prices(&model, &queries.rows, None, UnknownZip::Error)
             .expect("predict")
             .0;
         predict_s.push(start.elapsed().as_secs_f64());

@@ -5,16 +5,17 @@
 //! | bytes | content |
 //! |---|---|
 //! | 8 | magic `APPRAISE` |
-//! | 4 | format version (u32), currently 1 |
+//! | 4 | format version (u32): 1 for attribute models, 2 for photo models (which older appraise cannot read) |
 //! | 8 | length N of the JSON header (u64) |
 //! | N | JSON header ([`Header`]): appraise version, model config, preprocessing, metadata |
-//! | rest | the weights as a safetensors file (f32; `layers.{i}.weight` of shape `[in, out]`, Keras's kernel layout, and `layers.{i}.bias`) |
+//! | rest | the weights as a safetensors file: every tensor by its path in the network, f32 (the MLP's `layers.{i}.weight` of shape `[in, out]`, Keras's kernel layout, and `layers.{i}.bias`; convolutions `[out, in, 3, 3]`; BatchNorm `gamma`, `beta`, `running_mean`, `running_var`) |
 //!
 //! Python reads the weights with `safetensors.numpy.load(data[20 + N:])`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
+use burn::module::Module;
 use burn::tensor::Device;
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 use serde::{Deserialize, Serialize};
@@ -22,25 +23,19 @@ use serde::{Deserialize, Serialize};
 use crate::atomic;
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
-use crate::model::{DenseWeights, Mlp, MlpConfig};
+pub use crate::model::ModelSpec;
+use crate::model::{NamedTensor, Network};
 use crate::pipeline::{RunConfig, RunResult};
 use crate::preprocess::Preprocessor;
 
 /// First bytes of every model file.
 pub const MAGIC: &[u8; 8] = b"APPRAISE";
-/// The format version this build writes and the newest it reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The newest format version this build reads. Attribute models are written as version 1, so
+/// that appraise 0.1 still reads them; photo models as version 2.
+pub const FORMAT_VERSION: u32 = 2;
 /// Conventional file name inside a run folder.
 pub const FILE_NAME: &str = "model.appraise";
 const PREFIX_LEN: usize = 8 + 4 + 8;
-
-/// Which network the file holds, with its config.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase")]
-pub enum ModelSpec {
-    /// Part 1's attribute MLP.
-    Mlp(MlpConfig),
-}
 
 /// How and on what the model was trained.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -82,7 +77,7 @@ pub struct SavedModel {
     /// Config, preprocessing and metadata.
     pub header: Header,
     /// The trained network (evaluation mode).
-    pub mlp: Mlp,
+    pub network: Network,
 }
 
 impl SavedModel {
@@ -91,7 +86,7 @@ impl SavedModel {
         let last = result.fitted.history.last();
         let header = Header {
             appraise_version: env!("CARGO_PKG_VERSION").to_string(),
-            model: ModelSpec::Mlp(result.config.model.clone()),
+            model: result.config.model.clone(),
             preprocessor: result.prepared.preprocessor.clone(),
             training: TrainingInfo {
                 dataset_fingerprint: result.dataset_fingerprint.clone(),
@@ -106,34 +101,28 @@ impl SavedModel {
         };
         Self {
             header,
-            mlp: result.fitted.model.clone(),
+            network: result.fitted.model.clone(),
         }
     }
 
-    /// The network's config.
-    pub fn mlp_config(&self) -> &MlpConfig {
-        match &self.header.model {
-            ModelSpec::Mlp(config) => config,
+    /// The format version this model is written with.
+    pub fn format_version(&self) -> u32 {
+        if self.header.model.uses_photos() {
+            2
+        } else {
+            1
         }
     }
 
     /// The bytes of the model file.
     pub fn to_bytes(&self) -> Vec<u8> {
         let json = serde_json::to_vec(&self.header).expect("the header serializes");
-        let weights = self.mlp.weights();
-        let mut buffers = Vec::new();
-        for (i, layer) in weights.iter().enumerate() {
-            buffers.push((
-                format!("layers.{i}.weight"),
-                vec![layer.fan_in, layer.fan_out()],
-                f32_bytes(&layer.kernel),
-            ));
-            buffers.push((
-                format!("layers.{i}.bias"),
-                vec![layer.fan_out()],
-                f32_bytes(&layer.bias),
-            ));
-        }
+        let buffers: Vec<(String, Vec<usize>, Vec<u8>)> = self
+            .network
+            .tensors()
+            .into_iter()
+            .map(|(name, t)| (name, t.shape, f32_bytes(&t.values)))
+            .collect();
         let views = buffers.iter().map(|(name, shape, bytes)| {
             let view =
                 TensorView::new(Dtype::F32, shape.clone(), bytes).expect("sizes match shapes");
@@ -143,7 +132,7 @@ impl SavedModel {
             .expect("f32 tensors serialize");
         let mut out = Vec::with_capacity(PREFIX_LEN + json.len() + tensors.len());
         out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out.extend_from_slice(&self.format_version().to_le_bytes());
         out.extend_from_slice(&(json.len() as u64).to_le_bytes());
         out.extend_from_slice(&json);
         out.extend_from_slice(&tensors);
@@ -211,34 +200,43 @@ impl SavedModel {
             serde_json::from_slice(json).map_err(|e| damaged("header", e.to_string()))?;
         let tensors = SafeTensors::deserialize(tensor_bytes)
             .map_err(|e| damaged("weights", e.to_string()))?;
-        let n_inputs = header.preprocessor.n_features();
-        let ModelSpec::Mlp(config) = &header.model;
-        let mut layers = Vec::new();
-        for (i, w) in config.widths(n_inputs).windows(2).enumerate() {
-            let kernel = read_f32(&tensors, &format!("layers.{i}.weight"), &[w[0], w[1]])
-                .map_err(|e| damaged("weights", e))?;
-            let bias = read_f32(&tensors, &format!("layers.{i}.bias"), &[w[1]])
-                .map_err(|e| damaged("weights", e))?;
-            layers.push(DenseWeights {
-                kernel,
-                bias,
-                fan_in: w[0],
-            });
+        header
+            .model
+            .validate()
+            .map_err(|e| damaged("model config", e))?;
+        let mut stored = BTreeMap::new();
+        for (name, view) in tensors.tensors() {
+            if view.dtype() != Dtype::F32 {
+                return Err(damaged(
+                    "weights",
+                    format!("tensor {name} is {:?}, expected F32", view.dtype()),
+                ));
+            }
+            let values = view
+                .data()
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")))
+                .collect();
+            stored.insert(
+                name,
+                NamedTensor {
+                    shape: view.shape().to_vec(),
+                    values,
+                },
+            );
         }
-        if tensors.len() != layers.len() * 2 {
-            return Err(damaged(
-                "weights",
-                format!(
-                    "{} tensors for a network of {} layers",
-                    tensors.len(),
-                    layers.len()
-                ),
-            ));
-        }
-        let mlp = config
-            .from_weights(n_inputs, layers, &Device::flex())
-            .map_err(|e| damaged("weights", e))?;
-        Ok(Self { header, mlp })
+        let n_features = header.preprocessor.n_features();
+        // The seed is irrelevant: every tensor is replaced by the file's.
+        let fresh = header.model.init(
+            n_features,
+            &mut crate::rng::SeededRng::new(0, 0),
+            &Device::flex(),
+        );
+        let network = fresh
+            .with_tensors(&stored)
+            .map_err(|e| damaged("weights", e))?
+            .valid();
+        Ok(Self { header, network })
     }
 
     /// Reads a model file.
@@ -265,23 +263,34 @@ impl SavedModel {
         let p = &h.preprocessor;
         let t = &h.training;
         let n_inputs = p.n_features();
-        let mut out = self.mlp_config().summary(n_inputs);
+        let mut out = h.model.summary(n_inputs);
         let zips: Vec<String> = p.zip_codes.iter().map(u32::to_string).collect();
-        out += &format!(
-            "\nInputs: {n_inputs} = {} one-hot zip codes + bedrooms, bathrooms, area (min-max scaled)\n\
-             Zip codes: {}\n\
-             bedrooms:  {} .. {}\nbathrooms: {} .. {}\narea:      {} .. {}\n\
-             Target: price / {}\n",
-            p.zip_codes.len(),
-            zips.join(", "),
-            p.min[0],
-            p.max[0],
-            p.min[1],
-            p.max[1],
-            p.min[2],
-            p.max[2],
-            p.price_scale
-        );
+        out += "\n";
+        if h.model.uses_attributes() {
+            out += &format!(
+                "Inputs: {n_inputs} = {} one-hot zip codes + bedrooms, bathrooms, area (min-max scaled)\n\
+                 Zip codes: {}\n\
+                 bedrooms:  {} .. {}\nbathrooms: {} .. {}\narea:      {} .. {}\n",
+                p.zip_codes.len(),
+                zips.join(", "),
+                p.min[0],
+                p.max[0],
+                p.min[1],
+                p.max[1],
+                p.min[2],
+                p.max[2],
+            );
+        } else {
+            out += &format!("Trained on houses in zip codes: {}\n", zips.join(", "));
+        }
+        if h.model.uses_photos() {
+            out += &format!(
+                "Photos: one {side}x{side} RGB montage per house of 32x32 tiles (bathroom top-left, bedroom top-right, \
+                 frontal bottom-right, kitchen bottom-left), pixels / 255\n",
+                side = crate::photos::SIDE
+            );
+        }
+        out += &format!("Target: price / {}\n", p.price_scale);
         let c = &t.config;
         let m = &t.test_metrics;
         out += &format!(
@@ -320,30 +329,6 @@ impl SavedModel {
 
 fn f32_bytes(values: &[f32]) -> Vec<u8> {
     values.iter().flat_map(|v| v.to_le_bytes()).collect()
-}
-
-fn read_f32(
-    tensors: &SafeTensors,
-    name: &str,
-    shape: &[usize],
-) -> std::result::Result<Vec<f32>, String> {
-    let view = tensors
-        .tensor(name)
-        .map_err(|_| format!("tensor {name} is missing"))?;
-    if view.dtype() != Dtype::F32 {
-        return Err(format!("tensor {name} is {:?}, expected F32", view.dtype()));
-    }
-    if view.shape() != shape {
-        return Err(format!(
-            "tensor {name} has shape {:?} but the model's config expects {shape:?}",
-            view.shape()
-        ));
-    }
-    Ok(view
-        .data()
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")))
-        .collect())
 }
 
 #[cfg(test)]
@@ -386,16 +371,20 @@ mod tests {
         assert_eq!(&bytes[..8], MAGIC);
         let loaded = SavedModel::from_bytes(&bytes, Path::new("m.appraise")).unwrap();
         assert_eq!(loaded.header, model.header);
-        assert_eq!(loaded.mlp.weights(), model.mlp.weights());
+        assert_eq!(loaded.network.tensors(), model.network.tensors());
         let queries: Vec<crate::predict::Query> = result
             .prepared
             .test_houses()
             .iter()
             .map(Into::into)
             .collect();
-        let (prices, _) =
-            crate::predict::predict_prices(&loaded, &queries, crate::predict::UnknownZip::Error)
-                .unwrap();
+        let (prices, _) = crate::predict::predict_prices(
+            &loaded,
+            &queries,
+            None,
+            crate::predict::UnknownZip::Error,
+        )
+        .unwrap();
         let at_training: Vec<f64> = result
             .fitted
             .predictions
@@ -417,8 +406,8 @@ mod tests {
         assert!(load(&bytes[..100]).contains("truncated"));
         assert!(load(&bytes[..bytes.len() - 3]).contains("damaged (weights"));
         let mut newer = bytes.clone();
-        newer[8..12].copy_from_slice(&2u32.to_le_bytes());
-        assert!(load(&newer).contains("newer appraise (model format 2"));
+        newer[8..12].copy_from_slice(&3u32.to_le_bytes());
+        assert!(load(&newer).contains("newer appraise (model format 3"));
         let mut noise = bytes.clone();
         for (i, b) in noise.iter_mut().enumerate().skip(20) {
             *b = (i * 7919 % 251) as u8;
@@ -427,7 +416,7 @@ mod tests {
         // Weights whose shapes don't match the config: same tensors, a wider header.
         let json_len = u64::from_le_bytes(bytes[12..20].try_into().unwrap()) as usize;
         let mut header = model.header.clone();
-        header.model = ModelSpec::Mlp(MlpConfig {
+        header.model = ModelSpec::Mlp(crate::model::MlpConfig {
             hidden: vec![16, 4],
         });
         let json = serde_json::to_vec(&header).unwrap();

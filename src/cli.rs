@@ -12,6 +12,7 @@ use crate::atomic;
 use crate::cv;
 use crate::dataset;
 use crate::error::{Error, Result};
+use crate::model::ModelSpec;
 use crate::pipeline::{self, DataConfig, Observer, RunConfig, Stage};
 use crate::predict::{self, Format, Queries, Query, UnknownZip};
 use crate::train::{EpochRecord, TrainConfig};
@@ -55,13 +56,32 @@ pub struct IngestArgs {
     #[arg(long, default_value_t = DataConfig::default().min_zip_count)]
     pub min_zip_count: usize,
 
-    /// Decode every photo, neither reading nor writing the cache.
+    /// Photo cache settings.
+    #[command(flatten)]
+    pub cache: CacheArgs,
+}
+
+/// Where decoded photo montages are cached.
+#[derive(Debug, Args)]
+pub struct CacheArgs {
+    /// Decode every photo, neither reading nor writing the photo cache.
     #[arg(long)]
     pub no_cache: bool,
 
     /// Folder of the photo cache [default: $XDG_CACHE_HOME/appraise or ~/.cache/appraise]
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
+}
+
+impl CacheArgs {
+    /// The cache folder to use, or `None` with --no-cache.
+    pub fn dir(&self) -> Option<PathBuf> {
+        (!self.no_cache).then(|| {
+            self.cache_dir
+                .clone()
+                .unwrap_or_else(crate::photos::default_cache_dir)
+        })
+    }
 }
 
 /// Arguments of `appraise synth`.
@@ -148,6 +168,16 @@ pub struct PredictArgs {
     /// What to do with a zip code the model has never seen.
     #[arg(long, value_enum, default_value_t = UnknownZipArg::Error)]
     pub unknown_zip: UnknownZipArg,
+
+    /// Folder of the houses' photos, `{id}_bathroom.jpg`, `{id}_bedroom.jpg`, `{id}_frontal.jpg`
+    /// and `{id}_kitchen.jpg` (needed by cnn and mixed models). The id is the input's house or
+    /// id column, or --house.
+    #[arg(long, value_name = "DIR")]
+    pub photos: Option<PathBuf>,
+
+    /// One house: the id its photos are named by (with --photos).
+    #[arg(long, requires = "photos", conflicts_with = "input")]
+    pub house: Option<String>,
 }
 
 /// Arguments of `appraise evaluate`.
@@ -172,6 +202,10 @@ pub struct EvaluateArgs {
     /// What to do with a zip code the model has never seen.
     #[arg(long, value_enum, default_value_t = UnknownZipArg::Error)]
     pub unknown_zip: UnknownZipArg,
+
+    /// Photo cache settings (photo models).
+    #[command(flatten)]
+    pub cache: CacheArgs,
 }
 
 /// Arguments of `appraise summary`.
@@ -187,6 +221,21 @@ pub struct SummaryArgs {
 pub enum ModelKind {
     /// Part 1: house attributes only (multi-layer perceptron).
     Mlp,
+    /// Part 2: house photos only (convolutional network over a 64x64 montage).
+    Cnn,
+    /// Part 3: attributes and photos (both networks, joined).
+    Mixed,
+}
+
+impl ModelKind {
+    /// The tutorial's network of this kind.
+    pub fn spec(self) -> ModelSpec {
+        match self {
+            ModelKind::Mlp => ModelSpec::Mlp(Default::default()),
+            ModelKind::Cnn => ModelSpec::Cnn(Default::default()),
+            ModelKind::Mixed => ModelSpec::Mixed(Default::default()),
+        }
+    }
 }
 
 /// The settings shared by `train` and `cv`: data, split, network and training.
@@ -224,9 +273,13 @@ pub struct RunArgs {
     #[arg(long, default_value_t = TrainConfig::default().optimizer.learning_rate)]
     pub learning_rate: f64,
 
-    /// Seed of weight initialization and shuffling: the same seed gives the same numbers.
+    /// Seed of weight initialization, shuffling and dropout: the same seed gives the same numbers.
     #[arg(long, default_value_t = TrainConfig::default().seed)]
     pub seed: u64,
+
+    /// Photo cache settings (cnn and mixed models).
+    #[command(flatten)]
+    pub cache: CacheArgs,
 }
 
 impl RunArgs {
@@ -238,6 +291,7 @@ impl RunArgs {
                 test_size: self.test_size,
                 split_seed: self.split_seed,
             },
+            model: self.model.spec(),
             ..RunConfig::default()
         };
         config.train.epochs = self.epochs;
@@ -302,14 +356,7 @@ pub struct CvArgs {
 pub fn dollars(amount: f64) -> String {
     let cents = (amount.abs() * 100.0).round() as u128;
     let (whole, frac) = (cents / 100, cents % 100);
-    let digits = whole.to_string();
-    let mut grouped = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            grouped.push(',');
-        }
-        grouped.push(c);
-    }
+    let grouped = crate::model::summary::thousands(whole);
     let sign = if amount < 0.0 { "-" } else { "" };
     format!("{sign}${grouped}.{frac:02}")
 }
@@ -348,6 +395,26 @@ impl Observer for Printer {
         if self.verbosity != Verbosity::Quiet {
             println!("[INFO] {}", stage.message());
         }
+    }
+
+    fn model_summary(&mut self, summary: &str) {
+        if self.verbosity != Verbosity::Quiet {
+            print!("{summary}");
+        }
+    }
+
+    fn photos(&mut self, total: usize) -> Box<dyn Fn(usize) + Sync> {
+        if self.verbosity != Verbosity::Bar {
+            return Box::new(|_| {});
+        }
+        let bar = indicatif::ProgressBar::new(total as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("photos {pos}/{len} [{bar:30}] ETA {eta}")
+                .expect("a valid template")
+                .progress_chars("=> "),
+        );
+        self.bar = Some(bar.clone());
+        Box::new(move |done| bar.set_position(done as u64))
     }
 
     fn epoch(&mut self, r: &EpochRecord, epochs: usize) {
@@ -389,10 +456,15 @@ fn train(args: &TrainArgs) -> Result<()> {
     };
     let out_dir = match &args.out {
         Some(dir) => dir.clone(),
-        None => pipeline::default_out_dir("mlp"),
+        None => pipeline::default_out_dir(config.model.name()),
     };
     atomic::check_output_dir(&out_dir, "the run folder (--out)")?;
-    let result = pipeline::run(&dataset_dir, &config, &mut Printer::new(verbosity))?;
+    let result = pipeline::run_with_cache(
+        &dataset_dir,
+        &config,
+        args.run.cache.dir().as_deref(),
+        &mut Printer::new(verbosity),
+    )?;
     pipeline::write_outputs(&result, &out_dir)?;
     crate::report::write(&result, &out_dir)?;
     SavedModel::from_run(&result).save(&out_dir.join(artifact::FILE_NAME))?;
@@ -453,7 +525,7 @@ fn predict(args: &PredictArgs) -> Result<()> {
             Queries {
                 id_column: None,
                 rows: vec![Query {
-                    id: None,
+                    id: args.house.clone(),
                     continuous: [bedrooms, bathrooms, area],
                     zipcode,
                 }],
@@ -465,8 +537,34 @@ fn predict(args: &PredictArgs) -> Result<()> {
             ));
         }
     };
-    let (prices, warnings) =
-        predict::predict_prices(&model, &queries.rows, args.unknown_zip.into())?;
+    let montages = match (&args.photos, model.header.model.uses_photos()) {
+        (Some(dir), true) => {
+            let ids = queries
+                .rows
+                .iter()
+                .map(|q| q.id.clone())
+                .collect::<Option<Vec<String>>>()
+                .ok_or_else(|| {
+                    Error::Usage(
+                        "--photos needs each house's id to find its photos: give the input a house or id column, \
+                         or --house for one house"
+                            .into(),
+                    )
+                })?;
+            Some(crate::photos::decode_all(dir, &ids)?)
+        }
+        (Some(_), false) => {
+            eprintln!("warning: this model reads no photos; --photos is ignored");
+            None
+        }
+        (None, _) => None,
+    };
+    let (prices, warnings) = predict::predict_prices(
+        &model,
+        &queries.rows,
+        montages.as_deref(),
+        args.unknown_zip.into(),
+    )?;
     for warning in warnings {
         eprintln!("warning: {warning}");
     }
@@ -485,7 +583,13 @@ fn predict(args: &PredictArgs) -> Result<()> {
 fn evaluate(args: &EvaluateArgs) -> Result<()> {
     let model = SavedModel::load(&args.model)?;
     let dataset_dir = dataset::resolve_dataset_dir(args.dataset.as_deref())?;
-    let evaluation = predict::evaluate(&model, &dataset_dir, args.all, args.unknown_zip.into())?;
+    let evaluation = predict::evaluate(
+        &model,
+        &dataset_dir,
+        args.all,
+        args.unknown_zip.into(),
+        args.cache.dir().as_deref(),
+    )?;
     if !evaluation.same_dataset {
         eprintln!(
             "warning: this HousesInfo.txt differs from the one the model was trained on, \
@@ -532,13 +636,21 @@ fn cv(args: &CvArgs) -> Result<()> {
         return Err(Error::Usage("--jobs must be at least 1".into()));
     }
     let done = AtomicUsize::new(0);
-    let report = cv::run(&dataset_dir, &config, &scheme, jobs, &|r| {
-        let k = done.fetch_add(1, Ordering::Relaxed) + 1;
-        eprintln!(
-            "[INFO] {k} done: {} (model MAPE {:.2}%)",
-            r.label, r.model.mape
-        );
-    })?;
+    let cache_dir = args.run.cache.dir();
+    let report = cv::run(
+        &dataset_dir,
+        &config,
+        &scheme,
+        jobs,
+        cache_dir.as_deref(),
+        &|r| {
+            let k = done.fetch_add(1, Ordering::Relaxed) + 1;
+            eprintln!(
+                "[INFO] {k} done: {} (model MAPE {:.2}%)",
+                r.label, r.model.mape
+            );
+        },
+    )?;
     let names: Vec<&str> = std::iter::once("model")
         .chain(crate::baseline::ALL.iter().map(|b| b.name()))
         .collect();
@@ -593,11 +705,7 @@ fn ingest(args: &IngestArgs) -> Result<()> {
     let houses = pipeline::filter(&data.houses, &config)?;
     let ids: Vec<usize> = houses.iter().map(|h| h.id).collect();
     println!("[INFO] loading house images...");
-    let cache_dir = (!args.no_cache).then(|| {
-        args.cache_dir
-            .clone()
-            .unwrap_or_else(crate::photos::default_cache_dir)
-    });
+    let cache_dir = args.cache.dir();
     let bar = if std::io::stdout().is_terminal() {
         indicatif::ProgressBar::new(ids.len() as u64)
     } else {

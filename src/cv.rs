@@ -10,7 +10,8 @@ use crate::baseline;
 use crate::dataset::{self, House};
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
-use crate::pipeline::{RunConfig, Silent, filter, fit_and_score, prepare_split};
+use crate::photos::Montages;
+use crate::pipeline::{RunConfig, Silent, filter, fit_and_score, load_montages, prepare_split};
 use crate::split::{NumpyRandomState, Split, train_test_split};
 
 /// Which splits to evaluate on.
@@ -131,8 +132,13 @@ fn summarize(method: &str, all: &[&Metrics]) -> Summary {
     }
 }
 
-fn score(houses: &[House], split: &Split, config: &RunConfig) -> Result<(Metrics, Vec<Metrics>)> {
-    let prepared = prepare_split(houses.to_vec(), split.clone());
+fn score(
+    houses: &[House],
+    montages: Option<&Montages>,
+    split: &Split,
+    config: &RunConfig,
+) -> Result<(Metrics, Vec<Metrics>)> {
+    let prepared = prepare_split(houses.to_vec(), split.clone(), montages);
     let fitted = fit_and_score(&prepared, config, &mut Silent)?;
     let train: Vec<House> = split.train.iter().map(|&i| houses[i]).collect();
     let test = prepared.test_houses();
@@ -145,17 +151,25 @@ fn score(houses: &[House], split: &Split, config: &RunConfig) -> Result<(Metrics
 }
 
 /// Runs cross-validation on the dataset in `dataset_dir` with `jobs` splits at a time;
-/// `on_split` hears of each finished split (in completion order).
+/// `on_split` hears of each finished split (in completion order). Photo models read the
+/// montages through the cache in `cache_dir`, when given.
 pub fn run(
     dataset_dir: &Path,
     config: &RunConfig,
     scheme: &Scheme,
     jobs: usize,
+    cache_dir: Option<&Path>,
     on_split: &(dyn Fn(&SplitResult) + Sync),
 ) -> Result<Report> {
     config.train.validate()?;
+    config.model.validate().map_err(Error::Usage)?;
     let data = dataset::load_houses(&dataset_dir.join(dataset::INFO_FILE))?;
     let houses = filter(&data.houses, &config.data)?;
+    let montages = if config.model.uses_photos() {
+        Some(load_montages(dataset_dir, &houses, cache_dir, &mut Silent)?)
+    } else {
+        None
+    };
     let splits = splits(scheme, houses.len(), config.data.test_size)?;
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<Result<SplitResult>>>> =
@@ -168,12 +182,13 @@ pub fn run(
                     let Some((label, split)) = splits.get(i) else {
                         break;
                     };
-                    let outcome =
-                        score(&houses, split, config).map(|(model, baselines)| SplitResult {
+                    let outcome = score(&houses, montages.as_ref(), split, config).map(
+                        |(model, baselines)| SplitResult {
                             label: label.clone(),
                             model,
                             baselines,
-                        });
+                        },
+                    );
                     if let Ok(result) = &outcome {
                         on_split(result);
                     }

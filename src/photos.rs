@@ -31,7 +31,7 @@ pub const MAX_PIXELS: u64 = 64_000_000;
 const PLACES: [(usize, usize); 4] = [(0, 0), (0, 1), (1, 1), (1, 0)];
 
 /// The path of one of a house's photos.
-pub fn photo_path(dir: &Path, house: usize, room: &str) -> PathBuf {
+pub fn photo_path(dir: &Path, house: impl std::fmt::Display, room: &str) -> PathBuf {
     dir.join(format!("{house}_{room}.jpg"))
 }
 
@@ -146,11 +146,11 @@ pub fn montage(tiles: &[RgbImage; 4]) -> Vec<u8> {
     out
 }
 
-/// The montage of house `id` from the photos in `dir`.
-pub fn house_montage(dir: &Path, id: usize) -> Result<Vec<u8>> {
+/// The montage of house `id` from the photos `{id}_{room}.jpg` in `dir`.
+pub fn house_montage(dir: &Path, id: impl std::fmt::Display) -> Result<Vec<u8>> {
     let mut tiles = Vec::with_capacity(4);
     for room in ROOMS {
-        tiles.push(load_tile(&photo_path(dir, id, room))?);
+        tiles.push(load_tile(&photo_path(dir, &id, room))?);
     }
     let tiles: [RgbImage; 4] = tiles.try_into().expect("four rooms");
     Ok(montage(&tiles))
@@ -169,6 +169,36 @@ impl Montages {
     /// The montage of the `i`-th house.
     pub fn get(&self, i: usize) -> &[u8] {
         &self.pixels[i * MONTAGE_BYTES..(i + 1) * MONTAGE_BYTES]
+    }
+}
+
+/// Montages of houses named by any id (`{id}_{room}.jpg`), decoded on every core without
+/// the cache: for new houses to price.
+pub fn decode_all(dir: &Path, ids: &[String]) -> Result<Vec<u8>> {
+    let montages: Vec<Vec<u8>> = ids
+        .par_iter()
+        .map(|id| {
+            if crate::interrupt::requested() {
+                return Err(Error::Interrupted);
+            }
+            house_montage(dir, id)
+        })
+        .collect::<Result<_>>()?;
+    Ok(montages.concat())
+}
+
+/// Appends montages (channels last, bytes) as the networks read them: channels first, in [0, 1].
+pub fn push_network_input(montages: &[u8], out: &mut Vec<f32>) {
+    for montage in montages.chunks_exact(MONTAGE_BYTES) {
+        for c in 0..3 {
+            out.extend(
+                montage
+                    .iter()
+                    .skip(c)
+                    .step_by(3)
+                    .map(|&v| f32::from(v) / 255.0),
+            );
+        }
     }
 }
 
@@ -334,6 +364,17 @@ mod tests {
             }
         }
         sum.map(|s| s / (TILE * TILE) as f64)
+    }
+
+    #[test]
+    fn network_input_is_channels_first_and_scaled() {
+        let mut montage = vec![0u8; MONTAGE_BYTES];
+        montage[3 * (SIDE + 2) + 1] = 255; // pixel (1, 2), green
+        let mut out = Vec::new();
+        push_network_input(&montage, &mut out);
+        assert_eq!(out.len(), MONTAGE_BYTES);
+        assert_eq!(out[SIDE * SIDE + SIDE + 2], 1.0);
+        assert_eq!(out.iter().filter(|&&v| v != 0.0).count(), 1);
     }
 
     #[test]

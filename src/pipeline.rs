@@ -10,10 +10,11 @@ use crate::atomic;
 use crate::dataset::{self, House};
 use crate::error::{Error, Result};
 use crate::metrics::{Metrics, abs_pct_error};
-use crate::model::{Mlp, MlpConfig};
+use crate::model::{ModelSpec, Network};
+use crate::photos::{self, MONTAGE_BYTES, Montages};
 use crate::preprocess::Preprocessor;
 use crate::split::{Split, train_test_split};
-use crate::train::{EpochRecord, Table, TrainConfig, predict, train_mlp};
+use crate::train::{EpochRecord, Table, TrainConfig, predict};
 
 /// Which houses to use and how to split them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -44,8 +45,9 @@ impl Default for DataConfig {
 pub struct RunConfig {
     /// Data selection and split.
     pub data: DataConfig,
-    /// Network shape.
-    pub model: MlpConfig,
+    /// Network kind and shape.
+    #[serde(deserialize_with = "crate::model::spec_or_legacy")]
+    pub model: ModelSpec,
     /// Training settings.
     pub train: TrainConfig,
 }
@@ -55,6 +57,8 @@ pub struct RunConfig {
 pub enum Stage {
     /// Reading `HousesInfo.txt`.
     Loading,
+    /// Decoding the photos (photo models only).
+    LoadingImages,
     /// Splitting into training and test houses.
     Splitting,
     /// Fitting and applying the preprocessing.
@@ -70,6 +74,7 @@ impl Stage {
     pub fn message(self) -> &'static str {
         match self {
             Stage::Loading => "loading house attributes...",
+            Stage::LoadingImages => "loading house images...",
             Stage::Splitting => "constructing training/testing split...",
             Stage::Processing => "processing data...",
             Stage::Training => "training model...",
@@ -84,6 +89,12 @@ pub trait Observer {
     fn stage(&mut self, _stage: Stage) {}
     /// An epoch has finished.
     fn epoch(&mut self, _record: &EpochRecord, _epochs: usize) {}
+    /// Photo decoding of `total` houses is starting; the returned function hears how many are done.
+    fn photos(&mut self, _total: usize) -> Box<dyn Fn(usize) + Sync> {
+        Box::new(|_| {})
+    }
+    /// The network about to be trained, as Keras's `model.summary()` prints it.
+    fn model_summary(&mut self, _summary: &str) {}
 }
 
 /// An observer that ignores everything.
@@ -131,17 +142,32 @@ pub fn filter(all: &[House], config: &DataConfig) -> Result<Vec<House>> {
     Ok(houses)
 }
 
-/// Preprocesses `houses` (already filtered) for a given split.
-pub fn prepare_split(houses: Vec<House>, split: Split) -> Prepared {
+/// Preprocesses `houses` (already filtered) for a given split. `montages`, when given, holds
+/// the montage of every house of `houses`, in the same order; the tables then carry images.
+pub fn prepare_split(houses: Vec<House>, split: Split, montages: Option<&Montages>) -> Prepared {
     let train_houses = pick(&houses, &split.train);
     let test_houses = pick(&houses, &split.test);
     let preprocessor = Preprocessor::fit(&houses, &train_houses);
-    let table = |h: &[House]| Table {
-        features: preprocessor.features(h),
-        n_features: preprocessor.n_features(),
-        targets: preprocessor.targets(h),
+    let table = |h: &[House], rows: &[usize]| {
+        let mut images = Vec::new();
+        if let Some(m) = montages {
+            debug_assert_eq!(m.ids.len(), houses.len());
+            images.reserve(rows.len() * MONTAGE_BYTES);
+            for &row in rows {
+                photos::push_network_input(m.get(row), &mut images);
+            }
+        }
+        Table {
+            features: preprocessor.features(h),
+            n_features: preprocessor.n_features(),
+            targets: preprocessor.targets(h),
+            images,
+        }
     };
-    let (train, test) = (table(&train_houses), table(&test_houses));
+    let (train, test) = (
+        table(&train_houses, &split.train),
+        table(&test_houses, &split.test),
+    );
     Prepared {
         houses,
         split,
@@ -151,11 +177,26 @@ pub fn prepare_split(houses: Vec<House>, split: Split) -> Prepared {
     }
 }
 
-/// Filters, splits and preprocesses `all` houses as the tutorial does.
+/// Filters, splits and preprocesses `all` houses as the tutorial does (attributes only).
 pub fn prepare(all: &[House], config: &DataConfig) -> Result<Prepared> {
     let houses = filter(all, config)?;
     let split = train_test_split(houses.len(), config.test_size, config.split_seed)?;
-    Ok(prepare_split(houses, split))
+    Ok(prepare_split(houses, split, None))
+}
+
+/// The montages of `houses` from the photos in `dataset_dir`, through the cache in
+/// `cache_dir` when given.
+pub fn load_montages(
+    dataset_dir: &Path,
+    houses: &[House],
+    cache_dir: Option<&Path>,
+    observer: &mut dyn Observer,
+) -> Result<Montages> {
+    observer.stage(Stage::LoadingImages);
+    let ids: Vec<usize> = houses.iter().map(|h| h.id).collect();
+    let progress = observer.photos(ids.len());
+    let (montages, _) = photos::ingest(dataset_dir, &ids, cache_dir, &*progress)?;
+    Ok(montages)
 }
 
 /// One scored test house.
@@ -194,7 +235,7 @@ pub struct RunResult {
 #[derive(Debug, Clone)]
 pub struct Fitted {
     /// The trained network (evaluation mode).
-    pub model: Mlp,
+    pub model: Network,
     /// Loss per epoch.
     pub history: Vec<EpochRecord>,
     /// One row per test house.
@@ -211,8 +252,9 @@ pub fn fit_and_score(
     observer: &mut dyn Observer,
 ) -> Result<Fitted> {
     observer.stage(Stage::Training);
+    observer.model_summary(&config.model.summary(prepared.train.n_features));
     let epochs = config.train.epochs;
-    let (model, history) = train_mlp(
+    let (model, history) = crate::train::train(
         &config.model,
         &config.train,
         &prepared.train,
@@ -220,7 +262,8 @@ pub fn fit_and_score(
         |record| observer.epoch(record, epochs),
     )?;
     observer.stage(Stage::Predicting);
-    let scaled = predict(&model, &prepared.test.features, prepared.test.n_features);
+    let test = &prepared.test;
+    let scaled = predict(&model, &test.features, test.n_features, &test.images);
     let predictions: Vec<Prediction> = prepared
         .test_houses()
         .iter()
@@ -246,18 +289,42 @@ pub fn fit_and_score(
     })
 }
 
-/// Runs the tutorial pipeline on the dataset folder `dataset_dir`.
+/// Runs the tutorial pipeline on the dataset folder `dataset_dir`, with the photo cache in
+/// its default place ([`photos::default_cache_dir`]).
 pub fn run(
     dataset_dir: &Path,
     config: &RunConfig,
     observer: &mut dyn Observer,
 ) -> Result<RunResult> {
+    run_with_cache(
+        dataset_dir,
+        config,
+        Some(&photos::default_cache_dir()),
+        observer,
+    )
+}
+
+/// [`run`] with the photo cache in `cache_dir`, or no cache.
+pub fn run_with_cache(
+    dataset_dir: &Path,
+    config: &RunConfig,
+    cache_dir: Option<&Path>,
+    observer: &mut dyn Observer,
+) -> Result<RunResult> {
     config.train.validate()?;
+    config.model.validate().map_err(Error::Usage)?;
     observer.stage(Stage::Loading);
     let dataset = dataset::load_houses(&dataset_dir.join(dataset::INFO_FILE))?;
+    let houses = filter(&dataset.houses, &config.data)?;
+    let montages = if config.model.uses_photos() {
+        Some(load_montages(dataset_dir, &houses, cache_dir, observer)?)
+    } else {
+        None
+    };
     observer.stage(Stage::Splitting);
+    let split = train_test_split(houses.len(), config.data.test_size, config.data.split_seed)?;
     observer.stage(Stage::Processing);
-    let prepared = prepare(&dataset.houses, &config.data)?;
+    let prepared = prepare_split(houses, split, montages.as_ref());
     let fitted = fit_and_score(&prepared, config, observer)?;
     let (price_mean, price_std) = dataset::price_mean_std(&prepared.houses);
     Ok(RunResult {

@@ -11,6 +11,7 @@ use crate::artifact::SavedModel;
 use crate::dataset::{self, FIELDS, House};
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
+use crate::photos::{MONTAGE_BYTES, push_network_input};
 use crate::pipeline::filter;
 use crate::preprocess::CONTINUOUS;
 use crate::split::train_test_split;
@@ -163,13 +164,23 @@ pub fn whole_zip(value: f64) -> Option<u32> {
 const CHUNK: usize = 65_536;
 
 /// Prices in dollars for `queries`, plus warnings for the user (unknown zip codes under
-/// [`UnknownZip::Zero`], attributes outside the training range).
+/// [`UnknownZip::Zero`], attributes outside the training range). Photo models also need
+/// `montages`: one [`photos::MONTAGE_BYTES`](crate::photos::MONTAGE_BYTES) montage per query.
 pub fn predict_prices(
     model: &SavedModel,
     queries: &[Query],
+    montages: Option<&[u8]>,
     unknown_zip: UnknownZip,
 ) -> Result<(Vec<f64>, Vec<String>)> {
     let p = &model.header.preprocessor;
+    let photos = model.header.model.uses_photos();
+    if photos && montages.is_none_or(|m| m.len() != queries.len() * MONTAGE_BYTES) {
+        return Err(Error::Usage(format!(
+            "this is a {} model, which prices houses from their photos; pass --photos DIR with \
+             each house's {{id}}_bathroom.jpg, _bedroom.jpg, _frontal.jpg and _kitchen.jpg",
+            model.header.model.name()
+        )));
+    }
     let mut unknown: BTreeMap<u32, usize> = BTreeMap::new();
     let mut outside: BTreeMap<&'static str, usize> = BTreeMap::new();
     for q in queries {
@@ -214,12 +225,18 @@ pub fn predict_prices(
     let n_features = p.n_features();
     let mut prices = Vec::with_capacity(queries.len());
     let mut features = Vec::with_capacity(CHUNK.min(queries.len()) * n_features);
-    for chunk in queries.chunks(CHUNK) {
+    let mut images = Vec::new();
+    for (k, chunk) in queries.chunks(CHUNK).enumerate() {
         features.clear();
+        images.clear();
         for q in chunk {
             p.push_attributes(q.continuous, q.zipcode, &mut features);
         }
-        let scaled = predict(&model.mlp, &features, n_features);
+        if let (true, Some(m)) = (photos, montages) {
+            let start = k * CHUNK * MONTAGE_BYTES;
+            push_network_input(&m[start..start + chunk.len() * MONTAGE_BYTES], &mut images);
+        }
+        let scaled = predict(&model.network, &features, n_features, &images);
         prices.extend(scaled.into_iter().map(|s| p.price(s)));
     }
     Ok((prices, warnings))
@@ -308,12 +325,14 @@ pub struct Evaluation {
 }
 
 /// Scores `model` on the dataset in `dataset_dir`: on the test houses of the split it was
-/// trained with, or with `all` on every house that passes its zip filter.
+/// trained with, or with `all` on every house that passes its zip filter. Photo models read
+/// the photos through the cache in `cache_dir`, when given.
 pub fn evaluate(
     model: &SavedModel,
     dataset_dir: &Path,
     all: bool,
     unknown_zip: UnknownZip,
+    cache_dir: Option<&Path>,
 ) -> Result<Evaluation> {
     let data = dataset::load_houses(&dataset_dir.join(dataset::INFO_FILE))?;
     let training = &model.header.training;
@@ -339,7 +358,14 @@ pub fn evaluate(
         (houses, scope)
     };
     let queries: Vec<Query> = houses.iter().map(Query::from).collect();
-    let (prices, _) = predict_prices(model, &queries, unknown_zip)?;
+    let montages = if model.header.model.uses_photos() {
+        let ids: Vec<usize> = houses.iter().map(|h| h.id).collect();
+        Some(crate::photos::ingest(dataset_dir, &ids, cache_dir, &|_| {})?.0)
+    } else {
+        None
+    };
+    let pixels = montages.as_ref().map(|m| m.pixels.as_slice());
+    let (prices, _) = predict_prices(model, &queries, pixels, unknown_zip)?;
     let actual: Vec<f64> = houses.iter().map(|h| h.price).collect();
     Ok(Evaluation {
         scope,

@@ -9,6 +9,8 @@ use rand_mt::Mt64;
 pub const STREAM_INIT: u64 = 1;
 /// Stream id for the per-epoch shuffle of training rows.
 pub const STREAM_SHUFFLE: u64 = 2;
+/// Stream id for dropout masks.
+pub const STREAM_DROPOUT: u64 = 3;
 
 /// A seeded MT19937-64 generator.
 pub struct SeededRng(Mt64);

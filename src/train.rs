@@ -7,12 +7,14 @@ use burn::module::Module;
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
+use std::sync::mpsc;
 
 use crate::error::{Error, Result};
 use crate::metrics::keras_mape;
-use crate::model::{Mlp, MlpConfig};
+use crate::model::{ModelSpec, Network};
 use crate::optim::AdamConfig;
-use crate::rng::{STREAM_INIT, STREAM_SHUFFLE, SeededRng};
+use crate::photos::SIDE;
+use crate::rng::{STREAM_DROPOUT, STREAM_INIT, STREAM_SHUFFLE, SeededRng};
 
 /// How to train: everything Keras's `compile` and `fit` take in the tutorial.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -59,7 +61,10 @@ impl TrainConfig {
     }
 }
 
-/// A feature matrix with its targets, row-major.
+/// Values of one montage as the networks read it: 3 x 64 x 64, channels first, in [0, 1].
+pub const IMAGE_LEN: usize = 3 * SIDE * SIDE;
+
+/// A feature matrix with its targets, row-major, and the rows' montages for photo models.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Table {
     /// `rows x n_features` values.
@@ -68,6 +73,8 @@ pub struct Table {
     pub n_features: usize,
     /// One scaled target per row.
     pub targets: Vec<f32>,
+    /// `rows x IMAGE_LEN` montage values, or empty when the model reads no photos.
+    pub images: Vec<f32>,
 }
 
 impl Table {
@@ -79,6 +86,16 @@ impl Table {
 
 fn tensor2(values: Vec<f32>, rows: usize, cols: usize, device: &Device) -> Tensor<2> {
     Tensor::from_data(TensorData::new(values, [rows, cols]), device)
+}
+
+/// `rows` montages as a `[rows, 3, 64, 64]` tensor, or `None` when there are none.
+fn images4(values: &[f32], rows: usize, device: &Device) -> Option<Tensor<4>> {
+    (!values.is_empty()).then(|| {
+        Tensor::from_data(
+            TensorData::new(values.to_vec(), [rows, 3, SIDE, SIDE]),
+            device,
+        )
+    })
 }
 
 /// One line of the training history.
@@ -104,60 +121,208 @@ pub fn mape_loss(predicted: Tensor<2>, target: Tensor<2>) -> Tensor<1> {
         .mul_scalar(100.0)
 }
 
-/// Predicts the scaled targets of every row of `features` with an evaluation-mode model.
-pub fn predict(model: &Mlp, features: &[f32], n_features: usize) -> Vec<f32> {
-    let rows = features.len() / n_features;
-    let device = Device::flex();
-    let x = tensor2(features.to_vec(), rows, n_features, &device);
-    model
-        .forward(x)
-        .into_data()
-        .try_to_vec::<f32>()
-        .expect("the model outputs f32")
+/// Rows per forward pass when predicting: bounds memory on large inputs.
+fn predict_chunk(model: &Network) -> usize {
+    match model {
+        Network::Mlp(_) => 65_536,
+        // Activations of a 64x64 montage take ~0.3 MB.
+        _ => 256,
+    }
 }
 
-/// Trains a fresh MLP on `train`, reporting the loss on `validation` after every epoch through
-/// `on_epoch`. Returns the trained model (evaluation mode) and the history.
-pub fn train_mlp(
-    model_config: &MlpConfig,
+/// Predicts the scaled targets of every row with an evaluation-mode model. `images` holds
+/// the rows' montages for photo models and is empty otherwise.
+pub fn predict(model: &Network, features: &[f32], n_features: usize, images: &[f32]) -> Vec<f32> {
+    let rows = features
+        .len()
+        .checked_div(n_features)
+        .unwrap_or(images.len() / IMAGE_LEN);
+    let device = Device::flex();
+    let chunk = predict_chunk(model);
+    let mut out = Vec::with_capacity(rows);
+    for start in (0..rows).step_by(chunk) {
+        let end = (start + chunk).min(rows);
+        let x = tensor2(
+            features[start * n_features..end * n_features].to_vec(),
+            end - start,
+            n_features,
+            &device,
+        );
+        let images = if images.is_empty() {
+            None
+        } else {
+            images4(
+                &images[start * IMAGE_LEN..end * IMAGE_LEN],
+                end - start,
+                &device,
+            )
+        };
+        let predicted = model.forward(x, images, None);
+        out.extend(
+            predicted
+                .into_data()
+                .try_to_vec::<f32>()
+                .expect("the model outputs f32"),
+        );
+    }
+    out
+}
+
+/// Trains a fresh network of kind `spec` on `train`, reporting the loss on `validation` after
+/// every epoch through `on_epoch`. Returns the trained model (evaluation mode) and the history.
+///
+/// Photo models score the validation rows on a second thread, on a snapshot of the model taken
+/// at the end of each epoch, while the next epoch trains: the flex backend keeps two cores only
+/// ~65% busy on a batch of 8, so the evaluation (a tenth of an epoch's work) fits in the gaps.
+/// The numbers are the same as evaluating in line; only `on_epoch` may hear of an epoch late.
+pub fn train(
+    spec: &ModelSpec,
     config: &TrainConfig,
     train: &Table,
     validation: &Table,
     mut on_epoch: impl FnMut(&EpochRecord),
-) -> Result<(Mlp, Vec<EpochRecord>)> {
+) -> Result<(Network, Vec<EpochRecord>)> {
     config.validate()?;
+    spec.validate().map_err(Error::Usage)?;
     if train.rows() == 0 {
         return Err(Error::Usage("there are no training rows".into()));
     }
+    let photos = spec.uses_photos();
+    if photos
+        && (train.images.len() != train.rows() * IMAGE_LEN
+            || validation.images.len() != validation.rows() * IMAGE_LEN)
+    {
+        return Err(Error::Usage(format!(
+            "the {} model needs every house's photos",
+            spec.name()
+        )));
+    }
     let device = Device::flex().autodiff();
-    let f = train.n_features;
-    let mut model = model_config.init(f, &mut SeededRng::new(config.seed, STREAM_INIT), &device);
-    let mut optim = ModuleOptimizer::from(config.optimizer.build());
-    let mut shuffle = SeededRng::new(config.seed, STREAM_SHUFFLE);
-    let mut order: Vec<usize> = (0..train.rows()).collect();
+    let mut trainer = Trainer {
+        config,
+        table: train,
+        model: Some(spec.init(
+            train.n_features,
+            &mut SeededRng::new(config.seed, STREAM_INIT),
+            &device,
+        )),
+        optim: ModuleOptimizer::from(config.optimizer.build()),
+        shuffle: SeededRng::new(config.seed, STREAM_SHUFFLE),
+        dropout: SeededRng::new(config.seed, STREAM_DROPOUT),
+        order: (0..train.rows()).collect(),
+        step: 0,
+        device,
+    };
+    let score = |model: &Network| {
+        if validation.rows() == 0 {
+            return f64::NAN;
+        }
+        let predicted = predict(
+            model,
+            &validation.features,
+            validation.n_features,
+            &validation.images,
+        );
+        keras_mape(&validation.targets, &predicted)
+    };
     let mut history = Vec::with_capacity(config.epochs);
-    let mut step = 0usize;
-    let mut batch_x = Vec::with_capacity(config.batch_size * f);
-    let mut batch_y = Vec::with_capacity(config.batch_size);
+    let mut finish = |epoch: usize, (loss, learning_rate): (f64, f64), val_loss: f64| {
+        if validation.rows() > 0 && !val_loss.is_finite() {
+            return Err(diverged(epoch, val_loss));
+        }
+        let record = EpochRecord {
+            epoch,
+            loss,
+            val_loss,
+            learning_rate,
+        };
+        on_epoch(&record);
+        history.push(record);
+        Ok(())
+    };
+    if !photos {
+        for epoch in 1..=config.epochs {
+            let losses = trainer.epoch(epoch)?;
+            finish(epoch, losses, score(&trainer.snapshot()))?;
+        }
+    } else {
+        std::thread::scope(|scope| -> Result<()> {
+            let (snapshots, inbox) = mpsc::channel::<(usize, (f64, f64), Network)>();
+            let (scores, results) = mpsc::channel();
+            scope.spawn(move || {
+                for (epoch, losses, model) in inbox {
+                    if scores.send((epoch, losses, score(&model))).is_err() {
+                        break;
+                    }
+                }
+            });
+            for epoch in 1..=config.epochs {
+                let losses = trainer.epoch(epoch)?;
+                snapshots
+                    .send((epoch, losses, trainer.snapshot()))
+                    .expect("the evaluation thread runs until the snapshots end");
+                while let Ok((epoch, losses, val_loss)) = results.try_recv() {
+                    finish(epoch, losses, val_loss)?;
+                }
+            }
+            drop(snapshots);
+            for (epoch, losses, val_loss) in results {
+                finish(epoch, losses, val_loss)?;
+            }
+            Ok(())
+        })?;
+    }
+    Ok((trainer.snapshot(), history))
+}
 
-    for epoch in 1..=config.epochs {
-        shuffle.shuffle(&mut order);
+/// The state of a training run between epochs.
+struct Trainer<'a> {
+    config: &'a TrainConfig,
+    table: &'a Table,
+    /// Always `Some` between steps (the optimizer takes the model by value).
+    model: Option<Network>,
+    optim: ModuleOptimizer,
+    shuffle: SeededRng,
+    dropout: SeededRng,
+    order: Vec<usize>,
+    step: usize,
+    device: Device,
+}
+
+impl Trainer<'_> {
+    /// One pass over the shuffled training rows; returns the mean loss and the last step's
+    /// learning rate.
+    fn epoch(&mut self, epoch: usize) -> Result<(f64, f64)> {
+        let (table, config) = (self.table, self.config);
+        let f = table.n_features;
+        let photos = !table.images.is_empty();
+        self.shuffle.shuffle(&mut self.order);
         let mut loss_sum = 0.0;
         let mut batches = 0usize;
-        let mut rate = config.optimizer.rate_at(step);
-        for chunk in order.chunks(config.batch_size) {
+        let mut rate = config.optimizer.rate_at(self.step);
+        let mut batch_x = Vec::with_capacity(config.batch_size * f);
+        let mut batch_y = Vec::with_capacity(config.batch_size);
+        let mut batch_images = Vec::new();
+        for chunk in self.order.chunks(config.batch_size) {
             if crate::interrupt::requested() {
                 return Err(Error::Interrupted);
             }
             batch_x.clear();
             batch_y.clear();
+            batch_images.clear();
             for &row in chunk {
-                batch_x.extend_from_slice(&train.features[row * f..(row + 1) * f]);
-                batch_y.push(train.targets[row]);
+                batch_x.extend_from_slice(&table.features[row * f..(row + 1) * f]);
+                batch_y.push(table.targets[row]);
+                if photos {
+                    batch_images
+                        .extend_from_slice(&table.images[row * IMAGE_LEN..(row + 1) * IMAGE_LEN]);
+                }
             }
-            let x = tensor2(batch_x.clone(), chunk.len(), f, &device);
-            let y = tensor2(batch_y.clone(), chunk.len(), 1, &device);
-            let loss = mape_loss(model.forward(x), y);
+            let x = tensor2(batch_x.clone(), chunk.len(), f, &self.device);
+            let y = tensor2(batch_y.clone(), chunk.len(), 1, &self.device);
+            let images = images4(&batch_images, chunk.len(), &self.device);
+            let model = self.model.take().expect("a model between steps");
+            let loss = mape_loss(model.forward(x, images, Some(&mut self.dropout)), y);
             let value = f64::from(loss.clone().into_scalar::<f32>());
             if !value.is_finite() {
                 return Err(diverged(epoch, value));
@@ -165,29 +330,17 @@ pub fn train_mlp(
             loss_sum += value;
             batches += 1;
             let grads = GradientsParams::from_grads(loss.backward(), &model);
-            rate = config.optimizer.rate_at(step);
-            model = optim.step(rate, model, grads);
-            step += 1;
+            rate = config.optimizer.rate_at(self.step);
+            self.model = Some(self.optim.step(rate, model, grads));
+            self.step += 1;
         }
-        let val_loss = if validation.rows() == 0 {
-            f64::NAN
-        } else {
-            let predicted = predict(&model.valid(), &validation.features, f);
-            keras_mape(&validation.targets, &predicted)
-        };
-        if validation.rows() > 0 && !val_loss.is_finite() {
-            return Err(diverged(epoch, val_loss));
-        }
-        let record = EpochRecord {
-            epoch,
-            loss: loss_sum / batches as f64,
-            val_loss,
-            learning_rate: rate,
-        };
-        on_epoch(&record);
-        history.push(record);
+        Ok((loss_sum / batches as f64, rate))
     }
-    Ok((model.valid(), history))
+
+    /// The model as it is now, in evaluation mode.
+    fn snapshot(&self) -> Network {
+        self.model.as_ref().expect("a model between steps").valid()
+    }
 }
 
 fn diverged(epoch: usize, value: f64) -> Error {

@@ -567,6 +567,24 @@ fn bad_photos_are_refused_naming_the_file() {
             Some(bytes) => std::fs::write(&photo, bytes).unwrap(),
         }
         refuses(dir.path(), &ingest_args(), 2, expect);
+        for model in ["cnn", "mixed"] {
+            let train = [
+                "train",
+                "--dataset",
+                "photos",
+                "--model",
+                model,
+                "--min-zip-count",
+                "1",
+                "--epochs",
+                "1",
+                "--cache-dir",
+                "cache",
+                "--out",
+                "run",
+            ];
+            refuses(dir.path(), &train, 2, expect);
+        }
     }
     // Restored, the dataset ingests and fills the cache; the second run reads it.
     std::fs::write(&photo, &good).unwrap();

@@ -35,6 +35,15 @@ fn trains_on_a_tiny_dataset_and_writes_the_run_folder() {
     assert_eq!(lines[1], "[INFO] constructing training/testing split...");
     assert_eq!(lines[2], "[INFO] processing data...");
     assert_eq!(lines[3], "[INFO] training model...");
+    // Keras's model.summary() comes before the first epoch.
+    let first_epoch = lines.iter().position(|l| l.starts_with("Epoch ")).unwrap();
+    let summary = lines[4..first_epoch].join("\n");
+    assert!(summary.starts_with("Model: \"mlp\""), "{summary}");
+    assert!(
+        summary.contains("(None, 8)") && summary.contains("Total params: "),
+        "{summary}"
+    );
+    let lines = &lines[first_epoch - 4..];
     for (k, line) in lines[4..7].iter().enumerate() {
         assert!(line.starts_with(&format!("Epoch {}/3 ", k + 1)), "{line}");
         assert!(
@@ -525,4 +534,183 @@ fn cv_reports_the_model_and_both_baselines() {
         result.status.success() && stdout.contains("fold 4/4"),
         "{stdout}"
     );
+}
+
+/// Both photo models on a tiny synthetic dataset with photos: train, then summary, evaluate
+/// and predict from the saved model.
+#[test]
+fn photo_models_train_save_evaluate_and_predict() {
+    let dir = tempfile::tempdir().unwrap();
+    let made = appraise(
+        &["synth", "--houses", "40", "--photos", "--out", "data"],
+        dir.path(),
+    );
+    assert!(made.status.success(), "{}", text(&made.stderr));
+    // The synthetic data has 8 zip codes, so 11 attribute inputs: the mixed model's first
+    // layer has 8 more weights than the tutorial's (10 inputs, 89,881 parameters).
+    for (model, params) in [("cnn", "89,721"), ("mixed", "89,889")] {
+        let out = format!("run-{model}");
+        let result = appraise(
+            &[
+                "train",
+                "--dataset",
+                "data",
+                "--model",
+                model,
+                "--epochs",
+                "2",
+                "--min-zip-count",
+                "1",
+                "--cache-dir",
+                "cache",
+                "--out",
+                &out,
+            ],
+            dir.path(),
+        );
+        let stdout = text(&result.stdout);
+        assert!(
+            result.status.success(),
+            "{stdout}\n{}",
+            text(&result.stderr)
+        );
+        assert!(
+            stdout.contains("[INFO] loading house images..."),
+            "{stdout}"
+        );
+        assert!(stdout.contains(&format!("Model: \"{model}\"")), "{stdout}");
+        assert!(
+            stdout.contains(&format!("Total params: {params}")),
+            "{stdout}"
+        );
+        assert!(stdout.contains("Epoch 2/2 - loss: "), "{stdout}");
+        assert!(stdout.lines().last().unwrap().starts_with("[INFO] mean: "));
+        let run = dir.path().join(&out);
+        let predictions = std::fs::read_to_string(run.join("predictions.csv")).unwrap();
+        assert_eq!(predictions.lines().count(), 1 + 10, "{predictions}");
+        let history = std::fs::read_to_string(run.join("history.csv")).unwrap();
+        assert_eq!(history.lines().count(), 3);
+
+        let model_file = format!("{out}/model.appraise");
+        let summary = appraise(&["summary", "--model", &model_file], dir.path());
+        let summary = text(&summary.stdout);
+        assert!(
+            summary.contains("(Conv2D)") && summary.contains(params),
+            "{summary}"
+        );
+        assert!(
+            summary.contains("Photos: one 64x64 RGB montage"),
+            "{summary}"
+        );
+
+        // evaluate reproduces the test scores of training from the saved file and the photos.
+        let evaluated = appraise(
+            &[
+                "evaluate",
+                "--model",
+                &model_file,
+                "--dataset",
+                "data",
+                "--json",
+                "--cache-dir",
+                "cache",
+            ],
+            dir.path(),
+        );
+        assert!(evaluated.status.success(), "{}", text(&evaluated.stderr));
+        let evaluation: serde_json::Value = serde_json::from_slice(&evaluated.stdout).unwrap();
+        let metrics: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(run.join("metrics.json")).unwrap())
+                .unwrap();
+        assert_eq!(evaluation["metrics"]["mape"], metrics["mape"]);
+
+        // predict needs the photos, found by the input's house ids.
+        let priced = appraise(
+            &[
+                "predict",
+                "--model",
+                &model_file,
+                "--input",
+                "data/HousesInfo.txt",
+                "--photos",
+                "data",
+            ],
+            dir.path(),
+        );
+        assert!(priced.status.success(), "{}", text(&priced.stderr));
+        let rows = text(&priced.stdout);
+        assert_eq!(rows.lines().count(), 41, "{rows}");
+        assert!(rows.starts_with("house,"), "{rows}");
+        let one = appraise(
+            &[
+                "predict",
+                "--model",
+                &model_file,
+                "--bedrooms",
+                "3",
+                "--bathrooms",
+                "2",
+                "--area",
+                "2000",
+                "--zipcode",
+                "90001",
+                "--photos",
+                "data",
+                "--house",
+                "7",
+            ],
+            dir.path(),
+        );
+        assert!(one.status.success(), "{}", text(&one.stderr));
+        assert!(text(&one.stdout).lines().nth(1).unwrap().starts_with("7,"));
+        let without = appraise(
+            &[
+                "predict",
+                "--model",
+                &model_file,
+                "--input",
+                "data/HousesInfo.txt",
+            ],
+            dir.path(),
+        );
+        assert_eq!(without.status.code(), Some(2));
+        assert!(text(&without.stderr).contains("--photos DIR"));
+    }
+}
+
+/// A short real-data run of each photo model (two epochs), when the dataset is available.
+#[test]
+fn photo_models_run_on_the_real_dataset() {
+    let Some(dataset) = std::env::var_os("APPRAISE_DATASET") else {
+        eprintln!("APPRAISE_DATASET is not set; skipping the real-data photo run");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    for model in ["cnn", "mixed"] {
+        let result = appraise(
+            &[
+                "train",
+                "--dataset",
+                dataset.to_str().unwrap(),
+                "--model",
+                model,
+                "--epochs",
+                "2",
+                "--cache-dir",
+                "cache",
+                "--out",
+                model,
+            ],
+            dir.path(),
+        );
+        let stdout = text(&result.stdout);
+        assert!(
+            result.status.success(),
+            "{stdout}\n{}",
+            text(&result.stderr)
+        );
+        let predictions =
+            std::fs::read_to_string(dir.path().join(model).join("predictions.csv")).unwrap();
+        assert_eq!(predictions.lines().count(), 1 + 91);
+    }
 }

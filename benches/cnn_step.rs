@@ -1,0 +1,79 @@
+//! One training step of Part 2's CNN and Part 3's mixed model at batch 8 (forward, Keras MAPE
+//! loss, backward, Adam), on random montages: `cargo bench --bench cnn_step`.
+//! Prints the median of 40 steps after 5 warm-up steps, and the same for a forward pass alone.
+
+use std::time::Instant;
+
+use appraise::model::{CnnConfig, MixedConfig, ModelSpec};
+use appraise::optim::AdamConfig;
+use appraise::photos::SIDE;
+use appraise::rng::SeededRng;
+use appraise::train::mape_loss;
+use burn::module::Module;
+use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::tensor::{Device, Distribution, Tensor};
+
+const STEPS: usize = 40;
+
+// The same allocator as the appraise binary: glibc's malloc makes steps ~2x slower here.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn bench(spec: &ModelSpec, batch: usize) {
+    let device = Device::flex().autodiff();
+    let mut rng = SeededRng::new(1, 1);
+    let mut model = spec.init(10, &mut rng, &device);
+    let mut optim = ModuleOptimizer::from(AdamConfig::default().build());
+    let x: Tensor<2> = Tensor::random([batch, 10], Distribution::Default, &device);
+    let images: Tensor<4> = Tensor::random([batch, 3, SIDE, SIDE], Distribution::Default, &device);
+    let y: Tensor<2> = Tensor::random([batch, 1], Distribution::Default, &device).add_scalar(0.5);
+    let mut steps = Vec::new();
+    for i in 0..STEPS + 5 {
+        let start = Instant::now();
+        let loss = mape_loss(
+            model.forward(x.clone(), Some(images.clone()), Some(&mut rng)),
+            y.clone(),
+        );
+        let _ = loss.clone().into_scalar::<f32>();
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        model = optim.step(1e-3, model, grads);
+        if i >= 5 {
+            steps.push(start.elapsed().as_secs_f64());
+        }
+    }
+    let valid = model.valid();
+    let plain = Device::flex();
+    let x = Tensor::random([91, 10], Distribution::Default, &plain);
+    let images = Tensor::random([91, 3, SIDE, SIDE], Distribution::Default, &plain);
+    let mut forwards = Vec::new();
+    for _ in 0..10 {
+        let start = Instant::now();
+        let _ = valid
+            .forward(x.clone(), Some(images.clone()), None)
+            .into_data();
+        forwards.push(start.elapsed().as_secs_f64());
+    }
+    println!(
+        "{:<6} batch {batch:>3}: training step {:.1} ms, evaluation of 91 houses {:.1} ms",
+        spec.name(),
+        median(steps) * 1e3,
+        median(forwards) * 1e3
+    );
+}
+
+fn main() {
+    let filter = std::env::args().nth(1).unwrap_or_default();
+    for spec in [
+        ModelSpec::Cnn(CnnConfig::default()),
+        ModelSpec::Mixed(MixedConfig::default()),
+    ] {
+        if spec.name().contains(&filter) || filter.starts_with("--") {
+            bench(&spec, 8);
+        }
+    }
+}
