@@ -69,6 +69,24 @@ pub struct Header {
     pub preprocessor: Preprocessor,
     /// Training metadata.
     pub training: TrainingInfo,
+    /// For a `best` recipe model: its inputs, settings and choices.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipe: Option<crate::recipe::RecipeFit>,
+}
+
+impl Header {
+    /// Inputs of the network per house.
+    pub fn n_inputs(&self) -> usize {
+        match &self.recipe {
+            Some(r) => r.inputs.n_features(),
+            None => self.preprocessor.n_features(),
+        }
+    }
+
+    /// Whether pricing a house needs its photos.
+    pub fn uses_photos(&self) -> bool {
+        self.model.uses_photos() || self.recipe.as_ref().is_some_and(|r| r.inputs.photos)
+    }
 }
 
 /// A model ready to predict: its header and its network.
@@ -86,7 +104,19 @@ impl SavedModel {
         let last = result.fitted.history.last();
         let header = Header {
             appraise_version: env!("CARGO_PKG_VERSION").to_string(),
-            model: result.config.model.clone(),
+            model: match &result.fitted.model {
+                Network::Ensemble(e) => ModelSpec::Ensemble(crate::model::EnsembleConfig {
+                    member: crate::model::MlpConfig {
+                        hidden: result
+                            .config
+                            .recipe
+                            .as_ref()
+                            .map_or_else(Vec::new, |r| r.hidden.clone()),
+                    },
+                    members: e.members.len(),
+                }),
+                _ => result.config.model.clone(),
+            },
             preprocessor: result.prepared.preprocessor.clone(),
             training: TrainingInfo {
                 dataset_fingerprint: result.dataset_fingerprint.clone(),
@@ -98,6 +128,7 @@ impl SavedModel {
                 final_loss: last.map_or(f64::NAN, |r| r.loss),
                 final_val_loss: last.map_or(f64::NAN, |r| r.val_loss),
             },
+            recipe: result.fitted.recipe.clone(),
         };
         Self {
             header,
@@ -225,7 +256,7 @@ impl SavedModel {
                 },
             );
         }
-        let n_features = header.preprocessor.n_features();
+        let n_features = header.n_inputs();
         // The seed is irrelevant: every tensor is replaced by the file's.
         let fresh = header.model.init(
             n_features,
@@ -262,11 +293,39 @@ impl SavedModel {
         let h = &self.header;
         let p = &h.preprocessor;
         let t = &h.training;
-        let n_inputs = p.n_features();
+        let n_inputs = h.n_inputs();
         let mut out = h.model.summary(n_inputs);
         let zips: Vec<String> = p.zip_codes.iter().map(u32::to_string).collect();
         out += "\n";
-        if h.model.uses_attributes() {
+        if let Some(r) = &h.recipe {
+            out += &format!(
+                "Recipe: best. Inputs: {n_inputs} = {} one-hot zip codes + bedrooms, bathrooms, ln(area){} (standardized)\n\
+                 Zip codes: {}\nTarget: ln(price), standardized (mean {:.4}, std {:.4}); the price is the geometric mean of the {} networks'\n",
+                r.inputs.zip_codes.len(),
+                if r.inputs.photos {
+                    " + 24 photo statistics"
+                } else {
+                    ""
+                },
+                zips.join(", "),
+                r.inputs.log_price_mean,
+                r.inputs.log_price_std,
+                r.config.folds,
+            );
+            for (i, c) in r.report.candidates.iter().enumerate() {
+                let mark = if i == r.report.chosen {
+                    " (chosen)"
+                } else {
+                    ""
+                };
+                out += &format!(
+                    "Candidate: {}: inner {}-fold CV MAPE {:.2}%{mark}\n",
+                    c.label(),
+                    r.config.folds,
+                    c.inner_mape
+                );
+            }
+        } else if h.model.uses_attributes() {
             out += &format!(
                 "Inputs: {n_inputs} = {} one-hot zip codes + bedrooms, bathrooms, area (min-max scaled)\n\
                  Zip codes: {}\n\
@@ -290,7 +349,9 @@ impl SavedModel {
                 side = crate::photos::SIDE
             );
         }
-        out += &format!("Target: price / {}\n", p.price_scale);
+        if h.recipe.is_none() {
+            out += &format!("Target: price / {}\n", p.price_scale);
+        }
         let c = &t.config;
         let m = &t.test_metrics;
         out += &format!(

@@ -238,6 +238,27 @@ impl ModelKind {
     }
 }
 
+/// How to train.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RecipeArg {
+    /// The tutorial's network and training, exactly.
+    Tutorial,
+    /// The most accurate recipe (README, "Beyond the tutorial"); ignores --model, --epochs,
+    /// --batch-size and --learning-rate, which it chooses itself.
+    Best,
+}
+
+/// Whether the best recipe may use the photos.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RecipePhotosArg {
+    /// Use photo statistics only if the inner cross-validation finds they help.
+    Auto,
+    /// Attributes only; photos are not read.
+    Off,
+    /// Always use the photo statistics.
+    On,
+}
+
 /// The settings shared by `train` and `cv`: data, split, network and training.
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -248,6 +269,19 @@ pub struct RunArgs {
     /// Which network to train.
     #[arg(long, value_enum, default_value_t = ModelKind::Mlp)]
     pub model: ModelKind,
+
+    /// The tutorial, or the best recipe appraise knows.
+    #[arg(long, value_enum, default_value_t = RecipeArg::Tutorial)]
+    pub recipe: RecipeArg,
+
+    /// With --recipe best: whether it may use the photos.
+    #[arg(long, value_enum, default_value_t = RecipePhotosArg::Auto)]
+    pub recipe_photos: RecipePhotosArg,
+
+    /// With --recipe best: a JSON file overriding the recipe's settings (the "recipe" object of
+    /// a run's config.json; fields left out keep their defaults).
+    #[arg(long, value_name = "FILE", requires = "recipe")]
+    pub recipe_config: Option<PathBuf>,
 
     /// Drop houses whose zip code occurs fewer times than this.
     #[arg(long, default_value_t = DataConfig::default().min_zip_count)]
@@ -284,7 +318,7 @@ pub struct RunArgs {
 
 impl RunArgs {
     /// The run configuration these flags describe.
-    pub fn config(&self) -> RunConfig {
+    pub fn config(&self) -> Result<RunConfig> {
         let mut config = RunConfig {
             data: DataConfig {
                 min_zip_count: self.min_zip_count,
@@ -298,7 +332,38 @@ impl RunArgs {
         config.train.batch_size = self.batch_size;
         config.train.seed = self.seed;
         config.train.optimizer.learning_rate = self.learning_rate;
-        config
+        if self.recipe == RecipeArg::Best {
+            let mut recipe: crate::recipe::RecipeConfig = match &self.recipe_config {
+                Some(path) => {
+                    serde_json::from_str(&read_text(path)?).map_err(|e| Error::Input {
+                        path: path.clone(),
+                        message: format!("is not a valid recipe configuration: {e}"),
+                    })?
+                }
+                None => Default::default(),
+            };
+            if self.recipe_config.is_none() || self.recipe_photos != RecipePhotosArg::Auto {
+                recipe.photos = match self.recipe_photos {
+                    RecipePhotosArg::Auto => crate::recipe::PhotoUse::Auto,
+                    RecipePhotosArg::Off => crate::recipe::PhotoUse::Off,
+                    RecipePhotosArg::On => crate::recipe::PhotoUse::On,
+                };
+            }
+            recipe.validate()?;
+            config.recipe = Some(recipe);
+        }
+        Ok(config)
+    }
+
+    /// Rejects flag combinations that make no sense.
+    pub fn check(&self) -> Result<()> {
+        if self.recipe == RecipeArg::Best && self.model != ModelKind::Mlp {
+            return Err(Error::Usage(
+                "--recipe best chooses its own networks; leave out --model (use --recipe-photos to control photos)"
+                    .into(),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -397,6 +462,16 @@ impl Observer for Printer {
         }
     }
 
+    fn note(&mut self, line: &str) {
+        if self.verbosity != Verbosity::Quiet {
+            if let Some(bar) = &self.bar {
+                bar.println(format!("[INFO] {line}"));
+            } else {
+                println!("[INFO] {line}");
+            }
+        }
+    }
+
     fn model_summary(&mut self, summary: &str) {
         if self.verbosity != Verbosity::Quiet {
             print!("{summary}");
@@ -444,7 +519,8 @@ impl Observer for Printer {
 }
 
 fn train(args: &TrainArgs) -> Result<()> {
-    let config = args.run.config();
+    args.run.check()?;
+    let config = args.run.config()?;
     config.train.validate()?;
     let dataset_dir = dataset::resolve_dataset_dir(args.run.dataset.as_deref())?;
     let verbosity = if args.quiet {
@@ -456,7 +532,11 @@ fn train(args: &TrainArgs) -> Result<()> {
     };
     let out_dir = match &args.out {
         Some(dir) => dir.clone(),
-        None => pipeline::default_out_dir(config.model.name()),
+        None => pipeline::default_out_dir(if config.recipe.is_some() {
+            "best"
+        } else {
+            config.model.name()
+        }),
     };
     atomic::check_output_dir(&out_dir, "the run folder (--out)")?;
     let result = pipeline::run_with_cache(
@@ -537,7 +617,7 @@ fn predict(args: &PredictArgs) -> Result<()> {
             ));
         }
     };
-    let montages = match (&args.photos, model.header.model.uses_photos()) {
+    let montages = match (&args.photos, model.header.uses_photos()) {
         (Some(dir), true) => {
             let ids = queries
                 .rows
@@ -612,7 +692,8 @@ fn evaluate(args: &EvaluateArgs) -> Result<()> {
 }
 
 fn cv(args: &CvArgs) -> Result<()> {
-    let config = args.run.config();
+    args.run.check()?;
+    let config = args.run.config()?;
     config.train.validate()?;
     let dataset_dir = dataset::resolve_dataset_dir(args.run.dataset.as_deref())?;
     if let Some(path) = &args.json {
@@ -791,6 +872,6 @@ mod tests {
         let Command::Train(args) = cli.command else {
             panic!("parsed as train")
         };
-        assert_eq!(args.run.config(), RunConfig::default());
+        assert_eq!(args.run.config().unwrap(), RunConfig::default());
     }
 }

@@ -165,7 +165,7 @@ pub fn run(
     config.model.validate().map_err(Error::Usage)?;
     let data = dataset::load_houses(&dataset_dir.join(dataset::INFO_FILE))?;
     let houses = filter(&data.houses, &config.data)?;
-    let montages = if config.model.uses_photos() {
+    let montages = if config.needs_photos() {
         Some(load_montages(dataset_dir, &houses, cache_dir, &mut Silent)?)
     } else {
         None

@@ -23,6 +23,9 @@ pub struct AdamConfig {
     pub beta_2: f64,
     /// Keras's epsilon (1e-7; burn's default is 1e-5, PyTorch's 1e-8).
     pub epsilon: f64,
+    /// Decoupled weight decay (AdamW): each step also shrinks every weight by
+    /// `rate * weight_decay` of itself. 0 in the tutorial.
+    pub weight_decay: f64,
 }
 
 impl Default for AdamConfig {
@@ -34,6 +37,7 @@ impl Default for AdamConfig {
             beta_1: 0.9,
             beta_2: 0.999,
             epsilon: 1e-7,
+            weight_decay: 0.0,
         }
     }
 }
@@ -50,6 +54,7 @@ impl AdamConfig {
             beta_1: self.beta_1,
             beta_2: self.beta_2,
             epsilon: self.epsilon,
+            weight_decay: self.weight_decay,
         }
     }
 }
@@ -60,6 +65,7 @@ pub struct KerasAdam {
     beta_1: f64,
     beta_2: f64,
     epsilon: f64,
+    weight_decay: f64,
 }
 
 impl Optimizer for KerasAdam {
@@ -102,6 +108,12 @@ impl Optimizer for KerasAdam {
             moment_2,
             max_moment_2: None,
         };
+        let tensor = if self.weight_decay > 0.0 {
+            let shrink = tensor.clone().mul_scalar(lr * self.weight_decay);
+            tensor.sub(shrink)
+        } else {
+            tensor
+        };
         (tensor.sub(delta), Some(state))
     }
 
@@ -119,6 +131,19 @@ mod tests {
 
     fn values(t: Tensor<1>) -> Vec<f32> {
         t.into_data().try_to_vec::<f32>().unwrap()
+    }
+
+    #[test]
+    fn weight_decay_shrinks_weights_by_rate_times_decay() {
+        let device = Device::flex();
+        let config = AdamConfig {
+            weight_decay: 0.1,
+            ..AdamConfig::default()
+        };
+        let w = Tensor::<1>::from_data(TensorData::from([1.0f32, -2.0]), &device);
+        let zero = Tensor::<1>::zeros([2], &device);
+        let (w1, _) = config.build().step(0.5, w, zero, None);
+        assert_eq!(values(w1), vec![0.95, -1.9]);
     }
 
     #[test]

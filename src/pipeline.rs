@@ -50,6 +50,18 @@ pub struct RunConfig {
     pub model: ModelSpec,
     /// Training settings.
     pub train: TrainConfig,
+    /// Opt-in: the `best` recipe instead of the tutorial's network (`None`: tutorial mode).
+    pub recipe: Option<crate::recipe::RecipeConfig>,
+}
+
+impl RunConfig {
+    /// Whether the run reads the houses' photos.
+    pub fn needs_photos(&self) -> bool {
+        match &self.recipe {
+            Some(recipe) => recipe.photos != crate::recipe::PhotoUse::Off,
+            None => self.model.uses_photos(),
+        }
+    }
 }
 
 /// The steps of a run, announced as they start (the tutorial's `[INFO]` lines).
@@ -95,6 +107,8 @@ pub trait Observer {
     }
     /// The network about to be trained, as Keras's `model.summary()` prints it.
     fn model_summary(&mut self, _summary: &str) {}
+    /// A line of information (the recipe's candidates and choice).
+    fn note(&mut self, _line: &str) {}
 }
 
 /// An observer that ignores everything.
@@ -242,6 +256,8 @@ pub struct Fitted {
     pub predictions: Vec<Prediction>,
     /// Scores on the test houses.
     pub metrics: Metrics,
+    /// For the `best` recipe: its inputs and choices (saved with the model).
+    pub recipe: Option<crate::recipe::RecipeFit>,
 }
 
 /// Trains on `prepared.train`, validates on `prepared.test` after every epoch, and scores the
@@ -252,6 +268,11 @@ pub fn fit_and_score(
     observer: &mut dyn Observer,
 ) -> Result<Fitted> {
     observer.stage(Stage::Training);
+    if let Some(recipe) = &config.recipe {
+        let fitted = crate::recipe::fit(prepared, recipe, config.train.seed, observer)?;
+        observer.stage(Stage::Predicting);
+        return Ok(fitted);
+    }
     observer.model_summary(&config.model.summary(prepared.train.n_features));
     let epochs = config.train.epochs;
     let (model, history) = crate::train::train(
@@ -286,6 +307,7 @@ pub fn fit_and_score(
         history,
         predictions,
         metrics,
+        recipe: None,
     })
 }
 
@@ -316,7 +338,7 @@ pub fn run_with_cache(
     observer.stage(Stage::Loading);
     let dataset = dataset::load_houses(&dataset_dir.join(dataset::INFO_FILE))?;
     let houses = filter(&dataset.houses, &config.data)?;
-    let montages = if config.model.uses_photos() {
+    let montages = if config.needs_photos() {
         Some(load_montages(dataset_dir, &houses, cache_dir, observer)?)
     } else {
         None

@@ -173,7 +173,7 @@ pub fn predict_prices(
     unknown_zip: UnknownZip,
 ) -> Result<(Vec<f64>, Vec<String>)> {
     let p = &model.header.preprocessor;
-    let photos = model.header.model.uses_photos();
+    let photos = model.header.uses_photos();
     if photos && montages.is_none_or(|m| m.len() != queries.len() * MONTAGE_BYTES) {
         return Err(Error::Usage(format!(
             "this is a {} model, which prices houses from their photos; pass --photos DIR with \
@@ -222,22 +222,41 @@ pub fn predict_prices(
             p.min[k], p.max[k]
         ));
     }
-    let n_features = p.n_features();
+    let n_features = model.header.n_inputs();
+    let recipe = model.header.recipe.as_ref().map(|r| &r.inputs);
     let mut prices = Vec::with_capacity(queries.len());
     let mut features = Vec::with_capacity(CHUNK.min(queries.len()) * n_features);
     let mut images = Vec::new();
     for (k, chunk) in queries.chunks(CHUNK).enumerate() {
         features.clear();
         images.clear();
-        for q in chunk {
-            p.push_attributes(q.continuous, q.zipcode, &mut features);
-        }
         if let (true, Some(m)) = (photos, montages) {
             let start = k * CHUNK * MONTAGE_BYTES;
             push_network_input(&m[start..start + chunk.len() * MONTAGE_BYTES], &mut images);
         }
+        match recipe {
+            Some(inputs) => {
+                // The recipe reads statistics of the photos, not the montages themselves.
+                let stats: Vec<_> = images
+                    .chunks_exact(crate::train::IMAGE_LEN)
+                    .map(crate::recipe::photo_statistics)
+                    .collect();
+                for (i, q) in chunk.iter().enumerate() {
+                    inputs.push_features(q.continuous, q.zipcode, stats.get(i), &mut features);
+                }
+                images.clear();
+            }
+            None => {
+                for q in chunk {
+                    p.push_attributes(q.continuous, q.zipcode, &mut features);
+                }
+            }
+        }
         let scaled = predict(&model.network, &features, n_features, &images);
-        prices.extend(scaled.into_iter().map(|s| p.price(s)));
+        prices.extend(scaled.into_iter().zip(chunk).map(|(s, q)| match recipe {
+            Some(inputs) => inputs.price(s, q.continuous[2]),
+            None => p.price(s),
+        }));
     }
     Ok((prices, warnings))
 }
@@ -358,7 +377,7 @@ pub fn evaluate(
         (houses, scope)
     };
     let queries: Vec<Query> = houses.iter().map(Query::from).collect();
-    let montages = if model.header.model.uses_photos() {
+    let montages = if model.header.uses_photos() {
         let ids: Vec<usize> = houses.iter().map(|h| h.id).collect();
         Some(crate::photos::ingest(dataset_dir, &ids, cache_dir, &|_| {})?.0)
     } else {

@@ -28,6 +28,47 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Adam and its learning-rate decay.
     pub optimizer: AdamConfig,
+    /// What training minimizes.
+    pub loss: Loss,
+    /// Stop when the validation loss has not improved for this many epochs, and keep the
+    /// model of the best epoch (`None`, the tutorial: train every epoch, keep the last).
+    pub patience: Option<usize>,
+}
+
+/// A training loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Loss {
+    /// Keras's mean absolute percentage error of the targets (the tutorial's).
+    #[default]
+    Mape,
+    /// Mean absolute error of the targets (for log-price targets: close to relative error).
+    Mae,
+}
+
+impl Loss {
+    /// The loss of `predicted` against `target`, differentiable.
+    pub fn tensor(self, predicted: Tensor<2>, target: Tensor<2>) -> Tensor<1> {
+        match self {
+            Loss::Mape => mape_loss(predicted, target),
+            Loss::Mae => (target - predicted).abs().mean(),
+        }
+    }
+
+    /// The same loss computed on plain numbers (for validation).
+    pub fn value(self, target: &[f32], predicted: &[f32]) -> f64 {
+        match self {
+            Loss::Mape => keras_mape(target, predicted),
+            Loss::Mae => {
+                let sum: f64 = target
+                    .iter()
+                    .zip(predicted)
+                    .map(|(t, p)| f64::from((t - p).abs()))
+                    .sum();
+                sum / target.len().max(1) as f64
+            }
+        }
+    }
 }
 
 impl Default for TrainConfig {
@@ -38,6 +79,8 @@ impl Default for TrainConfig {
             batch_size: 8,
             seed: 42,
             optimizer: AdamConfig::default(),
+            loss: Loss::Mape,
+            patience: None,
         }
     }
 }
@@ -50,6 +93,9 @@ impl TrainConfig {
         }
         if self.batch_size == 0 {
             return Err(Error::Usage("--batch-size must be at least 1".into()));
+        }
+        if self.patience == Some(0) {
+            return Err(Error::Usage("patience must be at least 1 epoch".into()));
         }
         let lr = self.optimizer.learning_rate;
         if !(lr.is_finite() && lr > 0.0) {
@@ -223,10 +269,16 @@ pub fn train(
             validation.n_features,
             &validation.images,
         );
-        keras_mape(&validation.targets, &predicted)
+        config.loss.value(&validation.targets, &predicted)
     };
     let mut history = Vec::with_capacity(config.epochs);
-    let mut finish = |epoch: usize, (loss, learning_rate): (f64, f64), val_loss: f64| {
+    // The best epoch's model, kept when stopping early.
+    let mut best: Option<(f64, usize, Network)> = None;
+    let mut finish = |epoch: usize,
+                      (loss, learning_rate): (f64, f64),
+                      val_loss: f64,
+                      model: Network|
+     -> Result<Flow> {
         if validation.rows() > 0 && !val_loss.is_finite() {
             return Err(diverged(epoch, val_loss));
         }
@@ -238,12 +290,27 @@ pub fn train(
         };
         on_epoch(&record);
         history.push(record);
-        Ok(())
+        let Some(patience) = config.patience else {
+            return Ok(Flow::Continue);
+        };
+        if best.as_ref().is_none_or(|(b, _, _)| val_loss < *b) {
+            best = Some((val_loss, epoch, model));
+        }
+        let best_epoch = best.as_ref().map_or(epoch, |(_, e, _)| *e);
+        Ok(if epoch - best_epoch >= patience {
+            Flow::Stop
+        } else {
+            Flow::Continue
+        })
     };
     if !photos {
         for epoch in 1..=config.epochs {
             let losses = trainer.epoch(epoch)?;
-            finish(epoch, losses, score(&trainer.snapshot()))?;
+            let model = trainer.snapshot();
+            let val_loss = score(&model);
+            if finish(epoch, losses, val_loss, model)? == Flow::Stop {
+                break;
+            }
         }
     } else {
         std::thread::scope(|scope| -> Result<()> {
@@ -251,28 +318,51 @@ pub fn train(
             let (scores, results) = mpsc::channel();
             scope.spawn(move || {
                 for (epoch, losses, model) in inbox {
-                    if scores.send((epoch, losses, score(&model))).is_err() {
+                    let val_loss = score(&model);
+                    if scores.send((epoch, losses, val_loss, model)).is_err() {
                         break;
                     }
                 }
             });
+            let mut stopped = false;
             for epoch in 1..=config.epochs {
                 let losses = trainer.epoch(epoch)?;
                 snapshots
                     .send((epoch, losses, trainer.snapshot()))
                     .expect("the evaluation thread runs until the snapshots end");
-                while let Ok((epoch, losses, val_loss)) = results.try_recv() {
-                    finish(epoch, losses, val_loss)?;
+                while let Ok((epoch, losses, val_loss, model)) = results.try_recv() {
+                    // Epochs after the stopping point are ignored, so that where training
+                    // stops never depends on thread timing.
+                    if !stopped {
+                        stopped = finish(epoch, losses, val_loss, model)? == Flow::Stop;
+                    }
+                }
+                if stopped {
+                    break;
                 }
             }
             drop(snapshots);
-            for (epoch, losses, val_loss) in results {
-                finish(epoch, losses, val_loss)?;
+            for (epoch, losses, val_loss, model) in results {
+                if !stopped {
+                    stopped = finish(epoch, losses, val_loss, model)? == Flow::Stop;
+                }
             }
             Ok(())
         })?;
     }
-    Ok((trainer.snapshot(), history))
+    // The history keeps the epochs after the best one: they show why training stopped.
+    let model = match best {
+        Some((_, _, model)) => model,
+        None => trainer.snapshot(),
+    };
+    Ok((model, history))
+}
+
+/// Whether training goes on after an epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flow {
+    Continue,
+    Stop,
 }
 
 /// The state of a training run between epochs.
@@ -322,7 +412,9 @@ impl Trainer<'_> {
             let y = tensor2(batch_y.clone(), chunk.len(), 1, &self.device);
             let images = images4(&batch_images, chunk.len(), &self.device);
             let model = self.model.take().expect("a model between steps");
-            let loss = mape_loss(model.forward(x, images, Some(&mut self.dropout)), y);
+            let loss = config
+                .loss
+                .tensor(model.forward(x, images, Some(&mut self.dropout)), y);
             let value = f64::from(loss.clone().into_scalar::<f32>());
             if !value.is_finite() {
                 return Err(diverged(epoch, value));
@@ -348,4 +440,64 @@ fn diverged(epoch: usize, value: f64) -> Error {
         "training diverged: the loss became {value} in epoch {epoch}; no model was written. \
          Try a lower --learning-rate or a different --seed."
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::MlpConfig;
+
+    /// y = 2x on 40 rows; validation on 10 more.
+    fn tables() -> (Table, Table) {
+        let table = |xs: std::ops::Range<usize>| {
+            let features: Vec<f32> = xs.clone().map(|i| i as f32 / 50.0).collect();
+            Table {
+                targets: features.iter().map(|x| 1.0 + 2.0 * x).collect(),
+                features,
+                n_features: 1,
+                images: Vec::new(),
+            }
+        };
+        (table(0..40), table(40..50))
+    }
+
+    #[test]
+    fn early_stopping_keeps_the_best_epoch_and_stops() {
+        let (train_rows, validation) = tables();
+        let spec = ModelSpec::Mlp(MlpConfig { hidden: vec![4] });
+        let config = TrainConfig {
+            epochs: 500,
+            patience: Some(3),
+            loss: Loss::Mae,
+            ..TrainConfig::default()
+        };
+        let (model, history) = train(&spec, &config, &train_rows, &validation, |_| {}).unwrap();
+        assert!(history.len() < 500, "never stopped");
+        let best = history
+            .iter()
+            .map(|r| r.val_loss)
+            .fold(f64::INFINITY, f64::min);
+        // Stopped exactly `patience` epochs after the best one.
+        let best_epoch = history.iter().position(|r| r.val_loss == best).unwrap() + 1;
+        assert_eq!(history.len(), best_epoch + 3);
+        // The returned model is the best epoch's.
+        let predicted = predict(&model, &validation.features, 1, &[]);
+        let val = Loss::Mae.value(&validation.targets, &predicted);
+        assert!((val - best).abs() < 1e-6, "{val} vs {best}");
+    }
+
+    #[test]
+    fn losses_agree_between_tensors_and_numbers() {
+        let device = Device::flex();
+        let (p, t) = ([1.0f32, 3.0], [2.0f32, 2.0]);
+        for loss in [Loss::Mape, Loss::Mae] {
+            let tensor = loss.tensor(
+                tensor2(p.to_vec(), 2, 1, &device),
+                tensor2(t.to_vec(), 2, 1, &device),
+            );
+            let value = loss.value(&t, &p);
+            assert!((f64::from(tensor.into_scalar::<f32>()) - value).abs() < 1e-4);
+        }
+        assert_eq!(Loss::Mae.value(&t, &p), 1.0);
+    }
 }

@@ -714,3 +714,116 @@ fn photo_models_run_on_the_real_dataset() {
         assert_eq!(predictions.lines().count(), 1 + 91);
     }
 }
+
+/// `--recipe best` on synthetic data with photos: inner cross-validation over its candidates,
+/// a saved ensemble that predicts like every other model, and `--recipe-photos off`.
+#[test]
+fn best_recipe_chooses_by_inner_cv_and_saves_an_ensemble() {
+    let dir = tempfile::tempdir().unwrap();
+    let made = appraise(
+        &["synth", "--houses", "60", "--photos", "--out", "data"],
+        dir.path(),
+    );
+    assert!(made.status.success(), "{}", text(&made.stderr));
+    let result = appraise(
+        &[
+            "train",
+            "--dataset",
+            "data",
+            "--recipe",
+            "best",
+            "--min-zip-count",
+            "1",
+            "--cache-dir",
+            "cache",
+            "--out",
+            "best",
+        ],
+        dir.path(),
+    );
+    let stdout = text(&result.stdout);
+    assert!(
+        result.status.success(),
+        "{stdout}\n{}",
+        text(&result.stderr)
+    );
+    // Two weight decays, with and without the photo statistics.
+    assert_eq!(stdout.matches("recipe candidate: ").count(), 4, "{stdout}");
+    assert!(stdout.contains("recipe chose: "), "{stdout}");
+    let summary =
+        text(&appraise(&["summary", "--model", "best/model.appraise"], dir.path()).stdout);
+    assert!(
+        summary.contains("Model: \"ensemble\"") && summary.contains("(chosen)"),
+        "{summary}"
+    );
+    let priced = appraise(
+        &[
+            "predict",
+            "--model",
+            "best/model.appraise",
+            "--input",
+            "data/HousesInfo.txt",
+            "--photos",
+            "data",
+        ],
+        dir.path(),
+    );
+    assert!(priced.status.success(), "{}", text(&priced.stderr));
+    assert_eq!(text(&priced.stdout).lines().count(), 61);
+    // The saved model reproduces the test scores of training.
+    let evaluated = appraise(
+        &[
+            "evaluate",
+            "--model",
+            "best/model.appraise",
+            "--dataset",
+            "data",
+            "--json",
+            "--cache-dir",
+            "cache",
+        ],
+        dir.path(),
+    );
+    assert!(evaluated.status.success(), "{}", text(&evaluated.stderr));
+    let evaluation: serde_json::Value = serde_json::from_slice(&evaluated.stdout).unwrap();
+    let metrics: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("best/metrics.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(evaluation["metrics"]["mape"], metrics["mape"]);
+
+    let off = appraise(
+        &[
+            "train",
+            "--dataset",
+            "data",
+            "--recipe",
+            "best",
+            "--recipe-photos",
+            "off",
+            "--min-zip-count",
+            "1",
+            "--no-cache",
+            "--out",
+            "best-off",
+        ],
+        dir.path(),
+    );
+    let stdout = text(&off.stdout);
+    assert!(off.status.success(), "{stdout}\n{}", text(&off.stderr));
+    assert_eq!(stdout.matches("recipe candidate: ").count(), 2, "{stdout}");
+    assert!(!stdout.contains("loading house images"), "{stdout}");
+    let refused = appraise(
+        &[
+            "train",
+            "--dataset",
+            "data",
+            "--recipe",
+            "best",
+            "--model",
+            "cnn",
+        ],
+        dir.path(),
+    );
+    assert_eq!(refused.status.code(), Some(2));
+}

@@ -31,6 +31,35 @@ pub enum ModelSpec {
     Cnn(CnnConfig),
     /// Part 3: attributes and photos.
     Mixed(MixedConfig),
+    /// Attribute networks whose outputs are averaged (the `best` recipe's fold networks).
+    Ensemble(EnsembleConfig),
+}
+
+/// Shape of an ensemble.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnsembleConfig {
+    /// Each member's shape.
+    pub member: MlpConfig,
+    /// Number of members.
+    pub members: usize,
+}
+
+/// Attribute networks whose outputs are averaged.
+#[derive(Module, Debug)]
+pub struct Ensemble {
+    /// The members.
+    pub members: Vec<Mlp>,
+}
+
+impl Ensemble {
+    /// The mean of the members' outputs, `[batch, 1]`.
+    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        let mut sum = self.members[0].forward(x.clone());
+        for member in &self.members[1..] {
+            sum = sum + member.forward(x.clone());
+        }
+        sum.div_scalar(self.members.len() as f64)
+    }
 }
 
 impl Default for ModelSpec {
@@ -46,12 +75,13 @@ impl ModelSpec {
             ModelSpec::Mlp(_) => "mlp",
             ModelSpec::Cnn(_) => "cnn",
             ModelSpec::Mixed(_) => "mixed",
+            ModelSpec::Ensemble(_) => "ensemble",
         }
     }
 
     /// Whether the network reads a house's photos.
     pub fn uses_photos(&self) -> bool {
-        !matches!(self, ModelSpec::Mlp(_))
+        !matches!(self, ModelSpec::Mlp(_) | ModelSpec::Ensemble(_))
     }
 
     /// Whether the network reads a house's attributes.
@@ -68,6 +98,11 @@ impl ModelSpec {
             ModelSpec::Mlp(_) => Ok(()),
             ModelSpec::Cnn(c) => c.validate(),
             ModelSpec::Mixed(c) => c.validate(),
+            ModelSpec::Ensemble(c) if c.members == 0 || c.members > 1000 => Err(format!(
+                "an ensemble needs 1 to 1000 members, got {}",
+                c.members
+            )),
+            ModelSpec::Ensemble(c) => ModelSpec::Mlp(c.member.clone()).validate(),
         }
     }
 
@@ -77,6 +112,11 @@ impl ModelSpec {
             ModelSpec::Mlp(c) => Network::Mlp(c.init(n_features, true, rng, device)),
             ModelSpec::Cnn(c) => Network::Cnn(c.init(true, rng, device)),
             ModelSpec::Mixed(c) => Network::Mixed(c.init(n_features, rng, device)),
+            ModelSpec::Ensemble(c) => Network::Ensemble(Ensemble {
+                members: (0..c.members)
+                    .map(|_| c.member.init(n_features, true, rng, device))
+                    .collect(),
+            }),
         }
     }
 
@@ -87,6 +127,19 @@ impl ModelSpec {
             ModelSpec::Mlp(c) => c.layers(n_features, true, &mut names),
             ModelSpec::Cnn(c) => c.layers(true, &mut names),
             ModelSpec::Mixed(c) => c.layers(n_features, &mut names),
+            ModelSpec::Ensemble(c) => {
+                let mut layers = vec![Layer::new(
+                    names.next("input"),
+                    "InputLayer",
+                    vec![n_features],
+                    0,
+                )];
+                for _ in 0..c.members {
+                    layers.extend(c.member.layers(n_features, true, &mut names));
+                }
+                layers.push(Layer::new(names.next("average"), "Average", vec![1], 0));
+                layers
+            }
         }
     }
 
@@ -126,6 +179,8 @@ pub enum Network {
     Cnn(Cnn),
     /// Part 3.
     Mixed(Mixed),
+    /// The recipe's averaged networks.
+    Ensemble(Ensemble),
 }
 
 impl Network {
@@ -145,6 +200,7 @@ impl Network {
             Network::Mlp(m) => m.forward(features),
             Network::Cnn(m) => m.forward(images.expect(NEED), dropout),
             Network::Mixed(m) => m.forward(features, images.expect(NEED), dropout),
+            Network::Ensemble(m) => m.forward(features),
         }
     }
 
@@ -155,6 +211,7 @@ impl Network {
             Network::Mlp(m) => m.visit(&mut collector),
             Network::Cnn(m) => m.visit(&mut collector),
             Network::Mixed(m) => m.visit(&mut collector),
+            Network::Ensemble(m) => m.visit(&mut collector),
         }
         collector.tensors
     }
@@ -172,6 +229,7 @@ impl Network {
             Network::Mlp(m) => Network::Mlp(m.map(&mut loader)),
             Network::Cnn(m) => Network::Cnn(m.map(&mut loader)),
             Network::Mixed(m) => Network::Mixed(m.map(&mut loader)),
+            Network::Ensemble(m) => Network::Ensemble(m.map(&mut loader)),
         };
         if let Some(e) = loader.errors.first() {
             return Err(e.clone());

@@ -1,0 +1,602 @@
+//! Beyond the tutorial: `--recipe best`, the most accurate prices appraise makes from the same
+//! inputs. Tutorial mode is untouched; this is opt-in.
+//!
+//! For one training set, looking only at its training rows:
+//! 1. Inputs: the zip code one-hot, bedrooms, bathrooms and log(area), standardized, and
+//!    optionally 24 statistics of the house's photos (colour, contrast, edges per room).
+//! 2. Target: log(price per square foot), standardized; loss: mean absolute error, which on a
+//!    log scale is close to the relative error the tutorial scores.
+//! 3. Candidates: a small grid (weight decay, with or without the photo statistics), each
+//!    scored by K-fold cross-validation inside the training rows. Each fold's network trains
+//!    with early stopping on its held-out fold.
+//! 4. The best candidate's K fold networks form the model: its price is the geometric mean of
+//!    theirs (the mean of their log prices).
+//!
+//! The test rows decide nothing: they are scored once, at the end.
+
+use serde::{Deserialize, Serialize};
+
+use crate::cv::{self, Scheme};
+use crate::dataset::House;
+use crate::error::{Error, Result};
+use crate::metrics::{Metrics, abs_pct_error};
+use crate::model::{Ensemble, MlpConfig, ModelSpec, Network};
+use crate::optim::AdamConfig;
+use crate::photos::{SIDE, TILE};
+use crate::pipeline::{Fitted, Observer, Prediction, Prepared};
+use crate::train::{EpochRecord, IMAGE_LEN, Loss, Table, TrainConfig, predict, train};
+
+/// Whether the recipe may use the photo statistics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PhotoUse {
+    /// Let the inner cross-validation decide (the photos are used only if they help).
+    #[default]
+    Auto,
+    /// Attributes only; photos are not read.
+    Off,
+    /// Always use the photo statistics.
+    On,
+}
+
+/// The recipe's settings. The defaults are the recipe.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RecipeConfig {
+    /// Hidden ReLU layer widths of each network.
+    pub hidden: Vec<usize>,
+    /// Candidate decoupled weight decays.
+    pub weight_decays: Vec<f64>,
+    /// Folds of the inner cross-validation, and networks in the final model.
+    pub folds: usize,
+    /// Whether to use the photo statistics.
+    pub photos: PhotoUse,
+    /// Most epochs per network.
+    pub max_epochs: usize,
+    /// Early stopping: epochs without improvement on the held-out fold.
+    pub patience: usize,
+    /// Houses per optimizer step.
+    pub batch_size: usize,
+    /// Adam's learning rate (no decay).
+    pub learning_rate: f64,
+    /// What the networks predict.
+    pub target: Target,
+}
+
+/// The recipe's training target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Target {
+    /// ln(price).
+    #[default]
+    LogPrice,
+    /// ln(price / area): the price per square foot, times the area.
+    LogPricePerSqft,
+}
+
+impl Default for RecipeConfig {
+    fn default() -> Self {
+        Self {
+            hidden: vec![32, 16],
+            weight_decays: vec![1e-4, 1e-2],
+            folds: 5,
+            photos: PhotoUse::Auto,
+            max_epochs: 400,
+            patience: 40,
+            batch_size: 16,
+            learning_rate: 2e-3,
+            target: Target::LogPricePerSqft,
+        }
+    }
+}
+
+impl RecipeConfig {
+    /// Rejects settings that cannot run.
+    pub fn validate(&self) -> Result<()> {
+        if self.folds < 2 {
+            return Err(Error::Usage("the recipe needs at least 2 folds".into()));
+        }
+        if self.weight_decays.is_empty() || self.hidden.is_empty() || self.hidden.contains(&0) {
+            return Err(Error::Usage(
+                "the recipe needs a weight decay and hidden layers of at least one unit".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Photo statistics per house: 6 per room, 4 rooms.
+pub const PHOTO_STATS: usize = 24;
+
+/// Statistics of each room's tile of a montage given as network input (channels first, in
+/// [0, 1]): mean red, green and blue, the spread of brightness, the mean brightness step
+/// between neighbouring pixels (edges, clutter, detail) and the mean colourfulness.
+pub fn photo_statistics(image: &[f32]) -> [f32; PHOTO_STATS] {
+    let plane = SIDE * SIDE;
+    let at = |c: usize, y: usize, x: usize| image[c * plane + y * SIDE + x];
+    let mut out = [0.0f32; PHOTO_STATS];
+    for (room, (row, col)) in [(0, 0), (0, 1), (1, 1), (1, 0)].into_iter().enumerate() {
+        let (y0, x0) = (row * TILE, col * TILE);
+        let n = (TILE * TILE) as f32;
+        let mut sums = [0.0f32; 3];
+        let mut luma = Vec::with_capacity(TILE * TILE);
+        let mut colour = 0.0;
+        for y in y0..y0 + TILE {
+            for x in x0..x0 + TILE {
+                let rgb = [at(0, y, x), at(1, y, x), at(2, y, x)];
+                for c in 0..3 {
+                    sums[c] += rgb[c];
+                }
+                luma.push(0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]);
+                colour += rgb.iter().copied().fold(f32::MIN, f32::max)
+                    - rgb.iter().copied().fold(f32::MAX, f32::min);
+            }
+        }
+        let mean_luma = luma.iter().sum::<f32>() / n;
+        let spread = (luma.iter().map(|l| (l - mean_luma).powi(2)).sum::<f32>() / n).sqrt();
+        let mut edges = 0.0;
+        for y in 0..TILE {
+            for x in 0..TILE {
+                let l = luma[y * TILE + x];
+                if x + 1 < TILE {
+                    edges += (luma[y * TILE + x + 1] - l).abs();
+                }
+                if y + 1 < TILE {
+                    edges += (luma[(y + 1) * TILE + x] - l).abs();
+                }
+            }
+        }
+        let stats = [
+            sums[0] / n,
+            sums[1] / n,
+            sums[2] / n,
+            spread,
+            edges / (2.0 * n),
+            colour / n,
+        ];
+        out[room * 6..room * 6 + 6].copy_from_slice(&stats);
+    }
+    out
+}
+
+/// The recipe's fitted inputs and target scaling, saved with the model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecipeInputs {
+    /// Zip codes of the one-hot encoding, in order.
+    pub zip_codes: Vec<u32>,
+    /// Mean of each standardized input: bedrooms, bathrooms, ln(area), then the photo statistics.
+    pub mean: Vec<f64>,
+    /// Standard deviation of each standardized input (1 where constant).
+    pub std: Vec<f64>,
+    /// Mean of ln(price) over the training houses.
+    pub log_price_mean: f64,
+    /// Standard deviation of ln(price) over the training houses.
+    pub log_price_std: f64,
+    /// Whether the photo statistics are inputs.
+    pub photos: bool,
+    /// What the networks predict.
+    #[serde(default)]
+    pub target: Target,
+}
+
+impl RecipeInputs {
+    /// Fits the scaling on the training houses (and their photo statistics, if used).
+    pub fn fit(
+        zip_codes: &[u32],
+        houses: &[House],
+        photo_stats: Option<&[[f32; PHOTO_STATS]]>,
+        target: Target,
+    ) -> Self {
+        let mut columns: Vec<Vec<f64>> = vec![
+            houses.iter().map(|h| h.bedrooms).collect(),
+            houses.iter().map(|h| h.bathrooms).collect(),
+            houses.iter().map(|h| h.area.max(1.0).ln()).collect(),
+        ];
+        if let Some(stats) = photo_stats {
+            for k in 0..PHOTO_STATS {
+                columns.push(stats.iter().map(|s| f64::from(s[k])).collect());
+            }
+        }
+        let (mean, std) = columns.iter().map(|c| mean_std(c)).unzip();
+        let log_prices: Vec<f64> = houses
+            .iter()
+            .map(|h| log_target(target, h.price, h.area))
+            .collect();
+        let (log_price_mean, log_price_std) = mean_std(&log_prices);
+        Self {
+            zip_codes: zip_codes.to_vec(),
+            mean,
+            std,
+            log_price_mean,
+            log_price_std,
+            photos: photo_stats.is_some(),
+            target,
+        }
+    }
+
+    /// Inputs per house.
+    pub fn n_features(&self) -> usize {
+        self.zip_codes.len() + self.mean.len()
+    }
+
+    /// Appends one house's inputs; `stats` are its photo statistics when the model uses them.
+    /// An unknown zip code is encoded as all zeros.
+    pub fn push_features(
+        &self,
+        continuous: [f64; 3],
+        zipcode: u32,
+        stats: Option<&[f32; PHOTO_STATS]>,
+        out: &mut Vec<f32>,
+    ) {
+        out.extend(
+            self.zip_codes
+                .iter()
+                .map(|&z| f32::from(u8::from(z == zipcode))),
+        );
+        let area = continuous[2].max(1.0).ln();
+        let mut raw = vec![continuous[0], continuous[1], area];
+        if self.photos {
+            let stats = stats.expect("photo statistics for a model that uses them");
+            raw.extend(stats.iter().map(|&s| f64::from(s)));
+        }
+        for ((v, m), s) in raw.iter().zip(&self.mean).zip(&self.std) {
+            out.push(((v - m) / s) as f32);
+        }
+    }
+
+    /// The training target of a house's price.
+    pub fn target(&self, price: f64, area: f64) -> f32 {
+        ((log_target(self.target, price, area) - self.log_price_mean) / self.log_price_std) as f32
+    }
+
+    /// The price of a network output for a house of this area.
+    pub fn price(&self, output: f32, area: f64) -> f64 {
+        let log = (f64::from(output) * self.log_price_std + self.log_price_mean).exp();
+        match self.target {
+            Target::LogPrice => log,
+            Target::LogPricePerSqft => log * area.max(1.0),
+        }
+    }
+}
+
+fn log_target(target: Target, price: f64, area: f64) -> f64 {
+    match target {
+        Target::LogPrice => price.ln(),
+        Target::LogPricePerSqft => (price / area.max(1.0)).ln(),
+    }
+}
+
+fn mean_std(values: &[f64]) -> (f64, f64) {
+    let n = values.len().max(1) as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
+    let std = var.sqrt();
+    (mean, if std > 1e-12 { std } else { 1.0 })
+}
+
+/// One candidate of the grid and its inner cross-validation score.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Candidate {
+    /// Weight decay.
+    pub weight_decay: f64,
+    /// Whether the photo statistics are inputs.
+    pub photos: bool,
+    /// MAPE of the out-of-fold predictions over the training rows.
+    pub inner_mape: f64,
+}
+
+impl Candidate {
+    /// `weight decay 0.0001, attributes + photos`.
+    pub fn label(&self) -> String {
+        format!(
+            "weight decay {}, {}",
+            self.weight_decay,
+            if self.photos {
+                "attributes + photo statistics"
+            } else {
+                "attributes only"
+            }
+        )
+    }
+}
+
+/// What the recipe chose, for the run's outputs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecipeReport {
+    /// Every candidate with its inner-CV score, in grid order.
+    pub candidates: Vec<Candidate>,
+    /// Index of the chosen candidate.
+    pub chosen: usize,
+}
+
+/// The photo statistics of each row of `table` (empty when it has no images).
+fn table_stats(table: &Table) -> Vec<[f32; PHOTO_STATS]> {
+    table
+        .images
+        .chunks_exact(IMAGE_LEN)
+        .map(photo_statistics)
+        .collect()
+}
+
+fn houses_of(prepared: &Prepared, rows: &[usize]) -> Vec<House> {
+    rows.iter().map(|&i| prepared.houses[i]).collect()
+}
+
+/// Builds the recipe's table for `houses`.
+fn recipe_table(inputs: &RecipeInputs, houses: &[House], stats: &[[f32; PHOTO_STATS]]) -> Table {
+    let mut features = Vec::with_capacity(houses.len() * inputs.n_features());
+    for (i, h) in houses.iter().enumerate() {
+        inputs.push_features(
+            [h.bedrooms, h.bathrooms, h.area],
+            h.zipcode,
+            stats.get(i),
+            &mut features,
+        );
+    }
+    Table {
+        features,
+        n_features: inputs.n_features(),
+        targets: houses
+            .iter()
+            .map(|h| inputs.target(h.price, h.area))
+            .collect(),
+        images: Vec::new(),
+    }
+}
+
+fn subset(table: &Table, rows: &[usize]) -> Table {
+    let f = table.n_features;
+    Table {
+        features: rows
+            .iter()
+            .flat_map(|&r| table.features[r * f..(r + 1) * f].iter().copied())
+            .collect(),
+        n_features: f,
+        targets: rows.iter().map(|&r| table.targets[r]).collect(),
+        images: Vec::new(),
+    }
+}
+
+/// What a recipe model needs besides its networks, saved with it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecipeFit {
+    /// The recipe's settings.
+    pub config: RecipeConfig,
+    /// Input and target scaling.
+    pub inputs: RecipeInputs,
+    /// The candidates and the choice.
+    pub report: RecipeReport,
+}
+
+/// Runs the recipe on `prepared` (whose tables carry images when photos may be used): chooses
+/// a candidate by inner cross-validation on the training rows, then scores the test rows once.
+/// The fitted model is the chosen candidate's fold networks, averaged.
+pub fn fit(
+    prepared: &Prepared,
+    config: &RecipeConfig,
+    seed: u64,
+    observer: &mut dyn Observer,
+) -> Result<Fitted> {
+    config.validate()?;
+    let train_houses = houses_of(prepared, &prepared.split.train);
+    let test_houses = prepared.test_houses();
+    let train_stats = table_stats(&prepared.train);
+    let test_stats = table_stats(&prepared.test);
+    let have_photos = !train_stats.is_empty();
+    let photo_options: Vec<bool> = match (config.photos, have_photos) {
+        (PhotoUse::Off, _) => vec![false],
+        (PhotoUse::Auto, true) => vec![false, true],
+        (PhotoUse::On, true) => vec![true],
+        (_, false) => {
+            return Err(Error::Usage(
+                "the recipe was asked to use photos but none were loaded".into(),
+            ));
+        }
+    };
+    if train_houses.len() < config.folds {
+        return Err(Error::Usage(format!(
+            "the recipe's {}-fold inner cross-validation needs at least {} training houses, got {}",
+            config.folds,
+            config.folds,
+            train_houses.len()
+        )));
+    }
+    let zip_codes = &prepared.preprocessor.zip_codes;
+    let folds = cv::splits(
+        &Scheme::KFold {
+            folds: config.folds,
+            seed: (seed % u64::from(u32::MAX)) as u32,
+        },
+        train_houses.len(),
+        0.25,
+    )?;
+    let spec = ModelSpec::Mlp(MlpConfig {
+        hidden: config.hidden.clone(),
+    });
+    let mut candidates = Vec::new();
+    let mut trained: Vec<(RecipeInputs, Vec<Network>, Vec<EpochRecord>)> = Vec::new();
+    for &photos in &photo_options {
+        let inputs = RecipeInputs::fit(
+            zip_codes,
+            &train_houses,
+            photos.then_some(&train_stats[..]),
+            config.target,
+        );
+        let table = recipe_table(
+            &inputs,
+            &train_houses,
+            if photos { &train_stats } else { &[] },
+        );
+        for &weight_decay in &config.weight_decays {
+            let train_config = TrainConfig {
+                epochs: config.max_epochs,
+                batch_size: config.batch_size,
+                seed,
+                optimizer: AdamConfig {
+                    learning_rate: config.learning_rate,
+                    decay: 0.0,
+                    weight_decay,
+                    ..AdamConfig::default()
+                },
+                loss: Loss::Mae,
+                patience: Some(config.patience),
+            };
+            // The folds train in parallel; each has its own seed, so the result does not
+            // depend on scheduling.
+            let outcomes: Vec<Result<(Network, Vec<EpochRecord>)>> = std::thread::scope(|scope| {
+                let handles: Vec<_> = folds
+                    .iter()
+                    .enumerate()
+                    .map(|(k, (_, fold))| {
+                        let member = TrainConfig {
+                            seed: seed.wrapping_mul(1000).wrapping_add(k as u64),
+                            ..train_config.clone()
+                        };
+                        let (spec, table) = (&spec, &table);
+                        scope.spawn(move || {
+                            train(
+                                spec,
+                                &member,
+                                &subset(table, &fold.train),
+                                &subset(table, &fold.test),
+                                |_| {},
+                            )
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().expect("no training thread panics"))
+                    .collect()
+            });
+            let mut networks = Vec::with_capacity(folds.len());
+            let mut first_history = Vec::new();
+            let mut out_of_fold = vec![0.0f64; train_houses.len()];
+            for ((_, fold), outcome) in folds.iter().zip(outcomes) {
+                let (network, history) = outcome?;
+                let held_out = subset(&table, &fold.test);
+                let scaled = predict(&network, &held_out.features, held_out.n_features, &[]);
+                for (&row, s) in fold.test.iter().zip(scaled) {
+                    out_of_fold[row] = inputs.price(s, train_houses[row].area);
+                }
+                if first_history.is_empty() {
+                    first_history = history;
+                }
+                networks.push(network);
+            }
+            let actual: Vec<f64> = train_houses.iter().map(|h| h.price).collect();
+            let inner_mape = Metrics::compute(&actual, &out_of_fold).mape;
+            let candidate = Candidate {
+                weight_decay,
+                photos,
+                inner_mape,
+            };
+            observer.note(&format!(
+                "recipe candidate: {}: inner {}-fold CV MAPE {:.2}%",
+                candidate.label(),
+                config.folds,
+                inner_mape
+            ));
+            candidates.push(candidate);
+            trained.push((inputs.clone(), networks, first_history));
+        }
+    }
+    let chosen = candidates
+        .iter()
+        .enumerate()
+        .min_by(|a, b| a.1.inner_mape.total_cmp(&b.1.inner_mape))
+        .map(|(i, _)| i)
+        .expect("at least one candidate");
+    observer.note(&format!("recipe chose: {}", candidates[chosen].label()));
+    let (inputs, networks, history) = trained.swap_remove(chosen);
+    let members = networks
+        .into_iter()
+        .map(|n| match n {
+            Network::Mlp(m) => m,
+            _ => unreachable!("the recipe trains MLPs"),
+        })
+        .collect();
+    let network = Network::Ensemble(Ensemble { members });
+    let uses_photos = candidates[chosen].photos;
+    let test_table = recipe_table(
+        &inputs,
+        &test_houses,
+        if uses_photos { &test_stats } else { &[] },
+    );
+    let scaled = predict(&network, &test_table.features, test_table.n_features, &[]);
+    let predictions: Vec<Prediction> = test_houses
+        .iter()
+        .zip(scaled)
+        .map(|(house, s)| {
+            let predicted = inputs.price(s, house.area);
+            Prediction {
+                house: house.id,
+                price: house.price,
+                predicted,
+                abs_pct_error: abs_pct_error(house.price, predicted),
+            }
+        })
+        .collect();
+    let actual: Vec<f64> = predictions.iter().map(|p| p.price).collect();
+    let predicted: Vec<f64> = predictions.iter().map(|p| p.predicted).collect();
+    let metrics = Metrics::compute(&actual, &predicted);
+    Ok(Fitted {
+        model: network,
+        history,
+        predictions,
+        metrics,
+        recipe: Some(RecipeFit {
+            config: config.clone(),
+            inputs,
+            report: RecipeReport { candidates, chosen },
+        }),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn photo_statistics_see_each_room() {
+        // A montage whose frontal tile (bottom-right) is white and the rest black.
+        let mut image = vec![0.0f32; IMAGE_LEN];
+        for c in 0..3 {
+            for y in TILE..SIDE {
+                for x in TILE..SIDE {
+                    image[c * SIDE * SIDE + y * SIDE + x] = 1.0;
+                }
+            }
+        }
+        let stats = photo_statistics(&image);
+        // Frontal is the third room: its means are 1, everything else 0.
+        assert_eq!(&stats[12..15], &[1.0, 1.0, 1.0]);
+        assert!(stats[..12].iter().all(|&v| v == 0.0));
+        assert!(stats[15..].iter().all(|&v| v.abs() < 1e-6));
+    }
+
+    #[test]
+    fn inputs_standardize_and_invert_the_target() {
+        let house = |id, area: f64, price: f64| House {
+            id,
+            bedrooms: 3.0,
+            bathrooms: 2.0,
+            area,
+            zipcode: 90001,
+            price,
+        };
+        let houses = [house(1, 1000.0, 100_000.0), house(2, 4000.0, 400_000.0)];
+        let inputs = RecipeInputs::fit(&[90001, 90002], &houses, None, Target::LogPrice);
+        assert_eq!(inputs.n_features(), 5);
+        let mut out = Vec::new();
+        inputs.push_features([3.0, 2.0, 4000.0], 90002, None, &mut out);
+        assert_eq!(&out[..2], &[0.0, 1.0]);
+        assert!((out[4] - 1.0).abs() < 1e-6, "{out:?}");
+        let t = inputs.target(400_000.0, 4000.0);
+        assert!((inputs.price(t, 4000.0) - 400_000.0).abs() < 0.1);
+        let per_sqft = RecipeInputs::fit(&[90001], &houses, None, Target::LogPricePerSqft);
+        // Both houses cost $100 per square foot: the target is constant.
+        assert!(per_sqft.target(100_000.0, 1000.0).abs() < 1e-6);
+        assert!((per_sqft.price(0.0, 2500.0) - 250_000.0).abs() < 0.1);
+    }
+}
