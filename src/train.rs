@@ -318,7 +318,7 @@ pub fn train(
             let (scores, results) = mpsc::channel();
             scope.spawn(move || {
                 for (epoch, losses, model) in inbox {
-                    let val_loss = score(&model);
+                    let val_loss = rayon::scope(|_| score(&model));
                     if scores.send((epoch, losses, val_loss, model)).is_err() {
                         break;
                     }
@@ -326,7 +326,10 @@ pub fn train(
             });
             let mut stopped = false;
             for epoch in 1..=config.epochs {
-                let losses = trainer.epoch(epoch)?;
+                // Inside rayon's pool, flex's parallel loops start on the calling worker
+                // instead of being injected from outside and waited for: 10 epochs of
+                // Part 2 took 14% less time measured this way.
+                let losses = rayon::scope(|_| trainer.epoch(epoch))?;
                 snapshots
                     .send((epoch, losses, trainer.snapshot()))
                     .expect("the evaluation thread runs until the snapshots end");
