@@ -285,23 +285,8 @@ pub fn fit_and_score(
     observer.stage(Stage::Predicting);
     let test = &prepared.test;
     let scaled = predict(&model, &test.features, test.n_features, &test.images);
-    let predictions: Vec<Prediction> = prepared
-        .test_houses()
-        .iter()
-        .zip(&scaled)
-        .map(|(house, &s)| {
-            let predicted = prepared.preprocessor.price(s);
-            Prediction {
-                house: house.id,
-                price: house.price,
-                predicted,
-                abs_pct_error: abs_pct_error(house.price, predicted),
-            }
-        })
-        .collect();
-    let actual: Vec<f64> = predictions.iter().map(|p| p.price).collect();
-    let predicted: Vec<f64> = predictions.iter().map(|p| p.predicted).collect();
-    let metrics = Metrics::compute(&actual, &predicted);
+    let prices = scaled.into_iter().map(|s| prepared.preprocessor.price(s));
+    let (predictions, metrics) = score(&prepared.test_houses(), prices);
     Ok(Fitted {
         model,
         history,
@@ -309,6 +294,27 @@ pub fn fit_and_score(
         metrics,
         recipe: None,
     })
+}
+
+/// One [`Prediction`] per house from its predicted price, and the scores.
+pub fn score(
+    houses: &[House],
+    predicted: impl IntoIterator<Item = f64>,
+) -> (Vec<Prediction>, Metrics) {
+    let predictions: Vec<Prediction> = houses
+        .iter()
+        .zip(predicted)
+        .map(|(house, predicted)| Prediction {
+            house: house.id,
+            price: house.price,
+            predicted,
+            abs_pct_error: abs_pct_error(house.price, predicted),
+        })
+        .collect();
+    let actual: Vec<f64> = predictions.iter().map(|p| p.price).collect();
+    let prices: Vec<f64> = predictions.iter().map(|p| p.predicted).collect();
+    let metrics = Metrics::compute(&actual, &prices);
+    (predictions, metrics)
 }
 
 /// Runs the tutorial pipeline on the dataset folder `dataset_dir`, with the photo cache in

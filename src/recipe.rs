@@ -19,11 +19,11 @@ use serde::{Deserialize, Serialize};
 use crate::cv::{self, Scheme};
 use crate::dataset::House;
 use crate::error::{Error, Result};
-use crate::metrics::{Metrics, abs_pct_error};
+use crate::metrics::Metrics;
 use crate::model::{Ensemble, MlpConfig, ModelSpec, Network};
 use crate::optim::AdamConfig;
 use crate::photos::{SIDE, TILE};
-use crate::pipeline::{Fitted, Observer, Prediction, Prepared};
+use crate::pipeline::{Fitted, Observer, Prepared, score};
 use crate::train::{EpochRecord, IMAGE_LEN, Loss, Table, TrainConfig, predict, train};
 
 /// Whether the recipe may use the photo statistics.
@@ -524,22 +524,11 @@ pub fn fit(
         if uses_photos { &test_stats } else { &[] },
     );
     let scaled = predict(&network, &test_table.features, test_table.n_features, &[]);
-    let predictions: Vec<Prediction> = test_houses
-        .iter()
-        .zip(scaled)
-        .map(|(house, s)| {
-            let predicted = inputs.price(s, house.area);
-            Prediction {
-                house: house.id,
-                price: house.price,
-                predicted,
-                abs_pct_error: abs_pct_error(house.price, predicted),
-            }
-        })
-        .collect();
-    let actual: Vec<f64> = predictions.iter().map(|p| p.price).collect();
-    let predicted: Vec<f64> = predictions.iter().map(|p| p.predicted).collect();
-    let metrics = Metrics::compute(&actual, &predicted);
+    let prices = scaled
+        .into_iter()
+        .zip(&test_houses)
+        .map(|(s, house)| inputs.price(s, house.area));
+    let (predictions, metrics) = score(&test_houses, prices);
     Ok(Fitted {
         model: network,
         history,

@@ -536,6 +536,30 @@ fn cv_reports_the_model_and_both_baselines() {
     );
 }
 
+/// `evaluate` of `run/model.appraise` on the dataset `data` scores exactly the test MAPE that
+/// training wrote to `run/metrics.json`.
+fn evaluate_reproduces_training(dir: &std::path::Path, run: &str) {
+    let model_file = format!("{run}/model.appraise");
+    let evaluated = appraise(
+        &[
+            "evaluate",
+            "--model",
+            &model_file,
+            "--dataset",
+            "data",
+            "--json",
+            "--cache-dir",
+            "cache",
+        ],
+        dir,
+    );
+    assert!(evaluated.status.success(), "{}", text(&evaluated.stderr));
+    let evaluation: serde_json::Value = serde_json::from_slice(&evaluated.stdout).unwrap();
+    let written = std::fs::read_to_string(dir.join(run).join("metrics.json")).unwrap();
+    let metrics: serde_json::Value = serde_json::from_str(&written).unwrap();
+    assert_eq!(evaluation["metrics"]["mape"], metrics["mape"]);
+}
+
 /// Both photo models on a tiny synthetic dataset with photos: train, then summary, evaluate
 /// and predict from the saved model.
 #[test]
@@ -604,25 +628,7 @@ fn photo_models_train_save_evaluate_and_predict() {
         );
 
         // evaluate reproduces the test scores of training from the saved file and the photos.
-        let evaluated = appraise(
-            &[
-                "evaluate",
-                "--model",
-                &model_file,
-                "--dataset",
-                "data",
-                "--json",
-                "--cache-dir",
-                "cache",
-            ],
-            dir.path(),
-        );
-        assert!(evaluated.status.success(), "{}", text(&evaluated.stderr));
-        let evaluation: serde_json::Value = serde_json::from_slice(&evaluated.stdout).unwrap();
-        let metrics: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(run.join("metrics.json")).unwrap())
-                .unwrap();
-        assert_eq!(evaluation["metrics"]["mape"], metrics["mape"]);
+        evaluate_reproduces_training(dir.path(), &out);
 
         // predict needs the photos, found by the input's house ids.
         let priced = appraise(
@@ -771,26 +777,7 @@ fn best_recipe_chooses_by_inner_cv_and_saves_an_ensemble() {
     assert!(priced.status.success(), "{}", text(&priced.stderr));
     assert_eq!(text(&priced.stdout).lines().count(), 61);
     // The saved model reproduces the test scores of training.
-    let evaluated = appraise(
-        &[
-            "evaluate",
-            "--model",
-            "best/model.appraise",
-            "--dataset",
-            "data",
-            "--json",
-            "--cache-dir",
-            "cache",
-        ],
-        dir.path(),
-    );
-    assert!(evaluated.status.success(), "{}", text(&evaluated.stderr));
-    let evaluation: serde_json::Value = serde_json::from_slice(&evaluated.stdout).unwrap();
-    let metrics: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("best/metrics.json")).unwrap(),
-    )
-    .unwrap();
-    assert_eq!(evaluation["metrics"]["mape"], metrics["mape"]);
+    evaluate_reproduces_training(dir.path(), "best");
 
     let off = appraise(
         &[

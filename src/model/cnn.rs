@@ -190,12 +190,7 @@ impl CnnConfig {
             vec![self.flat()],
             0,
         ));
-        out.push(Layer::new(
-            names.next("dense"),
-            "Dense",
-            vec![self.dense],
-            self.flat() * self.dense + self.dense,
-        ));
+        out.push(Layer::dense(names, self.flat(), self.dense));
         out.push(act(names, vec![self.dense]));
         out.push(bn(names, vec![self.dense]));
         out.push(Layer::new(
@@ -204,20 +199,10 @@ impl CnnConfig {
             vec![self.dense],
             0,
         ));
-        out.push(Layer::new(
-            names.next("dense"),
-            "Dense",
-            vec![self.head],
-            self.dense * self.head + self.head,
-        ));
+        out.push(Layer::dense(names, self.dense, self.head));
         out.push(act(names, vec![self.head]));
         if regress {
-            out.push(Layer::new(
-                names.next("dense"),
-                "Dense",
-                vec![1],
-                self.head + 1,
-            ));
+            out.push(Layer::dense(names, self.head, 1));
         }
         out
     }

@@ -90,18 +90,8 @@ impl MixedConfig {
             vec![joined],
             0,
         ));
-        out.push(Layer::new(
-            names.next("dense"),
-            "Dense",
-            vec![self.head],
-            joined * self.head + self.head,
-        ));
-        out.push(Layer::new(
-            names.next("dense"),
-            "Dense",
-            vec![1],
-            self.head + 1,
-        ));
+        out.push(Layer::dense(names, joined, self.head));
+        out.push(Layer::dense(names, self.head, 1));
         out
     }
 }

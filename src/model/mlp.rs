@@ -67,17 +67,10 @@ impl MlpConfig {
 
     /// The layers as Keras's `model.summary()` lists them.
     pub fn layers(&self, n_inputs: usize, regress: bool, names: &mut Names) -> Vec<Layer> {
-        let widths = self.widths(n_inputs, regress);
-        let mut out = Vec::new();
-        for w in widths.windows(2) {
-            out.push(Layer::new(
-                names.next("dense"),
-                "Dense",
-                vec![w[1]],
-                w[0] * w[1] + w[1],
-            ));
-        }
-        out
+        self.widths(n_inputs, regress)
+            .windows(2)
+            .map(|w| Layer::dense(names, w[0], w[1]))
+            .collect()
     }
 
     /// Width of the network's output.

@@ -30,6 +30,18 @@ impl Layer {
     }
 }
 
+impl Layer {
+    /// A `Dense` layer from `fan_in` to `fan_out` units.
+    pub fn dense(names: &mut Names, fan_in: usize, fan_out: usize) -> Self {
+        Self::new(
+            names.next("dense"),
+            "Dense",
+            vec![fan_out],
+            fan_in * fan_out + fan_out,
+        )
+    }
+}
+
 /// Keras's layer naming: the first `dense`, then `dense_1`, `dense_2`, ...
 #[derive(Debug, Default)]
 pub struct Names(HashMap<&'static str, usize>);
