@@ -133,7 +133,12 @@ pub struct Prepared {
 impl Prepared {
     /// The test houses, in split order.
     pub fn test_houses(&self) -> Vec<House> {
-        self.split.test.iter().map(|&i| self.houses[i]).collect()
+        pick(&self.houses, &self.split.test)
+    }
+
+    /// The training houses, in split order.
+    pub fn train_houses(&self) -> Vec<House> {
+        pick(&self.houses, &self.split.train)
     }
 }
 

@@ -318,10 +318,6 @@ fn table_stats(table: &Table) -> Vec<[f32; PHOTO_STATS]> {
         .collect()
 }
 
-fn houses_of(prepared: &Prepared, rows: &[usize]) -> Vec<House> {
-    rows.iter().map(|&i| prepared.houses[i]).collect()
-}
-
 /// Builds the recipe's table for `houses`.
 fn recipe_table(inputs: &RecipeInputs, houses: &[House], stats: &[[f32; PHOTO_STATS]]) -> Table {
     let mut features = Vec::with_capacity(houses.len() * inputs.n_features());
@@ -378,7 +374,7 @@ pub fn fit(
     observer: &mut dyn Observer,
 ) -> Result<Fitted> {
     config.validate()?;
-    let train_houses = houses_of(prepared, &prepared.split.train);
+    let train_houses = prepared.train_houses();
     let test_houses = prepared.test_houses();
     let train_stats = table_stats(&prepared.train);
     let test_stats = table_stats(&prepared.test);
