@@ -5,7 +5,7 @@
 //! | bytes | content |
 //! |---|---|
 //! | 8 | magic `APPRAISE` |
-//! | 4 | format version (u32): 1 for attribute models, 2 for photo models (which older appraise cannot read) |
+//! | 4 | format version (u32): 1 for Part 1 models, 2 for photo and recipe models, 3 for recipe models with a price factor (an older appraise refuses a newer format rather than misread it) |
 //! | 8 | length N of the JSON header (u64) |
 //! | N | JSON header ([`Header`]): appraise version, model config, preprocessing, metadata |
 //! | rest | the weights as a safetensors file: every tensor by its path in the network, f32 (the MLP's `layers.{i}.weight` of shape `[in, out]`, Keras's kernel layout, and `layers.{i}.bias`; convolutions `[out, in, 3, 3]`; BatchNorm `gamma`, `beta`, `running_mean`, `running_var`) |
@@ -30,9 +30,11 @@ use crate::preprocess::Preprocessor;
 
 /// First bytes of every model file.
 pub const MAGIC: &[u8; 8] = b"APPRAISE";
-/// The newest format version this build reads. Attribute models are written as version 1, so
-/// that appraise 0.1 still reads them; photo models as version 2.
-pub const FORMAT_VERSION: u32 = 2;
+/// The newest format version this build reads. Part 1 models are written as version 1, so
+/// that appraise 0.1 still reads them; photo and recipe models as version 2; recipe models
+/// whose prices carry a calibration factor as version 3 (a build that ignored the factor would
+/// misprice every house).
+pub const FORMAT_VERSION: u32 = 3;
 /// Conventional file name inside a run folder.
 pub const FILE_NAME: &str = "model.appraise";
 const PREFIX_LEN: usize = 8 + 4 + 8;
@@ -138,10 +140,11 @@ impl SavedModel {
 
     /// The format version this model is written with.
     pub fn format_version(&self) -> u32 {
-        if self.header.model.uses_photos() {
-            2
-        } else {
-            1
+        match &self.header.recipe {
+            Some(r) if r.inputs.factor != 1.0 => 3,
+            Some(_) => 2,
+            None if self.header.model.uses_photos() => 2,
+            None => 1,
         }
     }
 
@@ -300,7 +303,7 @@ impl SavedModel {
         if let Some(r) = &h.recipe {
             out += &format!(
                 "Recipe: best. Inputs: {n_inputs} = {} one-hot zip codes + bedrooms, bathrooms, ln(area){} (standardized)\n\
-                 Zip codes: {}\nTarget: ln(price), standardized (mean {:.4}, std {:.4}); the price is the geometric mean of the {} networks'\n",
+                 Zip codes: {}\nTarget: {}, standardized (mean {:.4}, std {:.4}); the price is the geometric mean of the {} networks', times {:.4}\n",
                 r.inputs.zip_codes.len(),
                 if r.inputs.photos {
                     " + 24 photo statistics"
@@ -308,9 +311,14 @@ impl SavedModel {
                     ""
                 },
                 zips.join(", "),
+                match r.inputs.target {
+                    crate::recipe::Target::LogPrice => "ln(price)",
+                    crate::recipe::Target::LogPricePerSqft => "ln(price per square foot)",
+                },
                 r.inputs.log_price_mean,
                 r.inputs.log_price_std,
                 r.config.folds,
+                r.inputs.factor,
             );
             for (i, c) in r.report.candidates.iter().enumerate() {
                 let mark = if i == r.report.chosen {
@@ -319,10 +327,11 @@ impl SavedModel {
                     ""
                 };
                 out += &format!(
-                    "Candidate: {}: inner {}-fold CV MAPE {:.2}%{mark}\n",
+                    "Candidate: {}: inner {}-fold CV MAPE {:.2}% (price factor {:.4}){mark}\n",
                     c.label(),
                     r.config.folds,
-                    c.inner_mape
+                    c.inner_mape,
+                    c.factor
                 );
             }
         } else if h.model.uses_attributes() {
