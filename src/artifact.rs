@@ -363,10 +363,31 @@ impl SavedModel {
         }
         let c = &t.config;
         let m = &t.test_metrics;
+        // The recipe chooses its own epochs, batches and learning rate.
+        let training = match &h.recipe {
+            Some(r) => format!(
+                "seed {}; each network at most {} epochs, early stopping after {} without \
+                 improvement, batch size {}, learning rate {}, absolute error of the log target \
+                 (the final losses below are the first network's)",
+                c.train.seed,
+                r.config.max_epochs,
+                r.config.patience,
+                r.config.batch_size,
+                r.config.learning_rate,
+            ),
+            None => format!(
+                "seed {}, {} epochs, batch size {}, learning rate {} (decay {})",
+                c.train.seed,
+                c.train.epochs,
+                c.train.batch_size,
+                c.train.optimizer.learning_rate,
+                c.train.optimizer.decay,
+            ),
+        };
         out += &format!(
             "\nTrained by appraise {} on {} houses of {} ({} after --min-zip-count {})\n\
              Split: test size {}, split seed {} -> {} train, {} test houses\n\
-             Training: seed {}, {} epochs, batch size {}, learning rate {} (decay {})\n\
+             Training: {training}\n\
              Final loss {:.4}, val_loss {:.4}\n\
              Test: MAPE {:.2}% (std {:.2}%), median {:.2}%, worst {:.2}%, MAE ${:.0}, RMSE ${:.0}, R^2 {:.3}\n",
             h.appraise_version,
@@ -378,11 +399,6 @@ impl SavedModel {
             c.data.split_seed,
             t.train_houses,
             t.test_houses,
-            c.train.seed,
-            c.train.epochs,
-            c.train.batch_size,
-            c.train.optimizer.learning_rate,
-            c.train.optimizer.decay,
             t.final_loss,
             t.final_val_loss,
             m.mape,

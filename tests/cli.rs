@@ -765,6 +765,8 @@ fn best_recipe_chooses_by_inner_cv_and_saves_an_ensemble() {
     // Prices are calibrated on the out-of-fold predictions; such a file is format 3, which
     // a build that does not know the factor refuses.
     assert!(summary.contains("(price factor "), "{summary}");
+    // The recipe's own training settings, not the tutorial's defaults.
+    assert!(summary.contains("early stopping after 40"), "{summary}");
     let bytes = std::fs::read(dir.path().join("best/model.appraise")).unwrap();
     assert_eq!(&bytes[8..12], &3u32.to_le_bytes());
     let priced = appraise(
