@@ -492,8 +492,11 @@ mod tests {
         assert!(load(&bytes[..100]).contains("truncated"));
         assert!(load(&bytes[..bytes.len() - 3]).contains("damaged (weights"));
         let mut newer = bytes.clone();
-        newer[8..12].copy_from_slice(&3u32.to_le_bytes());
-        assert!(load(&newer).contains("newer appraise (model format 3"));
+        newer[8..12].copy_from_slice(&(FORMAT_VERSION + 1).to_le_bytes());
+        assert!(load(&newer).contains(&format!(
+            "newer appraise (model format {}",
+            FORMAT_VERSION + 1
+        )));
         let mut noise = bytes.clone();
         for (i, b) in noise.iter_mut().enumerate().skip(20) {
             *b = (i * 7919 % 251) as u8;
