@@ -285,8 +285,9 @@ fn log_target(target: Target, price: f64, area: f64) -> f64 {
 }
 
 /// The factor `c` that minimizes the MAPE of `c * predicted`: the median of
-/// `actual / predicted` weighted by `predicted / actual` (the MAPE is piecewise linear in `c`,
-/// with slope `predicted / actual` at each ratio).
+/// `actual / predicted` weighted by `predicted / actual`. (The MAPE is convex and piecewise
+/// linear in `c`; its slope rises by `2 * predicted / actual` as `c` passes each house's ratio,
+/// so it turns upward where half of the total weight is passed.)
 fn mape_factor(actual: &[f64], predicted: &[f64]) -> f64 {
     let mut ratios: Vec<(f64, f64)> = actual
         .iter()
