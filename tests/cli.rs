@@ -560,16 +560,23 @@ fn evaluate_reproduces_training(dir: &std::path::Path, run: &str) {
     assert_eq!(evaluation["metrics"]["mape"], metrics["mape"]);
 }
 
+/// A temporary folder holding `data/`: `houses` synthetic houses with photos.
+fn synthetic_photo_dataset(houses: usize) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let houses = houses.to_string();
+    let made = appraise(
+        &["synth", "--houses", &houses, "--photos", "--out", "data"],
+        dir.path(),
+    );
+    assert!(made.status.success(), "{}", text(&made.stderr));
+    dir
+}
+
 /// Both photo models on a tiny synthetic dataset with photos: train, then summary, evaluate
 /// and predict from the saved model.
 #[test]
 fn photo_models_train_save_evaluate_and_predict() {
-    let dir = tempfile::tempdir().unwrap();
-    let made = appraise(
-        &["synth", "--houses", "40", "--photos", "--out", "data"],
-        dir.path(),
-    );
-    assert!(made.status.success(), "{}", text(&made.stderr));
+    let dir = synthetic_photo_dataset(40);
     // The synthetic data has 8 zip codes, so 11 attribute inputs: the mixed model's first
     // layer has 8 more weights than the tutorial's (10 inputs, 89,881 parameters).
     for (model, params) in [("cnn", "89,721"), ("mixed", "89,889")] {
@@ -725,12 +732,7 @@ fn photo_models_run_on_the_real_dataset() {
 /// a saved ensemble that predicts like every other model, and `--recipe-photos off`.
 #[test]
 fn best_recipe_chooses_by_inner_cv_and_saves_an_ensemble() {
-    let dir = tempfile::tempdir().unwrap();
-    let made = appraise(
-        &["synth", "--houses", "60", "--photos", "--out", "data"],
-        dir.path(),
-    );
-    assert!(made.status.success(), "{}", text(&made.stderr));
+    let dir = synthetic_photo_dataset(60);
     let result = appraise(
         &[
             "train",
