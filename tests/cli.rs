@@ -572,6 +572,25 @@ fn synthetic_photo_dataset(houses: usize) -> tempfile::TempDir {
     dir
 }
 
+/// Prices every house of `data/` (made by [`synthetic_photo_dataset`]) with `model_file`,
+/// reading their photos; returns the CSV printed.
+fn predict_synthetic_with_photos(dir: &Path, model_file: &str) -> String {
+    let priced = appraise(
+        &[
+            "predict",
+            "--model",
+            model_file,
+            "--input",
+            "data/HousesInfo.txt",
+            "--photos",
+            "data",
+        ],
+        dir,
+    );
+    assert!(priced.status.success(), "{}", text(&priced.stderr));
+    text(&priced.stdout)
+}
+
 /// Both photo models on a tiny synthetic dataset with photos: train, then summary, evaluate
 /// and predict from the saved model.
 #[test]
@@ -638,20 +657,7 @@ fn photo_models_train_save_evaluate_and_predict() {
         evaluate_reproduces_training(dir.path(), &out);
 
         // predict needs the photos, found by the input's house ids.
-        let priced = appraise(
-            &[
-                "predict",
-                "--model",
-                &model_file,
-                "--input",
-                "data/HousesInfo.txt",
-                "--photos",
-                "data",
-            ],
-            dir.path(),
-        );
-        assert!(priced.status.success(), "{}", text(&priced.stderr));
-        let rows = text(&priced.stdout);
+        let rows = predict_synthetic_with_photos(dir.path(), &model_file);
         assert_eq!(rows.lines().count(), 41, "{rows}");
         assert!(rows.starts_with("house,"), "{rows}");
         let one = appraise(
@@ -771,20 +777,8 @@ fn best_recipe_chooses_by_inner_cv_and_saves_an_ensemble() {
     assert!(summary.contains("early stopping after 40"), "{summary}");
     let bytes = std::fs::read(dir.path().join("best/model.appraise")).unwrap();
     assert_eq!(&bytes[8..12], &3u32.to_le_bytes());
-    let priced = appraise(
-        &[
-            "predict",
-            "--model",
-            "best/model.appraise",
-            "--input",
-            "data/HousesInfo.txt",
-            "--photos",
-            "data",
-        ],
-        dir.path(),
-    );
-    assert!(priced.status.success(), "{}", text(&priced.stderr));
-    assert_eq!(text(&priced.stdout).lines().count(), 61);
+    let rows = predict_synthetic_with_photos(dir.path(), "best/model.appraise");
+    assert_eq!(rows.lines().count(), 61);
     // The saved model reproduces the test scores of training.
     evaluate_reproduces_training(dir.path(), "best");
 
