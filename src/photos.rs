@@ -52,6 +52,40 @@ pub fn load_tile(path: &Path) -> Result<RgbImage> {
 
 /// Decodes JPEG `bytes` (named `path` in errors) into a 32x32 RGB tile.
 pub fn decode_tile(bytes: &[u8], path: &Path) -> Result<RgbImage> {
+    let image = decode_rgb(bytes, path, |_, _| (TILE as u16, TILE as u16))?;
+    Ok(imageops::resize(
+        &image,
+        TILE as u32,
+        TILE as u32,
+        imageops::FilterType::Triangle,
+    ))
+}
+
+/// Decodes one photo whole, at the smallest JPEG scale (1/8, 1/4, 1/2 or 1) that keeps its
+/// shorter side at least `min_side` pixels (or at full size).
+pub fn load_photo(path: &Path, min_side: u16) -> Result<RgbImage> {
+    let bytes = std::fs::read(path).map_err(|e| Error::reading(path, e, PHOTO_MISSING))?;
+    decode_rgb(&bytes, path, |w, h| {
+        // The decoder keeps a scale once either side reaches the request, so ask for the
+        // photo's own proportions.
+        let shorter = f64::from(w.min(h).max(1));
+        let side = |s: u16| {
+            (f64::from(s) * f64::from(min_side) / shorter)
+                .ceil()
+                .min(65535.0) as u16
+        };
+        (side(w), side(h))
+    })
+}
+
+/// Decodes JPEG `bytes` (named `path` in errors) into RGB, downscaled in the DCT domain to
+/// the size `request` asks for, given the photo's width and height (see
+/// `jpeg_decoder::Decoder::scale`).
+fn decode_rgb(
+    bytes: &[u8],
+    path: &Path,
+    request: impl FnOnce(u16, u16) -> (u16, u16),
+) -> Result<RgbImage> {
     if bytes.is_empty() {
         return Err(bad(path, "photo is an empty file"));
     }
@@ -90,8 +124,9 @@ pub fn decode_tile(bytes: &[u8], path: &Path) -> Result<RgbImage> {
         return Err(bad(path, "photo has zero width or height"));
     }
     decoder.set_max_decoding_buffer_size(MAX_PIXELS as usize * 4);
+    let (request_w, request_h) = request(info.width, info.height);
     let (w, h) = decoder
-        .scale(TILE as u16, TILE as u16)
+        .scale(request_w, request_h)
         .map_err(|e| bad(path, format!("cannot decode the JPEG: {e}")))?;
     let data = decoder.decode().map_err(|e| {
         bad(
@@ -124,13 +159,7 @@ pub fn decode_tile(bytes: &[u8], path: &Path) -> Result<RgbImage> {
             "the JPEG decoded to an unexpected number of pixels",
         ));
     }
-    let image = RgbImage::from_raw(w, h, rgb).expect("buffer size checked");
-    Ok(imageops::resize(
-        &image,
-        TILE as u32,
-        TILE as u32,
-        imageops::FilterType::Triangle,
-    ))
+    Ok(RgbImage::from_raw(w, h, rgb).expect("buffer size checked"))
 }
 
 /// Tiles four 32x32 photos (in [`ROOMS`] order) into one montage.
@@ -215,11 +244,24 @@ pub enum Source {
 
 const CACHE_MAGIC: &[u8; 8] = b"APMONT01";
 
-/// The cache key: every photo's path, size and modification time, and the montage settings.
-fn cache_key(dir: &Path, ids: &[usize]) -> Result<String> {
-    let mut text = format!("appraise montage v1 tile={TILE} side={SIDE} filter=triangle\n");
+/// The montage cache's key: every photo's path, size and modification time, and the montage
+/// settings.
+fn montage_cache_key(dir: &Path, ids: &[usize]) -> Result<String> {
+    let settings = format!("appraise montage v1 tile={TILE} side={SIDE} filter=triangle");
+    cache_key(dir, ids, &ROOMS, &settings)
+}
+
+/// A cache key: `settings`, then the path, size and modification time of each photo of
+/// `rooms` of each house.
+pub(crate) fn cache_key(
+    dir: &Path,
+    ids: &[usize],
+    rooms: &[&str],
+    settings: &str,
+) -> Result<String> {
+    let mut text = format!("{settings}\n");
     for &id in ids {
-        for room in ROOMS {
+        for &room in rooms {
             let path = photo_path(dir, id, room);
             let meta =
                 std::fs::metadata(&path).map_err(|e| Error::reading(&path, e, PHOTO_MISSING))?;
@@ -290,7 +332,7 @@ pub fn ingest(
     on_house: &(dyn Fn(usize) + Sync),
 ) -> Result<(Montages, Source)> {
     let cache_file = match cache_dir {
-        Some(cache) => Some(cache.join(format!("montages-{}.bin", cache_key(dir, ids)?))),
+        Some(cache) => Some(cache.join(format!("montages-{}.bin", montage_cache_key(dir, ids)?))),
         None => None,
     };
     let mut source = Source::Decoded;
