@@ -20,6 +20,7 @@ pub mod photos;
 pub mod pipeline;
 pub mod predict;
 pub mod preprocess;
+pub mod pretrained;
 pub mod recipe;
 pub mod report;
 pub mod rng;
