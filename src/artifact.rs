@@ -5,7 +5,7 @@
 //! | bytes | content |
 //! |---|---|
 //! | 8 | magic `APPRAISE` |
-//! | 4 | format version (u32): 1 for Part 1 models, 2 for photo and recipe models, 3 for recipe models with a price factor (an older appraise refuses a newer format rather than misread it) |
+//! | 4 | format version (u32): 1 for Part 1 models, 2 for photo and recipe models, 3 for recipe models with a price factor, 4 for recipe models that read the frontal photo's score (an older appraise refuses a newer format rather than misread it) |
 //! | 8 | length N of the JSON header (u64) |
 //! | N | JSON header ([`Header`]): appraise version, model config, preprocessing, metadata |
 //! | rest | the weights as a safetensors file: every tensor by its path in the network, f32 (the MLP's `layers.{i}.weight` of shape `[in, out]`, Keras's kernel layout, and `layers.{i}.bias`; convolutions `[out, in, 3, 3]`; BatchNorm `gamma`, `beta`, `running_mean`, `running_var`) |
@@ -33,8 +33,9 @@ pub const MAGIC: &[u8; 8] = b"APPRAISE";
 /// The newest format version this build reads. Part 1 models are written as version 1, so
 /// that appraise 0.1 still reads them; photo and recipe models as version 2; recipe models
 /// whose prices carry a calibration factor as version 3 (a build that ignored the factor would
-/// misprice every house).
-pub const FORMAT_VERSION: u32 = 3;
+/// misprice every house); recipe models that read the frontal photo's manufactured-home score
+/// as version 4 (before, recipe models with photos read 24 photo statistics instead).
+pub const FORMAT_VERSION: u32 = 4;
 /// Conventional file name inside a run folder.
 pub const FILE_NAME: &str = "model.appraise";
 const PREFIX_LEN: usize = 8 + 4 + 8;
@@ -141,6 +142,7 @@ impl SavedModel {
     /// The format version this model is written with.
     pub fn format_version(&self) -> u32 {
         match &self.header.recipe {
+            Some(r) if r.inputs.photos => 4,
             Some(r) if r.inputs.factor != 1.0 => 3,
             Some(_) => 2,
             None if self.header.model.uses_photos() => 2,
@@ -238,6 +240,12 @@ impl SavedModel {
             .model
             .validate()
             .map_err(|e| damaged("model config", e))?;
+        if version < 4 && header.recipe.as_ref().is_some_and(|r| r.inputs.photos) {
+            return Err(bad(format!(
+                "is a recipe model with photo statistics, written by an older appraise (model format {version}); \
+                 this appraise prices photos differently: retrain it with `appraise train --recipe best`"
+            )));
+        }
         let mut stored = BTreeMap::new();
         for (name, view) in tensors.tensors() {
             if view.dtype() != Dtype::F32 {
@@ -306,7 +314,7 @@ impl SavedModel {
                  Zip codes: {}\nTarget: {}, standardized (mean {:.4}, std {:.4}); the price is the geometric mean of the {} networks', times {:.4}\n",
                 r.inputs.zip_codes.len(),
                 if r.inputs.photos {
-                    " + 24 photo statistics"
+                    " + the frontal photo's manufactured-home score"
                 } else {
                     ""
                 },
@@ -317,7 +325,10 @@ impl SavedModel {
                 },
                 r.inputs.log_price_mean,
                 r.inputs.log_price_std,
-                r.config.folds,
+                match &h.model {
+                    ModelSpec::Ensemble(c) => c.members,
+                    _ => r.config.folds,
+                },
                 r.inputs.factor,
             );
             for (i, c) in r.report.candidates.iter().enumerate() {
@@ -467,7 +478,7 @@ mod tests {
         let (prices, _) = crate::predict::predict_prices(
             &loaded,
             &queries,
-            None,
+            &crate::predict::QueryPhotos::default(),
             crate::predict::UnknownZip::Error,
         )
         .unwrap();

@@ -251,11 +251,12 @@ pub enum RecipeArg {
 /// Whether the best recipe may use the photos.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum RecipePhotosArg {
-    /// Use photo statistics only if the inner cross-validation finds they help.
+    /// Use the frontal photo's manufactured-home score (from a network pretrained on
+    /// ImageNet) only if the inner cross-validation finds it helps.
     Auto,
     /// Attributes only; photos are not read.
     Off,
-    /// Always use the photo statistics.
+    /// Always use the frontal photo's manufactured-home score.
     On,
 }
 
@@ -617,7 +618,7 @@ fn predict(args: &PredictArgs) -> Result<()> {
             ));
         }
     };
-    let montages = match (&args.photos, model.header.uses_photos()) {
+    let photos = match (&args.photos, model.header.uses_photos()) {
         (Some(dir), true) => {
             let ids = queries
                 .rows
@@ -631,20 +632,16 @@ fn predict(args: &PredictArgs) -> Result<()> {
                             .into(),
                     )
                 })?;
-            Some(crate::photos::decode_all(dir, &ids)?)
+            predict::load_new_house_photos(&model, dir, &ids)?
         }
         (Some(_), false) => {
             eprintln!("warning: this model reads no photos; --photos is ignored");
-            None
+            predict::QueryPhotos::default()
         }
-        (None, _) => None,
+        (None, _) => predict::QueryPhotos::default(),
     };
-    let (prices, warnings) = predict::predict_prices(
-        &model,
-        &queries.rows,
-        montages.as_deref(),
-        args.unknown_zip.into(),
-    )?;
+    let (prices, warnings) =
+        predict::predict_prices(&model, &queries.rows, &photos, args.unknown_zip.into())?;
     for warning in warnings {
         eprintln!("warning: {warning}");
     }

@@ -10,8 +10,9 @@ use crate::baseline;
 use crate::dataset::{self, House};
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
-use crate::photos::Montages;
-use crate::pipeline::{RunConfig, Silent, filter, fit_and_score, load_montages, prepare_split};
+use crate::pipeline::{
+    PhotoInputs, RunConfig, Silent, filter, fit_and_score, load_photos, prepare_split,
+};
 use crate::split::{NumpyRandomState, Split, train_test_split};
 
 /// Which splits to evaluate on.
@@ -134,11 +135,11 @@ fn summarize(method: &str, all: &[&Metrics]) -> Summary {
 
 fn score(
     houses: &[House],
-    montages: Option<&Montages>,
+    photos: &PhotoInputs,
     split: &Split,
     config: &RunConfig,
 ) -> Result<(Metrics, Vec<Metrics>)> {
-    let prepared = prepare_split(houses.to_vec(), split.clone(), montages);
+    let prepared = prepare_split(houses.to_vec(), split.clone(), photos);
     let fitted = fit_and_score(&prepared, config, &mut Silent)?;
     let train: Vec<House> = split.train.iter().map(|&i| houses[i]).collect();
     let test = prepared.test_houses();
@@ -165,11 +166,7 @@ pub fn run(
     config.model.validate().map_err(Error::Usage)?;
     let data = dataset::load_houses(&dataset_dir.join(dataset::INFO_FILE))?;
     let houses = filter(&data.houses, &config.data)?;
-    let montages = if config.needs_photos() {
-        Some(load_montages(dataset_dir, &houses, cache_dir, &mut Silent)?)
-    } else {
-        None
-    };
+    let photos = load_photos(dataset_dir, &houses, config, cache_dir, &mut Silent)?;
     let splits = splits(scheme, houses.len(), config.data.test_size)?;
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<Result<SplitResult>>>> =
@@ -182,13 +179,14 @@ pub fn run(
                     let Some((label, split)) = splits.get(i) else {
                         break;
                     };
-                    let outcome = score(&houses, montages.as_ref(), split, config).map(
-                        |(model, baselines)| SplitResult {
-                            label: label.clone(),
-                            model,
-                            baselines,
-                        },
-                    );
+                    let outcome =
+                        score(&houses, &photos, split, config).map(|(model, baselines)| {
+                            SplitResult {
+                                label: label.clone(),
+                                model,
+                                baselines,
+                            }
+                        });
                     if let Ok(result) = &outcome {
                         on_split(result);
                     }

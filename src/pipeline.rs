@@ -64,6 +64,19 @@ impl RunConfig {
     }
 }
 
+/// What a run reads from the houses' photos, per house in the order of the kept houses.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum PhotoInputs {
+    /// Nothing (attributes only).
+    #[default]
+    None,
+    /// The 64x64 montages the tutorial's photo networks read.
+    Montages(Montages),
+    /// The frontal photo's manufactured-home score ([`crate::pretrained`]), which the recipe
+    /// reads.
+    Scores(Vec<f32>),
+}
+
 /// The steps of a run, announced as they start (the tutorial's `[INFO]` lines).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
@@ -128,6 +141,9 @@ pub struct Prepared {
     pub train: Table,
     /// Test features and targets.
     pub test: Table,
+    /// The frontal photo's manufactured-home score of each house of `houses` (empty when
+    /// the run does not read it).
+    pub photo_scores: Vec<f32>,
 }
 
 impl Prepared {
@@ -139,6 +155,16 @@ impl Prepared {
     /// The training houses, in split order.
     pub fn train_houses(&self) -> Vec<House> {
         pick(&self.houses, &self.split.train)
+    }
+
+    /// The photo scores of the training and the test houses, in split order (empty when
+    /// not read).
+    pub fn split_photo_scores(&self) -> (Vec<f32>, Vec<f32>) {
+        if self.photo_scores.is_empty() {
+            return (Vec::new(), Vec::new());
+        }
+        let pick = |rows: &[usize]| rows.iter().map(|&r| self.photo_scores[r]).collect();
+        (pick(&self.split.train), pick(&self.split.test))
     }
 }
 
@@ -161,9 +187,14 @@ pub fn filter(all: &[House], config: &DataConfig) -> Result<Vec<House>> {
     Ok(houses)
 }
 
-/// Preprocesses `houses` (already filtered) for a given split. `montages`, when given, holds
-/// the montage of every house of `houses`, in the same order; the tables then carry images.
-pub fn prepare_split(houses: Vec<House>, split: Split, montages: Option<&Montages>) -> Prepared {
+/// Preprocesses `houses` (already filtered) for a given split. `photos` holds what was read
+/// from the photos of every house of `houses`, in the same order: with montages, the tables
+/// carry images.
+pub fn prepare_split(houses: Vec<House>, split: Split, photos: &PhotoInputs) -> Prepared {
+    let montages = match photos {
+        PhotoInputs::Montages(m) => Some(m),
+        _ => None,
+    };
     let train_houses = pick(&houses, &split.train);
     let test_houses = pick(&houses, &split.test);
     let preprocessor = Preprocessor::fit(&houses, &train_houses);
@@ -193,6 +224,10 @@ pub fn prepare_split(houses: Vec<House>, split: Split, montages: Option<&Montage
         preprocessor,
         train,
         test,
+        photo_scores: match photos {
+            PhotoInputs::Scores(s) => s.clone(),
+            _ => Vec::new(),
+        },
     }
 }
 
@@ -200,7 +235,36 @@ pub fn prepare_split(houses: Vec<House>, split: Split, montages: Option<&Montage
 pub fn prepare(all: &[House], config: &DataConfig) -> Result<Prepared> {
     let houses = filter(all, config)?;
     let split = train_test_split(houses.len(), config.test_size, config.split_seed)?;
-    Ok(prepare_split(houses, split, None))
+    Ok(prepare_split(houses, split, &PhotoInputs::None))
+}
+
+/// What `config` reads from the photos of `houses` in `dataset_dir` (through the cache in
+/// `cache_dir` when given): montages for the tutorial's photo networks, the frontal photos'
+/// scores for the recipe, or nothing.
+pub fn load_photos(
+    dataset_dir: &Path,
+    houses: &[House],
+    config: &RunConfig,
+    cache_dir: Option<&Path>,
+    observer: &mut dyn Observer,
+) -> Result<PhotoInputs> {
+    if !config.needs_photos() {
+        return Ok(PhotoInputs::None);
+    }
+    if config.recipe.is_some() {
+        observer.stage(Stage::LoadingImages);
+        let ids: Vec<usize> = houses.iter().map(|h| h.id).collect();
+        let progress = observer.photos(ids.len());
+        let scores =
+            crate::pretrained::frontal_scores_cached(dataset_dir, &ids, cache_dir, &*progress)?;
+        return Ok(PhotoInputs::Scores(scores));
+    }
+    Ok(PhotoInputs::Montages(load_montages(
+        dataset_dir,
+        houses,
+        cache_dir,
+        observer,
+    )?))
 }
 
 /// The montages of `houses` from the photos in `dataset_dir`, through the cache in
@@ -349,15 +413,11 @@ pub fn run_with_cache(
     observer.stage(Stage::Loading);
     let dataset = dataset::load_houses(&dataset_dir.join(dataset::INFO_FILE))?;
     let houses = filter(&dataset.houses, &config.data)?;
-    let montages = if config.needs_photos() {
-        Some(load_montages(dataset_dir, &houses, cache_dir, observer)?)
-    } else {
-        None
-    };
+    let photos = load_photos(dataset_dir, &houses, config, cache_dir, observer)?;
     observer.stage(Stage::Splitting);
     let split = train_test_split(houses.len(), config.data.test_size, config.data.split_seed)?;
     observer.stage(Stage::Processing);
-    let prepared = prepare_split(houses, split, montages.as_ref());
+    let prepared = prepare_split(houses, split, &photos);
     let fitted = fit_and_score(&prepared, config, observer)?;
     let (price_mean, price_std) = dataset::price_mean_std(&prepared.houses);
     Ok(RunResult {

@@ -164,16 +164,25 @@ pub fn whole_zip(value: f64) -> Option<u32> {
 const CHUNK: usize = 65_536;
 
 /// Prices in dollars for `queries`, plus warnings for the user (unknown zip codes under
-/// [`UnknownZip::Zero`], attributes outside the training range). Photo models also need
-/// `montages`: one [`photos::MONTAGE_BYTES`](crate::photos::MONTAGE_BYTES) montage per query.
+/// [`UnknownZip::Zero`], attributes outside the training range). Models that read photos
+/// also need `photos` of each query ([`load_query_photos`]).
 pub fn predict_prices(
     model: &SavedModel,
     queries: &[Query],
-    montages: Option<&[u8]>,
+    photos: &QueryPhotos,
     unknown_zip: UnknownZip,
 ) -> Result<(Vec<f64>, Vec<String>)> {
     let p = &model.header.preprocessor;
-    let photos = model.header.uses_photos();
+    let recipe = model.header.recipe.as_ref().map(|r| &r.inputs);
+    let (montages, scores) = (photos.montages.as_deref(), photos.scores.as_deref());
+    if recipe.is_some_and(|r| r.photos) && scores.is_none_or(|s| s.len() != queries.len()) {
+        return Err(Error::Usage(
+            "this recipe model reads the frontal photo of each house; pass --photos DIR with \
+             each house's {id}_frontal.jpg"
+                .into(),
+        ));
+    }
+    let photos = model.header.model.uses_photos() && recipe.is_none();
     if photos && montages.is_none_or(|m| m.len() != queries.len() * MONTAGE_BYTES) {
         return Err(Error::Usage(format!(
             "this is a {} model, which prices houses from their photos; pass --photos DIR with \
@@ -223,7 +232,6 @@ pub fn predict_prices(
         ));
     }
     let n_features = model.header.n_inputs();
-    let recipe = model.header.recipe.as_ref().map(|r| &r.inputs);
     let mut prices = Vec::with_capacity(queries.len());
     let mut features = Vec::with_capacity(CHUNK.min(queries.len()) * n_features);
     let mut images = Vec::new();
@@ -236,15 +244,10 @@ pub fn predict_prices(
         }
         match recipe {
             Some(inputs) => {
-                // The recipe reads statistics of the photos, not the montages themselves.
-                let stats: Vec<_> = images
-                    .chunks_exact(crate::train::IMAGE_LEN)
-                    .map(crate::recipe::photo_statistics)
-                    .collect();
                 for (i, q) in chunk.iter().enumerate() {
-                    inputs.push_features(q.continuous, q.zipcode, stats.get(i), &mut features);
+                    let score = scores.and_then(|s| s.get(k * CHUNK + i).copied());
+                    inputs.push_features(q.continuous, q.zipcode, score, &mut features);
                 }
-                images.clear();
             }
             None => {
                 for q in chunk {
@@ -259,6 +262,65 @@ pub fn predict_prices(
         }));
     }
     Ok((prices, warnings))
+}
+
+/// What a model reads from the photos of the houses it prices, one entry per house.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct QueryPhotos {
+    /// The montages of the tutorial's photo models.
+    pub montages: Option<Vec<u8>>,
+    /// The frontal photos' manufactured-home scores of a recipe model.
+    pub scores: Option<Vec<f32>>,
+}
+
+/// What `model` reads from the photos of the dataset houses `ids` in `dir`
+/// (`{id}_{room}.jpg`), decoded on every core through the cache in `cache_dir`, when given
+/// (nothing for a model that reads no photos).
+pub fn load_query_photos(
+    model: &SavedModel,
+    dir: &Path,
+    ids: &[usize],
+    cache_dir: Option<&Path>,
+) -> Result<QueryPhotos> {
+    Ok(match (model.header.uses_photos(), &model.header.recipe) {
+        (false, _) => QueryPhotos::default(),
+        (true, Some(_)) => QueryPhotos {
+            montages: None,
+            scores: Some(crate::pretrained::frontal_scores_cached(
+                dir,
+                ids,
+                cache_dir,
+                &|_| {},
+            )?),
+        },
+        (true, None) => QueryPhotos {
+            montages: Some(
+                crate::photos::ingest(dir, ids, cache_dir, &|_| {})?
+                    .0
+                    .pixels,
+            ),
+            scores: None,
+        },
+    })
+}
+
+/// [`load_query_photos`] for new houses named by any id, without the cache.
+pub fn load_new_house_photos(
+    model: &SavedModel,
+    dir: &Path,
+    ids: &[String],
+) -> Result<QueryPhotos> {
+    Ok(match (model.header.uses_photos(), &model.header.recipe) {
+        (false, _) => QueryPhotos::default(),
+        (true, Some(_)) => QueryPhotos {
+            montages: None,
+            scores: Some(crate::pretrained::frontal_scores(dir, ids, &|_| {})?),
+        },
+        (true, None) => QueryPhotos {
+            montages: Some(crate::photos::decode_all(dir, ids)?),
+            scores: None,
+        },
+    })
 }
 
 /// Output format of `predict`.
@@ -377,14 +439,9 @@ pub fn evaluate(
         (houses, scope)
     };
     let queries: Vec<Query> = houses.iter().map(Query::from).collect();
-    let montages = if model.header.uses_photos() {
-        let ids: Vec<usize> = houses.iter().map(|h| h.id).collect();
-        Some(crate::photos::ingest(dataset_dir, &ids, cache_dir, &|_| {})?.0)
-    } else {
-        None
-    };
-    let pixels = montages.as_ref().map(|m| m.pixels.as_slice());
-    let (prices, _) = predict_prices(model, &queries, pixels, unknown_zip)?;
+    let ids: Vec<usize> = houses.iter().map(|h| h.id).collect();
+    let photos = load_query_photos(model, dataset_dir, &ids, cache_dir)?;
+    let (prices, _) = predict_prices(model, &queries, &photos, unknown_zip)?;
     let actual: Vec<f64> = houses.iter().map(|h| h.price).collect();
     Ok(Evaluation {
         scope,

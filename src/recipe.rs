@@ -3,13 +3,15 @@
 //!
 //! For one training set, looking only at its training rows:
 //! 1. Inputs: the zip code one-hot, bedrooms, bathrooms and log(area), standardized, and
-//!    optionally 24 statistics of the house's photos (colour, contrast, edges per room).
+//!    optionally the frontal photo's manufactured-home score from a network pretrained on
+//!    ImageNet ([`crate::pretrained`]).
 //! 2. Target: log(price per square foot), standardized; loss: mean absolute error, which on a
 //!    log scale is close to the relative error the tutorial scores.
-//! 3. Candidates: a small grid (weight decay, with or without the photo statistics), each
-//!    scored by K-fold cross-validation inside the training rows. Each fold's network trains
-//!    with early stopping on its held-out fold.
-//! 4. The best candidate's K fold networks form the model: its price is the geometric mean of
+//! 3. Candidates: a small grid (weight decay, with or without the photo score), each
+//!    scored by K-fold cross-validation inside the training rows. Each fold trains a few
+//!    networks from different seeds, with early stopping on its held-out fold; a house's
+//!    out-of-fold price averages its fold's networks, which steadies the noisy photo input.
+//! 4. The best candidate's fold networks form the model: its price is the geometric mean of
 //!    theirs (the mean of their log prices), times a factor chosen on the out-of-fold
 //!    predictions to minimize their MAPE (the networks aim at the median price; relative
 //!    error is minimized a little lower, since overpricing costs more than underpricing).
@@ -22,13 +24,13 @@ use crate::cv::{self, Scheme};
 use crate::dataset::House;
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
-use crate::model::{Ensemble, MlpConfig, ModelSpec, Network};
+use crate::model::{Ensemble, MAX_ENSEMBLE_MEMBERS, MlpConfig, ModelSpec, Network};
 use crate::optim::AdamConfig;
-use crate::photos::{SIDE, TILE};
 use crate::pipeline::{Fitted, Observer, Prepared, score};
-use crate::train::{EpochRecord, IMAGE_LEN, Loss, Table, TrainConfig, predict, train};
+use crate::split::Split;
+use crate::train::{EpochRecord, Loss, Table, TrainConfig, predict, train};
 
-/// Whether the recipe may use the photo statistics.
+/// Whether the recipe may use the photos (the frontal photo's manufactured-home score).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PhotoUse {
@@ -37,7 +39,7 @@ pub enum PhotoUse {
     Auto,
     /// Attributes only; photos are not read.
     Off,
-    /// Always use the photo statistics.
+    /// Always use the photo score.
     On,
 }
 
@@ -49,9 +51,12 @@ pub struct RecipeConfig {
     pub hidden: Vec<usize>,
     /// Candidate decoupled weight decays.
     pub weight_decays: Vec<f64>,
-    /// Folds of the inner cross-validation, and networks in the final model.
+    /// Folds of the inner cross-validation.
     pub folds: usize,
-    /// Whether to use the photo statistics.
+    /// Networks trained per fold, each from its own seed; the final model averages all
+    /// `folds * seeds_per_fold` of them.
+    pub seeds_per_fold: usize,
+    /// Whether to use the photo score.
     pub photos: PhotoUse,
     /// Most epochs per network.
     pub max_epochs: usize,
@@ -87,6 +92,7 @@ impl Default for RecipeConfig {
             hidden: vec![32, 16],
             weight_decays: vec![1e-4, 1e-2],
             folds: 5,
+            seeds_per_fold: 3,
             photos: PhotoUse::Auto,
             max_epochs: 400,
             patience: 40,
@@ -104,6 +110,15 @@ impl RecipeConfig {
         if self.folds < 2 {
             return Err(Error::Usage("the recipe needs at least 2 folds".into()));
         }
+        if self.seeds_per_fold == 0
+            || self.folds.saturating_mul(self.seeds_per_fold) > MAX_ENSEMBLE_MEMBERS
+        {
+            return Err(Error::Usage(format!(
+                "the recipe trains folds x seeds_per_fold networks, which must be 1 to \
+                 {MAX_ENSEMBLE_MEMBERS}; got {} x {}",
+                self.folds, self.seeds_per_fold
+            )));
+        }
         if self.weight_decays.is_empty() || self.hidden.is_empty() || self.hidden.contains(&0) {
             return Err(Error::Usage(
                 "the recipe needs a weight decay and hidden layers of at least one unit".into(),
@@ -113,66 +128,12 @@ impl RecipeConfig {
     }
 }
 
-/// Photo statistics per house: 6 per room, 4 rooms.
-pub const PHOTO_STATS: usize = 24;
-
-/// Statistics of each room's tile of a montage given as network input (channels first, in
-/// [0, 1]): mean red, green and blue, the spread of brightness, the mean brightness step
-/// between neighbouring pixels (edges, clutter, detail) and the mean colourfulness.
-pub fn photo_statistics(image: &[f32]) -> [f32; PHOTO_STATS] {
-    let plane = SIDE * SIDE;
-    let at = |c: usize, y: usize, x: usize| image[c * plane + y * SIDE + x];
-    let mut out = [0.0f32; PHOTO_STATS];
-    for (room, (row, col)) in [(0, 0), (0, 1), (1, 1), (1, 0)].into_iter().enumerate() {
-        let (y0, x0) = (row * TILE, col * TILE);
-        let n = (TILE * TILE) as f32;
-        let mut sums = [0.0f32; 3];
-        let mut luma = Vec::with_capacity(TILE * TILE);
-        let mut colour = 0.0;
-        for y in y0..y0 + TILE {
-            for x in x0..x0 + TILE {
-                let rgb = [at(0, y, x), at(1, y, x), at(2, y, x)];
-                for c in 0..3 {
-                    sums[c] += rgb[c];
-                }
-                luma.push(0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]);
-                colour += rgb.iter().copied().fold(f32::MIN, f32::max)
-                    - rgb.iter().copied().fold(f32::MAX, f32::min);
-            }
-        }
-        let mean_luma = luma.iter().sum::<f32>() / n;
-        let spread = (luma.iter().map(|l| (l - mean_luma).powi(2)).sum::<f32>() / n).sqrt();
-        let mut edges = 0.0;
-        for y in 0..TILE {
-            for x in 0..TILE {
-                let l = luma[y * TILE + x];
-                if x + 1 < TILE {
-                    edges += (luma[y * TILE + x + 1] - l).abs();
-                }
-                if y + 1 < TILE {
-                    edges += (luma[(y + 1) * TILE + x] - l).abs();
-                }
-            }
-        }
-        let stats = [
-            sums[0] / n,
-            sums[1] / n,
-            sums[2] / n,
-            spread,
-            edges / (2.0 * n),
-            colour / n,
-        ];
-        out[room * 6..room * 6 + 6].copy_from_slice(&stats);
-    }
-    out
-}
-
 /// The recipe's fitted inputs and target scaling, saved with the model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RecipeInputs {
     /// Zip codes of the one-hot encoding, in order.
     pub zip_codes: Vec<u32>,
-    /// Mean of each standardized input: bedrooms, bathrooms, ln(area), then the photo statistics.
+    /// Mean of each standardized input: bedrooms, bathrooms, ln(area), then the photo score.
     pub mean: Vec<f64>,
     /// Standard deviation of each standardized input (1 where constant).
     pub std: Vec<f64>,
@@ -180,7 +141,7 @@ pub struct RecipeInputs {
     pub log_price_mean: f64,
     /// Standard deviation of ln(price) over the training houses.
     pub log_price_std: f64,
-    /// Whether the photo statistics are inputs.
+    /// Whether the frontal photo's manufactured-home score is an input.
     pub photos: bool,
     /// What the networks predict.
     #[serde(default)]
@@ -196,11 +157,11 @@ fn one() -> f64 {
 }
 
 impl RecipeInputs {
-    /// Fits the scaling on the training houses (and their photo statistics, if used).
+    /// Fits the scaling on the training houses (and their photo scores, if used).
     pub fn fit(
         zip_codes: &[u32],
         houses: &[House],
-        photo_stats: Option<&[[f32; PHOTO_STATS]]>,
+        photo_scores: Option<&[f32]>,
         target: Target,
     ) -> Self {
         let mut columns: Vec<Vec<f64>> = vec![
@@ -208,10 +169,8 @@ impl RecipeInputs {
             houses.iter().map(|h| h.bathrooms).collect(),
             houses.iter().map(|h| h.area.max(1.0).ln()).collect(),
         ];
-        if let Some(stats) = photo_stats {
-            for k in 0..PHOTO_STATS {
-                columns.push(stats.iter().map(|s| f64::from(s[k])).collect());
-            }
+        if let Some(scores) = photo_scores {
+            columns.push(scores.iter().map(|&s| f64::from(s)).collect());
         }
         let (mean, std) = columns.iter().map(|c| mean_std(c)).unzip();
         let log_prices: Vec<f64> = houses
@@ -225,7 +184,7 @@ impl RecipeInputs {
             std,
             log_price_mean,
             log_price_std,
-            photos: photo_stats.is_some(),
+            photos: photo_scores.is_some(),
             target,
             factor: 1.0,
         }
@@ -236,13 +195,13 @@ impl RecipeInputs {
         self.zip_codes.len() + self.mean.len()
     }
 
-    /// Appends one house's inputs; `stats` are its photo statistics when the model uses them.
+    /// Appends one house's inputs; `score` is its photo score when the model uses it.
     /// An unknown zip code is encoded as all zeros.
     pub fn push_features(
         &self,
         continuous: [f64; 3],
         zipcode: u32,
-        stats: Option<&[f32; PHOTO_STATS]>,
+        score: Option<f32>,
         out: &mut Vec<f32>,
     ) {
         out.extend(
@@ -253,8 +212,9 @@ impl RecipeInputs {
         let area = continuous[2].max(1.0).ln();
         let mut raw = vec![continuous[0], continuous[1], area];
         if self.photos {
-            let stats = stats.expect("photo statistics for a model that uses them");
-            raw.extend(stats.iter().map(|&s| f64::from(s)));
+            raw.push(f64::from(
+                score.expect("a photo score for a model that uses it"),
+            ));
         }
         for ((v, m), s) in raw.iter().zip(&self.mean).zip(&self.std) {
             out.push(((v - m) / s) as f32);
@@ -320,7 +280,7 @@ fn mean_std(values: &[f64]) -> (f64, f64) {
 pub struct Candidate {
     /// Weight decay.
     pub weight_decay: f64,
-    /// Whether the photo statistics are inputs.
+    /// Whether the frontal photo's manufactured-home score is an input.
     pub photos: bool,
     /// MAPE of the out-of-fold predictions over the training rows (after the factor).
     pub inner_mape: f64,
@@ -336,7 +296,7 @@ impl Candidate {
             "weight decay {}, {}",
             self.weight_decay,
             if self.photos {
-                "attributes + photo statistics"
+                "attributes + frontal photo's manufactured-home score"
             } else {
                 "attributes only"
             }
@@ -353,23 +313,14 @@ pub struct RecipeReport {
     pub chosen: usize,
 }
 
-/// The photo statistics of each row of `table` (empty when it has no images).
-fn table_stats(table: &Table) -> Vec<[f32; PHOTO_STATS]> {
-    table
-        .images
-        .chunks_exact(IMAGE_LEN)
-        .map(photo_statistics)
-        .collect()
-}
-
 /// Builds the recipe's table for `houses`.
-fn recipe_table(inputs: &RecipeInputs, houses: &[House], stats: &[[f32; PHOTO_STATS]]) -> Table {
+fn recipe_table(inputs: &RecipeInputs, houses: &[House], scores: &[f32]) -> Table {
     let mut features = Vec::with_capacity(houses.len() * inputs.n_features());
     for (i, h) in houses.iter().enumerate() {
         inputs.push_features(
             [h.bedrooms, h.bathrooms, h.area],
             h.zipcode,
-            stats.get(i),
+            scores.get(i).copied(),
             &mut features,
         );
     }
@@ -410,7 +361,7 @@ pub struct RecipeFit {
 
 /// Runs the recipe on `prepared` (whose tables carry images when photos may be used): chooses
 /// a candidate by inner cross-validation on the training rows, then scores the test rows once.
-/// The fitted model is the chosen candidate's fold networks, averaged.
+/// The fitted model is the chosen candidate's fold networks (all seeds), averaged.
 pub fn fit(
     prepared: &Prepared,
     config: &RecipeConfig,
@@ -420,9 +371,8 @@ pub fn fit(
     config.validate()?;
     let train_houses = prepared.train_houses();
     let test_houses = prepared.test_houses();
-    let train_stats = table_stats(&prepared.train);
-    let test_stats = table_stats(&prepared.test);
-    let have_photos = !train_stats.is_empty();
+    let (train_scores, test_scores) = prepared.split_photo_scores();
+    let have_photos = !train_scores.is_empty();
     let photo_options: Vec<bool> = match (config.photos, have_photos) {
         (PhotoUse::Off, _) => vec![false],
         (PhotoUse::Auto, true) => vec![false, true],
@@ -459,13 +409,13 @@ pub fn fit(
         let inputs = RecipeInputs::fit(
             zip_codes,
             &train_houses,
-            photos.then_some(&train_stats[..]),
+            photos.then_some(&train_scores[..]),
             config.target,
         );
         let table = recipe_table(
             &inputs,
             &train_houses,
-            if photos { &train_stats } else { &[] },
+            if photos { &train_scores } else { &[] },
         );
         for &weight_decay in &config.weight_decays {
             let train_config = TrainConfig {
@@ -481,49 +431,13 @@ pub fn fit(
                 loss: Loss::Mae,
                 patience: Some(config.patience),
             };
-            // The folds train in parallel; each has its own seed, so the result does not
-            // depend on scheduling.
-            let outcomes: Vec<Result<(Network, Vec<EpochRecord>)>> = std::thread::scope(|scope| {
-                let handles: Vec<_> = folds
-                    .iter()
-                    .enumerate()
-                    .map(|(k, (_, fold))| {
-                        let member = TrainConfig {
-                            seed: seed.wrapping_mul(1000).wrapping_add(k as u64),
-                            ..train_config.clone()
-                        };
-                        let (spec, table) = (&spec, &table);
-                        scope.spawn(move || {
-                            train(
-                                spec,
-                                &member,
-                                &subset(table, &fold.train),
-                                &subset(table, &fold.test),
-                                |_| {},
-                            )
-                        })
-                    })
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| h.join().expect("no training thread panics"))
-                    .collect()
-            });
-            let mut networks = Vec::with_capacity(folds.len());
-            let mut first_history = Vec::new();
-            let mut out_of_fold = vec![0.0f64; train_houses.len()];
-            for ((_, fold), outcome) in folds.iter().zip(outcomes) {
-                let (network, history) = outcome?;
-                let held_out = subset(&table, &fold.test);
-                let scaled = predict(&network, &held_out.features, held_out.n_features, &[]);
-                for (&row, s) in fold.test.iter().zip(scaled) {
-                    out_of_fold[row] = inputs.price(s, train_houses[row].area);
-                }
-                if first_history.is_empty() {
-                    first_history = history;
-                }
-                networks.push(network);
-            }
+            let (networks, first_history, mean_held_out) =
+                train_fold_networks(&spec, &train_config, &table, &folds, config.seeds_per_fold)?;
+            let mut out_of_fold: Vec<f64> = mean_held_out
+                .iter()
+                .zip(&train_houses)
+                .map(|(&s, h)| inputs.price(s, h.area))
+                .collect();
             let actual: Vec<f64> = train_houses.iter().map(|h| h.price).collect();
             let factor = if config.calibrate {
                 mape_factor(&actual, &out_of_fold)
@@ -578,7 +492,7 @@ pub fn fit(
     let test_table = recipe_table(
         &inputs,
         &test_houses,
-        if uses_photos { &test_stats } else { &[] },
+        if uses_photos { &test_scores } else { &[] },
     );
     let scaled = predict(&network, &test_table.features, test_table.n_features, &[]);
     let prices = scaled
@@ -599,26 +513,103 @@ pub fn fit(
     })
 }
 
+/// Trains `seeds_per_fold` networks on each fold's training rows, with early stopping on its
+/// held-out rows. Returns the networks (fold by fold), the first one's history, and each
+/// row's mean network output over its held-out fold's networks.
+fn train_fold_networks(
+    spec: &ModelSpec,
+    train_config: &TrainConfig,
+    table: &Table,
+    folds: &[(String, Split)],
+    seeds_per_fold: usize,
+) -> Result<(Vec<Network>, Vec<EpochRecord>, Vec<f32>)> {
+    let jobs: Vec<(usize, usize)> = (0..folds.len())
+        .flat_map(|k| (0..seeds_per_fold).map(move |r| (k, r)))
+        .collect();
+    // The networks train in parallel; each has its own seed, so the result does not depend
+    // on scheduling.
+    let outcomes: Vec<Result<(Network, Vec<EpochRecord>)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = jobs
+            .iter()
+            .map(|&(k, r)| {
+                // Seed r = 0 keeps the seeds of a one-network-per-fold recipe.
+                let member = TrainConfig {
+                    seed: train_config
+                        .seed
+                        .wrapping_mul(1000)
+                        .wrapping_add(k as u64)
+                        .wrapping_add(100 * r as u64),
+                    ..train_config.clone()
+                };
+                let fold = &folds[k].1;
+                scope.spawn(move || {
+                    train(
+                        spec,
+                        &member,
+                        &subset(table, &fold.train),
+                        &subset(table, &fold.test),
+                        |_| {},
+                    )
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("no training thread panics"))
+            .collect()
+    });
+    let mut networks = Vec::with_capacity(jobs.len());
+    let mut first_history = Vec::new();
+    let mut held_out_sum = vec![0.0f64; table.targets.len()];
+    for (&(k, _), outcome) in jobs.iter().zip(outcomes) {
+        let (network, history) = outcome?;
+        let fold = &folds[k].1;
+        let held_out = subset(table, &fold.test);
+        let scaled = predict(&network, &held_out.features, held_out.n_features, &[]);
+        for (&row, s) in fold.test.iter().zip(scaled) {
+            held_out_sum[row] += f64::from(s);
+        }
+        if first_history.is_empty() {
+            first_history = history;
+        }
+        networks.push(network);
+    }
+    let mean_held_out = held_out_sum
+        .iter()
+        .map(|sum| (sum / seeds_per_fold as f64) as f32)
+        .collect();
+    Ok((networks, first_history, mean_held_out))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn photo_statistics_see_each_room() {
-        // A montage whose frontal tile (bottom-right) is white and the rest black.
-        let mut image = vec![0.0f32; IMAGE_LEN];
-        for c in 0..3 {
-            for y in TILE..SIDE {
-                for x in TILE..SIDE {
-                    image[c * SIDE * SIDE + y * SIDE + x] = 1.0;
-                }
-            }
+    fn settings_that_cannot_run_are_refused() {
+        assert!(RecipeConfig::default().validate().is_ok());
+        for bad in [
+            RecipeConfig {
+                folds: 1,
+                ..RecipeConfig::default()
+            },
+            RecipeConfig {
+                seeds_per_fold: 0,
+                ..RecipeConfig::default()
+            },
+            // More networks than a model file may hold.
+            RecipeConfig {
+                folds: 10,
+                seeds_per_fold: 101,
+                ..RecipeConfig::default()
+            },
+            RecipeConfig {
+                hidden: vec![32, 0],
+                ..RecipeConfig::default()
+            },
+        ] {
+            assert!(matches!(bad.validate(), Err(Error::Usage(_))), "{bad:?}");
         }
-        let stats = photo_statistics(&image);
-        // Frontal is the third room: its means are 1, everything else 0.
-        assert_eq!(&stats[12..15], &[1.0, 1.0, 1.0]);
-        assert!(stats[..12].iter().all(|&v| v == 0.0));
-        assert!(stats[15..].iter().all(|&v| v.abs() < 1e-6));
     }
 
     #[test]

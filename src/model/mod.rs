@@ -39,6 +39,9 @@ pub enum ModelSpec {
     Ensemble(EnsembleConfig),
 }
 
+/// The most members an ensemble may have (a bound on what a model file can ask to build).
+pub const MAX_ENSEMBLE_MEMBERS: usize = 1000;
+
 /// Shape of an ensemble.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EnsembleConfig {
@@ -102,10 +105,12 @@ impl ModelSpec {
             ModelSpec::Mlp(_) => Ok(()),
             ModelSpec::Cnn(c) => c.validate(),
             ModelSpec::Mixed(c) => c.validate(),
-            ModelSpec::Ensemble(c) if c.members == 0 || c.members > 1000 => Err(format!(
-                "an ensemble needs 1 to 1000 members, got {}",
-                c.members
-            )),
+            ModelSpec::Ensemble(c) if c.members == 0 || c.members > MAX_ENSEMBLE_MEMBERS => {
+                Err(format!(
+                    "an ensemble needs 1 to {MAX_ENSEMBLE_MEMBERS} members, got {}",
+                    c.members
+                ))
+            }
             ModelSpec::Ensemble(c) => ModelSpec::Mlp(c.member.clone()).validate(),
         }
     }
