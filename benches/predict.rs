@@ -80,9 +80,14 @@ fn main() {
     let mut prices = Vec::new();
     for _ in 0..5 {
         let start = Instant::now();
-        prices = predict_prices(&model, &queries.rows, None, UnknownZip::Error)
-            .expect("predict")
-            .0;
+        prices = predict_prices(
+            &model,
+            &queries.rows,
+            &Default::default(),
+            UnknownZip::Error,
+        )
+        .expect("predict")
+        .0;
         predict_s.push(start.elapsed().as_secs_f64());
     }
     let predict_s = median(predict_s);

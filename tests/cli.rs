@@ -734,34 +734,36 @@ fn photo_models_run_on_the_real_dataset() {
     }
 }
 
-/// `--recipe best` on synthetic data with photos: inner cross-validation over its candidates,
-/// a saved ensemble that predicts like every other model, and `--recipe-photos off`.
-#[test]
-fn best_recipe_chooses_by_inner_cv_and_saves_an_ensemble() {
-    let dir = synthetic_photo_dataset(60);
-    let result = appraise(
-        &[
-            "train",
-            "--dataset",
-            "data",
-            "--recipe",
-            "best",
-            "--min-zip-count",
-            "1",
-            "--cache-dir",
-            "cache",
-            "--out",
-            "best",
-        ],
-        dir.path(),
-    );
+/// `train --recipe best` on `data/` (made by [`synthetic_photo_dataset`]) with `extra`
+/// arguments; returns what it printed.
+fn train_synthetic_recipe(dir: &Path, extra: &[&str]) -> String {
+    let mut args = vec![
+        "train",
+        "--dataset",
+        "data",
+        "--recipe",
+        "best",
+        "--min-zip-count",
+        "1",
+    ];
+    args.extend(extra);
+    let result = appraise(&args, dir);
     let stdout = text(&result.stdout);
     assert!(
         result.status.success(),
         "{stdout}\n{}",
         text(&result.stderr)
     );
-    // Two weight decays, with and without the photo statistics.
+    stdout
+}
+
+/// `--recipe best` on synthetic data with photos: inner cross-validation over its candidates,
+/// a saved ensemble that predicts like every other model, and `--recipe-photos off`.
+#[test]
+fn best_recipe_chooses_by_inner_cv_and_saves_an_ensemble() {
+    let dir = synthetic_photo_dataset(60);
+    let stdout = train_synthetic_recipe(dir.path(), &["--cache-dir", "cache", "--out", "best"]);
+    // Two weight decays, with and without the frontal photo's score.
     assert_eq!(stdout.matches("recipe candidate: ").count(), 4, "{stdout}");
     assert!(stdout.contains("recipe chose: "), "{stdout}");
     let summary =
@@ -770,37 +772,60 @@ fn best_recipe_chooses_by_inner_cv_and_saves_an_ensemble() {
         summary.contains("Model: \"ensemble\"") && summary.contains("(chosen)"),
         "{summary}"
     );
-    // Prices are calibrated on the out-of-fold predictions; such a file is format 3, which
-    // a build that does not know the factor refuses.
+    // Prices are calibrated on the out-of-fold predictions; such a file is format 3 (4 when
+    // it reads the frontal photo's score), which a build that does not know either refuses.
     assert!(summary.contains("(price factor "), "{summary}");
+    // Three networks per fold of the 5-fold inner cross-validation.
+    assert!(
+        summary.contains("the geometric mean of the 15 networks'"),
+        "{summary}"
+    );
     // The recipe's own training settings, not the tutorial's defaults.
     assert!(summary.contains("early stopping after 40"), "{summary}");
     let bytes = std::fs::read(dir.path().join("best/model.appraise")).unwrap();
-    assert_eq!(&bytes[8..12], &3u32.to_le_bytes());
+    let reads_photos = summary.contains("+ the frontal photo's manufactured-home score");
+    let format = if reads_photos { 4u32 } else { 3 };
+    assert_eq!(&bytes[8..12], &format.to_le_bytes(), "{summary}");
     let rows = predict_synthetic_with_photos(dir.path(), "best/model.appraise");
     assert_eq!(rows.lines().count(), 61);
     // The saved model reproduces the test scores of training.
     evaluate_reproduces_training(dir.path(), "best");
 
-    let off = appraise(
-        &[
-            "train",
-            "--dataset",
-            "data",
-            "--recipe",
-            "best",
-            "--recipe-photos",
-            "off",
-            "--min-zip-count",
-            "1",
-            "--no-cache",
-            "--out",
-            "best-off",
-        ],
+    // Forced on: the frontal photo's score is an input, read again from the photos to
+    // predict and to evaluate, with the same prices.
+    let stdout = train_synthetic_recipe(
         dir.path(),
+        &[
+            "--recipe-photos",
+            "on",
+            "--cache-dir",
+            "cache",
+            "--out",
+            "best-on",
+        ],
     );
-    let stdout = text(&off.stdout);
-    assert!(off.status.success(), "{stdout}\n{}", text(&off.stderr));
+    assert_eq!(stdout.matches("recipe candidate: ").count(), 2, "{stdout}");
+    let summary = text(
+        &appraise(
+            &["summary", "--model", "best-on/model.appraise"],
+            dir.path(),
+        )
+        .stdout,
+    );
+    assert!(
+        summary.contains("+ the frontal photo's manufactured-home score"),
+        "{summary}"
+    );
+    let bytes = std::fs::read(dir.path().join("best-on/model.appraise")).unwrap();
+    assert_eq!(&bytes[8..12], &4u32.to_le_bytes());
+    let priced = predict_synthetic_with_photos(dir.path(), "best-on/model.appraise");
+    assert_ne!(priced, rows);
+    evaluate_reproduces_training(dir.path(), "best-on");
+
+    let stdout = train_synthetic_recipe(
+        dir.path(),
+        &["--recipe-photos", "off", "--no-cache", "--out", "best-off"],
+    );
     assert_eq!(stdout.matches("recipe candidate: ").count(), 2, "{stdout}");
     assert!(!stdout.contains("loading house images"), "{stdout}");
     let refused = appraise(
