@@ -5,7 +5,7 @@
 //! | bytes | content |
 //! |---|---|
 //! | 8 | magic `APPRAISE` |
-//! | 4 | format version (u32): 1 for Part 1 models, 2 for photo and recipe models, 3 for recipe models with a price factor, 4 for recipe models that read the frontal photo's score (an older appraise refuses a newer format rather than misread it) |
+//! | 4 | format version (u32): 1 for Part 1 models, 2 for photo and recipe models, 3 for recipe models with a price factor, 4 for recipe models that read the frontal photo's score, 5 for recipe models with a photo price head or without attributes (an older appraise refuses a newer format rather than misread it) |
 //! | 8 | length N of the JSON header (u64) |
 //! | N | JSON header ([`Header`]): appraise version, model config, preprocessing, metadata |
 //! | rest | the weights as a safetensors file: every tensor by its path in the network, f32 (the MLP's `layers.{i}.weight` of shape `[in, out]`, Keras's kernel layout, and `layers.{i}.bias`; convolutions `[out, in, 3, 3]`; BatchNorm `gamma`, `beta`, `running_mean`, `running_var`) |
@@ -35,7 +35,8 @@ pub const MAGIC: &[u8; 8] = b"APPRAISE";
 /// whose prices carry a calibration factor as version 3 (a build that ignored the factor would
 /// misprice every house); recipe models that read the frontal photo's manufactured-home score
 /// as version 4 (before, recipe models with photos read 24 photo statistics instead).
-pub const FORMAT_VERSION: u32 = 4;
+/// Version 5: recipe models that read the photo price head, or no attributes.
+pub const FORMAT_VERSION: u32 = 5;
 /// Conventional file name inside a run folder.
 pub const FILE_NAME: &str = "model.appraise";
 const PREFIX_LEN: usize = 8 + 4 + 8;
@@ -88,7 +89,7 @@ impl Header {
 
     /// Whether pricing a house needs its photos.
     pub fn uses_photos(&self) -> bool {
-        self.model.uses_photos() || self.recipe.as_ref().is_some_and(|r| r.inputs.photos)
+        self.model.uses_photos() || self.recipe.as_ref().is_some_and(|r| r.inputs.uses_photos())
     }
 }
 
@@ -142,6 +143,7 @@ impl SavedModel {
     /// The format version this model is written with.
     pub fn format_version(&self) -> u32 {
         match &self.header.recipe {
+            Some(r) if r.inputs.photo_price.is_some() || !r.inputs.attributes => 5,
             Some(r) if r.inputs.photos => 4,
             Some(r) if r.inputs.factor != 1.0 => 3,
             Some(_) => 2,
@@ -309,15 +311,37 @@ impl SavedModel {
         let zips: Vec<String> = p.zip_codes.iter().map(u32::to_string).collect();
         out += "\n";
         if let Some(r) = &h.recipe {
+            let mut parts = Vec::new();
+            if r.inputs.attributes {
+                parts.push(format!(
+                    "{} one-hot zip codes + bedrooms, bathrooms, ln(area)",
+                    r.inputs.zip_codes.len()
+                ));
+            }
+            if r.inputs.photos {
+                parts.push("the frontal photo's manufactured-home score".to_string());
+            }
+            if let Some(head) = &r.inputs.photo_price {
+                parts.push(format!(
+                    "the photo price (ridge on the {}, {} weights, penalty {}, inner mean absolute log error {:.4})",
+                    head.reduction.label(),
+                    head.weights.len(),
+                    head.penalty,
+                    head.inner_mae
+                ));
+            }
+            if r.inputs.uses_photos() {
+                out += &format!(
+                    "Photo features: {} ({}), {} values per photo\n",
+                    r.inputs.backbone.name(),
+                    r.inputs.backbone.provenance(),
+                    r.inputs.backbone.dim()
+                );
+            }
             out += &format!(
-                "Recipe: best. Inputs: {n_inputs} = {} one-hot zip codes + bedrooms, bathrooms, ln(area){} (standardized)\n\
+                "Recipe: best. Inputs: {n_inputs} = {} (standardized)\n\
                  Zip codes: {}\nTarget: {}, standardized (mean {:.4}, std {:.4}); the price is the geometric mean of the {} networks', times {:.4}\n",
-                r.inputs.zip_codes.len(),
-                if r.inputs.photos {
-                    " + the frontal photo's manufactured-home score"
-                } else {
-                    ""
-                },
+                parts.join(" + "),
                 zips.join(", "),
                 match r.inputs.target {
                     crate::recipe::Target::LogPrice => "ln(price)",
@@ -339,7 +363,7 @@ impl SavedModel {
                 };
                 out += &format!(
                     "Candidate: {}: inner {}-fold CV MAPE {:.2}% (price factor {:.4}){mark}\n",
-                    c.label(),
+                    c.label(r.inputs.attributes),
                     r.config.folds,
                     c.inner_mape,
                     c.factor

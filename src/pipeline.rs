@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::atomic;
 use crate::dataset::{self, House};
 use crate::error::{Error, Result};
+use crate::extractor::{Backbone, PhotoFeatures};
 use crate::metrics::{Metrics, abs_pct_error};
 use crate::model::{ModelSpec, Network};
 use crate::photos::{self, MONTAGE_BYTES, Montages};
@@ -72,9 +73,9 @@ pub enum PhotoInputs {
     None,
     /// The 64x64 montages the tutorial's photo networks read.
     Montages(Montages),
-    /// The frontal photo's manufactured-home score ([`crate::pretrained`]), which the recipe
-    /// reads.
-    Scores(Vec<f32>),
+    /// The pretrained network's embeddings of every photo ([`crate::extractor`]), which the
+    /// recipe and the pretrained photo model read.
+    Features(PhotoFeatures),
 }
 
 /// The steps of a run, announced as they start (the tutorial's `[INFO]` lines).
@@ -141,9 +142,9 @@ pub struct Prepared {
     pub train: Table,
     /// Test features and targets.
     pub test: Table,
-    /// The frontal photo's manufactured-home score of each house of `houses` (empty when
-    /// the run does not read it).
-    pub photo_scores: Vec<f32>,
+    /// The pretrained photo features of each house of `houses` (`None` when the run does not
+    /// read them).
+    pub photo_features: Option<PhotoFeatures>,
 }
 
 impl Prepared {
@@ -157,14 +158,11 @@ impl Prepared {
         pick(&self.houses, &self.split.train)
     }
 
-    /// The photo scores of the training and the test houses, in split order (empty when
+    /// The photo features of the training and the test houses, in split order (`None` when
     /// not read).
-    pub fn split_photo_scores(&self) -> (Vec<f32>, Vec<f32>) {
-        if self.photo_scores.is_empty() {
-            return (Vec::new(), Vec::new());
-        }
-        let pick = |rows: &[usize]| rows.iter().map(|&r| self.photo_scores[r]).collect();
-        (pick(&self.split.train), pick(&self.split.test))
+    pub fn split_photo_features(&self) -> Option<(PhotoFeatures, PhotoFeatures)> {
+        let f = self.photo_features.as_ref()?;
+        Some((f.pick(&self.split.train), f.pick(&self.split.test)))
     }
 }
 
@@ -224,9 +222,9 @@ pub fn prepare_split(houses: Vec<House>, split: Split, photos: &PhotoInputs) -> 
         preprocessor,
         train,
         test,
-        photo_scores: match photos {
-            PhotoInputs::Scores(s) => s.clone(),
-            _ => Vec::new(),
+        photo_features: match photos {
+            PhotoInputs::Features(f) => Some(f.clone()),
+            _ => None,
         },
     }
 }
@@ -239,8 +237,8 @@ pub fn prepare(all: &[House], config: &DataConfig) -> Result<Prepared> {
 }
 
 /// What `config` reads from the photos of `houses` in `dataset_dir` (through the cache in
-/// `cache_dir` when given): montages for the tutorial's photo networks, the frontal photos'
-/// scores for the recipe, or nothing.
+/// `cache_dir` when given): montages for the tutorial's photo networks, the pretrained
+/// network's features for the recipe, or nothing.
 pub fn load_photos(
     dataset_dir: &Path,
     houses: &[House],
@@ -255,9 +253,14 @@ pub fn load_photos(
         observer.stage(Stage::LoadingImages);
         let ids: Vec<usize> = houses.iter().map(|h| h.id).collect();
         let progress = observer.photos(ids.len());
-        let scores =
-            crate::pretrained::frontal_scores_cached(dataset_dir, &ids, cache_dir, &*progress)?;
-        return Ok(PhotoInputs::Scores(scores));
+        let features = crate::extractor::featurize_cached(
+            Backbone::default(),
+            dataset_dir,
+            &ids,
+            cache_dir,
+            &*progress,
+        )?;
+        return Ok(PhotoInputs::Features(features));
     }
     Ok(PhotoInputs::Montages(load_montages(
         dataset_dir,

@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::artifact::SavedModel;
 use crate::dataset::{self, FIELDS, House};
 use crate::error::{Error, Result};
+use crate::extractor::{Backbone, PhotoFeatures};
 use crate::metrics::Metrics;
 use crate::photos::{MONTAGE_BYTES, push_network_input};
 use crate::pipeline::filter;
@@ -174,11 +175,14 @@ pub fn predict_prices(
 ) -> Result<(Vec<f64>, Vec<String>)> {
     let p = &model.header.preprocessor;
     let recipe = model.header.recipe.as_ref().map(|r| &r.inputs);
-    let (montages, scores) = (photos.montages.as_deref(), photos.scores.as_deref());
-    if recipe.is_some_and(|r| r.photos) && scores.is_none_or(|s| s.len() != queries.len()) {
+    let montages = photos.montages.as_deref();
+    let features_of_photos = photos.features.as_ref();
+    if recipe.is_some_and(|r| r.uses_photos())
+        && features_of_photos.is_none_or(|f| f.len() != queries.len())
+    {
         return Err(Error::Usage(
-            "this recipe model reads the frontal photo of each house; pass --photos DIR with \
-             each house's {id}_frontal.jpg"
+            "this recipe model reads the photos of each house; pass --photos DIR with each \
+             house's {id}_bathroom.jpg, _bedroom.jpg, _frontal.jpg and _kitchen.jpg"
                 .into(),
         ));
     }
@@ -245,8 +249,11 @@ pub fn predict_prices(
         match recipe {
             Some(inputs) => {
                 for (i, q) in chunk.iter().enumerate() {
-                    let score = scores.and_then(|s| s.get(k * CHUNK + i).copied());
-                    inputs.push_features(q.continuous, q.zipcode, score, &mut features);
+                    let photo = match features_of_photos {
+                        Some(f) if inputs.uses_photos() => inputs.photo_values(f, k * CHUNK + i),
+                        _ => Vec::new(),
+                    };
+                    inputs.push_features(q.continuous, q.zipcode, &photo, &mut features);
                 }
             }
             None => {
@@ -269,8 +276,8 @@ pub fn predict_prices(
 pub struct QueryPhotos {
     /// The montages of the tutorial's photo models.
     pub montages: Option<Vec<u8>>,
-    /// The frontal photos' manufactured-home scores of a recipe model.
-    pub scores: Option<Vec<f32>>,
+    /// The pretrained network's features of a recipe model's houses.
+    pub features: Option<PhotoFeatures>,
 }
 
 /// What `model` reads from the photos of the dataset houses `ids` in `dir`
@@ -286,7 +293,8 @@ pub fn load_query_photos(
         (false, _) => QueryPhotos::default(),
         (true, Some(_)) => QueryPhotos {
             montages: None,
-            scores: Some(crate::pretrained::frontal_scores_cached(
+            features: Some(crate::extractor::featurize_cached(
+                Backbone::default(),
                 dir,
                 ids,
                 cache_dir,
@@ -299,7 +307,7 @@ pub fn load_query_photos(
                     .0
                     .pixels,
             ),
-            scores: None,
+            features: None,
         },
     })
 }
@@ -314,11 +322,16 @@ pub fn load_new_house_photos(
         (false, _) => QueryPhotos::default(),
         (true, Some(_)) => QueryPhotos {
             montages: None,
-            scores: Some(crate::pretrained::frontal_scores(dir, ids, &|_| {})?),
+            features: Some(crate::extractor::featurize(
+                Backbone::default(),
+                dir,
+                ids,
+                &|_| {},
+            )?),
         },
         (true, None) => QueryPhotos {
             montages: Some(crate::photos::decode_all(dir, ids)?),
-            scores: None,
+            features: None,
         },
     })
 }

@@ -4,7 +4,7 @@
 //! For one training set, looking only at its training rows:
 //! 1. Inputs: the zip code one-hot, bedrooms, bathrooms and log(area), standardized, and
 //!    optionally the frontal photo's manufactured-home score from a network pretrained on
-//!    ImageNet ([`crate::pretrained`]).
+//!    ImageNet ([`crate::extractor`]).
 //! 2. Target: log(price per square foot), standardized; loss: mean absolute error, which on a
 //!    log scale is close to the relative error the tutorial scores.
 //! 3. Candidates: a small grid (weight decay, with or without the photo score), each
@@ -23,9 +23,11 @@ use serde::{Deserialize, Serialize};
 use crate::cv::{self, Scheme};
 use crate::dataset::House;
 use crate::error::{Error, Result};
+use crate::extractor::{Backbone, PhotoFeatures};
 use crate::metrics::Metrics;
 use crate::model::{Ensemble, MAX_ENSEMBLE_MEMBERS, MlpConfig, ModelSpec, Network};
 use crate::optim::AdamConfig;
+use crate::photo_price::PhotoPriceHead;
 use crate::pipeline::{Fitted, Observer, Prepared, score};
 use crate::split::Split;
 use crate::train::{EpochRecord, Loss, Table, TrainConfig, predict, train};
@@ -56,8 +58,11 @@ pub struct RecipeConfig {
     /// Networks trained per fold, each from its own seed; the final model averages all
     /// `folds * seeds_per_fold` of them.
     pub seeds_per_fold: usize,
-    /// Whether to use the photo score.
+    /// Whether to use the photo inputs (the manufactured-home score and the photo price head).
     pub photos: PhotoUse,
+    /// Whether the house's attributes are inputs (false: a model of the photos alone, which
+    /// needs photos and the `log_price` target).
+    pub attributes: bool,
     /// Most epochs per network.
     pub max_epochs: usize,
     /// Early stopping: epochs without improvement on the held-out fold.
@@ -94,6 +99,7 @@ impl Default for RecipeConfig {
             folds: 5,
             seeds_per_fold: 3,
             photos: PhotoUse::Auto,
+            attributes: true,
             max_epochs: 400,
             patience: 40,
             batch_size: 16,
@@ -119,6 +125,13 @@ impl RecipeConfig {
                 self.folds, self.seeds_per_fold
             )));
         }
+        if !self.attributes && (self.photos == PhotoUse::Off || self.target != Target::LogPrice) {
+            return Err(Error::Usage(
+                "a recipe without attributes prices houses from their photos alone: it needs \
+                 photos (not off) and the log_price target"
+                    .into(),
+            ));
+        }
         if self.weight_decays.is_empty() || self.hidden.is_empty() || self.hidden.contains(&0) {
             return Err(Error::Usage(
                 "the recipe needs a weight decay and hidden layers of at least one unit".into(),
@@ -131,9 +144,10 @@ impl RecipeConfig {
 /// The recipe's fitted inputs and target scaling, saved with the model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RecipeInputs {
-    /// Zip codes of the one-hot encoding, in order.
+    /// Zip codes of the one-hot encoding, in order (empty without attributes).
     pub zip_codes: Vec<u32>,
-    /// Mean of each standardized input: bedrooms, bathrooms, ln(area), then the photo score.
+    /// Mean of each standardized input: bedrooms, bathrooms, ln(area) (with attributes), then
+    /// the photo inputs ([`RecipeInputs::photo_values`]).
     pub mean: Vec<f64>,
     /// Standard deviation of each standardized input (1 where constant).
     pub std: Vec<f64>,
@@ -143,6 +157,16 @@ pub struct RecipeInputs {
     pub log_price_std: f64,
     /// Whether the frontal photo's manufactured-home score is an input.
     pub photos: bool,
+    /// The photo price head whose prediction is an input, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub photo_price: Option<PhotoPriceHead>,
+    /// Whether the house's attributes (zip code, bedrooms, bathrooms, area) are inputs; a
+    /// photo-only model has none.
+    #[serde(default = "yes")]
+    pub attributes: bool,
+    /// The network the photo features come from.
+    #[serde(default)]
+    pub backbone: Backbone,
     /// What the networks predict.
     #[serde(default)]
     pub target: Target,
@@ -156,21 +180,49 @@ fn one() -> f64 {
     1.0
 }
 
+fn yes() -> bool {
+    true
+}
+
+/// Which photo inputs a recipe candidate reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PhotoSet {
+    /// The frontal photo's manufactured-home score.
+    pub score: bool,
+    /// The photo price head's prediction.
+    pub price: bool,
+}
+
+impl PhotoSet {
+    fn any(self) -> bool {
+        self.score || self.price
+    }
+}
+
 impl RecipeInputs {
-    /// Fits the scaling on the training houses (and their photo scores, if used).
+    /// Fits the scaling on the training houses. `photo_columns` holds, house by house, the
+    /// photo inputs `photos` names, in [`RecipeInputs::photo_values`] order; `head` is the
+    /// photo price head when `photos.price`.
+    #[allow(clippy::too_many_arguments)]
     pub fn fit(
         zip_codes: &[u32],
         houses: &[House],
-        photo_scores: Option<&[f32]>,
+        attributes: bool,
+        photos: PhotoSet,
+        photo_columns: &[Vec<f64>],
+        head: Option<&PhotoPriceHead>,
+        backbone: Backbone,
         target: Target,
     ) -> Self {
-        let mut columns: Vec<Vec<f64>> = vec![
-            houses.iter().map(|h| h.bedrooms).collect(),
-            houses.iter().map(|h| h.bathrooms).collect(),
-            houses.iter().map(|h| h.area.max(1.0).ln()).collect(),
-        ];
-        if let Some(scores) = photo_scores {
-            columns.push(scores.iter().map(|&s| f64::from(s)).collect());
+        let mut columns: Vec<Vec<f64>> = Vec::new();
+        if attributes {
+            columns.push(houses.iter().map(|h| h.bedrooms).collect());
+            columns.push(houses.iter().map(|h| h.bathrooms).collect());
+            columns.push(houses.iter().map(|h| h.area.max(1.0).ln()).collect());
+        }
+        let width = usize::from(photos.score) + usize::from(photos.price);
+        for k in 0..width {
+            columns.push(photo_columns.iter().map(|row| row[k]).collect());
         }
         let (mean, std) = columns.iter().map(|c| mean_std(c)).unzip();
         let log_prices: Vec<f64> = houses
@@ -179,15 +231,40 @@ impl RecipeInputs {
             .collect();
         let (log_price_mean, log_price_std) = mean_std(&log_prices);
         Self {
-            zip_codes: zip_codes.to_vec(),
+            zip_codes: if attributes {
+                zip_codes.to_vec()
+            } else {
+                Vec::new()
+            },
             mean,
             std,
             log_price_mean,
             log_price_std,
-            photos: photo_scores.is_some(),
+            photos: photos.score,
+            photo_price: if photos.price { head.cloned() } else { None },
+            attributes,
+            backbone,
             target,
             factor: 1.0,
         }
+    }
+
+    /// Whether pricing a house needs its photos.
+    pub fn uses_photos(&self) -> bool {
+        self.photos || self.photo_price.is_some()
+    }
+
+    /// The photo inputs of house `i` of `features`: the manufactured-home score, then the
+    /// photo price head's prediction, each when the model reads it.
+    pub fn photo_values(&self, features: &PhotoFeatures, i: usize) -> Vec<f64> {
+        let mut values = Vec::new();
+        if self.photos {
+            values.push(f64::from(features.mobile_home(i)));
+        }
+        if let Some(head) = &self.photo_price {
+            values.push(head.predict(features, i));
+        }
+        values
     }
 
     /// Inputs per house.
@@ -195,13 +272,14 @@ impl RecipeInputs {
         self.zip_codes.len() + self.mean.len()
     }
 
-    /// Appends one house's inputs; `score` is its photo score when the model uses it.
-    /// An unknown zip code is encoded as all zeros.
+    /// Appends one house's inputs; `photo` holds its photo inputs
+    /// ([`RecipeInputs::photo_values`]) when the model reads them. An unknown zip code is
+    /// encoded as all zeros.
     pub fn push_features(
         &self,
         continuous: [f64; 3],
         zipcode: u32,
-        score: Option<f32>,
+        photo: &[f64],
         out: &mut Vec<f32>,
     ) {
         out.extend(
@@ -209,13 +287,16 @@ impl RecipeInputs {
                 .iter()
                 .map(|&z| f32::from(u8::from(z == zipcode))),
         );
-        let area = continuous[2].max(1.0).ln();
-        let mut raw = vec![continuous[0], continuous[1], area];
-        if self.photos {
-            raw.push(f64::from(
-                score.expect("a photo score for a model that uses it"),
-            ));
+        let mut raw = Vec::with_capacity(self.mean.len());
+        if self.attributes {
+            raw.extend([continuous[0], continuous[1], continuous[2].max(1.0).ln()]);
         }
+        raw.extend_from_slice(photo);
+        assert_eq!(
+            raw.len(),
+            self.mean.len(),
+            "photo inputs for a model that reads them"
+        );
         for ((v, m), s) in raw.iter().zip(&self.mean).zip(&self.std) {
             out.push(((v - m) / s) as f32);
         }
@@ -282,6 +363,9 @@ pub struct Candidate {
     pub weight_decay: f64,
     /// Whether the frontal photo's manufactured-home score is an input.
     pub photos: bool,
+    /// Whether the photo price head's prediction is an input.
+    #[serde(default)]
+    pub photo_price: bool,
     /// MAPE of the out-of-fold predictions over the training rows (after the factor).
     pub inner_mape: f64,
     /// The price factor chosen on the out-of-fold predictions (1 without calibration).
@@ -290,17 +374,24 @@ pub struct Candidate {
 }
 
 impl Candidate {
-    /// `weight decay 0.0001, attributes + photos`.
-    pub fn label(&self) -> String {
-        format!(
-            "weight decay {}, {}",
-            self.weight_decay,
-            if self.photos {
-                "attributes + frontal photo's manufactured-home score"
-            } else {
-                "attributes only"
-            }
-        )
+    /// `weight decay 0.0001, attributes + frontal photo's manufactured-home score`.
+    pub fn label(&self, attributes: bool) -> String {
+        let mut parts = Vec::new();
+        if attributes {
+            parts.push("attributes");
+        }
+        if self.photos {
+            parts.push("frontal photo's manufactured-home score");
+        }
+        if self.photo_price {
+            parts.push("photo price");
+        }
+        let inputs = if parts.len() == 1 && attributes {
+            "attributes only".to_string()
+        } else {
+            parts.join(" + ")
+        };
+        format!("weight decay {}, {inputs}", self.weight_decay)
     }
 }
 
@@ -313,14 +404,15 @@ pub struct RecipeReport {
     pub chosen: usize,
 }
 
-/// Builds the recipe's table for `houses`.
-fn recipe_table(inputs: &RecipeInputs, houses: &[House], scores: &[f32]) -> Table {
+/// Builds the recipe's table for `houses`; `photo` holds each house's photo inputs (empty
+/// rows when the model reads none).
+fn recipe_table(inputs: &RecipeInputs, houses: &[House], photo: &[Vec<f64>]) -> Table {
     let mut features = Vec::with_capacity(houses.len() * inputs.n_features());
     for (i, h) in houses.iter().enumerate() {
         inputs.push_features(
             [h.bedrooms, h.bathrooms, h.area],
             h.zipcode,
-            scores.get(i).copied(),
+            photo.get(i).map_or(&[], Vec::as_slice),
             &mut features,
         );
     }
@@ -371,16 +463,33 @@ pub fn fit(
     config.validate()?;
     let train_houses = prepared.train_houses();
     let test_houses = prepared.test_houses();
-    let (train_scores, test_scores) = prepared.split_photo_scores();
-    let have_photos = !train_scores.is_empty();
-    let photo_options: Vec<bool> = match (config.photos, have_photos) {
-        (PhotoUse::Off, _) => vec![false],
-        (PhotoUse::Auto, true) => vec![false, true],
-        (PhotoUse::On, true) => vec![true],
-        (_, false) => {
+    let photo_features = prepared.split_photo_features();
+    let photo_options: Vec<PhotoSet> = match (config.photos, &photo_features) {
+        (PhotoUse::Off, _) => vec![PhotoSet::default()],
+        (_, None) => {
             return Err(Error::Usage(
                 "the recipe was asked to use photos but none were loaded".into(),
             ));
+        }
+        (use_, Some(_)) => {
+            let all = [
+                PhotoSet::default(),
+                PhotoSet {
+                    score: true,
+                    price: false,
+                },
+                PhotoSet {
+                    score: false,
+                    price: true,
+                },
+                PhotoSet {
+                    score: true,
+                    price: true,
+                },
+            ];
+            all.into_iter()
+                .filter(|o| o.any() || (use_ == PhotoUse::Auto && config.attributes))
+                .collect()
         }
     };
     if train_houses.len() < config.folds {
@@ -400,23 +509,71 @@ pub fn fit(
         train_houses.len(),
         0.25,
     )?;
+    // The photo inputs of the training houses: the manufactured-home score, and the photo
+    // price head's out-of-fold prediction (so that no house's input has seen its own price).
+    let mut head = None;
+    let (mut train_photo, mut backbone) = (Vec::new(), Backbone::default());
+    if let Some((train_f, _)) = &photo_features {
+        backbone = train_f.backbone;
+        let scores = mobile_home_scores(train_f);
+        let oof = if photo_options.iter().any(|o| o.price) {
+            let y: Vec<f64> = train_houses
+                .iter()
+                .map(|h| log_target(config.target, h.price, h.area))
+                .collect();
+            let (fitted, oof, _) = crate::photo_price::fit(train_f, &y, &folds);
+            observer.note(&format!(
+                "photo price head: ridge on the {} ({}), penalty {}: inner {}-fold CV mean absolute log error {:.4}",
+                fitted.reduction.label(),
+                backbone.name(),
+                fitted.penalty,
+                config.folds,
+                fitted.inner_mae
+            ));
+            head = Some(fitted);
+            oof
+        } else {
+            vec![0.0; train_houses.len()]
+        };
+        train_photo = scores
+            .iter()
+            .zip(&oof)
+            .map(|(&s, &p)| (f64::from(s), p))
+            .collect();
+    }
+    let photo_rows = |option: PhotoSet| -> Vec<Vec<f64>> {
+        train_photo
+            .iter()
+            .map(|&(s, p)| {
+                let mut row = Vec::new();
+                if option.score {
+                    row.push(s);
+                }
+                if option.price {
+                    row.push(p);
+                }
+                row
+            })
+            .collect()
+    };
     let spec = ModelSpec::Mlp(MlpConfig {
         hidden: config.hidden.clone(),
     });
     let mut candidates = Vec::new();
     let mut trained: Vec<(RecipeInputs, Vec<Network>, Vec<EpochRecord>)> = Vec::new();
-    for &photos in &photo_options {
+    for &option in &photo_options {
+        let rows = photo_rows(option);
         let inputs = RecipeInputs::fit(
             zip_codes,
             &train_houses,
-            photos.then_some(&train_scores[..]),
+            config.attributes,
+            option,
+            &rows,
+            head.as_ref(),
+            backbone,
             config.target,
         );
-        let table = recipe_table(
-            &inputs,
-            &train_houses,
-            if photos { &train_scores } else { &[] },
-        );
+        let table = recipe_table(&inputs, &train_houses, &rows);
         for &weight_decay in &config.weight_decays {
             let train_config = TrainConfig {
                 epochs: config.max_epochs,
@@ -450,13 +607,14 @@ pub fn fit(
             let inner_mape = Metrics::compute(&actual, &out_of_fold).mape;
             let candidate = Candidate {
                 weight_decay,
-                photos,
+                photos: option.score,
+                photo_price: option.price,
                 inner_mape,
                 factor,
             };
             observer.note(&format!(
                 "recipe candidate: {}: inner {}-fold CV MAPE {:.2}% (price factor {:.4})",
-                candidate.label(),
+                candidate.label(config.attributes),
                 config.folds,
                 inner_mape,
                 factor
@@ -478,7 +636,10 @@ pub fn fit(
         .min_by(|a, b| a.1.inner_mape.total_cmp(&b.1.inner_mape))
         .map(|(i, _)| i)
         .expect("at least one candidate");
-    observer.note(&format!("recipe chose: {}", candidates[chosen].label()));
+    observer.note(&format!(
+        "recipe chose: {}",
+        candidates[chosen].label(config.attributes)
+    ));
     let (inputs, networks, history) = trained.swap_remove(chosen);
     let members = networks
         .into_iter()
@@ -488,12 +649,14 @@ pub fn fit(
         })
         .collect();
     let network = Network::Ensemble(Ensemble { members });
-    let uses_photos = candidates[chosen].photos;
-    let test_table = recipe_table(
-        &inputs,
-        &test_houses,
-        if uses_photos { &test_scores } else { &[] },
-    );
+    // The test houses' photo inputs come from the saved head, exactly as `predict` makes them.
+    let test_photo: Vec<Vec<f64>> = match &photo_features {
+        Some((_, test_f)) if inputs.uses_photos() => (0..test_f.len())
+            .map(|i| inputs.photo_values(test_f, i))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let test_table = recipe_table(&inputs, &test_houses, &test_photo);
     let scaled = predict(&network, &test_table.features, test_table.n_features, &[]);
     let prices = scaled
         .into_iter()
@@ -511,6 +674,13 @@ pub fn fit(
             report: RecipeReport { candidates, chosen },
         }),
     })
+}
+
+/// Each house's frontal-photo manufactured-home score.
+pub fn mobile_home_scores(features: &PhotoFeatures) -> Vec<f32> {
+    (0..features.len())
+        .map(|i| features.mobile_home(i))
+        .collect()
 }
 
 /// Trains `seeds_per_fold` networks on each fold's training rows, with early stopping on its
@@ -638,15 +808,27 @@ mod tests {
             price,
         };
         let houses = [house(1, 1000.0, 100_000.0), house(2, 4000.0, 400_000.0)];
-        let inputs = RecipeInputs::fit(&[90001, 90002], &houses, None, Target::LogPrice);
+        let fit = |zips: &[u32], target| {
+            RecipeInputs::fit(
+                zips,
+                &houses,
+                true,
+                PhotoSet::default(),
+                &[],
+                None,
+                Backbone::default(),
+                target,
+            )
+        };
+        let inputs = fit(&[90001, 90002], Target::LogPrice);
         assert_eq!(inputs.n_features(), 5);
         let mut out = Vec::new();
-        inputs.push_features([3.0, 2.0, 4000.0], 90002, None, &mut out);
+        inputs.push_features([3.0, 2.0, 4000.0], 90002, &[], &mut out);
         assert_eq!(&out[..2], &[0.0, 1.0]);
         assert!((out[4] - 1.0).abs() < 1e-6, "{out:?}");
         let t = inputs.target(400_000.0, 4000.0);
         assert!((inputs.price(t, 4000.0) - 400_000.0).abs() < 0.1);
-        let per_sqft = RecipeInputs::fit(&[90001], &houses, None, Target::LogPricePerSqft);
+        let per_sqft = fit(&[90001], Target::LogPricePerSqft);
         // Both houses cost $100 per square foot: the target is constant.
         assert!(per_sqft.target(100_000.0, 1000.0).abs() < 1e-6);
         assert!((per_sqft.price(0.0, 2500.0) - 250_000.0).abs() < 0.1);
