@@ -225,6 +225,13 @@ pub enum ModelKind {
     Cnn,
     /// Part 3: attributes and photos (both networks, joined).
     Mixed,
+    /// Photos only, through the pretrained network (EfficientNet-Lite0, frozen): a ridge
+    /// price head on every room's features and small networks over it, chosen by the
+    /// recipe's inner cross-validation.
+    PhotosPretrained,
+    /// Attributes and photos through the pretrained network: the best recipe with its photo
+    /// inputs always on (`--recipe best --recipe-photos on`).
+    MixedPretrained,
 }
 
 impl ModelKind {
@@ -234,6 +241,29 @@ impl ModelKind {
             ModelKind::Mlp => ModelSpec::Mlp(Default::default()),
             ModelKind::Cnn => ModelSpec::Cnn(Default::default()),
             ModelKind::Mixed => ModelSpec::Mixed(Default::default()),
+            // Trained by the recipe, which makes its own ensemble.
+            ModelKind::PhotosPretrained | ModelKind::MixedPretrained => {
+                ModelSpec::Mlp(Default::default())
+            }
+        }
+    }
+
+    /// Whether this kind is trained by the recipe on the pretrained photo features.
+    pub fn pretrained(self) -> bool {
+        matches!(
+            self,
+            ModelKind::PhotosPretrained | ModelKind::MixedPretrained
+        )
+    }
+
+    /// The name of its run folders.
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelKind::Mlp => "mlp",
+            ModelKind::Cnn => "cnn",
+            ModelKind::Mixed => "mixed",
+            ModelKind::PhotosPretrained => "photos-pretrained",
+            ModelKind::MixedPretrained => "mixed-pretrained",
         }
     }
 }
@@ -251,12 +281,13 @@ pub enum RecipeArg {
 /// Whether the best recipe may use the photos.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum RecipePhotosArg {
-    /// Use the frontal photo's manufactured-home score (from a network pretrained on
-    /// ImageNet) only if the inner cross-validation finds it helps.
+    /// Use the photo inputs from a network pretrained on ImageNet (the frontal photo's
+    /// manufactured-home score, a ridge price from every room's features) only where the
+    /// inner cross-validation finds they help.
     Auto,
     /// Attributes only; photos are not read.
     Off,
-    /// Always use the frontal photo's manufactured-home score.
+    /// Always use photo inputs (the inner cross-validation picks which).
     On,
 }
 
@@ -333,7 +364,7 @@ impl RunArgs {
         config.train.batch_size = self.batch_size;
         config.train.seed = self.seed;
         config.train.optimizer.learning_rate = self.learning_rate;
-        if self.recipe == RecipeArg::Best {
+        if self.recipe == RecipeArg::Best || self.model.pretrained() {
             let mut recipe: crate::recipe::RecipeConfig = match &self.recipe_config {
                 Some(path) => {
                     serde_json::from_str(&read_text(path)?).map_err(|e| Error::Input {
@@ -350,6 +381,19 @@ impl RunArgs {
                     RecipePhotosArg::On => crate::recipe::PhotoUse::On,
                 };
             }
+            if self.model.pretrained() {
+                if self.recipe_photos != RecipePhotosArg::Auto {
+                    return Err(Error::Usage(format!(
+                        "--model {} always reads the photos; leave out --recipe-photos",
+                        self.model.name()
+                    )));
+                }
+                recipe.photos = crate::recipe::PhotoUse::On;
+                if self.model == ModelKind::PhotosPretrained {
+                    recipe.attributes = false;
+                    recipe.target = crate::recipe::Target::LogPrice;
+                }
+            }
             recipe.validate()?;
             config.recipe = Some(recipe);
         }
@@ -358,7 +402,10 @@ impl RunArgs {
 
     /// Rejects flag combinations that make no sense.
     pub fn check(&self) -> Result<()> {
-        if self.recipe == RecipeArg::Best && self.model != ModelKind::Mlp {
+        if self.recipe == RecipeArg::Best
+            && self.model != ModelKind::Mlp
+            && !self.model.pretrained()
+        {
             return Err(Error::Usage(
                 "--recipe best chooses its own networks; leave out --model (use --recipe-photos to control photos)"
                     .into(),
@@ -533,7 +580,9 @@ fn train(args: &TrainArgs) -> Result<()> {
     };
     let out_dir = match &args.out {
         Some(dir) => dir.clone(),
-        None => pipeline::default_out_dir(if config.recipe.is_some() {
+        None => pipeline::default_out_dir(if args.run.model.pretrained() {
+            args.run.model.name()
+        } else if config.recipe.is_some() {
             "best"
         } else {
             config.model.name()

@@ -763,8 +763,13 @@ fn train_synthetic_recipe(dir: &Path, extra: &[&str]) -> String {
 fn best_recipe_chooses_by_inner_cv_and_saves_an_ensemble() {
     let dir = synthetic_photo_dataset(60);
     let stdout = train_synthetic_recipe(dir.path(), &["--cache-dir", "cache", "--out", "best"]);
-    // Two weight decays, with and without the frontal photo's score.
-    assert_eq!(stdout.matches("recipe candidate: ").count(), 4, "{stdout}");
+    // Two weight decays, times no photo input, the frontal photo's score, the ridge photo
+    // price, or both.
+    assert_eq!(stdout.matches("recipe candidate: ").count(), 8, "{stdout}");
+    assert!(
+        stdout.contains("photo price head: ridge on the "),
+        "{stdout}"
+    );
     assert!(stdout.contains("recipe chose: "), "{stdout}");
     let summary =
         text(&appraise(&["summary", "--model", "best/model.appraise"], dir.path()).stdout);
@@ -773,7 +778,8 @@ fn best_recipe_chooses_by_inner_cv_and_saves_an_ensemble() {
         "{summary}"
     );
     // Prices are calibrated on the out-of-fold predictions; such a file is format 3 (4 when
-    // it reads the frontal photo's score), which a build that does not know either refuses.
+    // it reads the frontal photo's score, 5 with the photo price head), which a build that
+    // does not know them refuses.
     assert!(summary.contains("(price factor "), "{summary}");
     // Three networks per fold of the 5-fold inner cross-validation.
     assert!(
@@ -783,9 +789,14 @@ fn best_recipe_chooses_by_inner_cv_and_saves_an_ensemble() {
     // The recipe's own training settings, not the tutorial's defaults.
     assert!(summary.contains("early stopping after 40"), "{summary}");
     let bytes = std::fs::read(dir.path().join("best/model.appraise")).unwrap();
-    let reads_photos = summary.contains("+ the frontal photo's manufactured-home score");
-    let format = if reads_photos { 4u32 } else { 3 };
-    assert_eq!(&bytes[8..12], &format.to_le_bytes(), "{summary}");
+    let auto_format = if summary.contains("+ the photo price (ridge") {
+        5u32
+    } else if summary.contains("+ the frontal photo's manufactured-home score") {
+        4
+    } else {
+        3
+    };
+    assert_eq!(&bytes[8..12], &auto_format.to_le_bytes(), "{summary}");
     let rows = predict_synthetic_with_photos(dir.path(), "best/model.appraise");
     assert_eq!(rows.lines().count(), 61);
     // The saved model reproduces the test scores of training.
@@ -804,7 +815,7 @@ fn best_recipe_chooses_by_inner_cv_and_saves_an_ensemble() {
             "best-on",
         ],
     );
-    assert_eq!(stdout.matches("recipe candidate: ").count(), 2, "{stdout}");
+    assert_eq!(stdout.matches("recipe candidate: ").count(), 6, "{stdout}");
     let summary = text(
         &appraise(
             &["summary", "--model", "best-on/model.appraise"],
@@ -813,14 +824,71 @@ fn best_recipe_chooses_by_inner_cv_and_saves_an_ensemble() {
         .stdout,
     );
     assert!(
-        summary.contains("+ the frontal photo's manufactured-home score"),
+        summary.contains("Photo features: efficientnet-lite0"),
         "{summary}"
     );
     let bytes = std::fs::read(dir.path().join("best-on/model.appraise")).unwrap();
-    assert_eq!(&bytes[8..12], &4u32.to_le_bytes());
+    let format = if summary.contains("+ the photo price (ridge") {
+        5u32
+    } else {
+        4
+    };
+    assert_eq!(&bytes[8..12], &format.to_le_bytes(), "{summary}");
     let priced = predict_synthetic_with_photos(dir.path(), "best-on/model.appraise");
-    assert_ne!(priced, rows);
+    if auto_format == 3 {
+        // `auto` kept attributes only; `on` reads photos and prices differently.
+        assert_ne!(priced, rows);
+    }
     evaluate_reproduces_training(dir.path(), "best-on");
+
+    // Photos alone, through the pretrained network: no attribute is an input.
+    let stdout = train_synthetic_recipe(
+        dir.path(),
+        &[
+            "--model",
+            "photos-pretrained",
+            "--cache-dir",
+            "cache",
+            "--out",
+            "photos-only",
+        ],
+    );
+    assert_eq!(stdout.matches("recipe candidate: ").count(), 6, "{stdout}");
+    assert!(
+        !stdout.contains("candidate: weight decay 0.0001, attributes"),
+        "{stdout}"
+    );
+    let summary = text(
+        &appraise(
+            &["summary", "--model", "photos-only/model.appraise"],
+            dir.path(),
+        )
+        .stdout,
+    );
+    assert!(
+        summary.contains("Photo features: efficientnet-lite0")
+            && !summary.contains("one-hot zip codes")
+            && summary.contains("Target: ln(price)"),
+        "{summary}"
+    );
+    let bytes = std::fs::read(dir.path().join("photos-only/model.appraise")).unwrap();
+    assert_eq!(&bytes[8..12], &5u32.to_le_bytes());
+    let photo_prices = predict_synthetic_with_photos(dir.path(), "photos-only/model.appraise");
+    assert_eq!(photo_prices.lines().count(), 61);
+    evaluate_reproduces_training(dir.path(), "photos-only");
+    let refused = appraise(
+        &[
+            "train",
+            "--dataset",
+            "data",
+            "--model",
+            "photos-pretrained",
+            "--recipe-photos",
+            "off",
+        ],
+        dir.path(),
+    );
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused.stderr));
 
     let stdout = train_synthetic_recipe(
         dir.path(),
