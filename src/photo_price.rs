@@ -31,7 +31,7 @@ impl Reduction {
     /// A short name for notes and `summary`.
     pub fn label(self) -> &'static str {
         match self {
-            Reduction::AllRooms => "all four rooms",
+            Reduction::AllRooms => "four rooms side by side",
             Reduction::Frontal => "frontal photo",
             Reduction::RoomMean => "mean of the rooms",
         }
