@@ -14,7 +14,6 @@ mod efficientnet;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use burn::tensor::{Device, Tensor, TensorData};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -64,7 +63,7 @@ impl Backbone {
     /// whenever any of them changes.
     fn cache_version(self) -> &'static str {
         match self {
-            Backbone::EfficientNetLite0 => "effnet-lite0-f16-v4",
+            Backbone::EfficientNetLite0 => "effnet-lite0-f16-v5",
         }
     }
 
@@ -74,23 +73,19 @@ impl Backbone {
     fn embed_house(self, dir: &Path, id: &dyn std::fmt::Display) -> Result<Vec<f32>> {
         match self {
             Backbone::EfficientNetLite0 => {
-                let mut input = Vec::with_capacity(ROOMS.len() * 3 * INPUT * INPUT);
+                let net = EfficientNetLite0::get();
+                let mut embeddings = Vec::with_capacity(ROOMS.len() * EMBEDDING);
+                let mut input = Vec::with_capacity(3 * INPUT * INPUT);
                 for room in ROOMS {
                     let photo = photos::load_photo(
                         &photo_path(dir, id, room),
                         efficientnet::RESIZE as u16,
                     )?;
+                    input.clear();
                     network_input(&photo, &mut input);
+                    embeddings.extend(net.embed(&input));
                 }
-                let x = Tensor::from_data(
-                    TensorData::new(input, [ROOMS.len(), 3, INPUT, INPUT]),
-                    &Device::flex(),
-                );
-                Ok(EfficientNetLite0::get()
-                    .embed(x)
-                    .into_data()
-                    .try_to_vec::<f32>()
-                    .expect("float embeddings"))
+                Ok(embeddings)
             }
         }
     }

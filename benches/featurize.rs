@@ -1,0 +1,54 @@
+//! Benchmark of the pretrained photo features: where a photo's time goes (JPEG decode with
+//! DCT downscaling, resize and crop, the network), one thread, then all photos of the real
+//! dataset on every core as `appraise` featurizes them (cache off).
+//!
+//! Run with `cargo bench --bench featurize` and `APPRAISE_DATASET` set.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use appraise::extractor::{self, Backbone, EfficientNetLite0};
+use appraise::photos;
+
+fn main() {
+    let dir = PathBuf::from(
+        std::env::var("APPRAISE_DATASET").expect("set APPRAISE_DATASET to the Houses Dataset"),
+    );
+    let rooms = ["bathroom", "bedroom", "frontal", "kitchen"];
+    let houses: Vec<usize> = (1..=20).collect();
+    let (mut decode, mut prepare, mut forward) = (0.0, 0.0, 0.0);
+    let net = EfficientNetLite0::get();
+    for &h in &houses {
+        for room in rooms {
+            let mut input = Vec::new();
+            let t = Instant::now();
+            let photo = photos::load_photo(&photos::photo_path(&dir, h, room), 256).unwrap();
+            decode += t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            extractor::network_input(&photo, &mut input);
+            prepare += t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            assert_eq!(net.embed(&input).len(), extractor::EMBEDDING);
+            forward += t.elapsed().as_secs_f64();
+        }
+    }
+    let n = (houses.len() * rooms.len()) as f64;
+    println!(
+        "per photo (one thread): decode {:.1} ms, resize+crop {:.1} ms, network {:.1} ms",
+        1e3 * decode / n,
+        1e3 * prepare / n,
+        1e3 * forward / n
+    );
+    if std::env::var("PROF").is_ok() {
+        return;
+    }
+    let all: Vec<usize> = (1..=535).collect();
+    let t = Instant::now();
+    let features = extractor::featurize(Backbone::default(), &dir, &all, &|_| {}).unwrap();
+    let wall = t.elapsed().as_secs_f64();
+    println!(
+        "featurize all {} photos, cold, every core: {wall:.1} s ({:.1} ms a photo)",
+        features.len() * rooms.len(),
+        1e3 * wall / (features.len() * rooms.len()) as f64
+    );
+}
