@@ -14,7 +14,7 @@ fn main() {
     let dir = PathBuf::from(
         std::env::var("APPRAISE_DATASET").expect("set APPRAISE_DATASET to the Houses Dataset"),
     );
-    let rooms = ["bathroom", "bedroom", "frontal", "kitchen"];
+    let rooms = photos::ROOMS;
     let houses: Vec<usize> = (1..=20).collect();
     let (mut decode, mut prepare, mut forward) = (0.0, 0.0, 0.0);
     let net = EfficientNetLite0::get();
@@ -39,9 +39,6 @@ fn main() {
         1e3 * prepare / n,
         1e3 * forward / n
     );
-    if std::env::var("PROF").is_ok() {
-        return;
-    }
     let all: Vec<usize> = (1..=535).collect();
     let t = Instant::now();
     let features = extractor::featurize(Backbone::default(), &dir, &all, &|_| {}).unwrap();

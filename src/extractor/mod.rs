@@ -67,9 +67,9 @@ impl Backbone {
         }
     }
 
-    /// The embeddings of one house's photos, one after another. The photos go through the
-    /// network as one batch, always the same four, so a house's features never depend on
-    /// which other houses are featurized with it.
+    /// The embeddings of one house's photos, one after another. Each photo goes through the
+    /// network alone, so a house's features never depend on which other houses are
+    /// featurized with it.
     fn embed_house(self, dir: &Path, id: &dyn std::fmt::Display) -> Result<Vec<f32>> {
         match self {
             Backbone::EfficientNetLite0 => {
