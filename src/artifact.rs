@@ -36,7 +36,10 @@ pub const MAGIC: &[u8; 8] = b"APPRAISE";
 /// misprice every house); recipe models that read the frontal photo's manufactured-home score
 /// as version 4 (before, recipe models with photos read 24 photo statistics instead).
 /// Version 5: recipe models that read the photo price head, or no attributes.
-pub const FORMAT_VERSION: u32 = 5;
+/// Version 6: models of a user's own table (`--data`), whose header is a [`TableHeader`].
+pub const FORMAT_VERSION: u32 = 6;
+/// The format version of table models.
+pub const TABLE_FORMAT: u32 = 6;
 /// Conventional file name inside a run folder.
 pub const FILE_NAME: &str = "model.appraise";
 const PREFIX_LEN: usize = 8 + 4 + 8;
@@ -221,6 +224,13 @@ impl SavedModel {
         }
         if version == 0 {
             return Err(damaged("format version", "0".into()));
+        }
+        if version == TABLE_FORMAT {
+            return Err(bad(
+                "is a model of a user's table (trained with --data), not of the Houses dataset; \
+                 price rows with `appraise predict --model FILE --input TABLE`"
+                    .into(),
+            ));
         }
         let json_len = u64::from_le_bytes(bytes[12..20].try_into().expect("8 bytes"));
         let rest = &bytes[PREFIX_LEN..];
@@ -446,6 +456,230 @@ impl SavedModel {
         );
         out
     }
+}
+
+/// The JSON part of a table model's file (format version 6).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TableHeader {
+    /// Version of appraise that wrote the file.
+    pub appraise_version: String,
+    /// The columns and their roles.
+    pub schema: crate::schema::Schema,
+    /// The fitted encoder.
+    pub encoder: crate::encoder::Encoder,
+    /// How outputs become prices.
+    pub scale: crate::tabular::PriceScale,
+    /// The network's kind and shape, when the model has one (its weights follow the header).
+    pub network: Option<ModelSpec>,
+    /// The ridge part, when the model has one.
+    pub linear: Option<crate::ridge::Linear>,
+    /// How and on what it was trained.
+    pub info: crate::tabular::TableInfo,
+}
+
+/// A model file of either kind.
+#[derive(Debug, Clone)]
+pub enum AnyModel {
+    /// A model of the Houses dataset.
+    Houses(Box<SavedModel>),
+    /// A model of a user's table.
+    Table(Box<crate::tabular::TableModel>),
+}
+
+fn network_spec(network: &Network) -> ModelSpec {
+    match network {
+        Network::Ensemble(e) => ModelSpec::Ensemble(crate::model::EnsembleConfig {
+            member: crate::model::MlpConfig {
+                hidden: e.members[0].hidden_widths(),
+            },
+            members: e.members.len(),
+        }),
+        Network::Mlp(m) => ModelSpec::Mlp(crate::model::MlpConfig {
+            hidden: m.hidden_widths(),
+        }),
+        _ => unreachable!("table models are MLPs"),
+    }
+}
+
+/// The bytes of a table model's file.
+pub fn table_to_bytes(model: &crate::tabular::TableModel) -> Vec<u8> {
+    let network = model.predictor.network();
+    let header = TableHeader {
+        appraise_version: env!("CARGO_PKG_VERSION").to_string(),
+        schema: model.schema.clone(),
+        encoder: model.encoder.clone(),
+        scale: model.scale.clone(),
+        network: network.map(network_spec),
+        linear: model.predictor.linear().cloned(),
+        info: model.info.clone(),
+    };
+    let json = serde_json::to_vec(&header).expect("the header serializes");
+    let buffers: Vec<(String, Vec<usize>, Vec<u8>)> = network
+        .map(Network::tensors)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(name, t)| (name, t.shape, f32_bytes(&t.values)))
+        .collect();
+    let views = buffers.iter().map(|(name, shape, bytes)| {
+        let view = TensorView::new(Dtype::F32, shape.clone(), bytes).expect("sizes match shapes");
+        (name.clone(), view)
+    });
+    let tensors = safetensors::serialize(views, None::<HashMap<String, String>>)
+        .expect("f32 tensors serialize");
+    let mut out = Vec::with_capacity(PREFIX_LEN + json.len() + tensors.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&TABLE_FORMAT.to_le_bytes());
+    out.extend_from_slice(&(json.len() as u64).to_le_bytes());
+    out.extend_from_slice(&json);
+    out.extend_from_slice(&tensors);
+    out
+}
+
+/// Writes a table model's file atomically.
+pub fn save_table(model: &crate::tabular::TableModel, path: &Path) -> Result<()> {
+    atomic::write(path, &table_to_bytes(model))
+}
+
+fn table_from_bytes(bytes: &[u8], path: &Path) -> Result<crate::tabular::TableModel> {
+    use crate::tabular::Predictor;
+    let damaged = |what: &str, detail: String| Error::Input {
+        path: path.to_path_buf(),
+        message: format!(
+            "the model file is damaged ({what}: {detail}); train the model again or copy the file again"
+        ),
+    };
+    let json_len = u64::from_le_bytes(bytes[12..20].try_into().expect("8 bytes"));
+    let rest = &bytes[PREFIX_LEN..];
+    if json_len > rest.len() as u64 {
+        return Err(damaged("header", "the file is truncated".into()));
+    }
+    let (json, tensor_bytes) = rest.split_at(json_len as usize);
+    let header: TableHeader =
+        serde_json::from_slice(json).map_err(|e| damaged("header", e.to_string()))?;
+    let network = match &header.network {
+        Some(spec) => {
+            spec.validate().map_err(|e| damaged("model config", e))?;
+            let tensors = SafeTensors::deserialize(tensor_bytes)
+                .map_err(|e| damaged("weights", e.to_string()))?;
+            let mut stored = BTreeMap::new();
+            for (name, view) in tensors.tensors() {
+                if view.dtype() != Dtype::F32 {
+                    return Err(damaged("weights", format!("tensor {name} is not F32")));
+                }
+                let values = view
+                    .data()
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")))
+                    .collect();
+                stored.insert(
+                    name,
+                    NamedTensor {
+                        shape: view.shape().to_vec(),
+                        values,
+                    },
+                );
+            }
+            let fresh = spec.init(
+                header.encoder.width(),
+                &mut crate::rng::SeededRng::new(0, 0),
+                &Device::flex(),
+            );
+            Some(
+                fresh
+                    .with_tensors(&stored)
+                    .map_err(|e| damaged("weights", e))?
+                    .valid(),
+            )
+        }
+        None => None,
+    };
+    let predictor = match (network, header.linear) {
+        (Some(n), Some(l)) => Predictor::Blend(n, l),
+        (Some(n), None) => Predictor::Network(n),
+        (None, Some(l)) => {
+            if l.weights.len() != header.encoder.width() {
+                return Err(damaged("ridge", "weights do not match the inputs".into()));
+            }
+            Predictor::Ridge(l)
+        }
+        (None, None) => return Err(damaged("header", "no network and no ridge model".into())),
+    };
+    Ok(crate::tabular::TableModel {
+        schema: header.schema,
+        encoder: header.encoder,
+        scale: header.scale,
+        predictor,
+        info: header.info,
+    })
+}
+
+/// Reads a model file of either kind.
+pub fn load_any(path: &Path) -> Result<AnyModel> {
+    if path.is_dir() {
+        return Err(Error::Input {
+            path: path.to_path_buf(),
+            message: format!("is a folder; pass the {FILE_NAME} file inside it"),
+        });
+    }
+    let bytes = std::fs::read(path).map_err(|e| {
+        Error::reading(
+            path,
+            e,
+            "model file not found; `appraise train --out DIR` writes DIR/model.appraise",
+        )
+    })?;
+    if bytes.len() >= PREFIX_LEN
+        && &bytes[..MAGIC.len()] == MAGIC
+        && u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes")) == TABLE_FORMAT
+    {
+        return Ok(AnyModel::Table(Box::new(table_from_bytes(&bytes, path)?)));
+    }
+    Ok(AnyModel::Houses(Box::new(SavedModel::from_bytes(
+        &bytes, path,
+    )?)))
+}
+
+/// A table model's summary: its network or ridge model, its schema, encoder and training.
+pub fn table_summary(model: &crate::tabular::TableModel) -> String {
+    use std::fmt::Write as _;
+    let width = model.encoder.width();
+    let mut out = String::new();
+    if let Some(n) = model.predictor.network() {
+        out += &network_spec(n).summary(width);
+        out += "\n";
+    }
+    if let Some(l) = model.predictor.linear() {
+        let _ = writeln!(
+            out,
+            "ridge regression on the {} inputs (bias {:.4})",
+            l.weights.len(),
+            l.bias
+        );
+    }
+    let _ = writeln!(out, "schema:\n{}", model.schema.render());
+    let _ = writeln!(out, "encoding ({width} inputs):");
+    for c in &model.encoder.columns {
+        let _ = writeln!(out, "  {}", c.describe());
+    }
+    let i = &model.info;
+    let method = match &i.config.method {
+        crate::tabular::Method::Tutorial { .. } => "the tutorial's MLP".to_string(),
+        crate::tabular::Method::Recipe(_) => format!(
+            "the best recipe; chose {}",
+            i.candidates.get(i.chosen).map_or("?", |c| c.label.as_str())
+        ),
+    };
+    let _ = writeln!(
+        out,
+        "trained on {} ({} rows, {} with a price; {} training, {} test, split seed {}) by {method}",
+        i.data, i.rows, i.kept_rows, i.train_rows, i.test_rows, i.config.split_seed
+    );
+    let _ = writeln!(
+        out,
+        "test MAPE {:.2}%, median APE {:.2}%, R2 {:.4}",
+        i.test_metrics.mape, i.test_metrics.median_ape, i.test_metrics.r2
+    );
+    out
 }
 
 fn f32_bytes(values: &[f32]) -> Vec<u8> {

@@ -329,7 +329,7 @@ fn log_target(target: Target, price: f64, area: f64) -> f64 {
 /// `actual / predicted` weighted by `predicted / actual`. (The MAPE is convex and piecewise
 /// linear in `c`; its slope rises by `2 * predicted / actual` as `c` passes each house's ratio,
 /// so it turns upward where half of the total weight is passed.)
-fn mape_factor(actual: &[f64], predicted: &[f64]) -> f64 {
+pub(crate) fn mape_factor(actual: &[f64], predicted: &[f64]) -> f64 {
     let mut ratios: Vec<(f64, f64)> = actual
         .iter()
         .zip(predicted)
@@ -686,7 +686,7 @@ pub fn mobile_home_scores(features: &PhotoFeatures) -> Vec<f32> {
 /// Trains `seeds_per_fold` networks on each fold's training rows, with early stopping on its
 /// held-out rows. Returns the networks (fold by fold), the first one's history, and each
 /// row's mean network output over its held-out fold's networks.
-fn train_fold_networks(
+pub(crate) fn train_fold_networks(
     spec: &ModelSpec,
     train_config: &TrainConfig,
     table: &Table,

@@ -17,7 +17,7 @@ use rayon::prelude::*;
 pub const PENALTIES: [f64; 8] = [0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0];
 
 /// A linear model on raw features: `bias + weights . x`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Linear {
     /// One weight per feature.
     pub weights: Vec<f64>,
@@ -215,6 +215,66 @@ impl Design {
     }
 }
 
+/// Ridge in the primal, for tables with more rows than features: fits `y` on the `rows` of
+/// `x` (row-major, `dim` features per row; `y` one value per row of `x`) with penalty
+/// `penalty` times the mean variance of the features, for each penalty given. Sums run in a
+/// fixed order, so the result does not depend on threads.
+pub fn fit_primal(
+    x: &[f64],
+    dim: usize,
+    rows: &[usize],
+    y: &[f64],
+    penalties: &[f64],
+) -> Vec<Linear> {
+    assert!(dim > 0 && !rows.is_empty(), "ridge needs features and rows");
+    let n = rows.len() as f64;
+    let mut mean = vec![0.0; dim];
+    for &r in rows {
+        for (m, v) in mean.iter_mut().zip(&x[r * dim..(r + 1) * dim]) {
+            *m += v;
+        }
+    }
+    mean.iter_mut().for_each(|m| *m /= n);
+    let y_mean = rows.iter().map(|&r| y[r]).sum::<f64>() / n;
+    let mut gram = vec![0.0; dim * dim];
+    let mut xty = vec![0.0; dim];
+    let mut centered = vec![0.0; dim];
+    for &r in rows {
+        for ((c, v), m) in centered
+            .iter_mut()
+            .zip(&x[r * dim..(r + 1) * dim])
+            .zip(&mean)
+        {
+            *c = v - m;
+        }
+        let yc = y[r] - y_mean;
+        for i in 0..dim {
+            let ci = centered[i];
+            if ci == 0.0 {
+                continue;
+            }
+            xty[i] += ci * yc;
+            for (g, cj) in gram[i * dim..i * dim + i + 1].iter_mut().zip(&centered) {
+                *g += ci * cj;
+            }
+        }
+    }
+    for i in 0..dim {
+        for j in 0..i {
+            gram[j * dim + i] = gram[i * dim + j];
+        }
+    }
+    let trace = (0..dim).map(|i| gram[i * dim + i]).sum::<f64>() / (n * dim as f64);
+    penalties
+        .iter()
+        .map(|&p| {
+            let weights = solve_ridge(&gram, dim, &xty, p * n * trace.max(1e-12));
+            let bias = y_mean - dot(&weights, &mean);
+            Linear { weights, bias }
+        })
+        .collect()
+}
+
 fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
@@ -306,6 +366,18 @@ mod tests {
         // A larger penalty shrinks the predictions toward the training mean.
         let spread = |v: &[f64]| v.iter().map(|p| (p - v[0]).abs()).sum::<f64>();
         assert!(spread(&by_kernel[7]) < spread(&by_kernel[0]));
+    }
+
+    #[test]
+    fn the_primal_fit_agrees_with_the_dual_one() {
+        let (x, y) = problem(50);
+        let design = Design::new(&x, 4);
+        let rows: Vec<usize> = (0..50).collect();
+        let primal = &fit_primal(&x, 4, &rows, &y, &[1e-6])[0];
+        assert!((primal.weights[0] - 2.0).abs() < 1e-3, "{primal:?}");
+        let dual = design.fit(&rows, &y, 1e-6);
+        let point = [52.0, 0.5, 4.0, -1.0];
+        assert!((primal.predict(&point) - dual.predict(&point)).abs() < 1e-2);
     }
 
     #[test]

@@ -83,6 +83,16 @@ impl MlpConfig {
 }
 
 impl Mlp {
+    /// The widths of its hidden layers (its [`MlpConfig::hidden`]).
+    pub fn hidden_widths(&self) -> Vec<usize> {
+        let hidden = if self.regress {
+            &self.layers[..self.layers.len() - 1]
+        } else {
+            &self.layers[..]
+        };
+        hidden.iter().map(|l| l.weight.dims()[1]).collect()
+    }
+
     /// `[batch, n_inputs] -> [batch, out]`: scaled prices, or the branch's features.
     pub fn forward(&self, mut x: Tensor<2>) -> Tensor<2> {
         let last = self.layers.len() - 1;

@@ -1,5 +1,8 @@
 //! The `appraise` command line: argument definitions and the commands behind them.
-//! `main.rs` parses the arguments and calls [`run`].
+//! `main.rs` parses the arguments and calls [`run`]. The commands on a user's own table
+//! (`--data`) are in [`table`].
+
+mod table;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -191,6 +194,11 @@ pub struct EvaluateArgs {
     #[arg(long, value_name = "DIR")]
     pub dataset: Option<PathBuf>,
 
+    /// For a model of a user's table: the table to score [default: the one it was trained on,
+    /// its test rows]
+    #[arg(long, value_name = "FILE", conflicts_with = "dataset")]
+    pub data: Option<PathBuf>,
+
     /// Score every house that passes the model's zip filter, not only the test houses.
     #[arg(long)]
     pub all: bool,
@@ -346,6 +354,10 @@ pub struct RunArgs {
     /// Photo cache settings (cnn and mixed models).
     #[command(flatten)]
     pub cache: CacheArgs,
+
+    /// A user's own table instead of the Houses dataset.
+    #[command(flatten)]
+    pub table: table::TableArgs,
 }
 
 impl RunArgs {
@@ -567,10 +579,6 @@ impl Observer for Printer {
 }
 
 fn train(args: &TrainArgs) -> Result<()> {
-    args.run.check()?;
-    let config = args.run.config()?;
-    config.train.validate()?;
-    let dataset_dir = dataset::resolve_dataset_dir(args.run.dataset.as_deref())?;
     let verbosity = if args.quiet {
         Verbosity::Quiet
     } else if args.verbose || !std::io::stdout().is_terminal() {
@@ -578,6 +586,13 @@ fn train(args: &TrainArgs) -> Result<()> {
     } else {
         Verbosity::Bar
     };
+    if args.run.table.data.is_some() {
+        return table::train(args, verbosity, &mut Printer::new(verbosity));
+    }
+    args.run.check()?;
+    let config = args.run.config()?;
+    config.train.validate()?;
+    let dataset_dir = dataset::resolve_dataset_dir(args.run.dataset.as_deref())?;
     let out_dir = match &args.out {
         Some(dir) => dir.clone(),
         None => pipeline::default_out_dir(if args.run.model.pretrained() {
@@ -631,7 +646,10 @@ fn read_text(path: &std::path::Path) -> Result<String> {
 }
 
 fn predict(args: &PredictArgs) -> Result<()> {
-    let model = SavedModel::load(&args.model)?;
+    let model = match artifact::load_any(&args.model)? {
+        artifact::AnyModel::Houses(model) => model,
+        artifact::AnyModel::Table(model) => return table::predict(args, &model),
+    };
     if let Some(path) = &args.output {
         atomic::check_output_file(path, "the predictions (--output)")?;
     }
@@ -707,7 +725,17 @@ fn predict(args: &PredictArgs) -> Result<()> {
 }
 
 fn evaluate(args: &EvaluateArgs) -> Result<()> {
-    let model = SavedModel::load(&args.model)?;
+    let model = match artifact::load_any(&args.model)? {
+        artifact::AnyModel::Houses(model) => model,
+        artifact::AnyModel::Table(model) => {
+            return table::evaluate(&model, args.data.as_deref(), args.all, args.json);
+        }
+    };
+    if args.data.is_some() {
+        return Err(Error::Usage(
+            "this is a model of the Houses dataset; score it on a dataset folder with --dataset DIR".into(),
+        ));
+    }
     let dataset_dir = dataset::resolve_dataset_dir(args.dataset.as_deref())?;
     let evaluation = predict::evaluate(
         &model,
@@ -738,13 +766,6 @@ fn evaluate(args: &EvaluateArgs) -> Result<()> {
 }
 
 fn cv(args: &CvArgs) -> Result<()> {
-    args.run.check()?;
-    let config = args.run.config()?;
-    config.train.validate()?;
-    let dataset_dir = dataset::resolve_dataset_dir(args.run.dataset.as_deref())?;
-    if let Some(path) = &args.json {
-        atomic::check_output_file(path, "the report (--json)")?;
-    }
     let scheme = match (&args.split_seeds, args.folds, args.repeats) {
         (Some(seeds), _, _) => cv::Scheme::Repeats(seeds.clone()),
         (None, Some(folds), _) => cv::Scheme::KFold {
@@ -755,6 +776,16 @@ fn cv(args: &CvArgs) -> Result<()> {
     };
     if matches!(&scheme, cv::Scheme::Repeats(seeds) if seeds.is_empty()) {
         return Err(Error::Usage("--repeats must be at least 1".into()));
+    }
+    if args.run.table.data.is_some() {
+        return table::cv(args, &scheme);
+    }
+    args.run.check()?;
+    let config = args.run.config()?;
+    config.train.validate()?;
+    let dataset_dir = dataset::resolve_dataset_dir(args.run.dataset.as_deref())?;
+    if let Some(path) = &args.json {
+        atomic::check_output_file(path, "the report (--json)")?;
     }
     let jobs = args
         .jobs
@@ -859,7 +890,10 @@ fn ingest(args: &IngestArgs) -> Result<()> {
 }
 
 fn summary(args: &SummaryArgs) -> Result<()> {
-    print!("{}", SavedModel::load(&args.model)?.summary());
+    match artifact::load_any(&args.model)? {
+        artifact::AnyModel::Houses(model) => print!("{}", model.summary()),
+        artifact::AnyModel::Table(model) => print!("{}", artifact::table_summary(&model)),
+    }
     Ok(())
 }
 

@@ -1,0 +1,394 @@
+//! The commands on a user's own table (`--data FILE`): `train`, `cv`, `predict`, `evaluate`
+//! and `summary` of table models.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+
+use super::{CvArgs, FormatArg, PredictArgs, RecipeArg, RunArgs, TrainArgs, Verbosity, dollars};
+use crate::artifact;
+use crate::atomic;
+use crate::cv::Scheme;
+use crate::error::{Error, Result};
+use crate::metrics::Metrics;
+use crate::pipeline::{self, Observer};
+use crate::schema::{self, Schema, SchemaOptions};
+use crate::table::Frame;
+use crate::tabular::{self, Method, TableConfig, TableModel, TableRecipe};
+
+/// Where a user's table is and what its columns are.
+#[derive(Debug, Args)]
+pub struct TableArgs {
+    /// A table of houses to use instead of the Houses dataset: CSV, or Parquet (by the
+    /// .parquet extension). Column roles are inferred and printed; override them below.
+    #[arg(long, value_name = "FILE", conflicts_with = "dataset")]
+    pub data: Option<PathBuf>,
+
+    /// With --data: the price column [default: a column named price or sale_price]
+    #[arg(long, value_name = "COLUMN", requires = "data")]
+    pub target: Option<String>,
+
+    /// With --data: columns to treat as categories (comma-separated).
+    #[arg(long, value_name = "COLUMNS", value_delimiter = ',', requires = "data")]
+    pub categorical: Vec<String>,
+
+    /// With --data: columns to treat as numbers (comma-separated).
+    #[arg(long, value_name = "COLUMNS", value_delimiter = ',', requires = "data")]
+    pub numeric: Vec<String>,
+
+    /// With --data: columns not to use (comma-separated).
+    #[arg(long, value_name = "COLUMNS", value_delimiter = ',', requires = "data")]
+    pub ignore: Vec<String>,
+
+    /// With --data: columns that name a row (passed through, never inputs).
+    #[arg(long, value_name = "COLUMNS", value_delimiter = ',', requires = "data")]
+    pub identifier: Vec<String>,
+
+    /// With --data: columns of photo paths (recorded in the schema; the table models do not
+    /// read photos yet).
+    #[arg(
+        long = "photos",
+        value_name = "COLUMNS",
+        value_delimiter = ',',
+        requires = "data"
+    )]
+    pub photo_columns: Vec<String>,
+
+    /// With --data: the living-area column (the baselines then price per area unit).
+    #[arg(long, value_name = "COLUMN", requires = "data")]
+    pub area: Option<String>,
+
+    /// With --data: a JSON schema file with the fields target, categorical, numeric, ignore,
+    /// identifier, photos and area (flags win over it).
+    #[arg(long, value_name = "FILE", requires = "data")]
+    pub schema: Option<PathBuf>,
+
+    /// With --data: drop rows whose price is missing, zero or negative instead of refusing
+    /// the table.
+    #[arg(long, requires = "data")]
+    pub drop_bad_target: bool,
+}
+
+impl TableArgs {
+    fn options(&self) -> Result<SchemaOptions> {
+        let options = SchemaOptions {
+            target: self.target.clone(),
+            categorical: self.categorical.clone(),
+            numeric: self.numeric.clone(),
+            ignore: self.ignore.clone(),
+            photos: self.photo_columns.clone(),
+            identifier: self.identifier.clone(),
+            area: self.area.clone(),
+        };
+        match &self.schema {
+            Some(path) => options.with_file(path),
+            None => Ok(options),
+        }
+    }
+}
+
+/// The table, its schema and the run's settings, from the flags.
+fn load(run: &RunArgs) -> Result<(Frame, Schema, TableConfig)> {
+    let table = &run.table;
+    let path = table.data.as_ref().expect("table mode has --data");
+    if run.model != super::ModelKind::Mlp {
+        return Err(Error::Usage(format!(
+            "--model {} needs the Houses dataset's photos; on a table (--data) use the mlp or --recipe best",
+            run.model.name()
+        )));
+    }
+    let frame = Frame::read(path)?;
+    let schema = schema::infer(&frame, &table.options()?)?;
+    let method = match run.recipe {
+        RecipeArg::Tutorial => {
+            let mut train = crate::train::TrainConfig {
+                epochs: run.epochs,
+                batch_size: run.batch_size,
+                seed: run.seed,
+                ..Default::default()
+            };
+            train.optimizer.learning_rate = run.learning_rate;
+            train.validate()?;
+            Method::Tutorial {
+                model: Default::default(),
+                train,
+            }
+        }
+        RecipeArg::Best => {
+            let mut recipe: TableRecipe = match &run.recipe_config {
+                Some(path) => {
+                    serde_json::from_str(&super::read_text(path)?).map_err(|e| Error::Input {
+                        path: path.clone(),
+                        message: format!("is not a valid recipe configuration for a table: {e}"),
+                    })?
+                }
+                None => TableRecipe::default(),
+            };
+            recipe.seed = run.seed;
+            Method::Recipe(recipe)
+        }
+    };
+    let config = TableConfig {
+        method,
+        test_size: run.test_size,
+        split_seed: run.split_seed,
+        drop_bad_target: table.drop_bad_target,
+    };
+    Ok((frame, schema, config))
+}
+
+fn fingerprint(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    Ok(crate::dataset::fingerprint(&bytes))
+}
+
+/// `appraise train --data FILE`.
+pub fn train(args: &TrainArgs, verbosity: Verbosity, printer: &mut dyn Observer) -> Result<()> {
+    let (frame, schema, config) = load(&args.run)?;
+    let name = match config.method {
+        Method::Tutorial { .. } => "mlp",
+        Method::Recipe(_) => "best",
+    };
+    let out_dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| pipeline::default_out_dir(name));
+    atomic::check_output_dir(&out_dir, "the run folder (--out)")?;
+    if verbosity != Verbosity::Quiet {
+        println!(
+            "[INFO] {}: {} rows\n{}",
+            frame.path.display(),
+            frame.rows(),
+            schema.render()
+        );
+    }
+    let (rows, prices, dropped) = tabular::usable_rows(&frame, &schema, config.drop_bad_target)?;
+    if dropped > 0 {
+        eprintln!("warning: dropped {dropped} rows whose price is missing, zero or negative");
+    }
+    let split = tabular::split(rows.len(), &config)?;
+    let mut fit = tabular::fit(&frame, &schema, &rows, &prices, &split, &config, printer)?;
+    fit.model.info.fingerprint = fingerprint(&frame.path)?;
+    std::fs::create_dir_all(&out_dir).map_err(|e| Error::io(&out_dir, e))?;
+    let mut csv = String::from("row,actual_price,predicted_price,abs_pct_error\n");
+    for p in &fit.predictions {
+        let _ = writeln!(
+            csv,
+            "{},{:.2},{:.2},{:.4}",
+            p.place,
+            p.actual,
+            p.predicted,
+            crate::metrics::abs_pct_error(p.actual, p.predicted)
+        );
+    }
+    atomic::write(&out_dir.join("predictions.csv"), csv.as_bytes())?;
+    atomic::write(
+        &out_dir.join("metrics.json"),
+        pipeline::to_json(&fit.model.info.test_metrics).as_bytes(),
+    )?;
+    atomic::write(
+        &out_dir.join("schema.json"),
+        pipeline::to_json(&schema).as_bytes(),
+    )?;
+    atomic::write(
+        &out_dir.join("config.json"),
+        pipeline::to_json(&config).as_bytes(),
+    )?;
+    artifact::save_table(&fit.model, &out_dir.join(artifact::FILE_NAME))?;
+    let m = &fit.model.info.test_metrics;
+    if verbosity != Verbosity::Quiet {
+        println!(
+            "[INFO] median: {:.2}%, worst: {:.2}%, MAE: {}, RMSE: {}, R^2: {:.4}",
+            m.median_ape,
+            m.max_ape,
+            dollars(m.mae),
+            dollars(m.rmse),
+            m.r2
+        );
+    }
+    eprintln!("[INFO] results written to {}", out_dir.display());
+    println!("[INFO] mean: {:.2}%, std: {:.2}%", m.mape, m.ape_std);
+    Ok(())
+}
+
+/// `appraise cv --data FILE`.
+pub fn cv(args: &CvArgs, scheme: &Scheme) -> Result<()> {
+    let (frame, schema, config) = load(&args.run)?;
+    if let Some(path) = &args.json {
+        atomic::check_output_file(path, "the report (--json)")?;
+    }
+    println!("{}", schema.render());
+    let mut k = 0;
+    let results = tabular::cross_validate(&frame, &schema, &config, scheme, &mut |r| {
+        k += 1;
+        eprintln!(
+            "[INFO] {k} done: {} (model MAPE {:.2}%)",
+            r.label, r.model.mape
+        );
+    })?;
+    println!("Test MAPE per split:");
+    let mut header = format!("{:<16}{:>12}", "split", "model");
+    for (name, _) in &results[0].baselines {
+        header += &format!("   {name}");
+    }
+    println!("{header}");
+    for r in &results {
+        let mut line = format!("{:<16}{:>11.2}%", r.label, r.model.mape);
+        for (_, m) in &r.baselines {
+            line += &format!("   {:.2}%", m.mape);
+        }
+        println!("{line}");
+    }
+    let stats = |f: &dyn Fn(&tabular::TableSplitResult) -> &Metrics| {
+        let v: Vec<f64> = results.iter().map(|r| f(r).mape).collect();
+        let n = v.len() as f64;
+        let mean = v.iter().sum::<f64>() / n;
+        let std = (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n).sqrt();
+        (mean, std)
+    };
+    println!(
+        "\nMean ± standard deviation of the test MAPE over {} splits:",
+        results.len()
+    );
+    let (mean, std) = stats(&|r| &r.model);
+    println!("{:<48}{mean:>8.2} ± {std:.2}", "model");
+    let mut verdicts = Vec::new();
+    for b in 0..results[0].baselines.len() {
+        let (bm, bs) = stats(&|r| &r.baselines[b].1);
+        let name = &results[0].baselines[b].0;
+        println!("{name:<48}{bm:>8.2} ± {bs:.2}");
+        let word = if mean < bm { "beat" } else { "did NOT beat" };
+        verdicts.push(format!(
+            "the model (mean MAPE {mean:.2}%) {word} the {name} baseline ({bm:.2}%)"
+        ));
+    }
+    println!("\n{}", verdicts.join("\n"));
+    if let Some(path) = &args.json {
+        atomic::write(path, pipeline::to_json(&results).as_bytes())?;
+    }
+    Ok(())
+}
+
+/// `appraise predict` with a table model.
+pub fn predict(args: &PredictArgs, model: &TableModel) -> Result<()> {
+    let Some(input) = &args.input else {
+        return Err(Error::Usage(format!(
+            "this model prices rows of a table: give --input FILE (CSV or Parquet) with its columns ({})",
+            model
+                .encoder
+                .columns
+                .iter()
+                .map(|c| c.column())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    };
+    if args.photos.is_some() {
+        eprintln!("warning: this model reads no photos; --photos is ignored");
+    }
+    if let Some(path) = &args.output {
+        atomic::check_output_file(path, "the predictions (--output)")?;
+    }
+    let frame = Frame::read(input)?;
+    let rows: Vec<usize> = (0..frame.rows()).collect();
+    let (prices, warnings) = model.predict(&frame, &rows)?;
+    for line in &warnings.lines {
+        eprintln!("warning: {line}");
+    }
+    let text = match args.format {
+        FormatArg::Csv => {
+            let mut w = csv::Writer::from_writer(Vec::new());
+            let mut header = frame.names.clone();
+            header.push("predicted_price".into());
+            w.write_record(&header)
+                .map_err(|e| Error::Training(e.to_string()))?;
+            for (r, price) in prices.iter().enumerate() {
+                let mut record: Vec<String> = frame.columns.iter().map(|c| c.display(r)).collect();
+                record.push(format!("{price:.2}"));
+                w.write_record(&record)
+                    .map_err(|e| Error::Training(e.to_string()))?;
+            }
+            String::from_utf8(w.into_inner().expect("an in-memory writer")).expect("UTF-8 cells")
+        }
+        FormatArg::Json => {
+            let objects: Vec<serde_json::Value> = prices
+                .iter()
+                .enumerate()
+                .map(|(r, price)| {
+                    let mut object = serde_json::Map::new();
+                    for (name, column) in frame.names.iter().zip(&frame.columns) {
+                        let value = match column {
+                            crate::table::Values::Numbers(v) => {
+                                v[r].map_or(serde_json::Value::Null, serde_json::Value::from)
+                            }
+                            crate::table::Values::Texts(v) => v[r]
+                                .clone()
+                                .map_or(serde_json::Value::Null, serde_json::Value::from),
+                        };
+                        object.insert(name.clone(), value);
+                    }
+                    object.insert(
+                        "predicted_price".into(),
+                        ((price * 100.0).round() / 100.0).into(),
+                    );
+                    serde_json::Value::Object(object)
+                })
+                .collect();
+            serde_json::to_string_pretty(&objects).expect("JSON values serialize") + "\n"
+        }
+    };
+    match &args.output {
+        Some(path) => atomic::write(path, text.as_bytes())?,
+        None => print!("{text}"),
+    }
+    Ok(())
+}
+
+/// `appraise evaluate` with a table model: its test rows of the table it was trained on
+/// (the same split, so the training scores come back exactly), every row with `all`, or
+/// every row of another table given with `data`.
+pub fn evaluate(model: &TableModel, data: Option<&Path>, all: bool, json: bool) -> Result<()> {
+    let info = &model.info;
+    let path = data.map_or_else(|| PathBuf::from(&info.data), Path::to_path_buf);
+    let frame = Frame::read(&path)?;
+    let same = data.is_none() || fingerprint(&path)? == info.fingerprint;
+    let (rows, prices, _) = tabular::usable_rows(&frame, &model.schema, true)?;
+    let (picked, scope): (Vec<usize>, String) = if all || !same {
+        if !same && !all {
+            eprintln!(
+                "warning: this table differs from the one the model was trained on; scoring all of its rows"
+            );
+        }
+        (
+            (0..rows.len()).collect(),
+            format!("all {} rows of {}", rows.len(), path.display()),
+        )
+    } else {
+        let split = tabular::split(rows.len(), &info.config)?;
+        let n = split.test.len();
+        (
+            split.test,
+            format!("the {n} test rows of {}", path.display()),
+        )
+    };
+    let table_rows: Vec<usize> = picked.iter().map(|&i| rows[i]).collect();
+    let actual: Vec<f64> = picked.iter().map(|&i| prices[i]).collect();
+    let (predicted, warnings) = model.predict(&frame, &table_rows)?;
+    for line in &warnings.lines {
+        eprintln!("warning: {line}");
+    }
+    let m = Metrics::compute(&actual, &predicted);
+    if json {
+        print!("{}", pipeline::to_json(&m));
+        return Ok(());
+    }
+    println!("Scored {scope}");
+    println!("MAPE:       {:.2}% (std {:.2}%)", m.mape, m.ape_std);
+    println!("median APE: {:.2}%", m.median_ape);
+    println!("worst APE:  {:.2}%", m.max_ape);
+    println!("MAE:        {}", dollars(m.mae));
+    println!("RMSE:       {}", dollars(m.rmse));
+    println!("R^2:        {:.4}", m.r2);
+    Ok(())
+}

@@ -1,0 +1,614 @@
+//! The fitted encoder of a user's table: turns a row's columns into the numbers a network
+//! reads. Fitted on the training rows only and saved in the model.
+//!
+//! - Numbers: missing cells take the training median, and a 0/1 indicator column says they
+//!   were missing (when any training cell was); skewed non-negative columns may be log-scaled;
+//!   then min-max (the tutorial's) or standard scaling.
+//! - Categories: a missing cell is its own level; levels seen fewer than `min_level_count`
+//!   times in training are pooled into one "other" level; a category unseen in training is
+//!   priced as "other" (or all zeros when nothing was pooled) and reported as a warning.
+//!   A category with more than `max_one_hot` levels is target-encoded instead of one-hot
+//!   encoded: the smoothed mean training target of its level, computed out of fold for the
+//!   training rows, so no row's input has seen its own price.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::schema::{Role, Schema};
+use crate::table::{Frame, Values};
+
+/// The key of the missing level of a category.
+pub const MISSING_LEVEL: &str = "<missing>";
+
+/// How numbers are scaled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scaling {
+    /// To [0, 1] over the training rows (the tutorial's MinMaxScaler).
+    MinMax,
+    /// To mean 0 and standard deviation 1 over the training rows.
+    Standard,
+}
+
+/// The encoder's settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EncoderConfig {
+    /// How numbers are scaled.
+    pub scaling: Scaling,
+    /// Log-scale non-negative numeric columns whose training skewness exceeds 1.
+    pub log_skewed: bool,
+    /// Levels seen fewer times than this in training are pooled.
+    pub min_level_count: usize,
+    /// A category with more kept levels than this is target-encoded.
+    pub max_one_hot: usize,
+    /// Folds of the out-of-fold target encoding.
+    pub target_folds: usize,
+    /// Pseudo-count that pulls a rare level's target mean toward the overall mean.
+    pub smoothing: f64,
+}
+
+impl Default for EncoderConfig {
+    /// The tutorial's encoding, generalized: min-max numbers, one-hot categories.
+    fn default() -> Self {
+        Self {
+            scaling: Scaling::MinMax,
+            log_skewed: false,
+            min_level_count: 5,
+            max_one_hot: 50,
+            target_folds: 5,
+            smoothing: 10.0,
+        }
+    }
+}
+
+/// How one column becomes inputs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ColumnEncoding {
+    /// A number: `((log? ln(1 + v - floor) : v) - shift) / scale`, then an optional missing
+    /// indicator.
+    Number {
+        /// Column name.
+        column: String,
+        /// Training median, imputed for missing cells.
+        median: f64,
+        /// Whether a 0/1 missing indicator follows the value.
+        indicator: bool,
+        /// Whether the value is log-scaled.
+        log: bool,
+        /// Training minimum (the log's floor).
+        floor: f64,
+        /// Subtracted after the log.
+        shift: f64,
+        /// Divided by after the shift (1 for a constant column).
+        scale: f64,
+    },
+    /// One 0/1 input per kept level, then one for "other" when levels were pooled.
+    OneHot {
+        /// Column name.
+        column: String,
+        /// Kept levels, sorted.
+        levels: Vec<String>,
+        /// Whether rare levels were pooled into an "other" input.
+        other: bool,
+        /// The levels pooled into "other", sorted (they are not reported as unseen).
+        #[serde(default)]
+        pooled: Vec<String>,
+    },
+    /// The smoothed mean training target of the level, standardized.
+    TargetMean {
+        /// Column name.
+        column: String,
+        /// Each level's smoothed mean target.
+        means: BTreeMap<String, f64>,
+        /// The overall mean target, for unseen levels.
+        prior: f64,
+        /// Subtracted from the mean.
+        shift: f64,
+        /// Divided by after the shift.
+        scale: f64,
+    },
+}
+
+impl ColumnEncoding {
+    /// The column this encodes.
+    pub fn column(&self) -> &str {
+        match self {
+            ColumnEncoding::Number { column, .. }
+            | ColumnEncoding::OneHot { column, .. }
+            | ColumnEncoding::TargetMean { column, .. } => column,
+        }
+    }
+
+    /// Inputs it produces.
+    pub fn width(&self) -> usize {
+        match self {
+            ColumnEncoding::Number { indicator, .. } => 1 + usize::from(*indicator),
+            ColumnEncoding::OneHot { levels, other, .. } => levels.len() + usize::from(*other),
+            ColumnEncoding::TargetMean { .. } => 1,
+        }
+    }
+
+    /// A line for `summary`.
+    pub fn describe(&self) -> String {
+        match self {
+            ColumnEncoding::Number {
+                column,
+                median,
+                indicator,
+                log,
+                ..
+            } => format!(
+                "{column}: number{}{}, missing -> median {median}",
+                if *log { ", log-scaled" } else { "" },
+                if *indicator {
+                    " + missing indicator"
+                } else {
+                    ""
+                }
+            ),
+            ColumnEncoding::OneHot {
+                column,
+                levels,
+                other,
+                ..
+            } => format!(
+                "{column}: one-hot of {} levels{}",
+                levels.len(),
+                if *other {
+                    " + other (rare and unseen)"
+                } else {
+                    ""
+                }
+            ),
+            ColumnEncoding::TargetMean { column, means, .. } => format!(
+                "{column}: target mean of {} levels (out of fold in training; unseen -> overall mean)",
+                means.len()
+            ),
+        }
+    }
+}
+
+/// The fitted encoder: one [`ColumnEncoding`] per input column, in table order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Encoder {
+    /// The settings it was fitted with.
+    pub config: EncoderConfig,
+    /// The columns, in order.
+    pub columns: Vec<ColumnEncoding>,
+}
+
+/// What encoding new rows found worth telling the user.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Warnings {
+    /// One line per column with unseen categories.
+    pub lines: Vec<String>,
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    }
+}
+
+fn mean_std(values: &[f64]) -> (f64, f64) {
+    let n = values.len().max(1) as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
+    (mean, var.sqrt())
+}
+
+fn level(values: &Values, row: usize) -> String {
+    values.key(row).unwrap_or_else(|| MISSING_LEVEL.to_string())
+}
+
+impl Encoder {
+    /// Inputs per row.
+    pub fn width(&self) -> usize {
+        self.columns.iter().map(ColumnEncoding::width).sum()
+    }
+
+    /// Fits on the training `rows` of `frame` whose targets (on the scale the model learns)
+    /// are `y`, and returns the encoder with the training rows' inputs (row-major; target
+    /// encodings out of fold).
+    pub fn fit(
+        frame: &Frame,
+        schema: &Schema,
+        rows: &[usize],
+        y: &[f64],
+        config: &EncoderConfig,
+    ) -> (Self, Vec<f32>) {
+        assert_eq!(rows.len(), y.len(), "one target per training row");
+        let mut columns = Vec::new();
+        // Training inputs, column by column (each a list of per-row values of its width).
+        let mut blocks: Vec<Vec<Vec<f64>>> = Vec::new();
+        for info in schema.inputs() {
+            let c = frame
+                .find(&info.name)
+                .expect("the schema's columns are the frame's");
+            let values = &frame.columns[c];
+            let (encoding, block) = match (info.role, values) {
+                (Role::Numeric, Values::Numbers(v)) => fit_number(&info.name, v, rows, config),
+                _ => fit_category(&info.name, values, rows, y, config),
+            };
+            columns.push(encoding);
+            blocks.push(block);
+        }
+        let encoder = Self {
+            config: config.clone(),
+            columns,
+        };
+        let mut features = Vec::with_capacity(rows.len() * encoder.width());
+        for r in 0..rows.len() {
+            for block in &blocks {
+                features.extend(block[r].iter().map(|&v| v as f32));
+            }
+        }
+        (encoder, features)
+    }
+
+    /// Encodes the `rows` of `frame` (a training table or a new one with the model's
+    /// columns). A missing column, or a number column holding text, is an error naming the
+    /// column and the row.
+    pub fn encode(&self, frame: &Frame, rows: &[usize]) -> Result<(Vec<f32>, Warnings)> {
+        let mut warnings = Warnings::default();
+        let mut per_column: Vec<(&ColumnEncoding, &Values)> = Vec::new();
+        for encoding in &self.columns {
+            let name = encoding.column();
+            let c = frame.find(name).ok_or_else(|| Error::Input {
+                path: frame.path.clone(),
+                message: format!(
+                    "has no column {name:?}, which the model reads; its columns are: {}",
+                    frame.names.join(", ")
+                ),
+            })?;
+            let values = &frame.columns[c];
+            if let (ColumnEncoding::Number { .. }, Values::Texts(cells)) = (encoding, values) {
+                let (row, cell) = rows
+                    .iter()
+                    .find_map(|&r| {
+                        cells[r]
+                            .as_ref()
+                            .filter(|t| crate::table::parse_number(t).is_none())
+                            .map(|t| (r, t))
+                    })
+                    .expect("a text column has a non-number");
+                return Err(Error::Parse {
+                    path: frame.path.clone(),
+                    line: row + 2,
+                    field: name.to_string(),
+                    message: format!(
+                        "{cell:?} is not a number; the model reads {name} as a number"
+                    ),
+                });
+            }
+            per_column.push((encoding, values));
+        }
+        let mut out = Vec::with_capacity(rows.len() * self.width());
+        let mut unseen: Vec<(usize, Option<String>)> = vec![(0, None); per_column.len()];
+        for &r in rows {
+            for (k, (encoding, values)) in per_column.iter().enumerate() {
+                let number = |r: usize| match values {
+                    Values::Numbers(v) => v[r],
+                    Values::Texts(_) => unreachable!("checked above"),
+                };
+                match encoding {
+                    ColumnEncoding::Number { .. } => {
+                        push_number(encoding, number(r), &mut out);
+                    }
+                    ColumnEncoding::OneHot {
+                        levels,
+                        other,
+                        pooled,
+                        ..
+                    } => {
+                        let key = level(values, r);
+                        let hit = levels.binary_search(&key).ok();
+                        if hit.is_none() && pooled.binary_search(&key).is_err() {
+                            unseen[k].0 += 1;
+                            unseen[k].1.get_or_insert(key.clone());
+                        }
+                        out.extend((0..levels.len()).map(|i| f32::from(u8::from(hit == Some(i)))));
+                        if *other {
+                            out.push(f32::from(u8::from(hit.is_none())));
+                        }
+                    }
+                    ColumnEncoding::TargetMean {
+                        means,
+                        prior,
+                        shift,
+                        scale,
+                        ..
+                    } => {
+                        let key = level(values, r);
+                        let m = means.get(&key).copied().unwrap_or_else(|| {
+                            unseen[k].0 += 1;
+                            unseen[k].1.get_or_insert(key.clone());
+                            *prior
+                        });
+                        out.push(((m - shift) / scale) as f32);
+                    }
+                }
+            }
+        }
+        for ((count, example), (encoding, _)) in unseen.iter().zip(&per_column) {
+            if let Some(example) = example {
+                let fallback = match encoding {
+                    ColumnEncoding::OneHot { other: true, .. } => "priced as the pooled rare level",
+                    ColumnEncoding::OneHot { .. } => "priced with no level of this column",
+                    _ => "priced with the overall mean",
+                };
+                warnings.lines.push(format!(
+                    "column {}: {count} row(s) have categories not seen in training (e.g. {example:?}); {fallback}",
+                    encoding.column()
+                ));
+            }
+        }
+        Ok((out, warnings))
+    }
+}
+
+fn push_number(encoding: &ColumnEncoding, value: Option<f64>, out: &mut Vec<f32>) {
+    let ColumnEncoding::Number {
+        median,
+        indicator,
+        log,
+        floor,
+        shift,
+        scale,
+        ..
+    } = encoding
+    else {
+        unreachable!("a number encoding")
+    };
+    let v = value.unwrap_or(*median);
+    let t = if *log {
+        (v - floor).max(0.0).ln_1p()
+    } else {
+        v
+    };
+    out.push(((t - shift) / scale) as f32);
+    if *indicator {
+        out.push(f32::from(u8::from(value.is_none())));
+    }
+}
+
+fn fit_number(
+    name: &str,
+    values: &[Option<f64>],
+    rows: &[usize],
+    config: &EncoderConfig,
+) -> (ColumnEncoding, Vec<Vec<f64>>) {
+    let mut present: Vec<f64> = rows.iter().filter_map(|&r| values[r]).collect();
+    let indicator = present.len() < rows.len();
+    let floor = present.iter().copied().fold(f64::INFINITY, f64::min);
+    let floor = if floor.is_finite() { floor } else { 0.0 };
+    let (m, s) = mean_std(&present);
+    let skew = if s > 0.0 {
+        present.iter().map(|v| ((v - m) / s).powi(3)).sum::<f64>() / present.len() as f64
+    } else {
+        0.0
+    };
+    let log = config.log_skewed && floor >= 0.0 && skew > 1.0;
+    let med = median(&mut present);
+    let transformed: Vec<f64> = rows
+        .iter()
+        .map(|&r| {
+            let v = values[r].unwrap_or(med);
+            if log { (v - floor).max(0.0).ln_1p() } else { v }
+        })
+        .collect();
+    let (shift, scale) = match config.scaling {
+        Scaling::MinMax => {
+            let lo = transformed.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = transformed
+                .iter()
+                .copied()
+                .fold(f64::NEG_INFINITY, f64::max);
+            (lo, hi - lo)
+        }
+        Scaling::Standard => mean_std(&transformed),
+    };
+    let scale = if scale > 1e-12 { scale } else { 1.0 };
+    let encoding = ColumnEncoding::Number {
+        column: name.to_string(),
+        median: med,
+        indicator,
+        log,
+        floor,
+        shift,
+        scale,
+    };
+    let block = rows
+        .iter()
+        .map(|&r| {
+            let mut out = Vec::new();
+            push_number(&encoding, values[r], &mut out);
+            out.into_iter().map(f64::from).collect()
+        })
+        .collect();
+    (encoding, block)
+}
+
+fn fit_category(
+    name: &str,
+    values: &Values,
+    rows: &[usize],
+    y: &[f64],
+    config: &EncoderConfig,
+) -> (ColumnEncoding, Vec<Vec<f64>>) {
+    let keys: Vec<String> = rows.iter().map(|&r| level(values, r)).collect();
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for k in &keys {
+        *counts.entry(k).or_default() += 1;
+    }
+    let levels: Vec<String> = counts
+        .iter()
+        .filter(|(_, n)| **n >= config.min_level_count.max(1))
+        .map(|(k, _)| k.to_string())
+        .collect();
+    if levels.len() <= config.max_one_hot {
+        let other = levels.len() < counts.len();
+        let block = keys
+            .iter()
+            .map(|k| {
+                let hit = levels.binary_search(k).ok();
+                let mut row: Vec<f64> = (0..levels.len())
+                    .map(|i| f64::from(u8::from(hit == Some(i))))
+                    .collect();
+                if other {
+                    row.push(f64::from(u8::from(hit.is_none())));
+                }
+                row
+            })
+            .collect();
+        let pooled = counts
+            .keys()
+            .filter(|k| levels.binary_search_by(|l| l.as_str().cmp(k)).is_err())
+            .map(|k| k.to_string())
+            .collect();
+        let encoding = ColumnEncoding::OneHot {
+            column: name.to_string(),
+            levels,
+            other,
+            pooled,
+        };
+        return (encoding, block);
+    }
+    // Target encoding: the full-training means for new rows, out-of-fold means for the
+    // training rows (fold of a row: its position modulo the folds, over a fixed shuffle).
+    let smoothed = |members: &mut dyn Iterator<Item = usize>| -> (BTreeMap<String, f64>, f64) {
+        let members: Vec<usize> = members.collect();
+        let prior = members.iter().map(|&i| y[i]).sum::<f64>() / members.len().max(1) as f64;
+        let mut sums: HashMap<&str, (f64, f64)> = HashMap::new();
+        for &i in &members {
+            let e = sums.entry(&keys[i]).or_default();
+            e.0 += y[i];
+            e.1 += 1.0;
+        }
+        let means = sums
+            .into_iter()
+            .map(|(k, (s, n))| {
+                (
+                    k.to_string(),
+                    (s + config.smoothing * prior) / (n + config.smoothing),
+                )
+            })
+            .collect();
+        (means, prior)
+    };
+    let (means, prior) = smoothed(&mut (0..rows.len()));
+    let folds = config.target_folds.max(2);
+    let order = crate::split::NumpyRandomState::new(0).permutation(rows.len());
+    let mut fold_of = vec![0; rows.len()];
+    for (position, &i) in order.iter().enumerate() {
+        fold_of[i] = position % folds;
+    }
+    let mut oof = vec![0.0; rows.len()];
+    for k in 0..folds {
+        let (fold_means, fold_prior) = smoothed(&mut (0..rows.len()).filter(|&i| fold_of[i] != k));
+        for i in (0..rows.len()).filter(|&i| fold_of[i] == k) {
+            oof[i] = fold_means.get(&keys[i]).copied().unwrap_or(fold_prior);
+        }
+    }
+    let (shift, scale) = mean_std(&oof);
+    let scale = if scale > 1e-12 { scale } else { 1.0 };
+    let block = oof.iter().map(|m| vec![(m - shift) / scale]).collect();
+    let encoding = ColumnEncoding::TargetMean {
+        column: name.to_string(),
+        means,
+        prior,
+        shift,
+        scale,
+    };
+    (encoding, block)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::{SchemaOptions, infer};
+    use std::path::Path;
+
+    fn frame(text: &str) -> Frame {
+        crate::table::from_csv(text.as_bytes(), Path::new("t.csv")).unwrap()
+    }
+
+    #[test]
+    fn numbers_are_imputed_and_categories_pooled() {
+        let mut text = String::from("area,kind,price\n");
+        for i in 0..12 {
+            let area = if i == 3 {
+                String::new()
+            } else {
+                (100 * (i + 1)).to_string()
+            };
+            let kind = if i == 11 { "castle" } else { ["a", "b"][i % 2] };
+            text.push_str(&format!("{area},{kind},{}\n", 1000 + i));
+        }
+        let f = frame(&text);
+        let s = infer(&f, &SchemaOptions::default()).unwrap();
+        let rows: Vec<usize> = (0..12).collect();
+        let y = vec![0.0; 12];
+        let (enc, train) = Encoder::fit(&f, &s, &rows, &y, &EncoderConfig::default());
+        // area + indicator, then a, b, other.
+        assert_eq!(enc.width(), 5);
+        // The missing area takes the median, 700: (700 - 100) / (1200 - 100).
+        assert_eq!(&train[3 * 5..4 * 5], &[6.0 / 11.0, 1.0, 0.0, 1.0, 0.0]);
+        assert_eq!(&train[11 * 5 + 2..12 * 5], &[0.0, 0.0, 1.0]);
+        let (again, warnings) = enc.encode(&f, &rows).unwrap();
+        assert_eq!(again, train);
+        assert!(warnings.lines.is_empty());
+        let new = frame("kind,area\nbarn,200\n");
+        let (x, warnings) = enc.encode(&new, &[0]).unwrap();
+        assert_eq!(&x[2..], &[0.0, 0.0, 1.0]);
+        assert!(warnings.lines[0].contains("barn"), "{warnings:?}");
+        let err = enc.encode(&frame("kind\na\n"), &[0]).unwrap_err();
+        assert!(err.to_string().contains("no column \"area\""), "{err}");
+        let err = enc
+            .encode(&frame("area,kind\n1,a\nbig,b\n"), &[0, 1])
+            .unwrap_err();
+        assert!(err.to_string().contains("t.csv:3: field area"), "{err}");
+    }
+
+    #[test]
+    fn many_levels_are_target_encoded_out_of_fold() {
+        let mut text = String::from("zone,price\n");
+        for i in 0..200 {
+            text.push_str(&format!("z{},{}\n", i % 40, i % 40));
+        }
+        let f = frame(&text);
+        let s = infer(&f, &SchemaOptions::default()).unwrap();
+        let rows: Vec<usize> = (0..200).collect();
+        let y: Vec<f64> = (0..200).map(|i| f64::from(i % 40)).collect();
+        let config = EncoderConfig {
+            max_one_hot: 10,
+            smoothing: 1.0,
+            ..EncoderConfig::default()
+        };
+        let (enc, train) = Encoder::fit(&f, &s, &rows, &y, &config);
+        assert_eq!(enc.width(), 1);
+        assert!(matches!(enc.columns[0], ColumnEncoding::TargetMean { .. }));
+        // The encoding tracks the target, and the training rows' values are out of fold.
+        let (new, _) = enc.encode(&f, &rows).unwrap();
+        assert_ne!(new, train);
+        let corr = |a: &[f32]| {
+            let (ma, my) = (a.iter().sum::<f32>() / 200.0, 19.5f32);
+            a.iter()
+                .zip(&y)
+                .map(|(v, t)| (v - ma) * (*t as f32 - my))
+                .sum::<f32>()
+        };
+        assert!(corr(&train) > 0.0 && corr(&new) > 0.0);
+    }
+}

@@ -1,0 +1,315 @@
+//! A user's own table of houses, read from CSV or Parquet into named columns.
+//!
+//! Cells are typed per column once the whole file is read: a column whose every present cell
+//! is a number is [`Values::Numbers`], anything else [`Values::Texts`]. Empty cells and the
+//! usual missing-value spellings (`NA`, `NaN`, `null`, ...) are missing in either kind.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// Spellings of a missing value (compared case-insensitively, after trimming).
+pub const MISSING: [&str; 8] = ["", "na", "nan", "n/a", "null", "none", "nil", "?"];
+
+/// The values of one column.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Values {
+    /// Every present cell is a number.
+    Numbers(Vec<Option<f64>>),
+    /// At least one present cell is not a number; the cells as written (trimmed).
+    Texts(Vec<Option<String>>),
+}
+
+impl Values {
+    /// Number of cells.
+    pub fn len(&self) -> usize {
+        match self {
+            Values::Numbers(v) => v.len(),
+            Values::Texts(v) => v.len(),
+        }
+    }
+
+    /// Whether the column has no cells.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether cell `row` is missing.
+    pub fn is_missing(&self, row: usize) -> bool {
+        match self {
+            Values::Numbers(v) => v[row].is_none(),
+            Values::Texts(v) => v[row].is_none(),
+        }
+    }
+
+    /// Cell `row` as a category key: the text, or the number as Rust prints it (`92276`,
+    /// `1.5`); `None` when missing.
+    pub fn key(&self, row: usize) -> Option<String> {
+        match self {
+            Values::Numbers(v) => v[row].map(|x| x.to_string()),
+            Values::Texts(v) => v[row].clone(),
+        }
+    }
+
+    /// Cell `row` as written, for output (empty when missing).
+    pub fn display(&self, row: usize) -> String {
+        self.key(row).unwrap_or_default()
+    }
+}
+
+/// A table: named columns of equal length, and where it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Frame {
+    /// The file it was read from (named in errors).
+    pub path: PathBuf,
+    /// Column names, in file order.
+    pub names: Vec<String>,
+    /// Column values, in file order.
+    pub columns: Vec<Values>,
+}
+
+impl Frame {
+    /// Reads a `.parquet` file, or anything else as CSV.
+    pub fn read(path: &Path) -> Result<Self> {
+        let is_parquet = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("parquet") || e.eq_ignore_ascii_case("pq"));
+        let frame = if is_parquet {
+            read_parquet(path)?
+        } else {
+            let bytes = std::fs::read(path).map_err(|e| {
+                Error::reading(path, e, "table not found; pass a CSV or Parquet file")
+            })?;
+            from_csv(&bytes, path)?
+        };
+        if frame.rows() == 0 {
+            return Err(Error::Input {
+                path: path.to_path_buf(),
+                message: "has a header but no rows".into(),
+            });
+        }
+        Ok(frame)
+    }
+
+    /// Number of rows.
+    pub fn rows(&self) -> usize {
+        self.columns.first().map_or(0, Values::len)
+    }
+
+    /// The position of the column named `name`.
+    pub fn find(&self, name: &str) -> Option<usize> {
+        self.names.iter().position(|n| n == name)
+    }
+
+    /// The human line of data row `row` (0-based) in the file: a CSV's line number (the
+    /// header is line 1), a Parquet file's row number.
+    pub fn place(&self, row: usize) -> String {
+        if self.is_parquet() {
+            format!("row {}", row + 1)
+        } else {
+            format!("line {}", row + 2)
+        }
+    }
+
+    fn is_parquet(&self) -> bool {
+        self.path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("parquet") || e.eq_ignore_ascii_case("pq"))
+    }
+}
+
+/// Parses `text` as a number when it is one (`1,234` is not: thousands separators make a
+/// column text, which the schema reports).
+pub fn parse_number(text: &str) -> Option<f64> {
+    let t = text.trim();
+    t.parse::<f64>().ok().filter(|v| v.is_finite())
+}
+
+fn is_missing(text: &str) -> bool {
+    let t = text.trim();
+    MISSING.iter().any(|m| t.eq_ignore_ascii_case(m))
+}
+
+/// Types raw cells into a column.
+fn typed(cells: Vec<Option<String>>) -> Values {
+    let all_numbers = cells.iter().flatten().all(|c| parse_number(c).is_some());
+    if all_numbers {
+        Values::Numbers(
+            cells
+                .iter()
+                .map(|c| c.as_deref().and_then(parse_number))
+                .collect(),
+        )
+    } else {
+        Values::Texts(cells)
+    }
+}
+
+/// Reads CSV bytes: a header row of unique names, then one row per house.
+pub fn from_csv(bytes: &[u8], path: &Path) -> Result<Frame> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(false)
+        .from_reader(bytes);
+    let bad = |line: u64, field: String, message: String| Error::Parse {
+        path: path.to_path_buf(),
+        line: line as usize,
+        field,
+        message,
+    };
+    let headers = reader.headers().map_err(|e| Error::Input {
+        path: path.to_path_buf(),
+        message: format!("is not a readable CSV table: {e}"),
+    })?;
+    let names: Vec<String> = headers.iter().map(|h| h.trim().to_string()).collect();
+    if names.is_empty() || names.iter().all(String::is_empty) {
+        return Err(Error::Input {
+            path: path.to_path_buf(),
+            message: "is empty; a table needs a header row naming its columns".into(),
+        });
+    }
+    check_names(&names, path)?;
+    let mut cells: Vec<Vec<Option<String>>> = vec![Vec::new(); names.len()];
+    for record in reader.records() {
+        let record = record.map_err(|e| {
+            let line = e.position().map_or(0, |p| p.line());
+            match e.kind() {
+                csv::ErrorKind::UnequalLengths { len, .. } => bad(
+                    line,
+                    "(row)".into(),
+                    format!(
+                        "has {len} fields but the header names {}; quote fields that contain commas",
+                        names.len()
+                    ),
+                ),
+                _ => bad(line, "(row)".into(), e.to_string()),
+            }
+        })?;
+        for (column, field) in cells.iter_mut().zip(record.iter()) {
+            column.push((!is_missing(field)).then(|| field.trim().to_string()));
+        }
+    }
+    Ok(Frame {
+        path: path.to_path_buf(),
+        names,
+        columns: cells.into_iter().map(typed).collect(),
+    })
+}
+
+fn check_names(names: &[String], path: &Path) -> Result<()> {
+    for (i, name) in names.iter().enumerate() {
+        if name.is_empty() {
+            return Err(Error::Input {
+                path: path.to_path_buf(),
+                message: format!("column {} has no name in the header", i + 1),
+            });
+        }
+        if names[..i].contains(name) {
+            return Err(Error::Input {
+                path: path.to_path_buf(),
+                message: format!("the header names column {name:?} twice"),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Reads a Parquet file through the `parquet` crate's row reader: numbers of any width,
+/// booleans (as 0/1), strings, dates (as days) and timestamps (as milliseconds); nulls are
+/// missing.
+fn read_parquet(path: &Path) -> Result<Frame> {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    use parquet::record::Field;
+
+    let file = std::fs::File::open(path)
+        .map_err(|e| Error::reading(path, e, "table not found; pass a CSV or Parquet file"))?;
+    let unreadable = |e: parquet::errors::ParquetError| Error::Input {
+        path: path.to_path_buf(),
+        message: format!("is not a readable Parquet file: {e}"),
+    };
+    let reader = SerializedFileReader::new(file).map_err(unreadable)?;
+    let schema = reader.metadata().file_metadata().schema_descr();
+    let names: Vec<String> = schema
+        .root_schema()
+        .get_fields()
+        .iter()
+        .map(|f| f.name().to_string())
+        .collect();
+    check_names(&names, path)?;
+    let mut cells: Vec<Vec<Option<String>>> = vec![Vec::new(); names.len()];
+    let rows = reader.get_row_iter(None).map_err(unreadable)?;
+    for (r, row) in rows.enumerate() {
+        let row = row.map_err(unreadable)?;
+        for (c, (name, field)) in row.get_column_iter().enumerate() {
+            let text = match field {
+                Field::Null => None,
+                Field::Bool(b) => Some(u8::from(*b).to_string()),
+                Field::Byte(v) => Some(v.to_string()),
+                Field::Short(v) => Some(v.to_string()),
+                Field::Int(v) => Some(v.to_string()),
+                Field::Long(v) => Some(v.to_string()),
+                Field::UByte(v) => Some(v.to_string()),
+                Field::UShort(v) => Some(v.to_string()),
+                Field::UInt(v) => Some(v.to_string()),
+                Field::ULong(v) => Some(v.to_string()),
+                Field::Float(v) => v.is_finite().then(|| v.to_string()),
+                Field::Double(v) => v.is_finite().then(|| v.to_string()),
+                Field::Float16(v) => Some(v.to_string()),
+                Field::Str(s) => (!is_missing(s)).then(|| s.trim().to_string()),
+                Field::Date(d) => Some(d.to_string()),
+                Field::TimestampMillis(t) => Some(t.to_string()),
+                Field::TimestampMicros(t) => Some((t / 1000).to_string()),
+                other => {
+                    return Err(Error::Parse {
+                        path: path.to_path_buf(),
+                        line: r + 1,
+                        field: name.clone(),
+                        message: format!(
+                            "holds a value appraise cannot use ({other}); a table's cells must be numbers or text"
+                        ),
+                    });
+                }
+            };
+            cells[c].push(text);
+        }
+    }
+    Ok(Frame {
+        path: path.to_path_buf(),
+        names,
+        columns: cells.into_iter().map(typed).collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn csv(text: &str) -> Result<Frame> {
+        from_csv(text.as_bytes(), Path::new("t.csv"))
+    }
+
+    #[test]
+    fn columns_are_typed_and_missing_values_recognized() {
+        let f = csv("a,b,c\n1,x,NA\n2.5,,3\n,y,nan\n").unwrap();
+        assert_eq!(f.names, ["a", "b", "c"]);
+        assert_eq!(
+            f.columns[0],
+            Values::Numbers(vec![Some(1.0), Some(2.5), None])
+        );
+        assert_eq!(
+            f.columns[1],
+            Values::Texts(vec![Some("x".into()), None, Some("y".into())])
+        );
+        assert_eq!(f.columns[2], Values::Numbers(vec![None, Some(3.0), None]));
+        assert_eq!(f.columns[0].key(0).as_deref(), Some("1"));
+        assert_eq!(f.place(0), "line 2");
+    }
+
+    #[test]
+    fn a_ragged_row_names_its_line() {
+        let err = csv("a,b\n1,2\n3\n").unwrap_err().to_string();
+        assert!(err.contains("t.csv:3") && err.contains("1 fields"), "{err}");
+        let err = csv("a,a\n1,2\n").unwrap_err().to_string();
+        assert!(err.contains("twice"), "{err}");
+    }
+}

@@ -1,0 +1,775 @@
+//! Training, cross-validation and prediction on a user's own table (`--data FILE`).
+//!
+//! One [`Method`]: the tutorial's network generalized (min-max numbers, one-hot categories,
+//! price over the largest training price, MAPE loss, 200 epochs of Adam), or the best recipe
+//! generalized (standardized inputs with log-scaled skewed numbers and target-encoded
+//! many-level categories, log price, and a choice by inner K-fold cross-validation on the
+//! training rows among networks at several weight decays, ridge regression, and their blend).
+//! The test rows decide nothing.
+
+use serde::{Deserialize, Serialize};
+
+use crate::baseline::median;
+use crate::cv::{self, Scheme};
+use crate::encoder::{Encoder, EncoderConfig, Scaling, Warnings};
+use crate::error::{Error, Result};
+use crate::metrics::Metrics;
+use crate::model::{Ensemble, MlpConfig, ModelSpec, Network};
+use crate::optim::AdamConfig;
+use crate::pipeline::Observer;
+use crate::recipe::{mape_factor, train_fold_networks};
+use crate::ridge::{self, Linear};
+use crate::schema::{Role, Schema};
+use crate::split::{Split, train_test_split};
+use crate::table::{Frame, Values};
+use crate::train::{Loss, Table, TrainConfig, predict, train};
+
+/// How a table model is made.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    /// The tutorial's MLP and training, on the table's columns.
+    Tutorial {
+        /// Hidden layers.
+        model: MlpConfig,
+        /// Epochs, batch size, optimizer, seed.
+        train: TrainConfig,
+    },
+    /// The best recipe, on the table's columns.
+    Recipe(TableRecipe),
+}
+
+impl Default for Method {
+    fn default() -> Self {
+        Method::Tutorial {
+            model: MlpConfig::default(),
+            train: TrainConfig::default(),
+        }
+    }
+}
+
+/// The recipe's settings on a table. The defaults are the recipe.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TableRecipe {
+    /// Hidden ReLU layer widths of each network.
+    pub hidden: Vec<usize>,
+    /// Candidate decoupled weight decays of the networks.
+    pub weight_decays: Vec<f64>,
+    /// Candidate ridge penalties (relative to the features' mean variance); empty: no ridge.
+    pub ridge_penalties: Vec<f64>,
+    /// Folds of the inner cross-validation.
+    pub folds: usize,
+    /// Networks per fold, each from its own seed.
+    pub seeds_per_fold: usize,
+    /// Most epochs per network.
+    pub max_epochs: usize,
+    /// Early stopping: epochs without improvement on the held-out fold.
+    pub patience: usize,
+    /// Rows per optimizer step.
+    pub batch_size: usize,
+    /// Adam's learning rate.
+    pub learning_rate: f64,
+    /// Scale prices by the factor that minimizes the out-of-fold MAPE.
+    pub calibrate: bool,
+    /// Seed of the networks and the inner folds.
+    pub seed: u64,
+}
+
+impl Default for TableRecipe {
+    fn default() -> Self {
+        Self {
+            hidden: vec![32, 16],
+            weight_decays: vec![1e-4, 1e-2],
+            ridge_penalties: vec![1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0],
+            folds: 5,
+            seeds_per_fold: 2,
+            max_epochs: 300,
+            patience: 30,
+            batch_size: 32,
+            learning_rate: 2e-3,
+            calibrate: true,
+            seed: 42,
+        }
+    }
+}
+
+impl TableRecipe {
+    fn validate(&self) -> Result<()> {
+        if self.folds < 2 {
+            return Err(Error::Usage("the recipe needs at least 2 folds".into()));
+        }
+        if self.weight_decays.is_empty() && self.ridge_penalties.is_empty() {
+            return Err(Error::Usage(
+                "the recipe needs a weight decay or a ridge penalty".into(),
+            ));
+        }
+        if self.seeds_per_fold == 0
+            || self.folds * self.seeds_per_fold > crate::model::MAX_ENSEMBLE_MEMBERS
+            || self.hidden.is_empty()
+            || self.hidden.contains(&0)
+        {
+            return Err(Error::Usage(
+                "the recipe needs 1 or more seeds per fold and hidden layers of at least one unit"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Everything that determines a table run's result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TableConfig {
+    /// How the model is made.
+    pub method: Method,
+    /// Fraction of rows held out for testing.
+    pub test_size: f64,
+    /// Seed of the train/test split (scikit-learn's `random_state`).
+    pub split_seed: u32,
+    /// Drop rows whose price is missing, zero or negative (instead of refusing the table).
+    pub drop_bad_target: bool,
+}
+
+impl Default for TableConfig {
+    fn default() -> Self {
+        Self {
+            method: Method::default(),
+            test_size: 0.25,
+            split_seed: 42,
+            drop_bad_target: false,
+        }
+    }
+}
+
+/// How network outputs become prices.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum PriceScale {
+    /// The tutorial's: output times the largest training price.
+    Ratio {
+        /// Largest training price.
+        max_price: f64,
+    },
+    /// `exp(output * std + mean) * factor`.
+    Log {
+        /// Mean of ln(price) over the training rows.
+        mean: f64,
+        /// Its standard deviation.
+        std: f64,
+        /// Price factor chosen on out-of-fold predictions (1 without calibration).
+        factor: f64,
+    },
+}
+
+impl PriceScale {
+    fn target(&self, price: f64) -> f64 {
+        match self {
+            PriceScale::Ratio { max_price } => price / max_price,
+            PriceScale::Log { mean, std, .. } => (price.ln() - mean) / std,
+        }
+    }
+
+    fn price(&self, output: f64) -> f64 {
+        match self {
+            PriceScale::Ratio { max_price } => output * max_price,
+            PriceScale::Log { mean, std, factor } => (output * std + mean).exp() * factor,
+        }
+    }
+}
+
+/// What turns encoded rows into outputs.
+#[derive(Debug, Clone)]
+pub enum Predictor {
+    /// A network (or an ensemble of them).
+    Network(Network),
+    /// Ridge regression on the encoded inputs.
+    Ridge(Linear),
+    /// The mean output of a network ensemble and a ridge model.
+    Blend(Network, Linear),
+}
+
+impl Predictor {
+    /// The network part, if any.
+    pub fn network(&self) -> Option<&Network> {
+        match self {
+            Predictor::Network(n) | Predictor::Blend(n, _) => Some(n),
+            Predictor::Ridge(_) => None,
+        }
+    }
+
+    /// The ridge part, if any.
+    pub fn linear(&self) -> Option<&Linear> {
+        match self {
+            Predictor::Ridge(l) | Predictor::Blend(_, l) => Some(l),
+            Predictor::Network(_) => None,
+        }
+    }
+
+    fn outputs(&self, features: &[f32], width: usize) -> Vec<f64> {
+        let net = self.network().map(|n| predict(n, features, width, &[]));
+        let lin = self.linear().map(|l| {
+            features
+                .chunks_exact(width.max(1))
+                .map(|row| l.predict(&row.iter().map(|&v| f64::from(v)).collect::<Vec<_>>()))
+                .collect::<Vec<f64>>()
+        });
+        match (net, lin) {
+            (Some(n), None) => n.into_iter().map(f64::from).collect(),
+            (None, Some(l)) => l,
+            (Some(n), Some(l)) => n
+                .iter()
+                .zip(&l)
+                .map(|(a, b)| (f64::from(*a) + b) / 2.0)
+                .collect(),
+            (None, None) => unreachable!("a predictor has a part"),
+        }
+    }
+}
+
+/// One recipe candidate and its inner cross-validation score.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TableCandidate {
+    /// What it is ("network, weight decay 0.0001", "ridge, penalty 0.01", "blend").
+    pub label: String,
+    /// MAPE of the out-of-fold predictions over the training rows (after the factor).
+    pub inner_mape: f64,
+    /// The price factor chosen on them.
+    pub factor: f64,
+}
+
+/// A fitted table model: schema, encoder, price scale and predictor.
+#[derive(Debug, Clone)]
+pub struct TableModel {
+    /// The columns and their roles.
+    pub schema: Schema,
+    /// The fitted encoder.
+    pub encoder: Encoder,
+    /// How outputs become prices.
+    pub scale: PriceScale,
+    /// The fitted predictor.
+    pub predictor: Predictor,
+    /// How and on what it was trained.
+    pub info: TableInfo,
+}
+
+/// How and on what a table model was trained, saved with it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TableInfo {
+    /// The table trained on.
+    pub data: String,
+    /// Fingerprint of its bytes.
+    pub fingerprint: String,
+    /// Rows in it; rows kept (valid price).
+    pub rows: usize,
+    /// Rows with a valid price.
+    pub kept_rows: usize,
+    /// Every setting of the run.
+    pub config: TableConfig,
+    /// Training rows.
+    pub train_rows: usize,
+    /// Test rows.
+    pub test_rows: usize,
+    /// Scores on the test rows.
+    pub test_metrics: Metrics,
+    /// The recipe's candidates (empty for the tutorial) and the chosen one's index.
+    pub candidates: Vec<TableCandidate>,
+    /// Index of the chosen candidate.
+    pub chosen: usize,
+}
+
+/// One test row's price.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TablePrediction {
+    /// The row's line in the table ([`Frame::place`]).
+    pub place: String,
+    /// The price in the table.
+    pub actual: f64,
+    /// The model's price.
+    pub predicted: f64,
+}
+
+/// A training run's outcome.
+#[derive(Debug, Clone)]
+pub struct TableFit {
+    /// The model.
+    pub model: TableModel,
+    /// The test rows' prices.
+    pub predictions: Vec<TablePrediction>,
+}
+
+/// The rows with a usable price and the prices, or an error naming the first bad row
+/// (unless `drop_bad` drops them; the count dropped is returned).
+pub fn usable_rows(
+    frame: &Frame,
+    schema: &Schema,
+    drop_bad: bool,
+) -> Result<(Vec<usize>, Vec<f64>, usize)> {
+    let name = &schema.target().name;
+    let c = frame.find(name).expect("the schema's target is a column");
+    let Values::Numbers(prices) = &frame.columns[c] else {
+        return Err(Error::Usage(format!("the target column {name} holds text")));
+    };
+    let (mut rows, mut kept, mut dropped) = (Vec::new(), Vec::new(), 0);
+    for (r, p) in prices.iter().enumerate() {
+        match p {
+            Some(p) if *p > 0.0 => {
+                rows.push(r);
+                kept.push(*p);
+            }
+            _ if drop_bad => dropped += 1,
+            _ => {
+                return Err(Error::Parse {
+                    path: frame.path.clone(),
+                    line: r + 2,
+                    field: name.clone(),
+                    message: format!(
+                        "the price is {}; prices must be positive (pass --drop-bad-target to drop such rows)",
+                        p.map_or("missing".to_string(), |p| p.to_string())
+                    ),
+                });
+            }
+        }
+    }
+    if rows.len() < 4 {
+        return Err(Error::Usage(format!(
+            "{} has {} rows with a usable price; at least 4 are needed to train and test",
+            frame.path.display(),
+            rows.len()
+        )));
+    }
+    Ok((rows, kept, dropped))
+}
+
+/// Fits a model on the `split` of the usable `rows` (positions into `rows`) and scores its
+/// test rows once.
+pub fn fit(
+    frame: &Frame,
+    schema: &Schema,
+    rows: &[usize],
+    prices: &[f64],
+    split: &Split,
+    config: &TableConfig,
+    observer: &mut dyn Observer,
+) -> Result<TableFit> {
+    let train_rows: Vec<usize> = split.train.iter().map(|&i| rows[i]).collect();
+    let test_rows: Vec<usize> = split.test.iter().map(|&i| rows[i]).collect();
+    let train_prices: Vec<f64> = split.train.iter().map(|&i| prices[i]).collect();
+    let test_prices: Vec<f64> = split.test.iter().map(|&i| prices[i]).collect();
+    let (scale, encoder, predictor, candidates, chosen) = match &config.method {
+        Method::Tutorial { model, train: tc } => {
+            let scale = PriceScale::Ratio {
+                max_price: train_prices.iter().copied().fold(f64::MIN, f64::max),
+            };
+            let y: Vec<f64> = train_prices.iter().map(|&p| scale.target(p)).collect();
+            let (encoder, features) =
+                Encoder::fit(frame, schema, &train_rows, &y, &EncoderConfig::default());
+            let width = encoder.width();
+            let (test_features, _) = encoder.encode(frame, &test_rows)?;
+            let table = |features: Vec<f32>, prices: &[f64]| Table {
+                features,
+                n_features: width,
+                targets: prices.iter().map(|&p| scale.target(p) as f32).collect(),
+                images: Vec::new(),
+            };
+            let spec = ModelSpec::Mlp(model.clone());
+            observer.model_summary(&spec.summary(width));
+            let (network, _) = train(
+                &spec,
+                tc,
+                &table(features, &train_prices),
+                &table(test_features, &test_prices),
+                |r| observer.epoch(r, tc.epochs),
+            )?;
+            (scale, encoder, Predictor::Network(network), Vec::new(), 0)
+        }
+        Method::Recipe(recipe) => {
+            fit_recipe(frame, schema, &train_rows, &train_prices, recipe, observer)?
+        }
+    };
+    let model_info = |metrics: Metrics| TableInfo {
+        data: frame.path.display().to_string(),
+        fingerprint: String::new(),
+        rows: frame.rows(),
+        kept_rows: rows.len(),
+        config: config.clone(),
+        train_rows: train_rows.len(),
+        test_rows: test_rows.len(),
+        test_metrics: metrics,
+        candidates: candidates.clone(),
+        chosen,
+    };
+    let (test_features, _) = encoder.encode(frame, &test_rows)?;
+    let predicted: Vec<f64> = predictor
+        .outputs(&test_features, encoder.width())
+        .into_iter()
+        .map(|o| scale.price(o))
+        .collect();
+    let model = TableModel {
+        schema: schema.clone(),
+        encoder,
+        scale,
+        predictor,
+        info: model_info(Metrics::compute(&test_prices, &predicted)),
+    };
+    let predictions = test_rows
+        .iter()
+        .zip(&test_prices)
+        .zip(&predicted)
+        .map(|((&r, &actual), &predicted)| TablePrediction {
+            place: frame.place(r),
+            actual,
+            predicted,
+        })
+        .collect();
+    Ok(TableFit { model, predictions })
+}
+
+type RecipeParts = (PriceScale, Encoder, Predictor, Vec<TableCandidate>, usize);
+
+fn fit_recipe(
+    frame: &Frame,
+    schema: &Schema,
+    train_rows: &[usize],
+    prices: &[f64],
+    recipe: &TableRecipe,
+    observer: &mut dyn Observer,
+) -> Result<RecipeParts> {
+    recipe.validate()?;
+    let n = train_rows.len();
+    if n < recipe.folds * 2 {
+        return Err(Error::Usage(format!(
+            "the recipe's {}-fold inner cross-validation needs at least {} training rows, got {n}",
+            recipe.folds,
+            recipe.folds * 2
+        )));
+    }
+    let logs: Vec<f64> = prices.iter().map(|p| p.ln()).collect();
+    let (mean, std) = {
+        let m = logs.iter().sum::<f64>() / n as f64;
+        let v = logs.iter().map(|l| (l - m).powi(2)).sum::<f64>() / n as f64;
+        (m, if v.sqrt() > 1e-12 { v.sqrt() } else { 1.0 })
+    };
+    let mut scale = PriceScale::Log {
+        mean,
+        std,
+        factor: 1.0,
+    };
+    let y: Vec<f64> = prices.iter().map(|&p| scale.target(p)).collect();
+    let encoder_config = EncoderConfig {
+        scaling: Scaling::Standard,
+        log_skewed: true,
+        ..EncoderConfig::default()
+    };
+    let (encoder, features) = Encoder::fit(frame, schema, train_rows, &y, &encoder_config);
+    let width = encoder.width();
+    let folds = cv::splits(
+        &Scheme::KFold {
+            folds: recipe.folds,
+            seed: (recipe.seed % u64::from(u32::MAX)) as u32,
+        },
+        n,
+        0.25,
+    )?;
+    let table = Table {
+        features: features.clone(),
+        n_features: width,
+        targets: y.iter().map(|&v| v as f32).collect(),
+        images: Vec::new(),
+    };
+    let oof_prices =
+        |outputs: &[f64]| -> Vec<f64> { outputs.iter().map(|&o| scale.price(o)).collect() };
+    let score = |outputs: &[f64], calibrate: bool| -> (f64, f64) {
+        let mut p = oof_prices(outputs);
+        let factor = if calibrate {
+            mape_factor(prices, &p)
+        } else {
+            1.0
+        };
+        p.iter_mut().for_each(|v| *v *= factor);
+        (Metrics::compute(prices, &p).mape, factor)
+    };
+    let mut candidates = Vec::new();
+    // (candidate index, out-of-fold outputs, fitted part).
+    let mut networks: Vec<(usize, Vec<f64>, Network)> = Vec::new();
+    let spec = ModelSpec::Mlp(MlpConfig {
+        hidden: recipe.hidden.clone(),
+    });
+    for &weight_decay in &recipe.weight_decays {
+        let train_config = TrainConfig {
+            epochs: recipe.max_epochs,
+            batch_size: recipe.batch_size,
+            seed: recipe.seed,
+            optimizer: AdamConfig {
+                learning_rate: recipe.learning_rate,
+                decay: 0.0,
+                weight_decay,
+                ..AdamConfig::default()
+            },
+            loss: Loss::Mae,
+            patience: Some(recipe.patience),
+        };
+        let (members, _, held_out) =
+            train_fold_networks(&spec, &train_config, &table, &folds, recipe.seeds_per_fold)?;
+        let outputs: Vec<f64> = held_out.iter().map(|&v| f64::from(v)).collect();
+        let (inner_mape, factor) = score(&outputs, recipe.calibrate);
+        let candidate = TableCandidate {
+            label: format!("networks {:?}, weight decay {weight_decay}", recipe.hidden),
+            inner_mape,
+            factor,
+        };
+        note(observer, &candidate, recipe.folds);
+        let members = members
+            .into_iter()
+            .map(|n| match n {
+                Network::Mlp(m) => m,
+                _ => unreachable!("the recipe trains MLPs"),
+            })
+            .collect();
+        networks.push((
+            candidates.len(),
+            outputs,
+            Network::Ensemble(Ensemble { members }),
+        ));
+        candidates.push(candidate);
+    }
+    let mut ridges: Vec<(usize, Vec<f64>, Linear)> = Vec::new();
+    if !recipe.ridge_penalties.is_empty() {
+        let x: Vec<f64> = features.iter().map(|&v| f64::from(v)).collect();
+        let mut oof = vec![vec![0.0; n]; recipe.ridge_penalties.len()];
+        for (_, fold) in &folds {
+            let fitted = ridge::fit_primal(&x, width, &fold.train, &y, &recipe.ridge_penalties);
+            for (p, model) in fitted.iter().enumerate() {
+                for &r in &fold.test {
+                    oof[p][r] = model.predict(&x[r * width..(r + 1) * width]);
+                }
+            }
+        }
+        let all: Vec<usize> = (0..n).collect();
+        let full = ridge::fit_primal(&x, width, &all, &y, &recipe.ridge_penalties);
+        for ((penalty, outputs), model) in recipe.ridge_penalties.iter().zip(oof).zip(full) {
+            let (inner_mape, factor) = score(&outputs, recipe.calibrate);
+            let candidate = TableCandidate {
+                label: format!("ridge, penalty {penalty}"),
+                inner_mape,
+                factor,
+            };
+            note(observer, &candidate, recipe.folds);
+            ridges.push((candidates.len(), outputs, model));
+            candidates.push(candidate);
+        }
+    }
+    fn best(candidates: &[TableCandidate], list: &[usize]) -> Option<usize> {
+        list.iter().copied().min_by(|&a, &b| {
+            candidates[a]
+                .inner_mape
+                .total_cmp(&candidates[b].inner_mape)
+        })
+    }
+    let best_net = best(
+        &candidates,
+        &networks.iter().map(|c| c.0).collect::<Vec<_>>(),
+    );
+    let best_ridge = best(&candidates, &ridges.iter().map(|c| c.0).collect::<Vec<_>>());
+    let mut blend = None;
+    if let (Some(a), Some(b)) = (best_net, best_ridge) {
+        let net = networks.iter().find(|c| c.0 == a).expect("found");
+        let lin = ridges.iter().find(|c| c.0 == b).expect("found");
+        let outputs: Vec<f64> = net
+            .1
+            .iter()
+            .zip(&lin.1)
+            .map(|(u, v)| (u + v) / 2.0)
+            .collect();
+        let (inner_mape, factor) = score(&outputs, recipe.calibrate);
+        let candidate = TableCandidate {
+            label: format!(
+                "blend of {} and {}",
+                candidates[a].label, candidates[b].label
+            ),
+            inner_mape,
+            factor,
+        };
+        note(observer, &candidate, recipe.folds);
+        blend = Some((candidates.len(), a, b));
+        candidates.push(candidate);
+    }
+    let chosen =
+        best(&candidates, &(0..candidates.len()).collect::<Vec<_>>()).expect("a candidate");
+    observer.note(&format!("recipe chose: {}", candidates[chosen].label));
+    let take_net = |networks: &mut Vec<(usize, Vec<f64>, Network)>, i: usize| {
+        let at = networks.iter().position(|c| c.0 == i).expect("found");
+        networks.swap_remove(at).2
+    };
+    let take_ridge = |ridges: &mut Vec<(usize, Vec<f64>, Linear)>, i: usize| {
+        let at = ridges.iter().position(|c| c.0 == i).expect("found");
+        ridges.swap_remove(at).2
+    };
+    let predictor = match blend {
+        Some((i, a, b)) if i == chosen => {
+            Predictor::Blend(take_net(&mut networks, a), take_ridge(&mut ridges, b))
+        }
+        _ if networks.iter().any(|c| c.0 == chosen) => {
+            Predictor::Network(take_net(&mut networks, chosen))
+        }
+        _ => Predictor::Ridge(take_ridge(&mut ridges, chosen)),
+    };
+    if let PriceScale::Log { factor, .. } = &mut scale {
+        *factor = candidates[chosen].factor;
+    }
+    Ok((scale, encoder, predictor, candidates, chosen))
+}
+
+fn note(observer: &mut dyn Observer, candidate: &TableCandidate, folds: usize) {
+    observer.note(&format!(
+        "recipe candidate: {}: inner {folds}-fold CV MAPE {:.2}% (price factor {:.4})",
+        candidate.label, candidate.inner_mape, candidate.factor
+    ));
+}
+
+impl TableModel {
+    /// Prices the `rows` of `frame`, which must hold the model's input columns; warnings
+    /// name categories the model has not seen.
+    pub fn predict(&self, frame: &Frame, rows: &[usize]) -> Result<(Vec<f64>, Warnings)> {
+        let (features, warnings) = self.encoder.encode(frame, rows)?;
+        let outputs = self.predictor.outputs(&features, self.encoder.width());
+        Ok((
+            outputs.into_iter().map(|o| self.scale.price(o)).collect(),
+            warnings,
+        ))
+    }
+}
+
+/// The baselines of a table, fitted on training rows: the global median price, and the
+/// median price per level of the most predictive categorical column (the one whose
+/// per-level median prices the training rows best), per area unit when an area column is
+/// declared.
+pub fn baselines(
+    frame: &Frame,
+    schema: &Schema,
+    train: &[usize],
+    train_prices: &[f64],
+    test: &[usize],
+) -> Vec<(String, Vec<f64>)> {
+    let overall = median(&mut train_prices.to_vec());
+    let mut out = vec![("global median price".to_string(), vec![overall; test.len()])];
+    let area = schema
+        .area
+        .as_ref()
+        .and_then(|a| frame.find(a))
+        .and_then(|c| match &frame.columns[c] {
+            Values::Numbers(v) => Some(v),
+            Values::Texts(_) => None,
+        });
+    let per_unit = |r: usize| area.and_then(|a| a[r]).filter(|&a| a > 0.0);
+    let mut best: Option<(f64, String, Vec<f64>)> = None;
+    for info in schema
+        .columns
+        .iter()
+        .filter(|c| c.role == Role::Categorical)
+    {
+        let values = &frame.columns[frame.find(&info.name).expect("a column")];
+        let value = |r: usize, price: f64| match (area, per_unit(r)) {
+            (Some(_), Some(a)) => price / a,
+            _ => price,
+        };
+        let mut by_level: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
+        let mut all = Vec::new();
+        for (&r, &p) in train.iter().zip(train_prices) {
+            let v = value(r, p);
+            by_level.entry(values.display(r)).or_default().push(v);
+            all.push(v);
+        }
+        let fallback = median(&mut all);
+        let medians: std::collections::BTreeMap<String, f64> = by_level
+            .into_iter()
+            .map(|(k, mut v)| (k, median(&mut v)))
+            .collect();
+        let price = |r: usize| {
+            let m = medians.get(&values.display(r)).copied().unwrap_or(fallback);
+            match (area, per_unit(r)) {
+                (Some(_), Some(a)) => m * a,
+                _ => m,
+            }
+        };
+        let fitted: Vec<f64> = train.iter().map(|&r| price(r)).collect();
+        let mape = Metrics::compute(train_prices, &fitted).mape;
+        if best.as_ref().is_none_or(|b| mape < b.0) {
+            best = Some((
+                mape,
+                info.name.clone(),
+                test.iter().map(|&r| price(r)).collect(),
+            ));
+        }
+    }
+    if let Some((_, name, prices)) = best {
+        let what = if area.is_some() {
+            format!("median price per area unit by {name}, x area")
+        } else {
+            format!("median price by {name}")
+        };
+        out.push((what, prices));
+    }
+    out
+}
+
+/// One split of a table's cross-validation.
+#[derive(Debug, Clone, Serialize)]
+pub struct TableSplitResult {
+    /// Which split.
+    pub label: String,
+    /// The model's test scores.
+    pub model: Metrics,
+    /// Each baseline's name and test scores.
+    pub baselines: Vec<(String, Metrics)>,
+}
+
+/// Cross-validates on a table: the method and the baselines on every split of `scheme`,
+/// one split after another (each fit uses every core).
+pub fn cross_validate(
+    frame: &Frame,
+    schema: &Schema,
+    config: &TableConfig,
+    scheme: &Scheme,
+    on_split: &mut dyn FnMut(&TableSplitResult),
+) -> Result<Vec<TableSplitResult>> {
+    let (rows, prices, _) = usable_rows(frame, schema, config.drop_bad_target)?;
+    let splits = cv::splits(scheme, rows.len(), config.test_size)?;
+    let mut results = Vec::new();
+    for (label, split) in &splits {
+        if crate::interrupt::requested() {
+            return Err(Error::Interrupted);
+        }
+        let fit = fit(
+            frame,
+            schema,
+            &rows,
+            &prices,
+            split,
+            config,
+            &mut crate::pipeline::Silent,
+        )?;
+        let train: Vec<usize> = split.train.iter().map(|&i| rows[i]).collect();
+        let test: Vec<usize> = split.test.iter().map(|&i| rows[i]).collect();
+        let train_prices: Vec<f64> = split.train.iter().map(|&i| prices[i]).collect();
+        let test_prices: Vec<f64> = split.test.iter().map(|&i| prices[i]).collect();
+        let baselines = baselines(frame, schema, &train, &train_prices, &test)
+            .into_iter()
+            .map(|(name, p)| (name, Metrics::compute(&test_prices, &p)))
+            .collect();
+        let result = TableSplitResult {
+            label: label.clone(),
+            model: fit.model.info.test_metrics.clone(),
+            baselines,
+        };
+        on_split(&result);
+        results.push(result);
+    }
+    Ok(results)
+}
+
+/// The tutorial's split of the usable rows.
+pub fn split(rows: usize, config: &TableConfig) -> Result<Split> {
+    train_test_split(rows, config.test_size, config.split_seed)
+}
