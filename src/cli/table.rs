@@ -170,6 +170,10 @@ pub fn train(args: &TrainArgs, verbosity: Verbosity, printer: &mut dyn Observer)
     let split = tabular::split(rows.len(), &config)?;
     let mut fit = tabular::fit(&frame, &schema, &rows, &prices, &split, &config, printer)?;
     fit.model.info.fingerprint = fingerprint(&frame.path)?;
+    // An absolute path, so that `evaluate` finds the table from any folder.
+    if let Ok(absolute) = std::fs::canonicalize(&frame.path) {
+        fit.model.info.data = absolute.display().to_string();
+    }
     std::fs::create_dir_all(&out_dir).map_err(|e| Error::io(&out_dir, e))?;
     let mut csv = String::from("row,actual_price,predicted_price,abs_pct_error\n");
     for p in &fit.predictions {
