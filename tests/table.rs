@@ -1,7 +1,6 @@
 //! End-to-end tests of a user's own table (`--data`): tables the tests write themselves, in
 //! CSV and Parquet, and (when `APPRAISE_OTHER_DATASETS` is set) the real Sacramento table.
 
-#[allow(dead_code)]
 mod common;
 
 use std::fmt::Write as _;
@@ -12,7 +11,10 @@ use common::{appraise, text};
 
 /// A listing table: price = 150 $/sqft, x1.3 for a condo... with missing lot sizes, a text
 /// category, a numeric zip code and an identifier. Deterministic.
-fn listings(n: usize) -> Vec<(String, u32, f64, &'static str, Option<f64>, f64)> {
+/// One listing: id, zip, sqft, type, lot size, price.
+type Listing = (String, u32, f64, &'static str, Option<f64>, f64);
+
+fn listings(n: usize) -> Vec<Listing> {
     (0..n)
         .map(|i| {
             let sqft = 800.0 + ((i * 37) % 2000) as f64;
@@ -65,7 +67,7 @@ fn write_parquet(dir: &Path, n: usize) -> PathBuf {
     let file = std::fs::File::create(&path).unwrap();
     let mut writer = SerializedFileWriter::new(file, schema, props).unwrap();
     let mut group = writer.next_row_group().unwrap();
-    let texts = |f: &dyn Fn(&(String, u32, f64, &'static str, Option<f64>, f64)) -> String| {
+    let texts = |f: &dyn Fn(&Listing) -> String| {
         rows.iter()
             .map(|r| ByteArray::from(f(r).as_str()))
             .collect::<Vec<_>>()
