@@ -227,34 +227,41 @@ impl Encoder {
         rows: &[usize],
         y: &[f64],
         config: &EncoderConfig,
-    ) -> (Self, Vec<f32>) {
+    ) -> Result<(Self, Vec<f32>)> {
         assert_eq!(rows.len(), y.len(), "one target per training row");
         let mut columns = Vec::new();
-        // Training inputs, column by column (each a list of per-row values of its width).
-        let mut blocks: Vec<Vec<Vec<f64>>> = Vec::new();
+        // The out-of-fold target encodings of the training rows, by column position.
+        let mut out_of_fold: Vec<(usize, Vec<f64>)> = Vec::new();
         for info in schema.inputs() {
             let c = frame
                 .find(&info.name)
                 .expect("the schema's columns are the frame's");
             let values = &frame.columns[c];
-            let (encoding, block) = match (info.role, values) {
+            let encoding = match (info.role, values) {
                 (Role::Numeric, Values::Numbers(v)) => fit_number(&info.name, v, rows, config),
-                _ => fit_category(&info.name, values, rows, y, config),
+                _ => {
+                    let (encoding, oof) = fit_category(&info.name, values, rows, y, config);
+                    if let Some(oof) = oof {
+                        out_of_fold.push((columns.len(), oof));
+                    }
+                    encoding
+                }
             };
             columns.push(encoding);
-            blocks.push(block);
         }
         let encoder = Self {
             config: config.clone(),
             columns,
         };
-        let mut features = Vec::with_capacity(rows.len() * encoder.width());
-        for r in 0..rows.len() {
-            for block in &blocks {
-                features.extend(block[r].iter().map(|&v| v as f32));
+        let (mut features, _) = encoder.encode(frame, rows)?;
+        let width = encoder.width();
+        for (k, oof) in out_of_fold {
+            let offset: usize = encoder.columns[..k].iter().map(ColumnEncoding::width).sum();
+            for (row, v) in features.chunks_exact_mut(width).zip(oof) {
+                row[offset] = v as f32;
             }
         }
-        (encoder, features)
+        Ok((encoder, features))
     }
 
     /// Encodes the `rows` of `frame` (a training table or a new one with the model's
@@ -274,14 +281,17 @@ impl Encoder {
             })?;
             let values = &frame.columns[c];
             if let (ColumnEncoding::Number { .. }, Values::Texts(cells)) = (encoding, values) {
+                // The first non-number among the rows asked for, else anywhere in the column.
+                let bad = |r: &usize| {
+                    cells
+                        .get(*r)
+                        .filter(|t| crate::table::parse_number(t).is_none())
+                        .map(|t| (*r, t))
+                };
                 let (row, cell) = rows
                     .iter()
-                    .find_map(|&r| {
-                        cells[r]
-                            .as_ref()
-                            .filter(|t| crate::table::parse_number(t).is_none())
-                            .map(|t| (r, t))
-                    })
+                    .find_map(bad)
+                    .or_else(|| (0..cells.codes.len()).find_map(|r| bad(&r)))
                     .expect("a text column has a non-number");
                 return Err(Error::Parse {
                     path: frame.path.clone(),
@@ -294,52 +304,69 @@ impl Encoder {
             }
             per_column.push((encoding, values));
         }
-        let mut out = Vec::with_capacity(rows.len() * self.width());
+        let width = self.width();
+        let mut out = vec![0.0f32; rows.len() * width];
         let mut unseen: Vec<(usize, Option<String>)> = vec![(0, None); per_column.len()];
-        for &r in rows {
-            for (k, (encoding, values)) in per_column.iter().enumerate() {
-                let number = |r: usize| match values {
-                    Values::Numbers(v) => v[r],
-                    Values::Texts(_) => unreachable!("checked above"),
-                };
-                match encoding {
-                    ColumnEncoding::Number { .. } => {
-                        push_number(encoding, number(r), &mut out);
-                    }
-                    ColumnEncoding::OneHot {
-                        levels,
-                        other,
-                        pooled,
-                        ..
-                    } => {
-                        let key = level(values, r);
-                        let hit = levels.binary_search(&key).ok();
-                        if hit.is_none() && pooled.binary_search(&key).is_err() {
-                            unseen[k].0 += 1;
-                            unseen[k].1.get_or_insert(key.clone());
+        let mut offset = 0;
+        // Column by column; a category's distinct values are looked up once each.
+        for (k, (encoding, values)) in per_column.iter().enumerate() {
+            let w = encoding.width();
+            let mut memo: HashMap<u64, (Option<usize>, f64, bool)> = HashMap::new();
+            let mut resolve = |r: usize| -> (Option<usize>, f64, bool) {
+                *memo.entry(cell_id(values, r)).or_insert_with(|| {
+                    let key = level(values, r);
+                    match encoding {
+                        ColumnEncoding::OneHot { levels, pooled, .. } => {
+                            let hit = levels.binary_search(&key).ok();
+                            let new = hit.is_none() && pooled.binary_search(&key).is_err();
+                            (hit, 0.0, new)
                         }
-                        out.extend((0..levels.len()).map(|i| f32::from(u8::from(hit == Some(i)))));
-                        if *other {
-                            out.push(f32::from(u8::from(hit.is_none())));
+                        ColumnEncoding::TargetMean {
+                            means,
+                            prior,
+                            shift,
+                            scale,
+                            ..
+                        } => {
+                            let (m, new) = means.get(&key).map_or((*prior, true), |&m| (m, false));
+                            (None, (m - shift) / scale, new)
+                        }
+                        ColumnEncoding::Number { .. } => unreachable!("categories only"),
+                    }
+                })
+            };
+            for (i, &r) in rows.iter().enumerate() {
+                let cell = &mut out[i * width + offset..i * width + offset + w];
+                match (encoding, values) {
+                    (ColumnEncoding::Number { .. }, Values::Numbers(v)) => {
+                        number_into(encoding, v[r], cell);
+                    }
+                    (ColumnEncoding::Number { .. }, Values::Texts(_)) => {
+                        unreachable!("checked above")
+                    }
+                    (ColumnEncoding::OneHot { other, .. }, _) => {
+                        let (hit, _, new) = resolve(r);
+                        if new {
+                            unseen[k].0 += 1;
+                            unseen[k].1.get_or_insert_with(|| level(values, r));
+                        }
+                        match hit {
+                            Some(h) => cell[h] = 1.0,
+                            None if *other => cell[w - 1] = 1.0,
+                            None => {}
                         }
                     }
-                    ColumnEncoding::TargetMean {
-                        means,
-                        prior,
-                        shift,
-                        scale,
-                        ..
-                    } => {
-                        let key = level(values, r);
-                        let m = means.get(&key).copied().unwrap_or_else(|| {
+                    (ColumnEncoding::TargetMean { .. }, _) => {
+                        let (_, v, new) = resolve(r);
+                        if new {
                             unseen[k].0 += 1;
-                            unseen[k].1.get_or_insert(key.clone());
-                            *prior
-                        });
-                        out.push(((m - shift) / scale) as f32);
+                            unseen[k].1.get_or_insert_with(|| level(values, r));
+                        }
+                        cell[0] = v as f32;
                     }
                 }
             }
+            offset += w;
         }
         for ((count, example), (encoding, _)) in unseen.iter().zip(&per_column) {
             if let Some(example) = example {
@@ -358,7 +385,16 @@ impl Encoder {
     }
 }
 
-fn push_number(encoding: &ColumnEncoding, value: Option<f64>, out: &mut Vec<f32>) {
+/// A cell's identity within its column, for memoizing lookups: the text's code, or the
+/// number's bits.
+fn cell_id(values: &Values, row: usize) -> u64 {
+    match values {
+        Values::Texts(t) => u64::from(t.codes[row]),
+        Values::Numbers(v) => v[row].map_or(u64::MAX, f64::to_bits),
+    }
+}
+
+fn number_into(encoding: &ColumnEncoding, value: Option<f64>, cell: &mut [f32]) {
     let ColumnEncoding::Number {
         median,
         indicator,
@@ -377,9 +413,9 @@ fn push_number(encoding: &ColumnEncoding, value: Option<f64>, out: &mut Vec<f32>
     } else {
         v
     };
-    out.push(((t - shift) / scale) as f32);
+    cell[0] = ((t - shift) / scale) as f32;
     if *indicator {
-        out.push(f32::from(u8::from(value.is_none())));
+        cell[1] = f32::from(u8::from(value.is_none()));
     }
 }
 
@@ -388,7 +424,7 @@ fn fit_number(
     values: &[Option<f64>],
     rows: &[usize],
     config: &EncoderConfig,
-) -> (ColumnEncoding, Vec<Vec<f64>>) {
+) -> ColumnEncoding {
     let mut present: Vec<f64> = rows.iter().filter_map(|&r| values[r]).collect();
     let indicator = present.len() < rows.len();
     let floor = present.iter().copied().fold(f64::INFINITY, f64::min);
@@ -420,7 +456,7 @@ fn fit_number(
         Scaling::Standard => mean_std(&transformed),
     };
     let scale = if scale > 1e-12 { scale } else { 1.0 };
-    let encoding = ColumnEncoding::Number {
+    ColumnEncoding::Number {
         column: name.to_string(),
         median: med,
         indicator,
@@ -428,16 +464,7 @@ fn fit_number(
         floor,
         shift,
         scale,
-    };
-    let block = rows
-        .iter()
-        .map(|&r| {
-            let mut out = Vec::new();
-            push_number(&encoding, values[r], &mut out);
-            out.into_iter().map(f64::from).collect()
-        })
-        .collect();
-    (encoding, block)
+    }
 }
 
 fn fit_category(
@@ -446,7 +473,7 @@ fn fit_category(
     rows: &[usize],
     y: &[f64],
     config: &EncoderConfig,
-) -> (ColumnEncoding, Vec<Vec<f64>>) {
+) -> (ColumnEncoding, Option<Vec<f64>>) {
     let keys: Vec<String> = rows.iter().map(|&r| level(values, r)).collect();
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
     for k in &keys {
@@ -459,19 +486,6 @@ fn fit_category(
         .collect();
     if levels.len() <= config.max_one_hot {
         let other = levels.len() < counts.len();
-        let block = keys
-            .iter()
-            .map(|k| {
-                let hit = levels.binary_search(k).ok();
-                let mut row: Vec<f64> = (0..levels.len())
-                    .map(|i| f64::from(u8::from(hit == Some(i))))
-                    .collect();
-                if other {
-                    row.push(f64::from(u8::from(hit.is_none())));
-                }
-                row
-            })
-            .collect();
         let pooled = counts
             .keys()
             .filter(|k| levels.binary_search_by(|l| l.as_str().cmp(k)).is_err())
@@ -483,7 +497,7 @@ fn fit_category(
             other,
             pooled,
         };
-        return (encoding, block);
+        return (encoding, None);
     }
     // Target encoding: the full-training means for new rows, out-of-fold means for the
     // training rows (fold of a row: its position modulo the folds, over a fixed shuffle).
@@ -523,7 +537,7 @@ fn fit_category(
     }
     let (shift, scale) = mean_std(&oof);
     let scale = if scale > 1e-12 { scale } else { 1.0 };
-    let block = oof.iter().map(|m| vec![(m - shift) / scale]).collect();
+    let block = oof.iter().map(|m| (m - shift) / scale).collect();
     let encoding = ColumnEncoding::TargetMean {
         column: name.to_string(),
         means,
@@ -531,7 +545,7 @@ fn fit_category(
         shift,
         scale,
     };
-    (encoding, block)
+    (encoding, Some(block))
 }
 
 #[cfg(test)]
@@ -560,7 +574,7 @@ mod tests {
         let s = infer(&f, &SchemaOptions::default()).unwrap();
         let rows: Vec<usize> = (0..12).collect();
         let y = vec![0.0; 12];
-        let (enc, train) = Encoder::fit(&f, &s, &rows, &y, &EncoderConfig::default());
+        let (enc, train) = Encoder::fit(&f, &s, &rows, &y, &EncoderConfig::default()).unwrap();
         // area + indicator, then a, b, other.
         assert_eq!(enc.width(), 5);
         // The missing area takes the median, 700: (700 - 100) / (1200 - 100).
@@ -596,7 +610,7 @@ mod tests {
             smoothing: 1.0,
             ..EncoderConfig::default()
         };
-        let (enc, train) = Encoder::fit(&f, &s, &rows, &y, &config);
+        let (enc, train) = Encoder::fit(&f, &s, &rows, &y, &config).unwrap();
         assert_eq!(enc.width(), 1);
         assert!(matches!(enc.columns[0], ColumnEncoding::TargetMean { .. }));
         // The encoding tracks the target, and the training rows' values are out of fold.

@@ -246,7 +246,7 @@ pub fn infer(frame: &Frame, options: &SchemaOptions) -> Result<Schema> {
                 }
                 Values::Numbers(_) if looks_like_zip(name) => Role::Categorical,
                 Values::Numbers(_) => Role::Numeric,
-                Values::Texts(v) if v.iter().flatten().all(|s| looks_like_photo(s)) => Role::Photos,
+                Values::Texts(t) if t.levels.iter().all(|s| looks_like_photo(s)) => Role::Photos,
                 // A text that names every row differently identifies it.
                 Values::Texts(_) if rows >= 20 && distinct.len() == rows - missing => {
                     Role::Identifier

@@ -17,7 +17,60 @@ pub enum Values {
     /// Every present cell is a number.
     Numbers(Vec<Option<f64>>),
     /// At least one present cell is not a number; the cells as written (trimmed).
-    Texts(Vec<Option<String>>),
+    Texts(Texts),
+}
+
+/// A text column, dictionary-encoded: each distinct text is stored once.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Texts {
+    /// Per row, the index of its text in `levels`, or [`Texts::MISSING`].
+    pub codes: Vec<u32>,
+    /// The distinct texts, in order of first appearance.
+    pub levels: Vec<String>,
+}
+
+impl Texts {
+    /// The code of a missing cell.
+    pub const MISSING: u32 = u32::MAX;
+
+    /// Cell `row`, or `None` when missing.
+    pub fn get(&self, row: usize) -> Option<&str> {
+        let code = self.codes[row];
+        (code != Self::MISSING).then(|| self.levels[code as usize].as_str())
+    }
+
+    /// A column of these cells (for tests and small tables).
+    pub fn from_cells<S: AsRef<str>>(cells: &[Option<S>]) -> Self {
+        let mut builder = TextBuilder::default();
+        for c in cells {
+            builder.push(c.as_ref().map(AsRef::as_ref));
+        }
+        builder.texts
+    }
+}
+
+#[derive(Default)]
+struct TextBuilder {
+    texts: Texts,
+    index: std::collections::HashMap<String, u32>,
+}
+
+impl TextBuilder {
+    fn push(&mut self, cell: Option<&str>) {
+        let code = match cell {
+            None => Texts::MISSING,
+            Some(text) => match self.index.get(text) {
+                Some(&code) => code,
+                None => {
+                    let code = self.texts.levels.len() as u32;
+                    self.texts.levels.push(text.to_string());
+                    self.index.insert(text.to_string(), code);
+                    code
+                }
+            },
+        };
+        self.texts.codes.push(code);
+    }
 }
 
 impl Values {
@@ -25,7 +78,7 @@ impl Values {
     pub fn len(&self) -> usize {
         match self {
             Values::Numbers(v) => v.len(),
-            Values::Texts(v) => v.len(),
+            Values::Texts(t) => t.codes.len(),
         }
     }
 
@@ -38,7 +91,7 @@ impl Values {
     pub fn is_missing(&self, row: usize) -> bool {
         match self {
             Values::Numbers(v) => v[row].is_none(),
-            Values::Texts(v) => v[row].is_none(),
+            Values::Texts(t) => t.codes[row] == Texts::MISSING,
         }
     }
 
@@ -47,7 +100,7 @@ impl Values {
     pub fn key(&self, row: usize) -> Option<String> {
         match self {
             Values::Numbers(v) => v[row].map(|x| x.to_string()),
-            Values::Texts(v) => v[row].clone(),
+            Values::Texts(t) => t.get(row).map(str::to_string),
         }
     }
 
@@ -130,34 +183,67 @@ fn is_missing(text: &str) -> bool {
     MISSING.iter().any(|m| t.eq_ignore_ascii_case(m))
 }
 
-/// Types raw cells into a column.
-fn typed(cells: Vec<Option<String>>) -> Values {
-    let all_numbers = cells.iter().flatten().all(|c| parse_number(c).is_some());
-    if all_numbers {
-        Values::Numbers(
-            cells
-                .iter()
-                .map(|c| c.as_deref().and_then(parse_number))
-                .collect(),
-        )
-    } else {
-        Values::Texts(cells)
+/// Builds typed columns from cells, column by column: numbers where every present cell of
+/// the column is one (`is_text[c]` false), texts otherwise.
+struct Columns {
+    numbers: Vec<Vec<Option<f64>>>,
+    texts: Vec<TextBuilder>,
+    is_text: Vec<bool>,
+}
+
+impl Columns {
+    fn new(is_text: Vec<bool>) -> Self {
+        let n = is_text.len();
+        Self {
+            numbers: vec![Vec::new(); n],
+            texts: (0..n).map(|_| TextBuilder::default()).collect(),
+            is_text,
+        }
+    }
+
+    fn push(&mut self, c: usize, cell: Option<&str>) {
+        if self.is_text[c] {
+            self.texts[c].push(cell);
+        } else {
+            self.numbers[c].push(cell.and_then(parse_number));
+        }
+    }
+
+    fn finish(self) -> Vec<Values> {
+        self.numbers
+            .into_iter()
+            .zip(self.texts)
+            .zip(self.is_text)
+            .map(|((n, t), text)| {
+                if text {
+                    Values::Texts(t.texts)
+                } else {
+                    Values::Numbers(n)
+                }
+            })
+            .collect()
     }
 }
 
-/// Reads CSV bytes: a header row of unique names, then one row per house.
+/// Reads CSV bytes: a header row of unique names, then one row per house. Two passes over
+/// the bytes: the first finds which columns hold text, the second stores each column typed
+/// (numbers as numbers, texts once per distinct value), so a large table never exists as
+/// strings.
 pub fn from_csv(bytes: &[u8], path: &Path) -> Result<Frame> {
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(false)
-        .from_reader(bytes);
+    let reader = || {
+        csv::ReaderBuilder::new()
+            .has_headers(true)
+            .flexible(false)
+            .from_reader(bytes)
+    };
     let bad = |line: u64, field: String, message: String| Error::Parse {
         path: path.to_path_buf(),
         line: line as usize,
         field,
         message,
     };
-    let headers = reader.headers().map_err(|e| Error::Input {
+    let mut first = reader();
+    let headers = first.headers().map_err(|e| Error::Input {
         path: path.to_path_buf(),
         message: format!("is not a readable CSV table: {e}"),
     })?;
@@ -169,30 +255,56 @@ pub fn from_csv(bytes: &[u8], path: &Path) -> Result<Frame> {
         });
     }
     check_names(&names, path)?;
-    let mut cells: Vec<Vec<Option<String>>> = vec![Vec::new(); names.len()];
-    for record in reader.records() {
-        let record = record.map_err(|e| {
-            let line = e.position().map_or(0, |p| p.line());
-            match e.kind() {
-                csv::ErrorKind::UnequalLengths { len, .. } => bad(
-                    line,
-                    "(row)".into(),
-                    format!(
-                        "has {len} fields but the header names {}; quote fields that contain commas",
-                        names.len()
-                    ),
-                ),
-                _ => bad(line, "(row)".into(), e.to_string()),
-            }
+    let field_text = |record: &csv::ByteRecord, c: usize| -> Result<Option<String>> {
+        let raw = &record[c];
+        let text = std::str::from_utf8(raw).map_err(|_| {
+            bad(
+                record.position().map_or(0, |p| p.line()),
+                names[c].clone(),
+                "is not UTF-8 text".into(),
+            )
         })?;
-        for (column, field) in cells.iter_mut().zip(record.iter()) {
-            column.push((!is_missing(field)).then(|| field.trim().to_string()));
+        Ok((!is_missing(text)).then(|| text.trim().to_string()))
+    };
+    let read_error = |e: csv::Error| {
+        let line = e.position().map_or(0, |p| p.line());
+        match e.kind() {
+            csv::ErrorKind::UnequalLengths { len, .. } => bad(
+                line,
+                "(row)".into(),
+                format!(
+                    "has {len} fields but the header names {}; quote fields that contain commas",
+                    names.len()
+                ),
+            ),
+            _ => bad(line, "(row)".into(), e.to_string()),
+        }
+    };
+    let mut is_text = vec![false; names.len()];
+    let mut record = csv::ByteRecord::new();
+    while first.read_byte_record(&mut record).map_err(read_error)? {
+        for (c, text) in is_text.iter_mut().enumerate() {
+            if !*text {
+                let raw = &record[c];
+                let number = std::str::from_utf8(raw)
+                    .ok()
+                    .is_some_and(|t| is_missing(t) || parse_number(t).is_some());
+                *text = !number;
+            }
+        }
+    }
+    let mut second = reader();
+    let mut columns = Columns::new(is_text);
+    while second.read_byte_record(&mut record).map_err(read_error)? {
+        for c in 0..names.len() {
+            let cell = field_text(&record, c)?;
+            columns.push(c, cell.as_deref());
         }
     }
     Ok(Frame {
         path: path.to_path_buf(),
         names,
-        columns: cells.into_iter().map(typed).collect(),
+        columns: columns.finish(),
     })
 }
 
@@ -273,10 +385,20 @@ fn read_parquet(path: &Path) -> Result<Frame> {
             cells[c].push(text);
         }
     }
+    let is_text = cells
+        .iter()
+        .map(|column| column.iter().flatten().any(|c| parse_number(c).is_none()))
+        .collect();
+    let mut columns = Columns::new(is_text);
+    for (c, column) in cells.iter().enumerate() {
+        for cell in column {
+            columns.push(c, cell.as_deref());
+        }
+    }
     Ok(Frame {
         path: path.to_path_buf(),
         names,
-        columns: cells.into_iter().map(typed).collect(),
+        columns: columns.finish(),
     })
 }
 
@@ -298,7 +420,7 @@ mod tests {
         );
         assert_eq!(
             f.columns[1],
-            Values::Texts(vec![Some("x".into()), None, Some("y".into())])
+            Values::Texts(Texts::from_cells(&[Some("x"), None, Some("y")]))
         );
         assert_eq!(f.columns[2], Values::Numbers(vec![None, Some(3.0), None]));
         assert_eq!(f.columns[0].key(0).as_deref(), Some("1"));

@@ -364,7 +364,7 @@ pub fn fit(
             };
             let y: Vec<f64> = train_prices.iter().map(|&p| scale.target(p)).collect();
             let (encoder, features) =
-                Encoder::fit(frame, schema, &train_rows, &y, &EncoderConfig::default());
+                Encoder::fit(frame, schema, &train_rows, &y, &EncoderConfig::default())?;
             let width = encoder.width();
             let (test_features, _) = encoder.encode(frame, &test_rows)?;
             let table = |features: Vec<f32>, prices: &[f64]| Table {
@@ -462,7 +462,7 @@ fn fit_recipe(
         log_skewed: true,
         ..EncoderConfig::default()
     };
-    let (encoder, features) = Encoder::fit(frame, schema, train_rows, &y, &encoder_config);
+    let (encoder, features) = Encoder::fit(frame, schema, train_rows, &y, &encoder_config)?;
     let width = encoder.width();
     let folds = cv::splits(
         &Scheme::KFold {

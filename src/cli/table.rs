@@ -326,8 +326,8 @@ pub fn predict(args: &PredictArgs, model: &TableModel) -> Result<()> {
                             crate::table::Values::Numbers(v) => {
                                 v[r].map_or(serde_json::Value::Null, serde_json::Value::from)
                             }
-                            crate::table::Values::Texts(v) => v[r]
-                                .clone()
+                            crate::table::Values::Texts(t) => t
+                                .get(r)
                                 .map_or(serde_json::Value::Null, serde_json::Value::from),
                         };
                         object.insert(name.clone(), value);
