@@ -474,11 +474,27 @@ fn fit_category(
     y: &[f64],
     config: &EncoderConfig,
 ) -> (ColumnEncoding, Option<Vec<f64>>) {
-    let keys: Vec<String> = rows.iter().map(|&r| level(values, r)).collect();
-    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-    for k in &keys {
-        *counts.entry(k).or_default() += 1;
+    // Each distinct cell once: `dense[i]` is row i's index into `names`.
+    let mut index: HashMap<u64, usize> = HashMap::new();
+    let mut names: Vec<String> = Vec::new();
+    let dense: Vec<usize> = rows
+        .iter()
+        .map(|&r| {
+            *index.entry(cell_id(values, r)).or_insert_with(|| {
+                names.push(level(values, r));
+                names.len() - 1
+            })
+        })
+        .collect();
+    let mut per_name = vec![0usize; names.len()];
+    for &d in &dense {
+        per_name[d] += 1;
     }
+    let counts: BTreeMap<&str, usize> = names
+        .iter()
+        .map(String::as_str)
+        .zip(per_name.iter().copied())
+        .collect();
     let levels: Vec<String> = counts
         .iter()
         .filter(|(_, n)| **n >= config.min_level_count.max(1))
@@ -504,17 +520,19 @@ fn fit_category(
     let smoothed = |members: &mut dyn Iterator<Item = usize>| -> (BTreeMap<String, f64>, f64) {
         let members: Vec<usize> = members.collect();
         let prior = members.iter().map(|&i| y[i]).sum::<f64>() / members.len().max(1) as f64;
-        let mut sums: HashMap<&str, (f64, f64)> = HashMap::new();
+        let mut sums = vec![(0.0f64, 0.0f64); names.len()];
         for &i in &members {
-            let e = sums.entry(&keys[i]).or_default();
+            let e = &mut sums[dense[i]];
             e.0 += y[i];
             e.1 += 1.0;
         }
         let means = sums
-            .into_iter()
-            .map(|(k, (s, n))| {
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, n))| *n > 0.0)
+            .map(|(d, (s, n))| {
                 (
-                    k.to_string(),
+                    names[d].clone(),
                     (s + config.smoothing * prior) / (n + config.smoothing),
                 )
             })
@@ -532,7 +550,7 @@ fn fit_category(
     for k in 0..folds {
         let (fold_means, fold_prior) = smoothed(&mut (0..rows.len()).filter(|&i| fold_of[i] != k));
         for i in (0..rows.len()).filter(|&i| fold_of[i] == k) {
-            oof[i] = fold_means.get(&keys[i]).copied().unwrap_or(fold_prior);
+            oof[i] = fold_means.get(&names[dense[i]]).copied().unwrap_or(fold_prior);
         }
     }
     let (shift, scale) = mean_std(&oof);

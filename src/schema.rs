@@ -2,7 +2,6 @@
 //! identifier, photo paths, or ignored. Inferred from the data, overridable by flags or a
 //! schema file, printed at the start of a run and saved in the model.
 
-use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
@@ -223,7 +222,16 @@ pub fn infer(frame: &Frame, options: &SchemaOptions) -> Result<Schema> {
     let mut columns = Vec::with_capacity(frame.names.len());
     for (name, values) in frame.names.iter().zip(&frame.columns) {
         let missing = (0..rows).filter(|&r| values.is_missing(r)).count();
-        let distinct: BTreeSet<String> = (0..rows).filter_map(|r| values.key(r)).collect();
+        let distinct = match values {
+            Values::Numbers(v) => v
+                .iter()
+                .flatten()
+                .map(|x| x.to_bits())
+                .collect::<std::collections::HashSet<u64>>()
+                .len(),
+            // Every level of a text column occurs in it.
+            Values::Texts(t) => t.levels.len(),
+        };
         let range = match values {
             Values::Numbers(v) => {
                 let present = v.iter().flatten();
@@ -241,17 +249,17 @@ pub fn infer(frame: &Frame, options: &SchemaOptions) -> Result<Schema> {
         } else {
             match values {
                 _ if missing == rows => Role::Ignored,
-                Values::Numbers(_) if looks_like_id(name) && distinct.len() == rows - missing => {
+                Values::Numbers(_) if looks_like_id(name) && distinct == rows - missing => {
                     Role::Identifier
                 }
                 Values::Numbers(_) if looks_like_zip(name) => Role::Categorical,
                 Values::Numbers(_) => Role::Numeric,
                 Values::Texts(t) if t.levels.iter().all(|s| looks_like_photo(s)) => Role::Photos,
                 // A text that names every row differently identifies it.
-                Values::Texts(_) if rows >= 20 && distinct.len() == rows - missing => {
+                Values::Texts(_) if rows >= 20 && distinct == rows - missing => {
                     Role::Identifier
                 }
-                Values::Texts(_) if distinct.len() <= 1 => Role::Ignored,
+                Values::Texts(_) if distinct <= 1 => Role::Ignored,
                 Values::Texts(_) => Role::Categorical,
             }
         };
@@ -279,7 +287,7 @@ pub fn infer(frame: &Frame, options: &SchemaOptions) -> Result<Schema> {
             role,
             declared: given.is_some() || *name == target,
             missing,
-            distinct: distinct.len(),
+            distinct: distinct,
             range,
         });
     }

@@ -141,10 +141,94 @@ pub fn write(config: &SynthConfig, dir: &Path) -> Result<()> {
     atomic::write(&dir.join(INFO_FILE), housesinfo(&houses).as_bytes())
 }
 
+/// Numeric columns of a synthetic table (`num_01`..`num_20`).
+pub const TABLE_NUMERIC: usize = 20;
+/// Levels of each categorical column of a synthetic table (`cat_01`..`cat_10`): the last
+/// ones have hundreds, as zip codes and neighbourhoods do.
+pub const TABLE_LEVELS: [usize; 10] = [3, 5, 8, 12, 20, 30, 50, 100, 200, 500];
+/// Share of missing cells in every third numeric column and every other categorical one.
+pub const TABLE_MISSING: f64 = 0.05;
+
+/// A synthetic house table of `rows` rows and 32 columns, as CSV: `id`, 20 numbers, 10
+/// categories (some with hundreds of levels), some cells missing, and `price`:
+///
+/// ln(price) = 12 + sum_j w_j x_j + sum_k e_k(level) + Normal(0, 0.1), where the numbers
+/// x_j are uniform in [0, 1) (w_j = 0.4 / j, so the first matter most), and each
+/// category's level effects are fixed draws from uniform(-0.3, 0.3). Missing numbers count
+/// as 0.5, missing categories as no effect.
+pub fn table_csv(rows: usize, seed: u64) -> String {
+    let mut rng = SeededRng::new(seed, STREAM_SYNTH + 1);
+    let effects: Vec<Vec<f64>> = TABLE_LEVELS
+        .iter()
+        .map(|&n| (0..n).map(|_| rng.uniform(-0.3, 0.3)).collect())
+        .collect();
+    let mut out = String::with_capacity(rows * 200);
+    out.push_str("id");
+    for j in 1..=TABLE_NUMERIC {
+        let _ = write!(out, ",num_{j:02}");
+    }
+    for k in 1..=TABLE_LEVELS.len() {
+        let _ = write!(out, ",cat_{k:02}");
+    }
+    out.push_str(",price\n");
+    for i in 0..rows {
+        let _ = write!(out, "{}", i + 1);
+        let mut log_price = 12.0;
+        for j in 0..TABLE_NUMERIC {
+            let x = rng.unit();
+            let missing = j % 3 == 2 && rng.unit() < TABLE_MISSING;
+            log_price += 0.4 / (j + 1) as f64 * if missing { 0.5 } else { x };
+            if missing {
+                out.push(',');
+            } else {
+                let _ = write!(out, ",{x:.4}");
+            }
+        }
+        for (k, levels) in effects.iter().enumerate() {
+            let level = rng.below(levels.len() as u64) as usize;
+            if k % 2 == 1 && rng.unit() < TABLE_MISSING {
+                out.push(',');
+            } else {
+                log_price += levels[level];
+                let _ = write!(out, ",c{}_{level}", k + 1);
+            }
+        }
+        log_price += NOISE * normal(&mut rng);
+        let _ = writeln!(out, ",{:.0}", log_price.exp());
+    }
+    out
+}
+
+/// Writes [`table_csv`] to `path` atomically.
+pub fn write_table(rows: usize, seed: u64, path: &Path) -> Result<()> {
+    if rows < 4 {
+        return Err(Error::Usage("a synthetic table needs at least 4 rows".into()));
+    }
+    atomic::write(path, table_csv(rows, seed).as_bytes())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::dataset::parse_houses;
+
+    #[test]
+    fn a_synthetic_table_has_its_roles_and_missing_cells() {
+        let text = table_csv(400, 3);
+        assert_eq!(text, table_csv(400, 3));
+        let frame = crate::table::from_csv(text.as_bytes(), Path::new("t.csv")).unwrap();
+        assert_eq!((frame.rows(), frame.names.len()), (400, 32));
+        let schema =
+            crate::schema::infer(&frame, &crate::schema::SchemaOptions::default()).unwrap();
+        let count = |role| schema.columns.iter().filter(|c| c.role == role).count();
+        use crate::schema::Role;
+        assert_eq!(count(Role::Identifier), 1);
+        assert_eq!(count(Role::Numeric), TABLE_NUMERIC);
+        assert_eq!(count(Role::Categorical), TABLE_LEVELS.len());
+        assert_eq!(count(Role::Target), 1);
+        let missing: usize = schema.columns.iter().map(|c| c.missing).sum();
+        assert!(missing > 100 && missing < 400, "{missing}");
+    }
 
     #[test]
     fn houses_follow_the_rule_and_parse_back() {

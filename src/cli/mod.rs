@@ -98,7 +98,12 @@ pub struct SynthArgs {
     #[arg(long)]
     pub photos: bool,
 
-    /// Folder to write (created if missing).
+    /// Write a table of 32 columns (20 numbers, 10 categories, some cells missing) to the CSV
+    /// file --out instead of a dataset folder (price rule in the README).
+    #[arg(long, conflicts_with = "photos")]
+    pub table: bool,
+
+    /// Folder to write (created if missing), or the CSV file with --table.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
 
@@ -908,6 +913,15 @@ pub fn run(cli: Cli) -> i32 {
         Command::Evaluate(args) => evaluate(args),
         Command::Summary(args) => summary(args),
         Command::Ingest(args) => ingest(args),
+        Command::Synth(args) if args.table => {
+            crate::synth::write_table(args.houses, args.seed, &args.out).map(|()| {
+                eprintln!(
+                    "[INFO] wrote a table of {} houses to {}",
+                    args.houses,
+                    args.out.display()
+                )
+            })
+        }
         Command::Synth(args) => crate::synth::write(
             &crate::synth::SynthConfig {
                 houses: args.houses,
