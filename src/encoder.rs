@@ -550,7 +550,10 @@ fn fit_category(
     for k in 0..folds {
         let (fold_means, fold_prior) = smoothed(&mut (0..rows.len()).filter(|&i| fold_of[i] != k));
         for i in (0..rows.len()).filter(|&i| fold_of[i] == k) {
-            oof[i] = fold_means.get(&names[dense[i]]).copied().unwrap_or(fold_prior);
+            oof[i] = fold_means
+                .get(&names[dense[i]])
+                .copied()
+                .unwrap_or(fold_prior);
         }
     }
     let (shift, scale) = mean_std(&oof);

@@ -256,9 +256,7 @@ pub fn infer(frame: &Frame, options: &SchemaOptions) -> Result<Schema> {
                 Values::Numbers(_) => Role::Numeric,
                 Values::Texts(t) if t.levels.iter().all(|s| looks_like_photo(s)) => Role::Photos,
                 // A text that names every row differently identifies it.
-                Values::Texts(_) if rows >= 20 && distinct == rows - missing => {
-                    Role::Identifier
-                }
+                Values::Texts(_) if rows >= 20 && distinct == rows - missing => Role::Identifier,
                 Values::Texts(_) if distinct <= 1 => Role::Ignored,
                 Values::Texts(_) => Role::Categorical,
             }
@@ -287,7 +285,7 @@ pub fn infer(frame: &Frame, options: &SchemaOptions) -> Result<Schema> {
             role,
             declared: given.is_some() || *name == target,
             missing,
-            distinct: distinct,
+            distinct,
             range,
         });
     }

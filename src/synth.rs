@@ -202,7 +202,9 @@ pub fn table_csv(rows: usize, seed: u64) -> String {
 /// Writes [`table_csv`] to `path` atomically.
 pub fn write_table(rows: usize, seed: u64, path: &Path) -> Result<()> {
     if rows < 4 {
-        return Err(Error::Usage("a synthetic table needs at least 4 rows".into()));
+        return Err(Error::Usage(
+            "a synthetic table needs at least 4 rows".into(),
+        ));
     }
     atomic::write(path, table_csv(rows, seed).as_bytes())
 }

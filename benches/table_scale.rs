@@ -1,0 +1,80 @@
+//! A user's table at scale: synthetic tables of 10k, 100k and 1M rows x 32 columns (20
+//! numbers, 10 categories up to 500 levels, some cells missing; `appraise synth --table`),
+//! then `appraise train --data T --epochs 1` (load, schema, encoding, one tutorial epoch at
+//! batch 8, scoring) and `appraise predict --input T` of every row, end to end, with the
+//! peak memory of each.
+//!
+//! Run with `cargo bench --bench table_scale`.
+
+use std::process::Command;
+use std::time::Instant;
+
+fn run(exe: &str, args: &[&str]) -> f64 {
+    let start = Instant::now();
+    let out = Command::new(exe).args(args).output().expect("run appraise");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    start.elapsed().as_secs_f64()
+}
+
+fn peak_mib() -> f64 {
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage only writes into the struct we pass.
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
+    usage.ru_maxrss as f64 / 1024.0
+}
+
+fn main() {
+    let exe = env!("CARGO_BIN_EXE_appraise");
+    let dir = tempfile::tempdir().expect("temporary folder");
+    println!(
+        "{:>10} {:>20} {:>10} {:>18} {:>10}",
+        "rows", "train 1 epoch (s)", "peak MiB", "predict all (s)", "peak MiB"
+    );
+    // Increasing sizes: getrusage reports the largest child so far, i.e. this size's.
+    for n in [10_000usize, 100_000, 1_000_000] {
+        let table = dir.path().join(format!("table{n}.csv"));
+        let table = table.to_str().unwrap();
+        run(
+            exe,
+            &[
+                "synth",
+                "--table",
+                "--houses",
+                &n.to_string(),
+                "--out",
+                table,
+            ],
+        );
+        let out = dir.path().join(format!("run{n}"));
+        let out = out.to_str().unwrap();
+        let train = run(
+            exe,
+            &[
+                "train", "--data", table, "--epochs", "1", "--quiet", "--out", out,
+            ],
+        );
+        let train_peak = peak_mib();
+        let model = format!("{out}/model.appraise");
+        let prices = dir.path().join(format!("prices{n}.csv"));
+        let predict = run(
+            exe,
+            &[
+                "predict",
+                "--model",
+                &model,
+                "--input",
+                table,
+                "--output",
+                prices.to_str().unwrap(),
+            ],
+        );
+        println!(
+            "{n:>10} {train:>20.2} {train_peak:>10.0} {predict:>18.2} {:>10.0}",
+            peak_mib()
+        );
+    }
+}
