@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::artifact::SavedModel;
 use crate::dataset::{self, FIELDS, House};
 use crate::error::{Error, Result};
-use crate::extractor::{Backbone, PhotoFeatures};
+use crate::extractor::PhotoFeatures;
 use crate::metrics::Metrics;
 use crate::photos::{MONTAGE_BYTES, push_network_input};
 use crate::pipeline::filter;
@@ -291,10 +291,11 @@ pub fn load_query_photos(
 ) -> Result<QueryPhotos> {
     Ok(match (model.header.uses_photos(), &model.header.recipe) {
         (false, _) => QueryPhotos::default(),
-        (true, Some(_)) => QueryPhotos {
+        // The network the model's features came from.
+        (true, Some(recipe)) => QueryPhotos {
             montages: None,
             features: Some(crate::extractor::featurize_cached(
-                Backbone::default(),
+                recipe.inputs.backbone,
                 dir,
                 ids,
                 cache_dir,
@@ -320,10 +321,10 @@ pub fn load_new_house_photos(
 ) -> Result<QueryPhotos> {
     Ok(match (model.header.uses_photos(), &model.header.recipe) {
         (false, _) => QueryPhotos::default(),
-        (true, Some(_)) => QueryPhotos {
+        (true, Some(recipe)) => QueryPhotos {
             montages: None,
             features: Some(crate::extractor::featurize(
-                Backbone::default(),
+                recipe.inputs.backbone,
                 dir,
                 ids,
                 &|_| {},
