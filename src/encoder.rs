@@ -19,6 +19,9 @@ use crate::error::{Error, Result};
 use crate::schema::{Role, Schema};
 use crate::table::{Frame, Values};
 
+/// A hash map with a fast, fixed-seed hash (lookups of cell ids, never iterated).
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
+
 /// The key of the missing level of a category.
 pub const MISSING_LEVEL: &str = "<missing>";
 
@@ -311,7 +314,7 @@ impl Encoder {
         // Column by column; a category's distinct values are looked up once each.
         for (k, (encoding, values)) in per_column.iter().enumerate() {
             let w = encoding.width();
-            let mut memo: HashMap<u64, (Option<usize>, f64, bool)> = HashMap::new();
+            let mut memo: FastMap<u64, (Option<usize>, f64, bool)> = FastMap::default();
             let mut resolve = |r: usize| -> (Option<usize>, f64, bool) {
                 *memo.entry(cell_id(values, r)).or_insert_with(|| {
                     let key = level(values, r);
@@ -475,7 +478,7 @@ fn fit_category(
     config: &EncoderConfig,
 ) -> (ColumnEncoding, Option<Vec<f64>>) {
     // Each distinct cell once: `dense[i]` is row i's index into `names`.
-    let mut index: HashMap<u64, usize> = HashMap::new();
+    let mut index: FastMap<u64, usize> = FastMap::default();
     let mut names: Vec<String> = Vec::new();
     let dense: Vec<usize> = rows
         .iter()

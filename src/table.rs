@@ -52,7 +52,8 @@ impl Texts {
 #[derive(Default)]
 struct TextBuilder {
     texts: Texts,
-    index: std::collections::HashMap<String, u32>,
+    // A fixed-seed fast hash: the same codes on every run.
+    index: std::collections::HashMap<String, u32, foldhash::fast::FixedState>,
 }
 
 impl TextBuilder {
@@ -164,7 +165,8 @@ impl Frame {
         }
     }
 
-    fn is_parquet(&self) -> bool {
+    /// Whether it was read from a Parquet file.
+    pub fn is_parquet(&self) -> bool {
         self.path
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("parquet") || e.eq_ignore_ascii_case("pq"))
@@ -174,13 +176,28 @@ impl Frame {
 /// Parses `text` as a number when it is one (`1,234` is not: thousands separators make a
 /// column text, which the schema reports).
 pub fn parse_number(text: &str) -> Option<f64> {
-    let t = text.trim();
-    t.parse::<f64>().ok().filter(|v| v.is_finite())
+    trim(text).parse::<f64>().ok().filter(|v| v.is_finite())
+}
+
+/// `str::trim`, with a fast path for the usual cell that has no surrounding space.
+fn trim(text: &str) -> &str {
+    match (text.as_bytes().first(), text.as_bytes().last()) {
+        (Some(a), Some(b))
+            if !a.is_ascii_whitespace()
+                && !b.is_ascii_whitespace()
+                && a.is_ascii()
+                && b.is_ascii() =>
+        {
+            text
+        }
+        _ => text.trim(),
+    }
 }
 
 fn is_missing(text: &str) -> bool {
-    let t = text.trim();
-    MISSING.iter().any(|m| t.eq_ignore_ascii_case(m))
+    let t = trim(text);
+    // The longest missing-value spelling has 4 bytes.
+    t.len() <= 4 && MISSING.iter().any(|m| t.eq_ignore_ascii_case(m))
 }
 
 /// Builds typed columns from cells, column by column: numbers where every present cell of
@@ -255,17 +272,6 @@ pub fn from_csv(bytes: &[u8], path: &Path) -> Result<Frame> {
         });
     }
     check_names(&names, path)?;
-    let field_text = |record: &csv::ByteRecord, c: usize| -> Result<Option<String>> {
-        let raw = &record[c];
-        let text = std::str::from_utf8(raw).map_err(|_| {
-            bad(
-                record.position().map_or(0, |p| p.line()),
-                names[c].clone(),
-                "is not UTF-8 text".into(),
-            )
-        })?;
-        Ok((!is_missing(text)).then(|| text.trim().to_string()))
-    };
     let read_error = |e: csv::Error| {
         let line = e.position().map_or(0, |p| p.line());
         match e.kind() {
@@ -297,8 +303,14 @@ pub fn from_csv(bytes: &[u8], path: &Path) -> Result<Frame> {
     let mut columns = Columns::new(is_text);
     while second.read_byte_record(&mut record).map_err(read_error)? {
         for c in 0..names.len() {
-            let cell = field_text(&record, c)?;
-            columns.push(c, cell.as_deref());
+            let text = std::str::from_utf8(&record[c]).map_err(|_| {
+                bad(
+                    record.position().map_or(0, |p| p.line()),
+                    names[c].clone(),
+                    "is not UTF-8 text".into(),
+                )
+            })?;
+            columns.push(c, (!is_missing(text)).then(|| trim(text)));
         }
     }
     Ok(Frame {

@@ -301,6 +301,38 @@ pub fn predict(args: &PredictArgs, model: &TableModel) -> Result<()> {
         eprintln!("warning: {line}");
     }
     let text = match args.format {
+        // A CSV input is passed through as written, with the price appended to each row.
+        FormatArg::Csv if !frame.is_parquet() => {
+            let bytes = std::fs::read(input).map_err(|e| Error::io(input, e))?;
+            let failed = |e: csv::Error| Error::Input {
+                path: input.clone(),
+                message: format!("could not be read again: {e}"),
+            };
+            let mut reader = csv::ReaderBuilder::new()
+                .has_headers(true)
+                .from_reader(&bytes[..]);
+            let mut w =
+                csv::Writer::from_writer(Vec::with_capacity(bytes.len() + 12 * prices.len()));
+            let mut header = reader.byte_headers().map_err(failed)?.clone();
+            header.push_field(b"predicted_price");
+            w.write_byte_record(&header)
+                .map_err(|e| Error::Training(e.to_string()))?;
+            let mut record = csv::ByteRecord::new();
+            for price in &prices {
+                if !reader.read_byte_record(&mut record).map_err(failed)? {
+                    break;
+                }
+                record.push_field(format!("{price:.2}").as_bytes());
+                w.write_byte_record(&record)
+                    .map_err(|e| Error::Training(e.to_string()))?;
+            }
+            String::from_utf8(w.into_inner().expect("an in-memory writer")).map_err(|_| {
+                Error::Input {
+                    path: input.clone(),
+                    message: "is not UTF-8 text".into(),
+                }
+            })?
+        }
         FormatArg::Csv => {
             let mut w = csv::Writer::from_writer(Vec::new());
             let mut header = frame.names.clone();
