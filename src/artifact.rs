@@ -473,6 +473,9 @@ pub struct TableHeader {
     pub network: Option<ModelSpec>,
     /// The ridge part, when the model has one.
     pub linear: Option<crate::ridge::Linear>,
+    /// The photo price head, when the model reads photos (its prediction is the last input).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub photo: Option<crate::table_photos::TablePhotoHead>,
     /// How and on what it was trained.
     pub info: crate::tabular::TableInfo,
 }
@@ -511,6 +514,7 @@ pub fn table_to_bytes(model: &crate::tabular::TableModel) -> Vec<u8> {
         scale: model.scale.clone(),
         network: network.map(network_spec),
         linear: model.predictor.linear().cloned(),
+        photo: model.photo.clone(),
         info: model.info.clone(),
     };
     let json = serde_json::to_vec(&header).expect("the header serializes");
@@ -580,7 +584,7 @@ fn table_from_bytes(bytes: &[u8], path: &Path) -> Result<crate::tabular::TableMo
                 );
             }
             let fresh = spec.init(
-                header.encoder.width(),
+                header.encoder.width() + usize::from(header.photo.is_some()),
                 &mut crate::rng::SeededRng::new(0, 0),
                 &Device::flex(),
             );
@@ -597,7 +601,7 @@ fn table_from_bytes(bytes: &[u8], path: &Path) -> Result<crate::tabular::TableMo
         (Some(n), Some(l)) => Predictor::Blend(n, l),
         (Some(n), None) => Predictor::Network(n),
         (None, Some(l)) => {
-            if l.weights.len() != header.encoder.width() {
+            if l.weights.len() != header.encoder.width() + usize::from(header.photo.is_some()) {
                 return Err(damaged("ridge", "weights do not match the inputs".into()));
             }
             Predictor::Ridge(l)
@@ -609,6 +613,7 @@ fn table_from_bytes(bytes: &[u8], path: &Path) -> Result<crate::tabular::TableMo
         encoder: header.encoder,
         scale: header.scale,
         predictor,
+        photo: header.photo,
         info: header.info,
     })
 }
@@ -642,7 +647,7 @@ pub fn load_any(path: &Path) -> Result<AnyModel> {
 /// A table model's summary: its network or ridge model, its schema, encoder and training.
 pub fn table_summary(model: &crate::tabular::TableModel) -> String {
     use std::fmt::Write as _;
-    let width = model.encoder.width();
+    let width = model.width();
     let mut out = String::new();
     if let Some(n) = model.predictor.network() {
         out += &network_spec(n).summary(width);
@@ -660,6 +665,17 @@ pub fn table_summary(model: &crate::tabular::TableModel) -> String {
     let _ = writeln!(out, "encoding ({width} inputs):");
     for c in &model.encoder.columns {
         let _ = writeln!(out, "  {}", c.describe());
+    }
+    if let Some(head) = &model.photo {
+        let _ = writeln!(
+            out,
+            "  photos of {}: the price of a ridge head (penalty {}, inner mean absolute error {:.4}) on {} embeddings ({})",
+            head.columns.join(", "),
+            head.penalty,
+            head.inner_mae,
+            head.backbone.dim(),
+            head.backbone.provenance()
+        );
     }
     let i = &model.info;
     let method = match &i.config.method {

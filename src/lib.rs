@@ -31,6 +31,7 @@ pub mod schema;
 pub mod split;
 pub mod synth;
 pub mod table;
+pub mod table_photos;
 pub mod tabular;
 pub mod train;
 

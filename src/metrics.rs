@@ -25,7 +25,7 @@ pub fn abs_pct_error(actual: f64, predicted: f64) -> f64 {
 }
 
 /// Scores of a set of price predictions (in dollars).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Metrics {
     /// Number of houses scored.
     pub count: usize,

@@ -13,6 +13,7 @@ use crate::baseline::median;
 use crate::cv::{self, Scheme};
 use crate::encoder::{Encoder, EncoderConfig, Scaling, Warnings};
 use crate::error::{Error, Result};
+use crate::extractor::Backbone;
 use crate::metrics::Metrics;
 use crate::model::{Ensemble, MlpConfig, ModelSpec, Network};
 use crate::optim::AdamConfig;
@@ -22,6 +23,7 @@ use crate::ridge::{self, Linear};
 use crate::schema::{Role, Schema};
 use crate::split::{Split, train_test_split};
 use crate::table::{Frame, Values};
+use crate::table_photos::{self, TablePhotoHead};
 use crate::train::{Loss, Table, TrainConfig, predict, train};
 
 /// How a table model is made.
@@ -74,6 +76,9 @@ pub struct TableRecipe {
     pub calibrate: bool,
     /// Seed of the networks and the inner folds.
     pub seed: u64,
+    /// Whether the photo columns' price is an input: `auto` tries both and keeps what the
+    /// inner cross-validation prefers.
+    pub photos: crate::recipe::PhotoUse,
 }
 
 impl Default for TableRecipe {
@@ -90,6 +95,7 @@ impl Default for TableRecipe {
             learning_rate: 2e-3,
             calibrate: true,
             seed: 42,
+            photos: crate::recipe::PhotoUse::Auto,
         }
     }
 }
@@ -250,6 +256,8 @@ pub struct TableModel {
     pub scale: PriceScale,
     /// The fitted predictor.
     pub predictor: Predictor,
+    /// The photo price head whose prediction is the last input, if the model reads photos.
+    pub photo: Option<TablePhotoHead>,
     /// How and on what it was trained.
     pub info: TableInfo,
 }
@@ -357,7 +365,7 @@ pub fn fit(
     let test_rows: Vec<usize> = split.test.iter().map(|&i| rows[i]).collect();
     let train_prices: Vec<f64> = split.train.iter().map(|&i| prices[i]).collect();
     let test_prices: Vec<f64> = split.test.iter().map(|&i| prices[i]).collect();
-    let (scale, encoder, predictor, candidates, chosen) = match &config.method {
+    let parts = match &config.method {
         Method::Tutorial { model, train: tc } => {
             let scale = PriceScale::Ratio {
                 max_price: train_prices.iter().copied().fold(f64::MIN, f64::max),
@@ -382,37 +390,48 @@ pub fn fit(
                 &table(test_features, &test_prices),
                 |r| observer.epoch(r, tc.epochs),
             )?;
-            (scale, encoder, Predictor::Network(network), Vec::new(), 0)
+            RecipeParts {
+                scale,
+                encoder,
+                predictor: Predictor::Network(network),
+                photo: None,
+                candidates: Vec::new(),
+                chosen: 0,
+            }
         }
         Method::Recipe(recipe) => {
             fit_recipe(frame, schema, &train_rows, &train_prices, recipe, observer)?
         }
     };
-    let model_info = |metrics: Metrics| TableInfo {
-        data: frame.path.display().to_string(),
-        fingerprint: String::new(),
-        rows: frame.rows(),
-        kept_rows: rows.len(),
-        config: config.clone(),
-        train_rows: train_rows.len(),
-        test_rows: test_rows.len(),
-        test_metrics: metrics,
-        candidates: candidates.clone(),
+    let RecipeParts {
+        scale,
+        encoder,
+        predictor,
+        photo,
+        candidates,
         chosen,
-    };
-    let (test_features, _) = encoder.encode(frame, &test_rows)?;
-    let predicted: Vec<f64> = predictor
-        .outputs(&test_features, encoder.width())
-        .into_iter()
-        .map(|o| scale.price(o))
-        .collect();
-    let model = TableModel {
+    } = parts;
+    let mut model = TableModel {
         schema: schema.clone(),
         encoder,
         scale,
         predictor,
-        info: model_info(Metrics::compute(&test_prices, &predicted)),
+        photo,
+        info: TableInfo {
+            data: frame.path.display().to_string(),
+            fingerprint: String::new(),
+            rows: frame.rows(),
+            kept_rows: rows.len(),
+            config: config.clone(),
+            train_rows: train_rows.len(),
+            test_rows: test_rows.len(),
+            test_metrics: Metrics::default(),
+            candidates,
+            chosen,
+        },
     };
+    let (predicted, _) = model.predict(frame, &test_rows)?;
+    model.info.test_metrics = Metrics::compute(&test_prices, &predicted);
     let predictions = test_rows
         .iter()
         .zip(&test_prices)
@@ -426,7 +445,140 @@ pub fn fit(
     Ok(TableFit { model, predictions })
 }
 
-type RecipeParts = (PriceScale, Encoder, Predictor, Vec<TableCandidate>, usize);
+/// What the recipe fitted: price scale, encoder, predictor, photo head, candidates, choice.
+struct RecipeParts {
+    scale: PriceScale,
+    encoder: Encoder,
+    predictor: Predictor,
+    photo: Option<TablePhotoHead>,
+    candidates: Vec<TableCandidate>,
+    chosen: usize,
+}
+
+/// The settings of the recipe's networks.
+fn network_config(recipe: &TableRecipe, weight_decay: f64) -> TrainConfig {
+    TrainConfig {
+        epochs: recipe.max_epochs,
+        batch_size: recipe.batch_size,
+        seed: recipe.seed,
+        optimizer: AdamConfig {
+            learning_rate: recipe.learning_rate,
+            decay: 0.0,
+            weight_decay,
+            ..AdamConfig::default()
+        },
+        loss: Loss::Mae,
+        patience: Some(recipe.patience),
+    }
+}
+
+/// Every candidate on one input matrix (`width` inputs per training row): the networks at
+/// each weight decay, ridge at each penalty, and the blend of the best of each; with their
+/// out-of-fold outputs and fitted predictors.
+fn candidates_on(
+    features: &[f32],
+    width: usize,
+    y: &[f64],
+    folds: &[(String, Split)],
+    recipe: &TableRecipe,
+    suffix: &str,
+    score: &dyn Fn(&[f64]) -> (f64, f64),
+) -> Result<Vec<(TableCandidate, Predictor)>> {
+    let n = y.len();
+    let table = Table {
+        features: features.to_vec(),
+        n_features: width,
+        targets: y.iter().map(|&v| v as f32).collect(),
+        images: Vec::new(),
+    };
+    let candidate = |label: String, outputs: &[f64]| {
+        let (inner_mape, factor) = score(outputs);
+        TableCandidate {
+            label,
+            inner_mape,
+            factor,
+        }
+    };
+    let mut out: Vec<(TableCandidate, Predictor, Vec<f64>)> = Vec::new();
+    let spec = ModelSpec::Mlp(MlpConfig {
+        hidden: recipe.hidden.clone(),
+    });
+    for &weight_decay in &recipe.weight_decays {
+        let (members, _, held_out) = train_fold_networks(
+            &spec,
+            &network_config(recipe, weight_decay),
+            &table,
+            folds,
+            recipe.seeds_per_fold,
+        )?;
+        let outputs: Vec<f64> = held_out.iter().map(|&v| f64::from(v)).collect();
+        let members = members
+            .into_iter()
+            .map(|n| match n {
+                Network::Mlp(m) => m,
+                _ => unreachable!("the recipe trains MLPs"),
+            })
+            .collect();
+        out.push((
+            candidate(
+                format!(
+                    "networks {:?}, weight decay {weight_decay}{suffix}",
+                    recipe.hidden
+                ),
+                &outputs,
+            ),
+            Predictor::Network(Network::Ensemble(Ensemble { members })),
+            outputs,
+        ));
+    }
+    if !recipe.ridge_penalties.is_empty() {
+        let x: Vec<f64> = features.iter().map(|&v| f64::from(v)).collect();
+        let mut oof = vec![vec![0.0; n]; recipe.ridge_penalties.len()];
+        for (_, fold) in folds {
+            let fitted = ridge::fit_primal(&x, width, &fold.train, y, &recipe.ridge_penalties);
+            for (p, model) in fitted.iter().enumerate() {
+                for &r in &fold.test {
+                    oof[p][r] = model.predict(&x[r * width..(r + 1) * width]);
+                }
+            }
+        }
+        let all: Vec<usize> = (0..n).collect();
+        let full = ridge::fit_primal(&x, width, &all, y, &recipe.ridge_penalties);
+        for ((penalty, outputs), model) in recipe.ridge_penalties.iter().zip(oof).zip(full) {
+            out.push((
+                candidate(format!("ridge, penalty {penalty}{suffix}"), &outputs),
+                Predictor::Ridge(model),
+                outputs,
+            ));
+        }
+    }
+    let best = |ridge: bool| {
+        out.iter()
+            .enumerate()
+            .filter(|(_, c)| matches!(c.1, Predictor::Ridge(_)) == ridge)
+            .min_by(|a, b| a.1.0.inner_mape.total_cmp(&b.1.0.inner_mape))
+            .map(|(i, _)| i)
+    };
+    if let (Some(a), Some(b)) = (best(false), best(true)) {
+        let outputs: Vec<f64> = out[a]
+            .2
+            .iter()
+            .zip(&out[b].2)
+            .map(|(u, v)| (u + v) / 2.0)
+            .collect();
+        let (Predictor::Network(net), Predictor::Ridge(lin)) = (&out[a].1, &out[b].1) else {
+            unreachable!("a network and a ridge model")
+        };
+        let label = format!(
+            "blend of {} and {}",
+            out[a].0.label.trim_end_matches(suffix),
+            out[b].0.label
+        );
+        let predictor = Predictor::Blend(net.clone(), lin.clone());
+        out.push((candidate(label, &outputs), predictor, outputs));
+    }
+    Ok(out.into_iter().map(|(c, p, _)| (c, p)).collect())
+}
 
 fn fit_recipe(
     frame: &Frame,
@@ -472,17 +624,10 @@ fn fit_recipe(
         n,
         0.25,
     )?;
-    let table = Table {
-        features: features.clone(),
-        n_features: width,
-        targets: y.iter().map(|&v| v as f32).collect(),
-        images: Vec::new(),
-    };
-    let oof_prices =
-        |outputs: &[f64]| -> Vec<f64> { outputs.iter().map(|&o| scale.price(o)).collect() };
-    let score = |outputs: &[f64], calibrate: bool| -> (f64, f64) {
-        let mut p = oof_prices(outputs);
-        let factor = if calibrate {
+    let price_scale = scale.clone();
+    let score = |outputs: &[f64]| -> (f64, f64) {
+        let mut p: Vec<f64> = outputs.iter().map(|&o| price_scale.price(o)).collect();
+        let factor = if recipe.calibrate {
             mape_factor(prices, &p)
         } else {
             1.0
@@ -490,135 +635,91 @@ fn fit_recipe(
         p.iter_mut().for_each(|v| *v *= factor);
         (Metrics::compute(prices, &p).mape, factor)
     };
-    let mut candidates = Vec::new();
-    // (candidate index, out-of-fold outputs, fitted part).
-    let mut networks: Vec<(usize, Vec<f64>, Network)> = Vec::new();
-    let spec = ModelSpec::Mlp(MlpConfig {
-        hidden: recipe.hidden.clone(),
-    });
-    for &weight_decay in &recipe.weight_decays {
-        let train_config = TrainConfig {
-            epochs: recipe.max_epochs,
-            batch_size: recipe.batch_size,
-            seed: recipe.seed,
-            optimizer: AdamConfig {
-                learning_rate: recipe.learning_rate,
-                decay: 0.0,
-                weight_decay,
-                ..AdamConfig::default()
-            },
-            loss: Loss::Mae,
-            patience: Some(recipe.patience),
-        };
-        let (members, _, held_out) =
-            train_fold_networks(&spec, &train_config, &table, &folds, recipe.seeds_per_fold)?;
-        let outputs: Vec<f64> = held_out.iter().map(|&v| f64::from(v)).collect();
-        let (inner_mape, factor) = score(&outputs, recipe.calibrate);
-        let candidate = TableCandidate {
-            label: format!("networks {:?}, weight decay {weight_decay}", recipe.hidden),
-            inner_mape,
-            factor,
-        };
-        note(observer, &candidate, recipe.folds);
-        let members = members
-            .into_iter()
-            .map(|n| match n {
-                Network::Mlp(m) => m,
-                _ => unreachable!("the recipe trains MLPs"),
-            })
-            .collect();
-        networks.push((
-            candidates.len(),
-            outputs,
-            Network::Ensemble(Ensemble { members }),
+    // The photo price, out of fold, as one more input (only if it helps: both are tried).
+    let photo_columns: Vec<String> = schema
+        .columns
+        .iter()
+        .filter(|c| c.role == Role::Photos)
+        .map(|c| c.name.clone())
+        .collect();
+    use crate::recipe::PhotoUse;
+    if recipe.photos == PhotoUse::On && photo_columns.is_empty() {
+        return Err(Error::Usage(format!(
+            "--recipe-photos on, but {} has no photo columns; name them with --photos",
+            frame.path.display()
+        )));
+    }
+    let mut photo = None;
+    let mut options = vec![(features, width, String::new())];
+    if !photo_columns.is_empty() && recipe.photos != PhotoUse::Off {
+        let backbone = Backbone::default();
+        let total = observer.photos(n * photo_columns.len());
+        let x =
+            table_photos::embed_rows(frame, &photo_columns, train_rows, backbone, &|done, _| {
+                total(done)
+            })?;
+        let (head, oof) = table_photos::fit(
+            &x,
+            photo_columns.len() * backbone.dim(),
+            &y,
+            &folds,
+            backbone,
+            &photo_columns,
+        );
+        observer.note(&format!(
+            "photo price head: ridge on {} x {} photo embedding values of {} ({}), penalty {}: inner {}-fold CV mean absolute error {:.4} (standardized log price)",
+            photo_columns.len(),
+            backbone.dim(),
+            photo_columns.join(", "),
+            backbone.name(),
+            head.penalty,
+            recipe.folds,
+            head.inner_mae
         ));
-        candidates.push(candidate);
-    }
-    let mut ridges: Vec<(usize, Vec<f64>, Linear)> = Vec::new();
-    if !recipe.ridge_penalties.is_empty() {
-        let x: Vec<f64> = features.iter().map(|&v| f64::from(v)).collect();
-        let mut oof = vec![vec![0.0; n]; recipe.ridge_penalties.len()];
-        for (_, fold) in &folds {
-            let fitted = ridge::fit_primal(&x, width, &fold.train, &y, &recipe.ridge_penalties);
-            for (p, model) in fitted.iter().enumerate() {
-                for &r in &fold.test {
-                    oof[p][r] = model.predict(&x[r * width..(r + 1) * width]);
-                }
-            }
+        let mut with_photo = Vec::with_capacity(n * (width + 1));
+        for (row, value) in options[0].0.chunks_exact(width.max(1)).zip(&oof) {
+            with_photo.extend_from_slice(row);
+            with_photo.push(head.standardize(*value) as f32);
         }
-        let all: Vec<usize> = (0..n).collect();
-        let full = ridge::fit_primal(&x, width, &all, &y, &recipe.ridge_penalties);
-        for ((penalty, outputs), model) in recipe.ridge_penalties.iter().zip(oof).zip(full) {
-            let (inner_mape, factor) = score(&outputs, recipe.calibrate);
-            let candidate = TableCandidate {
-                label: format!("ridge, penalty {penalty}"),
-                inner_mape,
-                factor,
-            };
+        options.push((with_photo, width + 1, " + photo price".to_string()));
+        photo = Some(head);
+        if recipe.photos == PhotoUse::On {
+            options.remove(0);
+        }
+    }
+    let mut candidates = Vec::new();
+    let mut predictors = Vec::new();
+    for (k, (features, width, suffix)) in options.iter().enumerate() {
+        for (candidate, predictor) in
+            candidates_on(features, *width, &y, &folds, recipe, suffix, &score)?
+        {
             note(observer, &candidate, recipe.folds);
-            ridges.push((candidates.len(), outputs, model));
             candidates.push(candidate);
+            predictors.push((k, predictor));
         }
     }
-    fn best(candidates: &[TableCandidate], list: &[usize]) -> Option<usize> {
-        list.iter().copied().min_by(|&a, &b| {
-            candidates[a]
-                .inner_mape
-                .total_cmp(&candidates[b].inner_mape)
-        })
-    }
-    let best_net = best(
-        &candidates,
-        &networks.iter().map(|c| c.0).collect::<Vec<_>>(),
-    );
-    let best_ridge = best(&candidates, &ridges.iter().map(|c| c.0).collect::<Vec<_>>());
-    let mut blend = None;
-    if let (Some(a), Some(b)) = (best_net, best_ridge) {
-        let net = networks.iter().find(|c| c.0 == a).expect("found");
-        let lin = ridges.iter().find(|c| c.0 == b).expect("found");
-        let outputs: Vec<f64> = net
-            .1
-            .iter()
-            .zip(&lin.1)
-            .map(|(u, v)| (u + v) / 2.0)
-            .collect();
-        let (inner_mape, factor) = score(&outputs, recipe.calibrate);
-        let candidate = TableCandidate {
-            label: format!(
-                "blend of {} and {}",
-                candidates[a].label, candidates[b].label
-            ),
-            inner_mape,
-            factor,
-        };
-        note(observer, &candidate, recipe.folds);
-        blend = Some((candidates.len(), a, b));
-        candidates.push(candidate);
-    }
-    let chosen =
-        best(&candidates, &(0..candidates.len()).collect::<Vec<_>>()).expect("a candidate");
+    let chosen = candidates
+        .iter()
+        .enumerate()
+        .min_by(|a, b| a.1.inner_mape.total_cmp(&b.1.inner_mape))
+        .map(|(i, _)| i)
+        .expect("a candidate");
     observer.note(&format!("recipe chose: {}", candidates[chosen].label));
-    let take_net = |networks: &mut Vec<(usize, Vec<f64>, Network)>, i: usize| {
-        let at = networks.iter().position(|c| c.0 == i).expect("found");
-        networks.swap_remove(at).2
-    };
-    let take_ridge = |ridges: &mut Vec<(usize, Vec<f64>, Linear)>, i: usize| {
-        let at = ridges.iter().position(|c| c.0 == i).expect("found");
-        ridges.swap_remove(at).2
-    };
-    let predictor = match blend {
-        Some((i, a, b)) if i == chosen => {
-            Predictor::Blend(take_net(&mut networks, a), take_ridge(&mut ridges, b))
-        }
-        _ if networks.iter().any(|c| c.0 == chosen) => {
-            Predictor::Network(take_net(&mut networks, chosen))
-        }
-        _ => Predictor::Ridge(take_ridge(&mut ridges, chosen)),
-    };
+    let (option, predictor) = predictors.swap_remove(chosen);
+    if options[option].2.is_empty() {
+        photo = None;
+    }
     if let PriceScale::Log { factor, .. } = &mut scale {
         *factor = candidates[chosen].factor;
     }
-    Ok((scale, encoder, predictor, candidates, chosen))
+    Ok(RecipeParts {
+        scale,
+        encoder,
+        predictor,
+        photo,
+        candidates,
+        chosen,
+    })
 }
 
 fn note(observer: &mut dyn Observer, candidate: &TableCandidate, folds: usize) {
@@ -629,11 +730,31 @@ fn note(observer: &mut dyn Observer, candidate: &TableCandidate, folds: usize) {
 }
 
 impl TableModel {
+    /// Inputs of its predictor per row: the encoder's, and the photo price when read.
+    pub fn width(&self) -> usize {
+        self.encoder.width() + usize::from(self.photo.is_some())
+    }
+
     /// Prices the `rows` of `frame`, which must hold the model's input columns; warnings
     /// name categories the model has not seen.
     pub fn predict(&self, frame: &Frame, rows: &[usize]) -> Result<(Vec<f64>, Warnings)> {
-        let (features, warnings) = self.encoder.encode(frame, rows)?;
-        let outputs = self.predictor.outputs(&features, self.encoder.width());
+        let (mut features, warnings) = self.encoder.encode(frame, rows)?;
+        if let Some(head) = &self.photo {
+            let x =
+                table_photos::embed_rows(frame, &head.columns, rows, head.backbone, &|_, _| {})?;
+            let width = self.encoder.width();
+            let dim = x.len() / rows.len().max(1);
+            let mut with_photo = Vec::with_capacity(rows.len() * (width + 1));
+            for (row, e) in features
+                .chunks_exact(width.max(1))
+                .zip(x.chunks_exact(dim.max(1)))
+            {
+                with_photo.extend_from_slice(row);
+                with_photo.push(head.input(e));
+            }
+            features = with_photo;
+        }
+        let outputs = self.predictor.outputs(&features, self.width());
         Ok((
             outputs.into_iter().map(|o| self.scale.price(o)).collect(),
             warnings,

@@ -401,3 +401,130 @@ fn the_recipe_prices_sacramento_within_its_target() {
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["mape"].as_f64().unwrap(), mape);
 }
+
+#[test]
+fn a_photo_column_feeds_the_recipe_and_predict() {
+    let dir = tempfile::tempdir().unwrap();
+    let synth = dir.path().join("synth");
+    run_ok(
+        &[
+            "synth",
+            "--houses",
+            "60",
+            "--photos",
+            "--out",
+            synth.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    // A table of the synthetic houses whose photo cells are relative to the table's folder.
+    let info = std::fs::read_to_string(synth.join("HousesInfo.txt")).unwrap();
+    let mut csv = String::from("house,bedrooms,bathrooms,area,zip,price,photo\n");
+    for (i, line) in info.lines().enumerate() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let id = i + 1;
+        let _ = writeln!(
+            csv,
+            "{id},{},{},{},{},{},synth/{id}_frontal.jpg;synth/{id}_kitchen.jpg",
+            f[0], f[1], f[2], f[3], f[4]
+        );
+    }
+    let table = dir.path().join("houses.csv");
+    std::fs::write(&table, csv).unwrap();
+    let light = dir.path().join("light.json");
+    std::fs::write(
+        &light,
+        r#"{"max_epochs": 40, "patience": 10, "weight_decays": [0.0001], "ridge_penalties": [0.01], "seeds_per_fold": 1}"#,
+    )
+    .unwrap();
+    let out = dir.path().join("run");
+    let train = |extra: &[&str], out: &Path| {
+        let mut args = vec![
+            "train",
+            "--data",
+            table.to_str().unwrap(),
+            "--recipe",
+            "best",
+            "--recipe-config",
+            light.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        run_ok(&args, dir.path())
+    };
+    let (stdout, _) = train(&["--recipe-photos", "on"], &out);
+    let photo_line = stdout.lines().find(|l| l.starts_with("photo ")).unwrap();
+    assert!(photo_line.contains("photos"), "{photo_line}");
+    assert!(
+        stdout.contains("photo price head: ridge on 1 x 1280"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("recipe chose: ") && stdout.contains("+ photo price"),
+        "{stdout}"
+    );
+    let model = out.join("model.appraise");
+    let (summary, _) = run_ok(&["summary", "--model", model.to_str().unwrap()], dir.path());
+    assert!(summary.contains("photos of photo"), "{summary}");
+    // evaluate embeds the test rows' photos again: the same score.
+    let (json, _) = run_ok(
+        &["evaluate", "--model", model.to_str().unwrap(), "--json"],
+        dir.path(),
+    );
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        v["mape"].as_f64().unwrap(),
+        mape_of(&out.join("metrics.json"))
+    );
+    // predict reads the new rows' photos; a missing one is an error naming it.
+    let new = dir.path().join("new.csv");
+    std::fs::write(
+        &new,
+        "bedrooms,bathrooms,area,zip,photo\n3,2,1500,90003,synth/1_frontal.jpg\n",
+    )
+    .unwrap();
+    let (prices, _) = run_ok(
+        &[
+            "predict",
+            "--model",
+            model.to_str().unwrap(),
+            "--input",
+            new.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert!(
+        prices
+            .lines()
+            .nth(1)
+            .unwrap()
+            .contains("synth/1_frontal.jpg,"),
+        "{prices}"
+    );
+    std::fs::write(
+        &new,
+        "bedrooms,bathrooms,area,zip,photo\n3,2,1500,90003,synth/none.jpg\n",
+    )
+    .unwrap();
+    let result = appraise(
+        &[
+            "predict",
+            "--model",
+            model.to_str().unwrap(),
+            "--input",
+            new.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert_eq!(result.status.code(), Some(2));
+    assert!(
+        text(&result.stderr).contains("none.jpg"),
+        "{}",
+        text(&result.stderr)
+    );
+    // With the photos off the model reads none.
+    let off = dir.path().join("off");
+    let (stdout, _) = train(&["--recipe-photos", "off"], &off);
+    assert!(!stdout.contains("photo price"), "{stdout}");
+}

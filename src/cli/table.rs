@@ -45,8 +45,8 @@ pub struct TableArgs {
     #[arg(long, value_name = "COLUMNS", value_delimiter = ',', requires = "data")]
     pub identifier: Vec<String>,
 
-    /// With --data: columns of photo paths (recorded in the schema; the table models do not
-    /// read photos yet).
+    /// With --data: columns of photo paths, one or more per cell separated by ; or |,
+    /// relative to the table's folder (the best recipe reads their pretrained features).
     #[arg(
         long = "photos",
         value_name = "COLUMNS",
@@ -126,6 +126,13 @@ fn load(run: &RunArgs) -> Result<(Frame, Schema, TableConfig)> {
                 None => TableRecipe::default(),
             };
             recipe.seed = run.seed;
+            if run.recipe_config.is_none() || run.recipe_photos != super::RecipePhotosArg::Auto {
+                recipe.photos = match run.recipe_photos {
+                    super::RecipePhotosArg::Auto => crate::recipe::PhotoUse::Auto,
+                    super::RecipePhotosArg::Off => crate::recipe::PhotoUse::Off,
+                    super::RecipePhotosArg::On => crate::recipe::PhotoUse::On,
+                };
+            }
             Method::Recipe(recipe)
         }
     };

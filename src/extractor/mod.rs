@@ -90,6 +90,18 @@ impl Backbone {
         }
     }
 
+    /// The embedding of the photo at `path`, alone.
+    pub fn embed_photo(self, path: &Path) -> Result<Vec<f32>> {
+        match self {
+            Backbone::EfficientNetLite0 => {
+                let photo = photos::load_photo(path, efficientnet::RESIZE as u16)?;
+                let mut input = Vec::with_capacity(3 * INPUT * INPUT);
+                network_input(&photo, &mut input);
+                Ok(EfficientNetLite0::get().embed(&input))
+            }
+        }
+    }
+
     /// The log-odds that one photo's `embedding` shows ImageNet class `class`.
     pub fn class_log_odds(self, embedding: &[f32], class: usize) -> f32 {
         match self {
@@ -177,6 +189,27 @@ pub fn featurize<I: std::fmt::Display + Sync>(
         backbone,
         values: houses.concat(),
     })
+}
+
+/// The embeddings of the photos at `paths`, on every core, in order; `on_photo` hears how
+/// many are done. A photo that cannot be read is an error naming it.
+pub fn embed_photos(
+    backbone: Backbone,
+    paths: &[std::path::PathBuf],
+    on_photo: &(dyn Fn(usize) + Sync),
+) -> Result<Vec<Vec<f32>>> {
+    let done = AtomicUsize::new(0);
+    paths
+        .par_iter()
+        .map(|path| {
+            if crate::interrupt::requested() {
+                return Err(Error::Interrupted);
+            }
+            let embedding = backbone.embed_photo(path)?;
+            on_photo(done.fetch_add(1, Ordering::Relaxed) + 1);
+            Ok(embedding)
+        })
+        .collect()
 }
 
 /// [`featurize`] the houses `ids` of a dataset folder, read from and written to `cache_dir`

@@ -1,0 +1,166 @@
+//! Photos named in a user's table: a photo column holds, per row, one or more paths (separated
+//! by `;` or `|`, relative to the table's folder). Each row's photos go through the pretrained
+//! network ([`crate::extractor`]); a column's embeddings are averaged over the row's photos,
+//! and the columns sit side by side. A ridge head on them ([`crate::ridge`]) prices the house
+//! from its photos alone; the recipe reads that price as one more input, out of fold for the
+//! training rows, so no row's input has seen its own price.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::extractor::Backbone;
+use crate::ridge::{Design, PENALTIES};
+use crate::split::Split;
+use crate::table::Frame;
+
+/// The fitted photo price head of a table model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TablePhotoHead {
+    /// The network the embeddings come from.
+    pub backbone: Backbone,
+    /// The photo columns, in order.
+    pub columns: Vec<String>,
+    /// The relative ridge penalty chosen.
+    pub penalty: f64,
+    /// One weight per embedding value (columns side by side).
+    pub weights: Vec<f32>,
+    /// Intercept.
+    pub bias: f64,
+    /// Mean absolute out-of-fold error on the training rows (on the target's scale).
+    pub inner_mae: f64,
+    /// Mean of the out-of-fold predictions (the input is standardized with it).
+    pub mean: f64,
+    /// Their standard deviation.
+    pub std: f64,
+}
+
+/// The photo paths of cell `row` of column `column`, resolved against the table's folder.
+pub fn row_paths(frame: &Frame, column: usize, row: usize) -> Vec<PathBuf> {
+    let dir = frame.path.parent().unwrap_or(Path::new("."));
+    frame.columns[column]
+        .key(row)
+        .map(|cell| {
+            cell.split([';', '|'])
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(|p| dir.join(p))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The rows' photo embeddings, row-major (`columns.len() x backbone.dim()` values per row;
+/// zeros for a row without photos in a column). `on_photo` hears how many photos are done.
+pub fn embed_rows(
+    frame: &Frame,
+    columns: &[String],
+    rows: &[usize],
+    backbone: Backbone,
+    on_photo: &(dyn Fn(usize, usize) + Sync),
+) -> Result<Vec<f64>> {
+    let positions: Vec<usize> = columns
+        .iter()
+        .map(|name| {
+            frame.find(name).ok_or_else(|| Error::Input {
+                path: frame.path.clone(),
+                message: format!("has no column {name:?}, which holds the photos the model reads"),
+            })
+        })
+        .collect::<Result<_>>()?;
+    let per_cell: Vec<Vec<PathBuf>> = rows
+        .iter()
+        .flat_map(|&r| positions.iter().map(move |&c| (r, c)))
+        .map(|(r, c)| row_paths(frame, c, r))
+        .collect();
+    let all: Vec<PathBuf> = per_cell.iter().flatten().cloned().collect();
+    let total = all.len();
+    let embeddings = crate::extractor::embed_photos(backbone, &all, &|done| on_photo(done, total))?;
+    let d = backbone.dim();
+    let mut x = Vec::with_capacity(per_cell.len() * d);
+    let mut next = 0;
+    for paths in &per_cell {
+        let mut mean = vec![0.0f64; d];
+        for e in &embeddings[next..next + paths.len()] {
+            for (m, v) in mean.iter_mut().zip(e) {
+                *m += f64::from(*v);
+            }
+        }
+        if !paths.is_empty() {
+            mean.iter_mut().for_each(|m| *m /= paths.len() as f64);
+        }
+        next += paths.len();
+        x.extend(mean);
+    }
+    Ok(x)
+}
+
+/// Fits the head on the training rows' embeddings `x` (`dim` values per row) and targets
+/// `y`: the penalty whose out-of-fold predictions over `folds` err least, refitted on every
+/// row. Returns the head and the out-of-fold predictions.
+pub fn fit(
+    x: &[f64],
+    dim: usize,
+    y: &[f64],
+    folds: &[(String, Split)],
+    backbone: Backbone,
+    columns: &[String],
+) -> (TablePhotoHead, Vec<f64>) {
+    let design = Design::new(x, dim);
+    let mut oof = vec![vec![0.0; y.len()]; PENALTIES.len()];
+    for (_, fold) in folds {
+        let predictions = design.cross_predict(&fold.train, &fold.test, y, &PENALTIES);
+        for (p, pred) in predictions.into_iter().enumerate() {
+            for (&row, v) in fold.test.iter().zip(pred) {
+                oof[p][row] = v;
+            }
+        }
+    }
+    let mae = |pred: &[f64]| {
+        pred.iter().zip(y).map(|(a, b)| (a - b).abs()).sum::<f64>() / y.len().max(1) as f64
+    };
+    let best = (0..PENALTIES.len())
+        .min_by(|&a, &b| mae(&oof[a]).total_cmp(&mae(&oof[b])))
+        .expect("penalties");
+    let all: Vec<usize> = (0..y.len()).collect();
+    let linear = design.fit(&all, y, PENALTIES[best]);
+    let chosen = oof.swap_remove(best);
+    let n = chosen.len().max(1) as f64;
+    let mean = chosen.iter().sum::<f64>() / n;
+    let std = (chosen.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
+    let head = TablePhotoHead {
+        backbone,
+        columns: columns.to_vec(),
+        penalty: PENALTIES[best],
+        weights: linear.weights.iter().map(|&w| w as f32).collect(),
+        bias: linear.bias,
+        inner_mae: mae(&chosen),
+        mean,
+        std: if std > 1e-12 { std } else { 1.0 },
+    };
+    (head, chosen)
+}
+
+impl TablePhotoHead {
+    /// The standardized input of a row with embeddings `x` (one row of [`embed_rows`]).
+    pub fn input(&self, x: &[f64]) -> f32 {
+        (self.standardize(self.predict(x))) as f32
+    }
+
+    /// The head's price (on the target's scale) of a row with embeddings `x`.
+    pub fn predict(&self, x: &[f64]) -> f64 {
+        self.bias
+            + self
+                .weights
+                .iter()
+                .zip(x)
+                .map(|(&w, v)| f64::from(w) * v)
+                .sum::<f64>()
+    }
+
+    /// A prediction as the recipe's input.
+    pub fn standardize(&self, prediction: f64) -> f64 {
+        (prediction - self.mean) / self.std
+    }
+}
