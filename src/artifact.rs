@@ -476,6 +476,9 @@ pub struct TableHeader {
     /// The photo price head, when the model reads photos (its prediction is the last input).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub photo: Option<crate::table_photos::TablePhotoHead>,
+    /// The out-of-fold errors its price ranges come from, when it gives ranges.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<crate::interval::Calibration>,
     /// How and on what it was trained.
     pub info: crate::tabular::TableInfo,
 }
@@ -515,6 +518,7 @@ pub fn table_to_bytes(model: &crate::tabular::TableModel) -> Vec<u8> {
         network: network.map(network_spec),
         linear: model.predictor.linear().cloned(),
         photo: model.photo.clone(),
+        calibration: model.calibration.clone(),
         info: model.info.clone(),
     };
     let json = serde_json::to_vec(&header).expect("the header serializes");
@@ -614,6 +618,7 @@ fn table_from_bytes(bytes: &[u8], path: &Path) -> Result<crate::tabular::TableMo
         scale: header.scale,
         predictor,
         photo: header.photo,
+        calibration: header.calibration,
         info: header.info,
     })
 }
@@ -695,6 +700,32 @@ pub fn table_summary(model: &crate::tabular::TableModel) -> String {
         "test MAPE {:.2}%, median APE {:.2}%, R2 {:.4}",
         i.test_metrics.mape, i.test_metrics.median_ape, i.test_metrics.r2
     );
+    match &model.calibration {
+        Some(c) => {
+            let _ = writeln!(
+                out,
+                "price ranges: split-conformal on {} out-of-fold log errors (80%: x{:.3} .. x{:.3}; 90%: x{:.3} .. x{:.3})",
+                c.errors.len(),
+                c.quantiles(0.8).0.exp(),
+                c.quantiles(0.8).1.exp(),
+                c.quantiles(0.9).0.exp(),
+                c.quantiles(0.9).1.exp()
+            );
+            for cov in &i.coverage {
+                let _ = writeln!(
+                    out,
+                    "  {:.0}% range on the test rows: covers {:.1}%, median width {:.1}% of the price",
+                    cov.level * 100.0,
+                    cov.covered,
+                    cov.median_width
+                );
+            }
+        }
+        None => {
+            out +=
+                "price ranges: none (the tutorial's method is not calibrated; use --recipe best)\n"
+        }
+    }
     out
 }
 

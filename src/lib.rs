@@ -15,6 +15,7 @@ pub mod encoder;
 pub mod error;
 pub mod extractor;
 pub mod interrupt;
+pub mod interval;
 pub mod metrics;
 pub mod model;
 pub mod optim;

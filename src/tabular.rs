@@ -14,6 +14,10 @@ use crate::cv::{self, Scheme};
 use crate::encoder::{Encoder, EncoderConfig, Scaling, Warnings};
 use crate::error::{Error, Result};
 use crate::extractor::Backbone;
+use crate::interval::{Calibration, Coverage};
+
+/// The range levels `train` and `cv` report.
+pub const REPORTED_LEVELS: [f64; 2] = [0.8, 0.9];
 use crate::metrics::Metrics;
 use crate::model::{Ensemble, MlpConfig, ModelSpec, Network};
 use crate::optim::AdamConfig;
@@ -258,6 +262,8 @@ pub struct TableModel {
     pub predictor: Predictor,
     /// The photo price head whose prediction is the last input, if the model reads photos.
     pub photo: Option<TablePhotoHead>,
+    /// The out-of-fold errors its price ranges come from (`None`: the model gives no ranges).
+    pub calibration: Option<Calibration>,
     /// How and on what it was trained.
     pub info: TableInfo,
 }
@@ -281,6 +287,9 @@ pub struct TableInfo {
     pub test_rows: usize,
     /// Scores on the test rows.
     pub test_metrics: Metrics,
+    /// How the price ranges held on the test rows, at 80% and 90% (empty without ranges).
+    #[serde(default)]
+    pub coverage: Vec<Coverage>,
     /// The recipe's candidates (empty for the tutorial) and the chosen one's index.
     pub candidates: Vec<TableCandidate>,
     /// Index of the chosen candidate.
@@ -395,6 +404,7 @@ pub fn fit(
                 encoder,
                 predictor: Predictor::Network(network),
                 photo: None,
+                calibration: None,
                 candidates: Vec::new(),
                 chosen: 0,
             }
@@ -408,6 +418,7 @@ pub fn fit(
         encoder,
         predictor,
         photo,
+        calibration,
         candidates,
         chosen,
     } = parts;
@@ -417,6 +428,7 @@ pub fn fit(
         scale,
         predictor,
         photo,
+        calibration,
         info: TableInfo {
             data: frame.path.display().to_string(),
             fingerprint: String::new(),
@@ -426,12 +438,19 @@ pub fn fit(
             train_rows: train_rows.len(),
             test_rows: test_rows.len(),
             test_metrics: Metrics::default(),
+            coverage: Vec::new(),
             candidates,
             chosen,
         },
     };
     let (predicted, _) = model.predict(frame, &test_rows)?;
     model.info.test_metrics = Metrics::compute(&test_prices, &predicted);
+    if let Some(c) = &model.calibration {
+        model.info.coverage = REPORTED_LEVELS
+            .iter()
+            .map(|&level| Coverage::compute(c, level, &test_prices, &predicted))
+            .collect();
+    }
     let predictions = test_rows
         .iter()
         .zip(&test_prices)
@@ -451,6 +470,7 @@ struct RecipeParts {
     encoder: Encoder,
     predictor: Predictor,
     photo: Option<TablePhotoHead>,
+    calibration: Option<Calibration>,
     candidates: Vec<TableCandidate>,
     chosen: usize,
 }
@@ -483,7 +503,7 @@ fn candidates_on(
     recipe: &TableRecipe,
     suffix: &str,
     score: &dyn Fn(&[f64]) -> (f64, f64),
-) -> Result<Vec<(TableCandidate, Predictor)>> {
+) -> Result<Vec<(TableCandidate, Predictor, Vec<f64>)>> {
     let n = y.len();
     let table = Table {
         features: features.to_vec(),
@@ -577,7 +597,7 @@ fn candidates_on(
         let predictor = Predictor::Blend(net.clone(), lin.clone());
         out.push((candidate(label, &outputs), predictor, outputs));
     }
-    Ok(out.into_iter().map(|(c, p, _)| (c, p)).collect())
+    Ok(out)
 }
 
 fn fit_recipe(
@@ -690,12 +710,12 @@ fn fit_recipe(
     let mut candidates = Vec::new();
     let mut predictors = Vec::new();
     for (k, (features, width, suffix)) in options.iter().enumerate() {
-        for (candidate, predictor) in
+        for (candidate, predictor, outputs) in
             candidates_on(features, *width, &y, &folds, recipe, suffix, &score)?
         {
             note(observer, &candidate, recipe.folds);
             candidates.push(candidate);
-            predictors.push((k, predictor));
+            predictors.push((k, predictor, outputs));
         }
     }
     let chosen = candidates
@@ -705,18 +725,22 @@ fn fit_recipe(
         .map(|(i, _)| i)
         .expect("a candidate");
     observer.note(&format!("recipe chose: {}", candidates[chosen].label));
-    let (option, predictor) = predictors.swap_remove(chosen);
+    let (option, predictor, outputs) = predictors.swap_remove(chosen);
     if options[option].2.is_empty() {
         photo = None;
     }
     if let PriceScale::Log { factor, .. } = &mut scale {
         *factor = candidates[chosen].factor;
     }
+    // The ranges come from the chosen candidate's out-of-fold prices, as the model makes them.
+    let out_of_fold: Vec<f64> = outputs.iter().map(|&o| scale.price(o)).collect();
+    let calibration = Some(Calibration::from_out_of_fold(prices, &out_of_fold));
     Ok(RecipeParts {
         scale,
         encoder,
         predictor,
         photo,
+        calibration,
         candidates,
         chosen,
     })
@@ -730,6 +754,13 @@ fn note(observer: &mut dyn Observer, candidate: &TableCandidate, folds: usize) {
 }
 
 impl TableModel {
+    /// The price ranges at `level` of `prices` this model predicted (`None` without a
+    /// calibration).
+    pub fn ranges(&self, prices: &[f64], level: f64) -> Option<Vec<(f64, f64)>> {
+        let c = self.calibration.as_ref()?;
+        Some(prices.iter().map(|&p| c.range(p, level)).collect())
+    }
+
     /// Inputs of its predictor per row: the encoder's, and the photo price when read.
     pub fn width(&self) -> usize {
         self.encoder.width() + usize::from(self.photo.is_some())
@@ -844,6 +875,8 @@ pub struct TableSplitResult {
     pub model: Metrics,
     /// Each baseline's name and test scores.
     pub baselines: Vec<(String, Metrics)>,
+    /// The model's ranges on the test rows, at [`REPORTED_LEVELS`] (empty without ranges).
+    pub coverage: Vec<Coverage>,
 }
 
 /// Cross-validates on a table: the method and the baselines on every split of `scheme`,
@@ -883,6 +916,7 @@ pub fn cross_validate(
             label: label.clone(),
             model: fit.model.info.test_metrics.clone(),
             baselines,
+            coverage: fit.model.info.coverage.clone(),
         };
         on_split(&result);
         results.push(result);

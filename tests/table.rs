@@ -209,6 +209,33 @@ fn trains_predicts_evaluates_and_summarizes_a_csv_table() {
         "{stderr}"
     );
 
+    // The tutorial's method carries no calibration: asked for ranges, predict says so.
+    let result = appraise(
+        &[
+            "predict",
+            "--model",
+            model.to_str().unwrap(),
+            "--input",
+            new.to_str().unwrap(),
+            "--interval",
+            "0.9",
+        ],
+        dir.path(),
+    );
+    assert!(result.status.success());
+    assert!(
+        text(&result.stderr).contains("no calibration"),
+        "{}",
+        text(&result.stderr)
+    );
+    assert!(
+        text(&result.stdout)
+            .lines()
+            .next()
+            .unwrap()
+            .ends_with(",predicted_price")
+    );
+
     // summary shows the schema and the encoding.
     let (summary, _) = run_ok(&["summary", "--model", model.to_str().unwrap()], dir.path());
     assert!(
@@ -400,6 +427,59 @@ fn the_recipe_prices_sacramento_within_its_target() {
     );
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["mape"].as_f64().unwrap(), mape);
+    // Price ranges: 80% by default, any level, or none; a bad level is refused.
+    assert!(
+        stdout.contains("[INFO] 80% price range: covers "),
+        "{stdout}"
+    );
+    let model = out.join("model.appraise");
+    let predict = |extra: &[&str]| {
+        let mut args = vec![
+            "predict",
+            "--model",
+            model.to_str().unwrap(),
+            "--input",
+            data.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        appraise(&args, tmp.path())
+    };
+    let csv = text(&predict(&[]).stdout);
+    let header = csv.lines().next().unwrap();
+    assert!(
+        header.ends_with(",predicted_price,low_80,high_80"),
+        "{header}"
+    );
+    let mut inside = 0;
+    for line in csv.lines().skip(1) {
+        let f: Vec<f64> = line
+            .rsplitn(4, ',')
+            .take(3)
+            .map(|v| v.parse().unwrap())
+            .collect();
+        let (high, low, predicted) = (f[0], f[1], f[2]);
+        assert!(low < predicted && predicted < high, "{line}");
+        let price: f64 = line.split(',').nth(6).unwrap().parse().unwrap();
+        inside += usize::from(price >= low && price <= high);
+    }
+    // On all rows (three quarters of them trained on) the 80% range holds at least ~80%.
+    assert!(inside * 100 >= 932 * 77, "{inside} of 932 inside");
+    let wide = text(&predict(&["--interval", "0.9"]).stdout);
+    assert!(wide.lines().next().unwrap().ends_with(",low_90,high_90"));
+    let plain = text(&predict(&["--interval", "none"]).stdout);
+    assert!(plain.lines().next().unwrap().ends_with(",predicted_price"));
+    let bad = predict(&["--interval", "1.5"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        text(&bad.stderr).contains("--interval"),
+        "{}",
+        text(&bad.stderr)
+    );
+    let (summary, _) = run_ok(&["summary", "--model", model.to_str().unwrap()], tmp.path());
+    assert!(
+        summary.contains("price ranges: split-conformal"),
+        "{summary}"
+    );
 }
 
 #[test]

@@ -183,6 +183,12 @@ pub struct PredictArgs {
     #[arg(long, value_name = "DIR")]
     pub photos: Option<PathBuf>,
 
+    /// Price ranges: a level strictly between 0 and 1 adds the columns low_<level> and
+    /// high_<level> (models that carry a calibration: recipe models of a table), `none` leaves
+    /// them out [default: 0.8]
+    #[arg(long, value_name = "LEVEL")]
+    pub interval: Option<String>,
+
     /// One house: the id its photos are named by (with --photos).
     #[arg(long, requires = "photos", conflicts_with = "input")]
     pub house: Option<String>,
@@ -655,6 +661,11 @@ fn predict(args: &PredictArgs) -> Result<()> {
         artifact::AnyModel::Houses(model) => model,
         artifact::AnyModel::Table(model) => return table::predict(args, &model),
     };
+    if args.interval.as_deref().is_some_and(|i| i != "none") {
+        eprintln!(
+            "warning: this model of the Houses dataset carries no calibration, so it prices without ranges"
+        );
+    }
     if let Some(path) = &args.output {
         atomic::check_output_file(path, "the predictions (--output)")?;
     }

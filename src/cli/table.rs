@@ -218,6 +218,16 @@ pub fn train(args: &TrainArgs, verbosity: Verbosity, printer: &mut dyn Observer)
             m.r2
         );
     }
+    if verbosity != Verbosity::Quiet {
+        for c in &fit.model.info.coverage {
+            println!(
+                "[INFO] {:.0}% price range: covers {:.1}% of the test rows, median width {:.1}% of the price",
+                c.level * 100.0,
+                c.covered,
+                c.median_width
+            );
+        }
+    }
     eprintln!("[INFO] results written to {}", out_dir.display());
     println!("[INFO] mean: {:.2}%, std: {:.2}%", m.mape, m.ape_std);
     Ok(())
@@ -275,6 +285,26 @@ pub fn cv(args: &CvArgs, scheme: &Scheme) -> Result<()> {
         ));
     }
     println!("\n{}", verdicts.join("\n"));
+    if results.iter().all(|r| !r.coverage.is_empty()) {
+        println!("\nPrice ranges on the test rows, pooled over the splits:");
+        for (k, level) in tabular::REPORTED_LEVELS.iter().enumerate() {
+            let rows: f64 = results.iter().map(|r| r.model.count as f64).sum();
+            let covered: f64 = results
+                .iter()
+                .map(|r| r.coverage[k].covered * r.model.count as f64)
+                .sum::<f64>()
+                / rows;
+            let width = results
+                .iter()
+                .map(|r| r.coverage[k].median_width)
+                .sum::<f64>()
+                / results.len() as f64;
+            println!(
+                "{:.0}% range: covers {covered:.1}% of {rows:.0} test rows; median width {width:.1}% of the price (mean over splits)",
+                level * 100.0
+            );
+        }
+    }
     if let Some(path) = &args.json {
         atomic::write(path, pipeline::to_json(&results).as_bytes())?;
     }
@@ -301,9 +331,36 @@ pub fn predict(args: &PredictArgs, model: &TableModel) -> Result<()> {
     if let Some(path) = &args.output {
         atomic::check_output_file(path, "the predictions (--output)")?;
     }
+    let level = match args.interval.as_deref() {
+        Some("none") => None,
+        Some(text) => Some(crate::interval::check_level(text.parse().map_err(|_| {
+            Error::Usage(format!(
+                "--interval must be a level strictly between 0 and 1 (such as 0.8), or none; got {text:?}"
+            ))
+        })?)?),
+        None => Some(0.8),
+    };
     let frame = Frame::read(input)?;
     let rows: Vec<usize> = (0..frame.rows()).collect();
     let (prices, warnings) = model.predict(&frame, &rows)?;
+    let ranges = match level {
+        Some(level) => match model.ranges(&prices, level) {
+            Some(r) => Some((level, r)),
+            None => {
+                if args.interval.is_some() {
+                    eprintln!(
+                        "warning: this model carries no calibration (the tutorial's method), so it prices without ranges; train with --recipe best for ranges"
+                    );
+                }
+                None
+            }
+        },
+        None => None,
+    };
+    let names = ranges.as_ref().map(|(level, _)| {
+        let pct = format!("{}", (level * 1000.0).round() / 10.0);
+        (format!("low_{pct}"), format!("high_{pct}"))
+    });
     for line in &warnings.lines {
         eprintln!("warning: {line}");
     }
@@ -322,14 +379,22 @@ pub fn predict(args: &PredictArgs, model: &TableModel) -> Result<()> {
                 csv::Writer::from_writer(Vec::with_capacity(bytes.len() + 12 * prices.len()));
             let mut header = reader.byte_headers().map_err(failed)?.clone();
             header.push_field(b"predicted_price");
+            if let Some((low, high)) = &names {
+                header.push_field(low.as_bytes());
+                header.push_field(high.as_bytes());
+            }
             w.write_byte_record(&header)
                 .map_err(|e| Error::Training(e.to_string()))?;
             let mut record = csv::ByteRecord::new();
-            for price in &prices {
+            for (i, price) in prices.iter().enumerate() {
                 if !reader.read_byte_record(&mut record).map_err(failed)? {
                     break;
                 }
                 record.push_field(format!("{price:.2}").as_bytes());
+                if let Some((_, r)) = &ranges {
+                    record.push_field(format!("{:.2}", r[i].0).as_bytes());
+                    record.push_field(format!("{:.2}", r[i].1).as_bytes());
+                }
                 w.write_byte_record(&record)
                     .map_err(|e| Error::Training(e.to_string()))?;
             }
@@ -344,11 +409,19 @@ pub fn predict(args: &PredictArgs, model: &TableModel) -> Result<()> {
             let mut w = csv::Writer::from_writer(Vec::new());
             let mut header = frame.names.clone();
             header.push("predicted_price".into());
+            if let Some((low, high)) = &names {
+                header.push(low.clone());
+                header.push(high.clone());
+            }
             w.write_record(&header)
                 .map_err(|e| Error::Training(e.to_string()))?;
             for (r, price) in prices.iter().enumerate() {
                 let mut record: Vec<String> = frame.columns.iter().map(|c| c.display(r)).collect();
                 record.push(format!("{price:.2}"));
+                if let Some((_, ranges)) = &ranges {
+                    record.push(format!("{:.2}", ranges[r].0));
+                    record.push(format!("{:.2}", ranges[r].1));
+                }
                 w.write_record(&record)
                     .map_err(|e| Error::Training(e.to_string()))?;
             }
@@ -371,10 +444,12 @@ pub fn predict(args: &PredictArgs, model: &TableModel) -> Result<()> {
                         };
                         object.insert(name.clone(), value);
                     }
-                    object.insert(
-                        "predicted_price".into(),
-                        ((price * 100.0).round() / 100.0).into(),
-                    );
+                    let cents = |v: f64| serde_json::Value::from((v * 100.0).round() / 100.0);
+                    object.insert("predicted_price".into(), cents(*price));
+                    if let (Some((low, high)), Some((_, ranges))) = (&names, &ranges) {
+                        object.insert(low.clone(), cents(ranges[r].0));
+                        object.insert(high.clone(), cents(ranges[r].1));
+                    }
                     serde_json::Value::Object(object)
                 })
                 .collect();
