@@ -379,6 +379,17 @@ impl SavedModel {
                     c.factor
                 );
             }
+            out += &match &r.calibration {
+                Some(c) => format!(
+                    "Price ranges: split-conformal on {} out-of-fold log errors (80%: x{:.3} .. x{:.3}; 90%: x{:.3} .. x{:.3})\n",
+                    c.errors.len(),
+                    c.quantiles(0.8).0.exp(),
+                    c.quantiles(0.8).1.exp(),
+                    c.quantiles(0.9).0.exp(),
+                    c.quantiles(0.9).1.exp()
+                ),
+                None => "Price ranges: none (written before appraise calibrated its recipe models; retrain for ranges)\n".to_string(),
+            };
         } else if h.model.uses_attributes() {
             out += &format!(
                 "Inputs: {n_inputs} = {} one-hot zip codes + bedrooms, bathrooms, area (min-max scaled)\n\

@@ -76,6 +76,9 @@ pub struct SplitResult {
     pub model: Metrics,
     /// Each baseline's scores, in [`baseline::ALL`] order.
     pub baselines: Vec<Metrics>,
+    /// How the model's price ranges held on the test houses at 80% and 90% (empty for
+    /// models without ranges).
+    pub coverage: Vec<crate::interval::Coverage>,
 }
 
 /// Mean and standard deviation (population) of each metric over the splits.
@@ -138,9 +141,10 @@ fn score(
     photos: &PhotoInputs,
     split: &Split,
     config: &RunConfig,
-) -> Result<(Metrics, Vec<Metrics>)> {
+) -> Result<(Metrics, Vec<Metrics>, Vec<crate::interval::Coverage>)> {
     let prepared = prepare_split(houses.to_vec(), split.clone(), photos);
     let fitted = fit_and_score(&prepared, config, &mut Silent)?;
+    let coverage = fitted.coverage();
     let train: Vec<House> = split.train.iter().map(|&i| houses[i]).collect();
     let test = prepared.test_houses();
     let actual: Vec<f64> = test.iter().map(|h| h.price).collect();
@@ -148,7 +152,7 @@ fn score(
         .iter()
         .map(|b| Metrics::compute(&actual, &b.fit_predict(&train, &test)))
         .collect();
-    Ok((fitted.metrics, baselines))
+    Ok((fitted.metrics, baselines, coverage))
 }
 
 /// Runs cross-validation on the dataset in `dataset_dir` with `jobs` splits at a time;
@@ -179,14 +183,14 @@ pub fn run(
                     let Some((label, split)) = splits.get(i) else {
                         break;
                     };
-                    let outcome =
-                        score(&houses, &photos, split, config).map(|(model, baselines)| {
-                            SplitResult {
-                                label: label.clone(),
-                                model,
-                                baselines,
-                            }
-                        });
+                    let outcome = score(&houses, &photos, split, config).map(
+                        |(model, baselines, coverage)| SplitResult {
+                            label: label.clone(),
+                            model,
+                            baselines,
+                            coverage,
+                        },
+                    );
                     if let Ok(result) = &outcome {
                         on_split(result);
                     }

@@ -31,6 +31,22 @@ pub fn check_level(level: f64) -> Result<f64> {
     }
 }
 
+/// Parses `--interval`: a level, `none`, or the default 0.8 when not given.
+pub fn parse_level(flag: Option<&str>) -> Result<Option<f64>> {
+    match flag {
+        Some("none") => Ok(None),
+        Some(text) => {
+            let level = text.trim().parse::<f64>().map_err(|_| {
+                Error::Usage(format!(
+                    "--interval must be a level strictly between 0 and 1 (such as 0.8), or none; got {text:?}"
+                ))
+            })?;
+            check_level(level).map(Some)
+        }
+        None => Ok(Some(0.8)),
+    }
+}
+
 impl Calibration {
     /// The calibration of out-of-fold `predicted` prices of rows whose prices are `actual`.
     pub fn from_out_of_fold(actual: &[f64], predicted: &[f64]) -> Self {

@@ -332,6 +332,22 @@ pub struct Fitted {
     pub recipe: Option<crate::recipe::RecipeFit>,
 }
 
+impl Fitted {
+    /// How the model's price ranges held on the test houses, at 80% and 90% (empty when the
+    /// model gives none).
+    pub fn coverage(&self) -> Vec<crate::interval::Coverage> {
+        let Some(c) = self.recipe.as_ref().and_then(|r| r.calibration.as_ref()) else {
+            return Vec::new();
+        };
+        let actual: Vec<f64> = self.predictions.iter().map(|p| p.price).collect();
+        let predicted: Vec<f64> = self.predictions.iter().map(|p| p.predicted).collect();
+        [0.8, 0.9]
+            .iter()
+            .map(|&level| crate::interval::Coverage::compute(c, level, &actual, &predicted))
+            .collect()
+    }
+}
+
 /// Trains on `prepared.train`, validates on `prepared.test` after every epoch, and scores the
 /// test houses.
 pub fn fit_and_score(

@@ -356,11 +356,29 @@ struct JsonRow<'a> {
     area: f64,
     zipcode: u32,
     predicted_price: f64,
+    /// `low_80` and `high_80` (or another level), when the model gives ranges.
+    #[serde(flatten)]
+    range: std::collections::BTreeMap<String, f64>,
+}
+
+/// Price ranges to print beside the prices: the level and one (low, high) per house.
+pub type Ranges<'a> = Option<(f64, &'a [(f64, f64)])>;
+
+/// The column names of the range at `level`: `low_80`, `high_80`.
+pub fn range_columns(level: f64) -> (String, String) {
+    let pct = format!("{}", (level * 1000.0).round() / 10.0);
+    (format!("low_{pct}"), format!("high_{pct}"))
 }
 
 /// Writes predictions in `format`. Prices are rounded to cents.
-pub fn format_predictions(queries: &Queries, prices: &[f64], format: Format) -> String {
+pub fn format_predictions(
+    queries: &Queries,
+    prices: &[f64],
+    ranges: Ranges,
+    format: Format,
+) -> String {
     let cents = |p: f64| (p * 100.0).round() / 100.0;
+    let names = ranges.map(|(level, _)| range_columns(level));
     match format {
         Format::Csv => {
             let mut out = String::with_capacity(queries.rows.len() * 40);
@@ -368,14 +386,22 @@ pub fn format_predictions(queries: &Queries, prices: &[f64], format: Format) -> 
                 out.push_str(&csv_field(id));
                 out.push(',');
             }
-            out.push_str("bedrooms,bathrooms,area,zipcode,predicted_price\n");
-            for (q, price) in queries.rows.iter().zip(prices) {
+            out.push_str("bedrooms,bathrooms,area,zipcode,predicted_price");
+            if let Some((low, high)) = &names {
+                let _ = write!(out, ",{low},{high}");
+            }
+            out.push('\n');
+            for (i, (q, price)) in queries.rows.iter().zip(prices).enumerate() {
                 if let Some(id) = &q.id {
                     out.push_str(&csv_field(id));
                     out.push(',');
                 }
                 let [b, ba, a] = q.continuous;
-                let _ = writeln!(out, "{b},{ba},{a},{},{:.2}", q.zipcode, price);
+                let _ = write!(out, "{b},{ba},{a},{},{:.2}", q.zipcode, price);
+                if let Some((_, r)) = ranges {
+                    let _ = write!(out, ",{:.2},{:.2}", r[i].0, r[i].1);
+                }
+                out.push('\n');
             }
             out
         }
@@ -384,13 +410,20 @@ pub fn format_predictions(queries: &Queries, prices: &[f64], format: Format) -> 
                 .rows
                 .iter()
                 .zip(prices)
-                .map(|(q, &price)| JsonRow {
+                .enumerate()
+                .map(|(i, (q, &price))| JsonRow {
                     id: q.id.as_deref(),
                     bedrooms: q.continuous[0],
                     bathrooms: q.continuous[1],
                     area: q.continuous[2],
                     zipcode: q.zipcode,
                     predicted_price: cents(price),
+                    range: match (&names, ranges) {
+                        (Some((low, high)), Some((_, r))) => {
+                            [(low.clone(), cents(r[i].0)), (high.clone(), cents(r[i].1))].into()
+                        }
+                        _ => Default::default(),
+                    },
                 })
                 .collect();
             let mut out = serde_json::to_string_pretty(&rows).expect("rows serialize");
@@ -531,9 +564,11 @@ mod tests {
             }],
         };
         assert_eq!(
-            format_predictions(&q, &[123456.789], Format::Csv),
+            format_predictions(&q, &[123456.789], None, Format::Csv),
             "id,bedrooms,bathrooms,area,zipcode,predicted_price\n\"a,b\",4,2.5,1000,92276,123456.79\n"
         );
-        assert!(format_predictions(&q, &[1.0], Format::Json).contains("\"predicted_price\": 1.0"));
+        assert!(
+            format_predictions(&q, &[1.0], None, Format::Json).contains("\"predicted_price\": 1.0")
+        );
     }
 }

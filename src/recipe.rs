@@ -449,6 +449,10 @@ pub struct RecipeFit {
     pub inputs: RecipeInputs,
     /// The candidates and the choice.
     pub report: RecipeReport,
+    /// The chosen candidate's out-of-fold errors, which its price ranges come from (absent
+    /// in models written before ranges).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<crate::interval::Calibration>,
 }
 
 /// Runs the recipe on `prepared` (whose tables carry images when photos may be used): chooses
@@ -560,7 +564,9 @@ pub fn fit(
         hidden: config.hidden.clone(),
     });
     let mut candidates = Vec::new();
-    let mut trained: Vec<(RecipeInputs, Vec<Network>, Vec<EpochRecord>)> = Vec::new();
+    // Per candidate: its inputs, fold networks, first history and out-of-fold prices.
+    type Trained = (RecipeInputs, Vec<Network>, Vec<EpochRecord>, Vec<f64>);
+    let mut trained: Vec<Trained> = Vec::new();
     for &option in &photo_options {
         let rows = photo_rows(option);
         let inputs = RecipeInputs::fit(
@@ -627,6 +633,7 @@ pub fn fit(
                 },
                 networks,
                 first_history,
+                out_of_fold,
             ));
         }
     }
@@ -640,7 +647,9 @@ pub fn fit(
         "recipe chose: {}",
         candidates[chosen].label(config.attributes)
     ));
-    let (inputs, networks, history) = trained.swap_remove(chosen);
+    let (inputs, networks, history, out_of_fold) = trained.swap_remove(chosen);
+    let actual: Vec<f64> = train_houses.iter().map(|h| h.price).collect();
+    let calibration = crate::interval::Calibration::from_out_of_fold(&actual, &out_of_fold);
     let members = networks
         .into_iter()
         .map(|n| match n {
@@ -672,6 +681,7 @@ pub fn fit(
             config: config.clone(),
             inputs,
             report: RecipeReport { candidates, chosen },
+            calibration: Some(calibration),
         }),
     })
 }

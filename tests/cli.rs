@@ -799,6 +799,28 @@ fn best_recipe_chooses_by_inner_cv_and_saves_an_ensemble() {
     assert_eq!(&bytes[8..12], &auto_format.to_le_bytes(), "{summary}");
     let rows = predict_synthetic_with_photos(dir.path(), "best/model.appraise");
     assert_eq!(rows.lines().count(), 61);
+    // Recipe models price with a range, calibrated on their out-of-fold errors.
+    assert!(
+        stdout.contains("[INFO] 80% price range: covers "),
+        "{stdout}"
+    );
+    assert!(
+        summary.contains("Price ranges: split-conformal"),
+        "{summary}"
+    );
+    let header = rows.lines().next().unwrap();
+    assert!(
+        header.ends_with(",predicted_price,low_80,high_80"),
+        "{header}"
+    );
+    for line in rows.lines().skip(1) {
+        let f: Vec<f64> = line
+            .rsplitn(4, ',')
+            .take(3)
+            .map(|v| v.parse().unwrap())
+            .collect();
+        assert!(f[1] < f[2] && f[2] < f[0], "low < price < high: {line}");
+    }
     // The saved model reproduces the test scores of training.
     evaluate_reproduces_training(dir.path(), "best");
 

@@ -635,6 +635,16 @@ fn train(args: &TrainArgs) -> Result<()> {
             m.r2
         );
     }
+    if verbosity != Verbosity::Quiet {
+        for c in result.fitted.coverage() {
+            println!(
+                "[INFO] {:.0}% price range: covers {:.1}% of the test houses, median width {:.1}% of the price",
+                c.level * 100.0,
+                c.covered,
+                c.median_width
+            );
+        }
+    }
     println!(
         "[INFO] avg. house price: {}, std house price: {}",
         dollars(result.price_mean),
@@ -661,9 +671,15 @@ fn predict(args: &PredictArgs) -> Result<()> {
         artifact::AnyModel::Houses(model) => model,
         artifact::AnyModel::Table(model) => return table::predict(args, &model),
     };
-    if args.interval.as_deref().is_some_and(|i| i != "none") {
+    let level = crate::interval::parse_level(args.interval.as_deref())?;
+    let calibration = model
+        .header
+        .recipe
+        .as_ref()
+        .and_then(|r| r.calibration.as_ref());
+    if calibration.is_none() && args.interval.as_deref().is_some_and(|i| i != "none") {
         eprintln!(
-            "warning: this model of the Houses dataset carries no calibration, so it prices without ranges"
+            "warning: this model carries no calibration (the tutorial's models, and recipe models written before ranges), so it prices without ranges; train with --recipe best for ranges"
         );
     }
     if let Some(path) = &args.output {
@@ -732,7 +748,18 @@ fn predict(args: &PredictArgs) -> Result<()> {
         FormatArg::Csv => Format::Csv,
         FormatArg::Json => Format::Json,
     };
-    let text = predict::format_predictions(&queries, &prices, format);
+    let ranges: Option<(f64, Vec<(f64, f64)>)> = match (level, calibration) {
+        (Some(level), Some(c)) => {
+            Some((level, prices.iter().map(|&p| c.range(p, level)).collect()))
+        }
+        _ => None,
+    };
+    let text = predict::format_predictions(
+        &queries,
+        &prices,
+        ranges.as_ref().map(|(l, r)| (*l, r.as_slice())),
+        format,
+    );
     match &args.output {
         Some(path) => atomic::write(path, text.as_bytes())?,
         None => print!("{text}"),
@@ -862,6 +889,28 @@ fn cv(args: &CvArgs) -> Result<()> {
         );
     }
     println!("\n{}", report.verdict());
+    if !report.splits.is_empty() && report.splits.iter().all(|r| !r.coverage.is_empty()) {
+        println!("\nPrice ranges on the test houses, pooled over the splits:");
+        for k in 0..report.splits[0].coverage.len() {
+            let houses: f64 = report.splits.iter().map(|r| r.model.count as f64).sum();
+            let covered = report
+                .splits
+                .iter()
+                .map(|r| r.coverage[k].covered * r.model.count as f64)
+                .sum::<f64>()
+                / houses;
+            let width = report
+                .splits
+                .iter()
+                .map(|r| r.coverage[k].median_width)
+                .sum::<f64>()
+                / report.splits.len() as f64;
+            println!(
+                "{:.0}% range: covers {covered:.1}% of {houses:.0} test houses; median width {width:.1}% of the price (mean over splits)",
+                report.splits[0].coverage[k].level * 100.0
+            );
+        }
+    }
     if let Some(path) = &args.json {
         atomic::write(path, pipeline::to_json(&report).as_bytes())?;
     }

@@ -331,15 +331,7 @@ pub fn predict(args: &PredictArgs, model: &TableModel) -> Result<()> {
     if let Some(path) = &args.output {
         atomic::check_output_file(path, "the predictions (--output)")?;
     }
-    let level = match args.interval.as_deref() {
-        Some("none") => None,
-        Some(text) => Some(crate::interval::check_level(text.parse().map_err(|_| {
-            Error::Usage(format!(
-                "--interval must be a level strictly between 0 and 1 (such as 0.8), or none; got {text:?}"
-            ))
-        })?)?),
-        None => Some(0.8),
-    };
+    let level = crate::interval::parse_level(args.interval.as_deref())?;
     let frame = Frame::read(input)?;
     let rows: Vec<usize> = (0..frame.rows()).collect();
     let (prices, warnings) = model.predict(&frame, &rows)?;
@@ -357,10 +349,9 @@ pub fn predict(args: &PredictArgs, model: &TableModel) -> Result<()> {
         },
         None => None,
     };
-    let names = ranges.as_ref().map(|(level, _)| {
-        let pct = format!("{}", (level * 1000.0).round() / 10.0);
-        (format!("low_{pct}"), format!("high_{pct}"))
-    });
+    let names = ranges
+        .as_ref()
+        .map(|(level, _)| crate::predict::range_columns(*level));
     for line in &warnings.lines {
         eprintln!("warning: {line}");
     }
