@@ -92,7 +92,7 @@ fn main() {
     }
     let predict_s = median(predict_s);
     let start = Instant::now();
-    let text = format_predictions(&queries, &prices, Format::Csv);
+    let text = format_predictions(&queries, &prices, None, Format::Csv);
     let format_s = start.elapsed().as_secs_f64();
     assert_eq!(text.lines().count(), HOUSES + 1);
     println!(
