@@ -295,20 +295,7 @@ impl SavedModel {
 
     /// Reads a model file.
     pub fn load(path: &Path) -> Result<Self> {
-        if path.is_dir() {
-            return Err(Error::Input {
-                path: path.to_path_buf(),
-                message: format!("is a folder; pass the {FILE_NAME} file inside it"),
-            });
-        }
-        let bytes = std::fs::read(path).map_err(|e| {
-            Error::reading(
-                path,
-                e,
-                "model file not found; `appraise train --out DIR` writes DIR/model.appraise",
-            )
-        })?;
-        Self::from_bytes(&bytes, path)
+        Self::from_bytes(&read_model_file(path)?, path)
     }
 
     /// Keras's `model.summary()`, then the preprocessing and the training metadata.
@@ -634,21 +621,26 @@ fn table_from_bytes(bytes: &[u8], path: &Path) -> Result<crate::tabular::TableMo
     })
 }
 
-/// Reads a model file of either kind.
-pub fn load_any(path: &Path) -> Result<AnyModel> {
+/// The bytes of a model file, or an error that says what to pass instead.
+fn read_model_file(path: &Path) -> Result<Vec<u8>> {
     if path.is_dir() {
         return Err(Error::Input {
             path: path.to_path_buf(),
             message: format!("is a folder; pass the {FILE_NAME} file inside it"),
         });
     }
-    let bytes = std::fs::read(path).map_err(|e| {
+    std::fs::read(path).map_err(|e| {
         Error::reading(
             path,
             e,
             "model file not found; `appraise train --out DIR` writes DIR/model.appraise",
         )
-    })?;
+    })
+}
+
+/// Reads a model file of either kind.
+pub fn load_any(path: &Path) -> Result<AnyModel> {
+    let bytes = read_model_file(path)?;
     if bytes.len() >= PREFIX_LEN
         && &bytes[..MAGIC.len()] == MAGIC
         && u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes")) == TABLE_FORMAT

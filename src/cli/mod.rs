@@ -497,6 +497,64 @@ pub fn dollars(amount: f64) -> String {
     format!("{sign}${grouped}.{frac:02}")
 }
 
+/// `train`'s closing lines: the test scores, then how the price ranges held (`rows` names
+/// what was priced: houses, rows).
+fn print_test_scores(
+    m: &crate::metrics::Metrics,
+    coverage: &[crate::interval::Coverage],
+    rows: &str,
+) {
+    println!(
+        "[INFO] median: {:.2}%, worst: {:.2}%, MAE: {}, RMSE: {}, R^2: {:.4}",
+        m.median_ape,
+        m.max_ape,
+        dollars(m.mae),
+        dollars(m.rmse),
+        m.r2
+    );
+    for c in coverage {
+        println!(
+            "[INFO] {:.0}% price range: covers {:.1}% of the test {rows}, median width {:.1}% of the price",
+            c.level * 100.0,
+            c.covered,
+            c.median_width
+        );
+    }
+}
+
+/// `evaluate`'s report of scores on `scope`.
+fn print_scores(scope: &str, m: &crate::metrics::Metrics) {
+    println!("Scored {scope}");
+    println!("MAPE:       {:.2}% (std {:.2}%)", m.mape, m.ape_std);
+    println!("median APE: {:.2}%", m.median_ape);
+    println!("worst APE:  {:.2}%", m.max_ape);
+    println!("MAE:        {}", dollars(m.mae));
+    println!("RMSE:       {}", dollars(m.rmse));
+    println!("R^2:        {:.4}", m.r2);
+}
+
+/// `cv`'s pooled price-range lines: per split its test count and coverage at each level.
+fn print_pooled_coverage(splits: &[(usize, &[crate::interval::Coverage])], rows: &str) {
+    if splits.is_empty() || splits.iter().any(|(_, c)| c.is_empty()) {
+        return;
+    }
+    println!("\nPrice ranges on the test {rows}, pooled over the splits:");
+    let total: f64 = splits.iter().map(|(n, _)| *n as f64).sum();
+    for k in 0..splits[0].1.len() {
+        let covered = splits
+            .iter()
+            .map(|(n, c)| c[k].covered * *n as f64)
+            .sum::<f64>()
+            / total;
+        let width =
+            splits.iter().map(|(_, c)| c[k].median_width).sum::<f64>() / splits.len() as f64;
+        println!(
+            "{:.0}% range: covers {covered:.1}% of {total:.0} test {rows}; median width {width:.1}% of the price (mean over splits)",
+            splits[0].1[k].level * 100.0
+        );
+    }
+}
+
 /// How much `train` prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Verbosity {
@@ -624,26 +682,8 @@ fn train(args: &TrainArgs) -> Result<()> {
     pipeline::write_outputs(&result, &out_dir)?;
     crate::report::write(&result, &out_dir)?;
     SavedModel::from_run(&result).save(&out_dir.join(artifact::FILE_NAME))?;
-    let m = &result.fitted.metrics;
     if verbosity != Verbosity::Quiet {
-        println!(
-            "[INFO] median: {:.2}%, worst: {:.2}%, MAE: {}, RMSE: {}, R^2: {:.4}",
-            m.median_ape,
-            m.max_ape,
-            dollars(m.mae),
-            dollars(m.rmse),
-            m.r2
-        );
-    }
-    if verbosity != Verbosity::Quiet {
-        for c in result.fitted.coverage() {
-            println!(
-                "[INFO] {:.0}% price range: covers {:.1}% of the test houses, median width {:.1}% of the price",
-                c.level * 100.0,
-                c.covered,
-                c.median_width
-            );
-        }
+        print_test_scores(&result.fitted.metrics, &result.fitted.coverage(), "houses");
     }
     println!(
         "[INFO] avg. house price: {}, std house price: {}",
@@ -797,14 +837,7 @@ fn evaluate(args: &EvaluateArgs) -> Result<()> {
         print!("{}", pipeline::to_json(&evaluation));
         return Ok(());
     }
-    let m = &evaluation.metrics;
-    println!("Scored {}", evaluation.scope);
-    println!("MAPE:       {:.2}% (std {:.2}%)", m.mape, m.ape_std);
-    println!("median APE: {:.2}%", m.median_ape);
-    println!("worst APE:  {:.2}%", m.max_ape);
-    println!("MAE:        {}", dollars(m.mae));
-    println!("RMSE:       {}", dollars(m.rmse));
-    println!("R^2:        {:.4}", m.r2);
+    print_scores(&evaluation.scope, &evaluation.metrics);
     Ok(())
 }
 
@@ -889,28 +922,12 @@ fn cv(args: &CvArgs) -> Result<()> {
         );
     }
     println!("\n{}", report.verdict());
-    if !report.splits.is_empty() && report.splits.iter().all(|r| !r.coverage.is_empty()) {
-        println!("\nPrice ranges on the test houses, pooled over the splits:");
-        for k in 0..report.splits[0].coverage.len() {
-            let houses: f64 = report.splits.iter().map(|r| r.model.count as f64).sum();
-            let covered = report
-                .splits
-                .iter()
-                .map(|r| r.coverage[k].covered * r.model.count as f64)
-                .sum::<f64>()
-                / houses;
-            let width = report
-                .splits
-                .iter()
-                .map(|r| r.coverage[k].median_width)
-                .sum::<f64>()
-                / report.splits.len() as f64;
-            println!(
-                "{:.0}% range: covers {covered:.1}% of {houses:.0} test houses; median width {width:.1}% of the price (mean over splits)",
-                report.splits[0].coverage[k].level * 100.0
-            );
-        }
-    }
+    let pooled: Vec<(usize, &[crate::interval::Coverage])> = report
+        .splits
+        .iter()
+        .map(|r| (r.model.count, r.coverage.as_slice()))
+        .collect();
+    print_pooled_coverage(&pooled, "houses");
     if let Some(path) = &args.json {
         atomic::write(path, pipeline::to_json(&report).as_bytes())?;
     }

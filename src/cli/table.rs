@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use super::{CvArgs, FormatArg, PredictArgs, RecipeArg, RunArgs, TrainArgs, Verbosity, dollars};
+use super::{CvArgs, FormatArg, PredictArgs, RecipeArg, RunArgs, TrainArgs, Verbosity};
 use crate::artifact;
 use crate::atomic;
 use crate::cv::Scheme;
@@ -209,24 +209,7 @@ pub fn train(args: &TrainArgs, verbosity: Verbosity, printer: &mut dyn Observer)
     artifact::save_table(&fit.model, &out_dir.join(artifact::FILE_NAME))?;
     let m = &fit.model.info.test_metrics;
     if verbosity != Verbosity::Quiet {
-        println!(
-            "[INFO] median: {:.2}%, worst: {:.2}%, MAE: {}, RMSE: {}, R^2: {:.4}",
-            m.median_ape,
-            m.max_ape,
-            dollars(m.mae),
-            dollars(m.rmse),
-            m.r2
-        );
-    }
-    if verbosity != Verbosity::Quiet {
-        for c in &fit.model.info.coverage {
-            println!(
-                "[INFO] {:.0}% price range: covers {:.1}% of the test rows, median width {:.1}% of the price",
-                c.level * 100.0,
-                c.covered,
-                c.median_width
-            );
-        }
+        super::print_test_scores(m, &fit.model.info.coverage, "rows");
     }
     eprintln!("[INFO] results written to {}", out_dir.display());
     println!("[INFO] mean: {:.2}%, std: {:.2}%", m.mape, m.ape_std);
@@ -285,26 +268,11 @@ pub fn cv(args: &CvArgs, scheme: &Scheme) -> Result<()> {
         ));
     }
     println!("\n{}", verdicts.join("\n"));
-    if results.iter().all(|r| !r.coverage.is_empty()) {
-        println!("\nPrice ranges on the test rows, pooled over the splits:");
-        for (k, level) in tabular::REPORTED_LEVELS.iter().enumerate() {
-            let rows: f64 = results.iter().map(|r| r.model.count as f64).sum();
-            let covered: f64 = results
-                .iter()
-                .map(|r| r.coverage[k].covered * r.model.count as f64)
-                .sum::<f64>()
-                / rows;
-            let width = results
-                .iter()
-                .map(|r| r.coverage[k].median_width)
-                .sum::<f64>()
-                / results.len() as f64;
-            println!(
-                "{:.0}% range: covers {covered:.1}% of {rows:.0} test rows; median width {width:.1}% of the price (mean over splits)",
-                level * 100.0
-            );
-        }
-    }
+    let pooled: Vec<(usize, &[crate::interval::Coverage])> = results
+        .iter()
+        .map(|r| (r.model.count, r.coverage.as_slice()))
+        .collect();
+    super::print_pooled_coverage(&pooled, "rows");
     if let Some(path) = &args.json {
         atomic::write(path, pipeline::to_json(&results).as_bytes())?;
     }
@@ -492,12 +460,6 @@ pub fn evaluate(model: &TableModel, data: Option<&Path>, all: bool, json: bool) 
         print!("{}", pipeline::to_json(&m));
         return Ok(());
     }
-    println!("Scored {scope}");
-    println!("MAPE:       {:.2}% (std {:.2}%)", m.mape, m.ape_std);
-    println!("median APE: {:.2}%", m.median_ape);
-    println!("worst APE:  {:.2}%", m.max_ape);
-    println!("MAE:        {}", dollars(m.mae));
-    println!("RMSE:       {}", dollars(m.rmse));
-    println!("R^2:        {:.4}", m.r2);
+    super::print_scores(&scope, &m);
     Ok(())
 }
