@@ -79,9 +79,22 @@ pub struct Header {
     /// For a `best` recipe model: its inputs, settings and choices.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recipe: Option<crate::recipe::RecipeFit>,
+    /// A tutorial network's price ranges: the out-of-fold errors of its K-fold pass (absent
+    /// in recipe models, whose ranges live in `recipe`, and in models written before ranges).
+    /// An older appraise ignores the field and reads the model, without ranges.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<crate::interval::Calibration>,
 }
 
 impl Header {
+    /// The out-of-fold errors the model's price ranges come from (`None`: no ranges).
+    pub fn calibration(&self) -> Option<&crate::interval::Calibration> {
+        match &self.recipe {
+            Some(r) => r.calibration.as_ref(),
+            None => self.calibration.as_ref(),
+        }
+    }
+
     /// Inputs of the network per house.
     pub fn n_inputs(&self) -> usize {
         match &self.recipe {
@@ -136,6 +149,10 @@ impl SavedModel {
                 final_val_loss: last.map_or(f64::NAN, |r| r.val_loss),
             },
             recipe: result.fitted.recipe.clone(),
+            calibration: match &result.fitted.recipe {
+                Some(_) => None,
+                None => result.fitted.calibration.clone(),
+            },
         };
         Self {
             header,
@@ -366,17 +383,6 @@ impl SavedModel {
                     c.factor
                 );
             }
-            out += &match &r.calibration {
-                Some(c) => format!(
-                    "Price ranges: split-conformal on {} out-of-fold log errors (80%: x{:.3} .. x{:.3}; 90%: x{:.3} .. x{:.3})\n",
-                    c.errors.len(),
-                    c.quantiles(0.8).0.exp(),
-                    c.quantiles(0.8).1.exp(),
-                    c.quantiles(0.9).0.exp(),
-                    c.quantiles(0.9).1.exp()
-                ),
-                None => "Price ranges: none (written before appraise calibrated its recipe models; retrain for ranges)\n".to_string(),
-            };
         } else if h.model.uses_attributes() {
             out += &format!(
                 "Inputs: {n_inputs} = {} one-hot zip codes + bedrooms, bathrooms, area (min-max scaled)\n\
@@ -404,6 +410,11 @@ impl SavedModel {
         if h.recipe.is_none() {
             out += &format!("Target: price / {}\n", p.price_scale);
         }
+        out += &match h.calibration() {
+            Some(c) => format!("Price ranges: {}\n", c.describe()),
+            None if h.recipe.is_some() => "Price ranges: none (written before appraise calibrated its recipe models; retrain for ranges)\n".to_string(),
+            None => "Price ranges: none (trained with --range-folds 0, or before appraise calibrated the tutorial's networks; retrain for ranges)\n".to_string(),
+        };
         let c = &t.config;
         let m = &t.test_metrics;
         // The recipe chooses its own epochs, batches and learning rate.
@@ -705,15 +716,7 @@ pub fn table_summary(model: &crate::tabular::TableModel) -> String {
     );
     match &model.calibration {
         Some(c) => {
-            let _ = writeln!(
-                out,
-                "price ranges: split-conformal on {} out-of-fold log errors (80%: x{:.3} .. x{:.3}; 90%: x{:.3} .. x{:.3})",
-                c.errors.len(),
-                c.quantiles(0.8).0.exp(),
-                c.quantiles(0.8).1.exp(),
-                c.quantiles(0.9).0.exp(),
-                c.quantiles(0.9).1.exp()
-            );
+            let _ = writeln!(out, "price ranges: {}", c.describe());
             for cov in &i.coverage {
                 let _ = writeln!(
                     out,
@@ -725,8 +728,7 @@ pub fn table_summary(model: &crate::tabular::TableModel) -> String {
             }
         }
         None => {
-            out +=
-                "price ranges: none (the tutorial's method is not calibrated; use --recipe best)\n"
+            out += "price ranges: none (trained with --range-folds 0, or before appraise calibrated the tutorial's method; retrain for ranges)\n"
         }
     }
     out

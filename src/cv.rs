@@ -13,7 +13,7 @@ use crate::metrics::Metrics;
 use crate::pipeline::{
     PhotoInputs, RunConfig, Silent, filter, fit_and_score, load_photos, prepare_split,
 };
-use crate::split::{NumpyRandomState, Split, train_test_split};
+use crate::split::{Split, train_test_split};
 
 /// Which splits to evaluate on.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -41,29 +41,11 @@ pub fn splits(scheme: &Scheme, n: usize, test_size: f64) -> Result<Vec<(String, 
                 ))
             })
             .collect(),
-        Scheme::KFold { folds, seed } => {
-            if *folds < 2 || *folds > n {
-                return Err(Error::Usage(format!(
-                    "--folds must be between 2 and the number of houses ({n}), got {folds}"
-                )));
-            }
-            let indices = NumpyRandomState::new(*seed).permutation(n);
-            let mut start = 0;
-            let mut out = Vec::with_capacity(*folds);
-            for k in 0..*folds {
-                let size = n / folds + usize::from(k < n % folds);
-                let test: Vec<usize> = indices[start..start + size].to_vec();
-                let mut in_test = vec![false; n];
-                for &i in &test {
-                    in_test[i] = true;
-                }
-                // KFold returns training rows in ascending order.
-                let train = (0..n).filter(|&i| !in_test[i]).collect();
-                out.push((format!("fold {}/{folds}", k + 1), Split { train, test }));
-                start += size;
-            }
-            Ok(out)
-        }
+        Scheme::KFold { folds, seed } => Ok(crate::split::kfold(n, *folds, *seed)?
+            .into_iter()
+            .enumerate()
+            .map(|(k, split)| (format!("fold {}/{folds}", k + 1), split))
+            .collect()),
     }
 }
 

@@ -116,7 +116,7 @@ pub struct Trial {
 pub fn fit(
     features: &PhotoFeatures,
     y: &[f64],
-    folds: &[(String, Split)],
+    folds: &[Split],
 ) -> (PhotoPriceHead, Vec<f64>, Vec<Trial>) {
     assert_eq!(features.len(), y.len(), "one target per house");
     let mut trials = Vec::new();
@@ -126,7 +126,7 @@ pub fn fit(
         let (x, dim) = reduction.matrix(features);
         let design = Design::new(&x, dim);
         let mut oof = vec![vec![0.0; y.len()]; PENALTIES.len()];
-        for (_, fold) in folds {
+        for fold in folds {
             let predictions = design.cross_predict(&fold.train, &fold.test, y, &PENALTIES);
             for (p, pred) in predictions.into_iter().enumerate() {
                 for (&row, v) in fold.test.iter().zip(pred) {
@@ -188,8 +188,7 @@ mod tests {
             backbone: Backbone::default(),
             values,
         };
-        let folds =
-            crate::cv::splits(&crate::cv::Scheme::KFold { folds: 5, seed: 0 }, n, 0.25).unwrap();
+        let folds = crate::split::kfold(n, 5, 0).unwrap();
         let (head, oof, trials) = fit(&features, &y, &folds);
         assert_eq!(trials.len(), Reduction::ALL.len() * PENALTIES.len());
         assert_eq!(head.reduction, Reduction::Frontal, "{trials:?}");

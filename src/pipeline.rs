@@ -10,6 +10,7 @@ use crate::atomic;
 use crate::dataset::{self, House};
 use crate::error::{Error, Result};
 use crate::extractor::{Backbone, PhotoFeatures};
+use crate::interval::{Calibration, Coverage};
 use crate::metrics::{Metrics, abs_pct_error};
 use crate::model::{ModelSpec, Network};
 use crate::photos::{self, MONTAGE_BYTES, Montages};
@@ -53,6 +54,8 @@ pub struct RunConfig {
     pub train: TrainConfig,
     /// Opt-in: the `best` recipe instead of the tutorial's network (`None`: tutorial mode).
     pub recipe: Option<crate::recipe::RecipeConfig>,
+    /// How the tutorial's network gets its price ranges (the recipe calibrates its own).
+    pub ranges: crate::interval::RangeConfig,
 }
 
 impl RunConfig {
@@ -330,20 +333,22 @@ pub struct Fitted {
     pub metrics: Metrics,
     /// For the `best` recipe: its inputs and choices (saved with the model).
     pub recipe: Option<crate::recipe::RecipeFit>,
+    /// The out-of-fold errors the model's price ranges come from (`None`: no ranges).
+    pub calibration: Option<Calibration>,
 }
 
 impl Fitted {
     /// How the model's price ranges held on the test houses, at 80% and 90% (empty when the
     /// model gives none).
     pub fn coverage(&self) -> Vec<crate::interval::Coverage> {
-        let Some(c) = self.recipe.as_ref().and_then(|r| r.calibration.as_ref()) else {
+        let Some(c) = &self.calibration else {
             return Vec::new();
         };
         let actual: Vec<f64> = self.predictions.iter().map(|p| p.price).collect();
         let predicted: Vec<f64> = self.predictions.iter().map(|p| p.predicted).collect();
-        [0.8, 0.9]
+        crate::interval::REPORTED_LEVELS
             .iter()
-            .map(|&level| crate::interval::Coverage::compute(c, level, &actual, &predicted))
+            .map(|&level| Coverage::compute(c, level, &actual, &predicted))
             .collect()
     }
 }
@@ -361,6 +366,7 @@ pub fn fit_and_score(
         observer.stage(Stage::Predicting);
         return Ok(fitted);
     }
+    config.ranges.validate()?;
     observer.model_summary(&config.model.summary(prepared.train.n_features));
     let epochs = config.train.epochs;
     let (model, history) = crate::train::train(
@@ -375,13 +381,41 @@ pub fn fit_and_score(
     let scaled = predict(&model, &test.features, test.n_features, &test.images);
     let prices = scaled.into_iter().map(|s| prepared.preprocessor.price(s));
     let (predictions, metrics) = score(&prepared.test_houses(), prices);
+    let calibration = calibrate(prepared, config, observer)?;
     Ok(Fitted {
         model,
         history,
         predictions,
         metrics,
         recipe: None,
+        calibration,
     })
+}
+
+/// The price ranges of a tutorial network: the K-fold pass of `config.ranges` over the
+/// training houses (`None` when it has no folds). The folds reuse the preprocessing fitted on
+/// all training houses (its min-max scaling and price scale), as the final network does.
+fn calibrate(
+    prepared: &Prepared,
+    config: &RunConfig,
+    observer: &mut dyn Observer,
+) -> Result<Option<Calibration>> {
+    let folds = config.ranges.folds(config.model.uses_photos());
+    if folds == 0 {
+        return Ok(None);
+    }
+    observer.note(&format!(
+        "calibrating price ranges: {folds}-fold pass over the training houses ({folds} more networks)"
+    ));
+    let train = &prepared.train;
+    let splits = crate::split::kfold_seeded(train.rows(), folds, config.train.seed)?;
+    let outputs = crate::train::out_of_fold(&config.model, &config.train, train, &splits)?;
+    let actual: Vec<f64> = prepared.train_houses().iter().map(|h| h.price).collect();
+    let predicted: Vec<f64> = outputs
+        .into_iter()
+        .map(|s| prepared.preprocessor.price(s))
+        .collect();
+    Ok(Some(Calibration::from_out_of_fold(&actual, &predicted)))
 }
 
 /// One [`Prediction`] per house from its predicted price, and the scores.

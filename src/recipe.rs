@@ -20,7 +20,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::cv::{self, Scheme};
 use crate::dataset::House;
 use crate::error::{Error, Result};
 use crate::extractor::{Backbone, PhotoFeatures};
@@ -427,19 +426,6 @@ fn recipe_table(inputs: &RecipeInputs, houses: &[House], photo: &[Vec<f64>]) -> 
     }
 }
 
-fn subset(table: &Table, rows: &[usize]) -> Table {
-    let f = table.n_features;
-    Table {
-        features: rows
-            .iter()
-            .flat_map(|&r| table.features[r * f..(r + 1) * f].iter().copied())
-            .collect(),
-        n_features: f,
-        targets: rows.iter().map(|&r| table.targets[r]).collect(),
-        images: Vec::new(),
-    }
-}
-
 /// What a recipe model needs besides its networks, saved with it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RecipeFit {
@@ -505,14 +491,7 @@ pub fn fit(
         )));
     }
     let zip_codes = &prepared.preprocessor.zip_codes;
-    let folds = cv::splits(
-        &Scheme::KFold {
-            folds: config.folds,
-            seed: (seed % u64::from(u32::MAX)) as u32,
-        },
-        train_houses.len(),
-        0.25,
-    )?;
+    let folds = crate::split::kfold_seeded(train_houses.len(), config.folds, seed)?;
     // The photo inputs of the training houses: the manufactured-home score, and the photo
     // price head's out-of-fold prediction (so that no house's input has seen its own price).
     let mut head = None;
@@ -681,8 +660,9 @@ pub fn fit(
             config: config.clone(),
             inputs,
             report: RecipeReport { candidates, chosen },
-            calibration: Some(calibration),
+            calibration: Some(calibration.clone()),
         }),
+        calibration: Some(calibration),
     })
 }
 
@@ -700,7 +680,7 @@ pub(crate) fn train_fold_networks(
     spec: &ModelSpec,
     train_config: &TrainConfig,
     table: &Table,
-    folds: &[(String, Split)],
+    folds: &[Split],
     seeds_per_fold: usize,
 ) -> Result<(Vec<Network>, Vec<EpochRecord>, Vec<f32>)> {
     let jobs: Vec<(usize, usize)> = (0..folds.len())
@@ -721,13 +701,13 @@ pub(crate) fn train_fold_networks(
                         .wrapping_add(100 * r as u64),
                     ..train_config.clone()
                 };
-                let fold = &folds[k].1;
+                let fold = &folds[k];
                 scope.spawn(move || {
                     train(
                         spec,
                         &member,
-                        &subset(table, &fold.train),
-                        &subset(table, &fold.test),
+                        &table.subset(&fold.train),
+                        &table.subset(&fold.test),
                         |_| {},
                     )
                 })
@@ -743,8 +723,8 @@ pub(crate) fn train_fold_networks(
     let mut held_out_sum = vec![0.0f64; table.targets.len()];
     for (&(k, _), outcome) in jobs.iter().zip(outcomes) {
         let (network, history) = outcome?;
-        let fold = &folds[k].1;
-        let held_out = subset(table, &fold.test);
+        let fold = &folds[k];
+        let held_out = table.subset(&fold.test);
         let scaled = predict(&network, &held_out.features, held_out.n_features, &[]);
         for (&row, s) in fold.test.iter().zip(scaled) {
             held_out_sum[row] += f64::from(s);

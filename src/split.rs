@@ -89,6 +89,37 @@ pub fn train_test_split(n: usize, test_size: f64, seed: u32) -> Result<Split> {
     })
 }
 
+/// scikit-learn's `KFold(n_splits=folds, shuffle=True, random_state=seed)` over `n` rows:
+/// fold k holds out the next `n / folds` (plus one for the first `n % folds` folds) rows of
+/// `RandomState(seed).permutation(n)`; its training rows are the others, ascending.
+pub fn kfold(n: usize, folds: usize, seed: u32) -> Result<Vec<Split>> {
+    if folds < 2 || folds > n {
+        return Err(Error::Usage(format!(
+            "--folds must be between 2 and the number of houses ({n}), got {folds}"
+        )));
+    }
+    let indices = NumpyRandomState::new(seed).permutation(n);
+    let mut start = 0;
+    let mut out = Vec::with_capacity(folds);
+    for k in 0..folds {
+        let size = n / folds + usize::from(k < n % folds);
+        let test: Vec<usize> = indices[start..start + size].to_vec();
+        let mut in_test = vec![false; n];
+        for &i in &test {
+            in_test[i] = true;
+        }
+        let train = (0..n).filter(|&i| !in_test[i]).collect();
+        out.push(Split { train, test });
+        start += size;
+    }
+    Ok(out)
+}
+
+/// [`kfold`] with a 64-bit seed (a training seed), folded into numpy's 32-bit range.
+pub fn kfold_seeded(n: usize, folds: usize, seed: u64) -> Result<Vec<Split>> {
+    kfold(n, folds, (seed % u64::from(u32::MAX)) as u32)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

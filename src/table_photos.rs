@@ -103,13 +103,13 @@ pub fn fit(
     x: &[f64],
     dim: usize,
     y: &[f64],
-    folds: &[(String, Split)],
+    folds: &[Split],
     backbone: Backbone,
     columns: &[String],
 ) -> (TablePhotoHead, Vec<f64>) {
     let design = Design::new(x, dim);
     let mut oof = vec![vec![0.0; y.len()]; PENALTIES.len()];
-    for (_, fold) in folds {
+    for fold in folds {
         let predictions = design.cross_predict(&fold.train, &fold.test, y, &PENALTIES);
         for (p, pred) in predictions.into_iter().enumerate() {
             for (&row, v) in fold.test.iter().zip(pred) {

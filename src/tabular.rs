@@ -14,10 +14,7 @@ use crate::cv::{self, Scheme};
 use crate::encoder::{Encoder, EncoderConfig, Scaling, Warnings};
 use crate::error::{Error, Result};
 use crate::extractor::Backbone;
-use crate::interval::{Calibration, Coverage};
-
-/// The range levels `train` and `cv` report.
-pub const REPORTED_LEVELS: [f64; 2] = [0.8, 0.9];
+use crate::interval::{Calibration, Coverage, REPORTED_LEVELS};
 use crate::metrics::Metrics;
 use crate::model::{Ensemble, MlpConfig, ModelSpec, Network};
 use crate::optim::AdamConfig;
@@ -140,6 +137,8 @@ pub struct TableConfig {
     pub split_seed: u32,
     /// Drop rows whose price is missing, zero or negative (instead of refusing the table).
     pub drop_bad_target: bool,
+    /// How the tutorial's method gets its price ranges (the recipe calibrates its own).
+    pub ranges: crate::interval::RangeConfig,
 }
 
 impl Default for TableConfig {
@@ -149,6 +148,7 @@ impl Default for TableConfig {
             test_size: 0.25,
             split_seed: 42,
             drop_bad_target: false,
+            ranges: crate::interval::RangeConfig::default(),
         }
     }
 }
@@ -392,19 +392,36 @@ pub fn fit(
             };
             let spec = ModelSpec::Mlp(model.clone());
             observer.model_summary(&spec.summary(width));
+            let train_table = table(features, &train_prices);
             let (network, _) = train(
                 &spec,
                 tc,
-                &table(features, &train_prices),
+                &train_table,
                 &table(test_features, &test_prices),
                 |r| observer.epoch(r, tc.epochs),
             )?;
+            // The ranges: a K-fold pass over the training rows (the encoder fitted on all of
+            // them, as the final network's).
+            config.ranges.validate()?;
+            let folds = config.ranges.folds(false);
+            let calibration = if folds == 0 {
+                None
+            } else {
+                observer.note(&format!(
+                    "calibrating price ranges: {folds}-fold pass over the training rows ({folds} more networks)"
+                ));
+                let splits = crate::split::kfold_seeded(train_table.rows(), folds, tc.seed)?;
+                let outputs = crate::train::out_of_fold(&spec, tc, &train_table, &splits)?;
+                let predicted: Vec<f64> =
+                    outputs.iter().map(|&o| scale.price(f64::from(o))).collect();
+                Some(Calibration::from_out_of_fold(&train_prices, &predicted))
+            };
             RecipeParts {
                 scale,
                 encoder,
                 predictor: Predictor::Network(network),
                 photo: None,
-                calibration: None,
+                calibration,
                 candidates: Vec::new(),
                 chosen: 0,
             }
@@ -499,7 +516,7 @@ fn candidates_on(
     features: &[f32],
     width: usize,
     y: &[f64],
-    folds: &[(String, Split)],
+    folds: &[Split],
     recipe: &TableRecipe,
     suffix: &str,
     score: &dyn Fn(&[f64]) -> (f64, f64),
@@ -554,7 +571,7 @@ fn candidates_on(
     if !recipe.ridge_penalties.is_empty() {
         let x: Vec<f64> = features.iter().map(|&v| f64::from(v)).collect();
         let mut oof = vec![vec![0.0; n]; recipe.ridge_penalties.len()];
-        for (_, fold) in folds {
+        for fold in folds {
             let fitted = ridge::fit_primal(&x, width, &fold.train, y, &recipe.ridge_penalties);
             for (p, model) in fitted.iter().enumerate() {
                 for &r in &fold.test {
@@ -636,14 +653,7 @@ fn fit_recipe(
     };
     let (encoder, features) = Encoder::fit(frame, schema, train_rows, &y, &encoder_config)?;
     let width = encoder.width();
-    let folds = cv::splits(
-        &Scheme::KFold {
-            folds: recipe.folds,
-            seed: (recipe.seed % u64::from(u32::MAX)) as u32,
-        },
-        n,
-        0.25,
-    )?;
+    let folds = crate::split::kfold_seeded(n, recipe.folds, recipe.seed)?;
     let price_scale = scale.clone();
     let score = |outputs: &[f64]| -> (f64, f64) {
         let mut p: Vec<f64> = outputs.iter().map(|&o| price_scale.price(o)).collect();

@@ -128,6 +128,84 @@ impl Table {
     pub fn rows(&self) -> usize {
         self.targets.len()
     }
+
+    /// The given rows, in that order (with their montages when the table has them).
+    pub fn subset(&self, rows: &[usize]) -> Table {
+        let f = self.n_features;
+        let images = if self.images.is_empty() {
+            Vec::new()
+        } else {
+            rows.iter()
+                .flat_map(|&r| {
+                    self.images[r * IMAGE_LEN..(r + 1) * IMAGE_LEN]
+                        .iter()
+                        .copied()
+                })
+                .collect()
+        };
+        Table {
+            features: rows
+                .iter()
+                .flat_map(|&r| self.features[r * f..(r + 1) * f].iter().copied())
+                .collect(),
+            n_features: f,
+            targets: rows.iter().map(|&r| self.targets[r]).collect(),
+            images,
+        }
+    }
+}
+
+/// Each row's output from a network that did not see it: one network of kind `spec` per
+/// fold of `folds` (positions into `table`), trained on the fold's training rows with
+/// `config` (each from its own seed, derived from `config.seed`, in parallel; the result does
+/// not depend on scheduling) and applied to its held-out rows. The price ranges of the
+/// tutorial's networks are calibrated on these outputs.
+pub fn out_of_fold(
+    spec: &ModelSpec,
+    config: &TrainConfig,
+    table: &Table,
+    folds: &[crate::split::Split],
+) -> Result<Vec<f32>> {
+    let outcomes: Vec<Result<(Network, Vec<EpochRecord>)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = folds
+            .iter()
+            .enumerate()
+            .map(|(k, fold)| {
+                let member = TrainConfig {
+                    seed: config.seed.wrapping_mul(7919).wrapping_add(1 + k as u64),
+                    ..config.clone()
+                };
+                scope.spawn(move || {
+                    train(
+                        spec,
+                        &member,
+                        &table.subset(&fold.train),
+                        &table.subset(&fold.test),
+                        |_| {},
+                    )
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("no training thread panics"))
+            .collect()
+    });
+    let mut outputs = vec![f32::NAN; table.rows()];
+    for (fold, outcome) in folds.iter().zip(outcomes) {
+        let (network, _) = outcome?;
+        let held_out = table.subset(&fold.test);
+        let scaled = predict(
+            &network,
+            &held_out.features,
+            held_out.n_features,
+            &held_out.images,
+        );
+        for (&row, s) in fold.test.iter().zip(scaled) {
+            outputs[row] = s;
+        }
+    }
+    Ok(outputs)
 }
 
 fn tensor2(values: Vec<f32>, rows: usize, cols: usize, device: &Device) -> Tensor<2> {

@@ -362,6 +362,12 @@ pub struct RunArgs {
     #[arg(long, default_value_t = TrainConfig::default().seed)]
     pub seed: u64,
 
+    /// Folds of the pass that calibrates a tutorial network's price ranges (one more network
+    /// per fold; 0: no ranges). Default: 5 for the attribute network, none for the photo
+    /// networks, whose training takes minutes each. The recipe calibrates on its own folds.
+    #[arg(long, value_name = "K")]
+    pub range_folds: Option<usize>,
+
     /// Photo cache settings (cnn and mixed models).
     #[command(flatten)]
     pub cache: CacheArgs,
@@ -387,6 +393,8 @@ impl RunArgs {
         config.train.batch_size = self.batch_size;
         config.train.seed = self.seed;
         config.train.optimizer.learning_rate = self.learning_rate;
+        config.ranges.folds = self.range_folds;
+        config.ranges.validate()?;
         if self.recipe == RecipeArg::Best || self.model.pretrained() {
             let mut recipe: crate::recipe::RecipeConfig = match &self.recipe_config {
                 Some(path) => {
@@ -712,14 +720,10 @@ fn predict(args: &PredictArgs) -> Result<()> {
         artifact::AnyModel::Table(model) => return table::predict(args, &model),
     };
     let level = crate::interval::parse_level(args.interval.as_deref())?;
-    let calibration = model
-        .header
-        .recipe
-        .as_ref()
-        .and_then(|r| r.calibration.as_ref());
+    let calibration = model.header.calibration();
     if calibration.is_none() && args.interval.as_deref().is_some_and(|i| i != "none") {
         eprintln!(
-            "warning: this model carries no calibration (the tutorial's models, and recipe models written before ranges), so it prices without ranges; train with --recipe best for ranges"
+            "warning: this model carries no calibration (trained with --range-folds 0, a photo network without --range-folds, or written before ranges), so it prices without ranges; retrain it for ranges"
         );
     }
     if let Some(path) = &args.output {

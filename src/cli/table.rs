@@ -141,6 +141,9 @@ fn load(run: &RunArgs) -> Result<(Frame, Schema, TableConfig)> {
         test_size: run.test_size,
         split_seed: run.split_seed,
         drop_bad_target: table.drop_bad_target,
+        ranges: crate::interval::RangeConfig {
+            folds: run.range_folds,
+        },
     };
     Ok((frame, schema, config))
 }
@@ -309,7 +312,7 @@ pub fn predict(args: &PredictArgs, model: &TableModel) -> Result<()> {
             None => {
                 if args.interval.is_some() {
                     eprintln!(
-                        "warning: this model carries no calibration (the tutorial's method), so it prices without ranges; train with --recipe best for ranges"
+                        "warning: this model carries no calibration (trained with --range-folds 0, or written before ranges), so it prices without ranges; retrain it for ranges"
                     );
                 }
                 None
