@@ -84,6 +84,9 @@ pub enum ColumnEncoding {
         log: bool,
         /// Training minimum (the log's floor).
         floor: f64,
+        /// Training maximum (absent in models written before price ranges).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ceiling: Option<f64>,
         /// Subtracted after the log.
         shift: f64,
         /// Divided by after the shift (1 for a constant column).
@@ -388,6 +391,86 @@ impl Encoder {
     }
 }
 
+impl Encoder {
+    /// Why each of `rows` lies outside what the encoder was fitted on, if it does: a number
+    /// outside the training rows' range, a category not seen in training (`None`: inside).
+    /// Price ranges come from houses like the training ones, so such a house's range is
+    /// flagged rather than trusted. `frame` must hold the encoder's columns (as for
+    /// [`Encoder::encode`], which reports the errors).
+    pub fn outside_training(&self, frame: &Frame, rows: &[usize]) -> Vec<Option<String>> {
+        let mut out: Vec<Option<String>> = vec![None; rows.len()];
+        let mut add = |i: usize, reason: String| match &mut out[i] {
+            Some(text) => {
+                text.push_str("; ");
+                text.push_str(&reason);
+            }
+            slot => *slot = Some(reason),
+        };
+        for encoding in &self.columns {
+            let name = encoding.column();
+            let Some(c) = frame.find(name) else { continue };
+            let values = &frame.columns[c];
+            match (encoding, values) {
+                (
+                    ColumnEncoding::Number {
+                        floor,
+                        ceiling: Some(ceiling),
+                        ..
+                    },
+                    Values::Numbers(v),
+                ) => {
+                    for (i, &r) in rows.iter().enumerate() {
+                        let Some(x) = v[r] else { continue };
+                        let side = if x < *floor {
+                            "below"
+                        } else if x > *ceiling {
+                            "above"
+                        } else {
+                            continue;
+                        };
+                        add(
+                            i,
+                            format!("{name} {x} {side} the training range {floor} .. {ceiling}"),
+                        );
+                    }
+                }
+                (ColumnEncoding::Number { .. }, _) => {}
+                (ColumnEncoding::OneHot { levels, pooled, .. }, _) => {
+                    let mut memo: FastMap<u64, bool> = FastMap::default();
+                    for (i, &r) in rows.iter().enumerate() {
+                        let new = *memo.entry(cell_id(values, r)).or_insert_with(|| {
+                            let key = level(values, r);
+                            levels.binary_search(&key).is_err()
+                                && pooled.binary_search(&key).is_err()
+                        });
+                        if new {
+                            add(
+                                i,
+                                format!("{name} {:?} not seen in training", level(values, r)),
+                            );
+                        }
+                    }
+                }
+                (ColumnEncoding::TargetMean { means, .. }, _) => {
+                    let mut memo: FastMap<u64, bool> = FastMap::default();
+                    for (i, &r) in rows.iter().enumerate() {
+                        let new = *memo
+                            .entry(cell_id(values, r))
+                            .or_insert_with(|| !means.contains_key(&level(values, r)));
+                        if new {
+                            add(
+                                i,
+                                format!("{name} {:?} not seen in training", level(values, r)),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
 /// A cell's identity within its column, for memoizing lookups: the text's code, or the
 /// number's bits.
 fn cell_id(values: &Values, row: usize) -> u64 {
@@ -432,6 +515,8 @@ fn fit_number(
     let indicator = present.len() < rows.len();
     let floor = present.iter().copied().fold(f64::INFINITY, f64::min);
     let floor = if floor.is_finite() { floor } else { 0.0 };
+    let ceiling = present.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let ceiling = ceiling.is_finite().then_some(ceiling);
     let (m, s) = mean_std(&present);
     let skew = if s > 0.0 {
         present.iter().map(|v| ((v - m) / s).powi(3)).sum::<f64>() / present.len() as f64
@@ -465,6 +550,7 @@ fn fit_number(
         indicator,
         log,
         floor,
+        ceiling,
         shift,
         scale,
     }

@@ -39,11 +39,14 @@ pub struct RangeConfig {
 pub const DEFAULT_FOLDS: usize = 5;
 
 impl RangeConfig {
-    /// The folds of the calibration pass for a network that does (or does not) read photos;
-    /// 0 for none.
-    pub fn folds(&self, reads_photos: bool) -> usize {
-        self.folds
-            .unwrap_or(if reads_photos { 0 } else { DEFAULT_FOLDS })
+    /// The folds of the calibration pass over `rows` training rows for a network that does
+    /// (or does not) read photos; 0 for none. Never more folds than rows (a tiny table gets
+    /// one fold per row), and none below two rows.
+    pub fn folds(&self, reads_photos: bool, rows: usize) -> usize {
+        let folds = self
+            .folds
+            .unwrap_or(if reads_photos { 0 } else { DEFAULT_FOLDS });
+        if rows < 2 { 0 } else { folds.min(rows) }
     }
 
     /// Rejects a pass of one fold (nothing would be held out).
@@ -150,6 +153,14 @@ pub struct Coverage {
 }
 
 impl Coverage {
+    /// The coverage at each of [`REPORTED_LEVELS`].
+    pub fn all_reported(calibration: &Calibration, actual: &[f64], predicted: &[f64]) -> Vec<Self> {
+        REPORTED_LEVELS
+            .iter()
+            .map(|&level| Self::compute(calibration, level, actual, predicted))
+            .collect()
+    }
+
     /// The coverage of ranges at `level` around `predicted` for `actual` prices.
     pub fn compute(
         calibration: &Calibration,

@@ -346,10 +346,7 @@ impl Fitted {
         };
         let actual: Vec<f64> = self.predictions.iter().map(|p| p.price).collect();
         let predicted: Vec<f64> = self.predictions.iter().map(|p| p.predicted).collect();
-        crate::interval::REPORTED_LEVELS
-            .iter()
-            .map(|&level| Coverage::compute(c, level, &actual, &predicted))
-            .collect()
+        Coverage::all_reported(c, &actual, &predicted)
     }
 }
 
@@ -376,12 +373,12 @@ pub fn fit_and_score(
         &prepared.test,
         |record| observer.epoch(record, epochs),
     )?;
+    let calibration = calibrate(prepared, config, observer)?;
     observer.stage(Stage::Predicting);
     let test = &prepared.test;
     let scaled = predict(&model, &test.features, test.n_features, &test.images);
     let prices = scaled.into_iter().map(|s| prepared.preprocessor.price(s));
     let (predictions, metrics) = score(&prepared.test_houses(), prices);
-    let calibration = calibrate(prepared, config, observer)?;
     Ok(Fitted {
         model,
         history,
@@ -400,7 +397,9 @@ fn calibrate(
     config: &RunConfig,
     observer: &mut dyn Observer,
 ) -> Result<Option<Calibration>> {
-    let folds = config.ranges.folds(config.model.uses_photos());
+    let folds = config
+        .ranges
+        .folds(config.model.uses_photos(), prepared.train.rows());
     if folds == 0 {
         return Ok(None);
     }

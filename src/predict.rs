@@ -356,13 +356,56 @@ struct JsonRow<'a> {
     area: f64,
     zipcode: u32,
     predicted_price: f64,
-    /// `low_80` and `high_80` (or another level), when the model gives ranges.
+    /// `low_80`, `high_80` (or another level) and `outside_training`, when the model gives ranges.
     #[serde(flatten)]
-    range: std::collections::BTreeMap<String, f64>,
+    range: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
-/// Price ranges to print beside the prices: the level and one (low, high) per house.
-pub type Ranges<'a> = Option<(f64, &'a [(f64, f64)])>;
+/// Price ranges to print beside the prices.
+#[derive(Debug, Clone, Copy)]
+pub struct Ranges<'a> {
+    /// Their level (0.8 for 80%).
+    pub level: f64,
+    /// One (low, high) per house.
+    pub bounds: &'a [(f64, f64)],
+    /// Per house, why it lies outside the training houses (its range is less sure), or `None`.
+    pub outside: &'a [Option<String>],
+}
+
+/// The column of the price ranges' out-of-distribution flag.
+pub const OUTSIDE_COLUMN: &str = "outside_training";
+
+/// Why each query lies outside the houses `model` was trained on, if it does: a zip code it
+/// has not seen (priced through `--unknown-zip`'s fallback), or bedrooms, bathrooms or area
+/// outside the training houses' range. `None` for a query inside.
+pub fn outside_training(model: &SavedModel, queries: &[Query]) -> Vec<Option<String>> {
+    let p = &model.header.preprocessor;
+    queries
+        .iter()
+        .map(|q| {
+            let mut reasons = Vec::new();
+            if p.zip_codes.binary_search(&q.zipcode).is_err() {
+                reasons.push(format!("zipcode {} not seen in training", q.zipcode));
+            }
+            for (k, &v) in q.continuous.iter().enumerate() {
+                let side = if v < p.min[k] {
+                    "below"
+                } else if v > p.max[k] {
+                    "above"
+                } else {
+                    continue;
+                };
+                reasons.push(format!(
+                    "{} {v} {side} the training range {} .. {}",
+                    crate::preprocess::CONTINUOUS[k],
+                    p.min[k],
+                    p.max[k]
+                ));
+            }
+            (!reasons.is_empty()).then(|| reasons.join("; "))
+        })
+        .collect()
+}
 
 /// The column names of the range at `level`: `low_80`, `high_80`.
 pub fn range_columns(level: f64) -> (String, String) {
@@ -374,11 +417,11 @@ pub fn range_columns(level: f64) -> (String, String) {
 pub fn format_predictions(
     queries: &Queries,
     prices: &[f64],
-    ranges: Ranges,
+    ranges: Option<Ranges>,
     format: Format,
 ) -> String {
     let cents = |p: f64| (p * 100.0).round() / 100.0;
-    let names = ranges.map(|(level, _)| range_columns(level));
+    let names = ranges.map(|r| range_columns(r.level));
     match format {
         Format::Csv => {
             let mut out = String::with_capacity(queries.rows.len() * 40);
@@ -388,7 +431,7 @@ pub fn format_predictions(
             }
             out.push_str("bedrooms,bathrooms,area,zipcode,predicted_price");
             if let Some((low, high)) = &names {
-                let _ = write!(out, ",{low},{high}");
+                let _ = write!(out, ",{low},{high},{OUTSIDE_COLUMN}");
             }
             out.push('\n');
             for (i, (q, price)) in queries.rows.iter().zip(prices).enumerate() {
@@ -398,8 +441,10 @@ pub fn format_predictions(
                 }
                 let [b, ba, a] = q.continuous;
                 let _ = write!(out, "{b},{ba},{a},{},{:.2}", q.zipcode, price);
-                if let Some((_, r)) = ranges {
-                    let _ = write!(out, ",{:.2},{:.2}", r[i].0, r[i].1);
+                if let Some(r) = ranges {
+                    let (low, high) = r.bounds[i];
+                    let flag = r.outside[i].as_deref().map_or_else(String::new, csv_field);
+                    let _ = write!(out, ",{low:.2},{high:.2},{flag}");
                 }
                 out.push('\n');
             }
@@ -419,9 +464,17 @@ pub fn format_predictions(
                     zipcode: q.zipcode,
                     predicted_price: cents(price),
                     range: match (&names, ranges) {
-                        (Some((low, high)), Some((_, r))) => {
-                            [(low.clone(), cents(r[i].0)), (high.clone(), cents(r[i].1))].into()
-                        }
+                        (Some((low, high)), Some(r)) => [
+                            (low.clone(), cents(r.bounds[i].0).into()),
+                            (high.clone(), cents(r.bounds[i].1).into()),
+                            (
+                                OUTSIDE_COLUMN.to_string(),
+                                r.outside[i]
+                                    .as_deref()
+                                    .map_or(serde_json::Value::Null, Into::into),
+                            ),
+                        ]
+                        .into(),
                         _ => Default::default(),
                     },
                 })
@@ -450,6 +503,8 @@ pub struct Evaluation {
     pub same_dataset: bool,
     /// The scores.
     pub metrics: Metrics,
+    /// How the model's price ranges held, at 80% and 90% (empty for a model without ranges).
+    pub coverage: Vec<crate::interval::Coverage>,
 }
 
 /// Scores `model` on the dataset in `dataset_dir`: on the test houses of the split it was
@@ -494,6 +549,11 @@ pub fn evaluate(
         scope,
         same_dataset: data.fingerprint == training.dataset_fingerprint,
         metrics: Metrics::compute(&actual, &prices),
+        coverage: model
+            .header
+            .calibration()
+            .map(|c| crate::interval::Coverage::all_reported(c, &actual, &prices))
+            .unwrap_or_default(),
     })
 }
 

@@ -8,6 +8,7 @@ use plotters::prelude::*;
 
 use crate::atomic;
 use crate::error::{Error, Result};
+use crate::interval::Calibration;
 use crate::pipeline::{Prediction, RunResult, to_json};
 use crate::train::EpochRecord;
 
@@ -112,6 +113,7 @@ fn learning_curves<DB: DrawingBackend>(
 fn predicted_vs_actual<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     predictions: &[Prediction],
+    calibration: Option<&Calibration>,
 ) -> Drawn<DB> {
     root.fill(&WHITE)?;
     let positive: Vec<(f64, f64)> = predictions
@@ -122,13 +124,25 @@ fn predicted_vs_actual<DB: DrawingBackend>(
     // Thousands of points say no more than a few thousand, and keep the SVG small.
     let stride = positive.len().div_ceil(MAX_POINTS).max(1);
     let shown: Vec<(f64, f64)> = positive.iter().copied().step_by(stride).collect();
+    // Each house's 80% price range, as a vertical bar through its point.
+    let bars: Vec<(f64, f64, f64)> = calibration.map_or_else(Vec::new, |c| {
+        shown
+            .iter()
+            .map(|&(a, p)| {
+                let (low, high) = c.range(p, PLOTTED_LEVEL);
+                (a, low, high)
+            })
+            .collect()
+    });
     let lo = positive
         .iter()
         .flat_map(|&(a, p)| [a, p])
+        .chain(bars.iter().map(|b| b.1))
         .fold(f64::INFINITY, f64::min);
     let hi = positive
         .iter()
         .flat_map(|&(a, p)| [a, p])
+        .chain(bars.iter().map(|b| b.2))
         .fold(0.0, f64::max);
     let (lo, hi) = if positive.is_empty() {
         (1e4, 1e7)
@@ -159,6 +173,29 @@ fn predicted_vs_actual<DB: DrawingBackend>(
         ))?
         .label("y = x (perfect prediction)")
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.mix(0.6)));
+    if !bars.is_empty() {
+        let covered = bars
+            .iter()
+            .zip(&shown)
+            .filter(|((a, low, high), _)| low <= a && a <= high)
+            .count();
+        let bar_color = RGBColor(120, 160, 230).mix(0.6);
+        chart
+            .draw_series(bars.iter().map(|&(a, low, high)| {
+                PathElement::new(vec![(a, low), (a, high)], bar_color.stroke_width(2))
+            }))?
+            .label(format!(
+                "{:.0}% price range (holds {covered} of {} actual prices)",
+                100.0 * PLOTTED_LEVEL,
+                bars.len()
+            ))
+            .legend(move |(x, y)| {
+                PathElement::new(
+                    vec![(x + 10, y - 6), (x + 10, y + 6)],
+                    bar_color.stroke_width(2),
+                )
+            });
+    }
     chart
         .draw_series(
             shown
@@ -196,6 +233,9 @@ fn short_dollars(v: f64) -> String {
         format!("${:.0}k", v / 1e3)
     }
 }
+
+/// The level of the price ranges drawn on the predicted-vs-actual plot.
+const PLOTTED_LEVEL: f64 = 0.8;
 
 /// Most points a scatter plot draws.
 const MAX_POINTS: usize = 3000;
@@ -285,29 +325,35 @@ impl Kind {
         root: &DrawingArea<DB, Shift>,
         history: &[EpochRecord],
         predictions: &[Prediction],
+        calibration: Option<&Calibration>,
     ) -> Drawn<DB> {
         match self {
             Kind::LearningCurves => learning_curves(root, history),
-            Kind::PredictedVsActual => predicted_vs_actual(root, predictions),
+            Kind::PredictedVsActual => predicted_vs_actual(root, predictions, calibration),
             Kind::ErrorDistribution => error_distribution(root, predictions),
         }
     }
 }
 
-fn render(kind: Kind, history: &[EpochRecord], predictions: &[Prediction]) -> Result<Plot> {
+fn render(
+    kind: Kind,
+    history: &[EpochRecord],
+    predictions: &[Prediction],
+    calibration: Option<&Calibration>,
+) -> Result<Plot> {
     ensure_font();
     let name = kind.name();
     let failed = |e: String| Error::Training(format!("could not draw the {name} plot: {e}"));
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        kind.draw(&root, history, predictions)
+        kind.draw(&root, history, predictions, calibration)
             .map_err(|e| failed(e.to_string()))?;
     }
     let mut rgb = vec![0u8; (SIZE.0 * SIZE.1 * 3) as usize];
     {
         let root = BitMapBackend::with_buffer(&mut rgb, SIZE).into_drawing_area();
-        kind.draw(&root, history, predictions)
+        kind.draw(&root, history, predictions, calibration)
             .map_err(|e| failed(e.to_string()))?;
     }
     let mut png = Vec::new();
@@ -328,15 +374,20 @@ fn render(kind: Kind, history: &[EpochRecord], predictions: &[Prediction]) -> Re
     })
 }
 
-/// The three plots of a run.
-pub fn plots(history: &[EpochRecord], predictions: &[Prediction]) -> Result<Vec<Plot>> {
+/// The three plots of a run; with a calibration, the predicted-vs-actual plot shows each
+/// house's 80% price range.
+pub fn plots(
+    history: &[EpochRecord],
+    predictions: &[Prediction],
+    calibration: Option<&Calibration>,
+) -> Result<Vec<Plot>> {
     [
         Kind::LearningCurves,
         Kind::PredictedVsActual,
         Kind::ErrorDistribution,
     ]
     .into_iter()
-    .map(|kind| render(kind, history, predictions))
+    .map(|kind| render(kind, history, predictions, calibration))
     .collect()
 }
 
@@ -388,6 +439,25 @@ pub fn html(result: &RunResult, plots: &[Plot]) -> String {
         let _ = writeln!(page, "<tr><th>{name}</th><td>{value}</td></tr>");
     }
     page.push_str("</table>\n");
+    let coverage = result.fitted.coverage();
+    if coverage.is_empty() {
+        page.push_str("<p>Price ranges: none (this model carries no calibration).</p>\n");
+    } else {
+        page.push_str(
+            "<h2>Price ranges</h2>\n<p>Split-conformal ranges, calibrated on out-of-fold errors of the training houses. On the predicted-vs-actual plot each test house's 80% range is a vertical bar; it holds the actual price where it crosses the diagonal.</p>\n<table>\n\
+             <tr><th>range</th><th>covers (test houses)</th><th>median width (of the price)</th></tr>\n",
+        );
+        for c in &coverage {
+            let _ = writeln!(
+                page,
+                "<tr><th>{:.0}%</th><td>{:.1}%</td><td>{:.1}%</td></tr>",
+                100.0 * c.level,
+                c.covered,
+                c.median_width
+            );
+        }
+        page.push_str("</table>\n");
+    }
     for plot in plots {
         let _ = writeln!(page, "<h2>{}</h2>\n{}", plot.title, plot.svg);
     }
@@ -401,7 +471,11 @@ pub fn html(result: &RunResult, plots: &[Plot]) -> String {
 
 /// Writes the plots (PNG and SVG) and `report.html` into `out_dir`, each atomically.
 pub fn write(result: &RunResult, out_dir: &Path) -> Result<()> {
-    let plots = plots(&result.fitted.history, &result.fitted.predictions)?;
+    let plots = plots(
+        &result.fitted.history,
+        &result.fitted.predictions,
+        result.fitted.calibration.as_ref(),
+    )?;
     for plot in &plots {
         atomic::write(
             &out_dir.join(format!("{}.svg", plot.name)),
@@ -437,8 +511,23 @@ mod tests {
                 abs_pct_error: 5.0,
             })
             .collect();
-        let plots = plots(&history, &predictions).unwrap();
+        let plots_of = |c| plots(&history, &predictions, c).unwrap();
+        let plots = plots_of(None);
         assert_eq!(plots.len(), 3);
+        assert!(!plots[1].svg.contains("price range"));
+        // With a calibration, each house's range is drawn, and the legend counts the hits:
+        // factors 0.9 .. 1.2 hold every actual price here (actual / predicted ~ 1.1).
+        let c = Calibration {
+            errors: vec![-0.1, 0.0, 0.1, 0.2],
+        };
+        let with_ranges = plots_of(Some(&c));
+        assert!(
+            with_ranges[1]
+                .svg
+                .contains("80% price range (holds 30 of 30 actual prices)"),
+            "{}",
+            with_ranges[1].svg
+        );
         for p in &plots {
             assert!(
                 p.svg.starts_with("<svg") && p.svg.contains("</svg>"),

@@ -14,7 +14,7 @@ use crate::cv::{self, Scheme};
 use crate::encoder::{Encoder, EncoderConfig, Scaling, Warnings};
 use crate::error::{Error, Result};
 use crate::extractor::Backbone;
-use crate::interval::{Calibration, Coverage, REPORTED_LEVELS};
+use crate::interval::{Calibration, Coverage};
 use crate::metrics::Metrics;
 use crate::model::{Ensemble, MlpConfig, ModelSpec, Network};
 use crate::optim::AdamConfig;
@@ -403,7 +403,7 @@ pub fn fit(
             // The ranges: a K-fold pass over the training rows (the encoder fitted on all of
             // them, as the final network's).
             config.ranges.validate()?;
-            let folds = config.ranges.folds(false);
+            let folds = config.ranges.folds(false, train_table.rows());
             let calibration = if folds == 0 {
                 None
             } else {
@@ -463,10 +463,7 @@ pub fn fit(
     let (predicted, _) = model.predict(frame, &test_rows)?;
     model.info.test_metrics = Metrics::compute(&test_prices, &predicted);
     if let Some(c) = &model.calibration {
-        model.info.coverage = REPORTED_LEVELS
-            .iter()
-            .map(|&level| Coverage::compute(c, level, &test_prices, &predicted))
-            .collect();
+        model.info.coverage = Coverage::all_reported(c, &test_prices, &predicted);
     }
     let predictions = test_rows
         .iter()
@@ -771,6 +768,12 @@ impl TableModel {
         Some(prices.iter().map(|&p| c.range(p, level)).collect())
     }
 
+    /// Why each of `rows` of `frame` lies outside the training rows (see
+    /// [`Encoder::outside_training`]); `None` for a row inside.
+    pub fn outside_training(&self, frame: &Frame, rows: &[usize]) -> Vec<Option<String>> {
+        self.encoder.outside_training(frame, rows)
+    }
+
     /// Inputs of its predictor per row: the encoder's, and the photo price when read.
     pub fn width(&self) -> usize {
         self.encoder.width() + usize::from(self.photo.is_some())
@@ -885,7 +888,7 @@ pub struct TableSplitResult {
     pub model: Metrics,
     /// Each baseline's name and test scores.
     pub baselines: Vec<(String, Metrics)>,
-    /// The model's ranges on the test rows, at [`REPORTED_LEVELS`] (empty without ranges).
+    /// The model's ranges on the test rows, at [`crate::interval::REPORTED_LEVELS`] (empty without ranges).
     pub coverage: Vec<Coverage>,
 }
 

@@ -51,19 +51,30 @@ fn trains_on_a_tiny_dataset_and_writes_the_run_folder() {
             "{line}"
         );
     }
-    assert_eq!(lines[7], "[INFO] predicting house prices...");
-    assert!(
-        lines[8].starts_with("[INFO] median: ") && lines[8].contains(", R^2: "),
-        "{}",
-        lines[8]
+    // The price ranges' calibration pass: one more network per fold.
+    assert_eq!(
+        lines[7],
+        "[INFO] calibrating price ranges: 5-fold pass over the training houses (5 more networks)"
     );
+    assert_eq!(lines[8], "[INFO] predicting house prices...");
     assert!(
-        lines[9].starts_with("[INFO] avg. house price: $"),
+        lines[9].starts_with("[INFO] median: ") && lines[9].contains(", R^2: "),
         "{}",
         lines[9]
     );
-    assert!(lines[10].starts_with("[INFO] mean: ") && lines[10].ends_with('%'));
-    assert_eq!(lines.len(), 11);
+    for (line, level) in lines[10..12].iter().zip(["80", "90"]) {
+        assert!(
+            line.starts_with(&format!("[INFO] {level}% price range: covers ")),
+            "{line}"
+        );
+    }
+    assert!(
+        lines[12].starts_with("[INFO] avg. house price: $"),
+        "{}",
+        lines[12]
+    );
+    assert!(lines[13].starts_with("[INFO] mean: ") && lines[13].ends_with('%'));
+    assert_eq!(lines.len(), 14);
     // Piped output carries no terminal escape codes.
     assert!(!stdout.contains('\x1b') && !text(&result.stderr).contains('\x1b'));
 
@@ -309,7 +320,9 @@ fn predict_evaluate_and_summary_use_the_saved_model() {
     let mut lines = prices.lines();
     assert_eq!(
         lines.next(),
-        Some("house,bedrooms,bathrooms,area,zipcode,predicted_price")
+        Some(
+            "house,bedrooms,bathrooms,area,zipcode,predicted_price,low_80,high_80,outside_training"
+        )
     );
     let got: Vec<(String, String)> = lines
         .map(|l| {
@@ -337,7 +350,9 @@ fn predict_evaluate_and_summary_use_the_saved_model() {
     assert!(result.status.success(), "{}", text(&result.stderr));
     let stdout = text(&result.stdout);
     assert!(
-        stdout.starts_with("bedrooms,bathrooms,area,zipcode,predicted_price\n3,2,1500,92276,"),
+        stdout.starts_with(
+            "bedrooms,bathrooms,area,zipcode,predicted_price,low_80,high_80,outside_training\n3,2,1500,92276,"
+        ),
         "{stdout}"
     );
     let mut json = one.to_vec();
@@ -363,6 +378,12 @@ fn predict_evaluate_and_summary_use_the_saved_model() {
         text(&result.stderr)
             .contains("warning: 1 house(s) have a zip code the model does not know")
     );
+    // Its range is flagged: the calibration knows nothing of houses like it.
+    assert!(
+        text(&result.stdout).ends_with(",zipcode 12345 not seen in training\n"),
+        "{}",
+        text(&result.stdout)
+    );
     // Extrapolation is announced.
     let mut far = one.to_vec();
     far[8] = "99999";
@@ -372,6 +393,13 @@ fn predict_evaluate_and_summary_use_the_saved_model() {
         "{}",
         text(&result.stderr)
     );
+    assert!(
+        text(&result.stdout).contains(",area 99999 above the training range "),
+        "{}",
+        text(&result.stdout)
+    );
+    // Inside the training houses: no flag.
+    assert!(stdout.ends_with(",\n"), "{stdout}");
 
     // evaluate: the test houses by default, all with --all.
     let result = appraise(
@@ -388,6 +416,10 @@ fn predict_evaluate_and_summary_use_the_saved_model() {
     assert!(result.status.success(), "{}", text(&result.stderr));
     assert!(
         stdout.contains("Scored the 15 test houses of split seed 42"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("80% range:  covers ") && stdout.contains("90% range:  covers "),
         "{stdout}"
     );
     let metrics: serde_json::Value =
@@ -810,12 +842,13 @@ fn best_recipe_chooses_by_inner_cv_and_saves_an_ensemble() {
     );
     let header = rows.lines().next().unwrap();
     assert!(
-        header.ends_with(",predicted_price,low_80,high_80"),
+        header.ends_with(",predicted_price,low_80,high_80,outside_training"),
         "{header}"
     );
     for line in rows.lines().skip(1) {
         let f: Vec<f64> = line
-            .rsplitn(4, ',')
+            .rsplitn(5, ',')
+            .skip(1)
             .take(3)
             .map(|v| v.parse().unwrap())
             .collect();

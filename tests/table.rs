@@ -200,21 +200,52 @@ fn trains_predicts_evaluates_and_summarizes_a_csv_table() {
         dir.path(),
     );
     let lines: Vec<&str> = csv.lines().collect();
-    assert_eq!(lines[0], "listing,zip,sqft,type,lot,predicted_price");
+    assert_eq!(
+        lines[0],
+        "listing,zip,sqft,type,lot,predicted_price,low_80,high_80,outside_training"
+    );
     assert!(lines[1].starts_with("N1,95801,1500,house,3000,"), "{csv}");
-    let price: f64 = lines[1].rsplit(',').next().unwrap().parse().unwrap();
+    let fields: Vec<&str> = lines[1].split(',').collect();
+    let price: f64 = fields[5].parse().unwrap();
     assert!(price > 50_000.0 && price < 1_000_000.0, "{price}");
+    // The tutorial's method is calibrated by its K-fold pass: a range around the price.
+    let (low, high): (f64, f64) = (fields[6].parse().unwrap(), fields[7].parse().unwrap());
+    assert!(low < price && price < high, "{}", lines[1]);
+    assert_eq!(fields[8], "", "a row like the training rows is not flagged");
+    // The unseen type is flagged beside its range.
+    assert!(
+        lines[2].ends_with(",\"type \"\"castle\"\" not seen in training\""),
+        "{}",
+        lines[2]
+    );
     assert!(
         stderr.contains("column type") && stderr.contains("castle"),
         "{stderr}"
     );
 
-    // The tutorial's method carries no calibration: asked for ranges, predict says so.
+    // --range-folds 0 trains without ranges: asked for them, predict says so.
+    let bare = dir.path().join("bare");
+    run_ok(
+        &[
+            "train",
+            "--data",
+            data.to_str().unwrap(),
+            "--target",
+            "price",
+            "--epochs",
+            "5",
+            "--range-folds",
+            "0",
+            "--out",
+            bare.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
     let result = appraise(
         &[
             "predict",
             "--model",
-            model.to_str().unwrap(),
+            bare.join("model.appraise").to_str().unwrap(),
             "--input",
             new.to_str().unwrap(),
             "--interval",
@@ -447,13 +478,14 @@ fn the_recipe_prices_sacramento_within_its_target() {
     let csv = text(&predict(&[]).stdout);
     let header = csv.lines().next().unwrap();
     assert!(
-        header.ends_with(",predicted_price,low_80,high_80"),
+        header.ends_with(",predicted_price,low_80,high_80,outside_training"),
         "{header}"
     );
     let mut inside = 0;
     for line in csv.lines().skip(1) {
         let f: Vec<f64> = line
-            .rsplitn(4, ',')
+            .rsplitn(5, ',')
+            .skip(1)
             .take(3)
             .map(|v| v.parse().unwrap())
             .collect();
@@ -465,7 +497,12 @@ fn the_recipe_prices_sacramento_within_its_target() {
     // On all rows (three quarters of them trained on) the 80% range holds at least ~80%.
     assert!(inside * 100 >= 932 * 77, "{inside} of 932 inside");
     let wide = text(&predict(&["--interval", "0.9"]).stdout);
-    assert!(wide.lines().next().unwrap().ends_with(",low_90,high_90"));
+    assert!(
+        wide.lines()
+            .next()
+            .unwrap()
+            .ends_with(",low_90,high_90,outside_training")
+    );
     let plain = text(&predict(&["--interval", "none"]).stdout);
     assert!(plain.lines().next().unwrap().ends_with(",predicted_price"));
     let bad = predict(&["--interval", "1.5"]);

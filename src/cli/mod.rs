@@ -530,8 +530,25 @@ fn print_test_scores(
     }
 }
 
-/// `evaluate`'s report of scores on `scope`.
-fn print_scores(scope: &str, m: &crate::metrics::Metrics) {
+/// One warning when some predicted rows lie outside the training rows: their ranges assume
+/// houses like the training ones.
+fn warn_outside(outside: &[Option<String>], rows: &str) {
+    let flagged = outside.iter().flatten().count();
+    if let Some(example) = outside.iter().flatten().next() {
+        eprintln!(
+            "warning: {flagged} {rows}(s) lie outside the training data (e.g. {example}); their price ranges are less sure, see the {} column",
+            predict::OUTSIDE_COLUMN
+        );
+    }
+}
+
+/// `evaluate`'s report of scores on `scope`, and of how the price ranges held.
+fn print_scores(
+    scope: &str,
+    m: &crate::metrics::Metrics,
+    coverage: &[crate::interval::Coverage],
+    calibrated: bool,
+) {
     println!("Scored {scope}");
     println!("MAPE:       {:.2}% (std {:.2}%)", m.mape, m.ape_std);
     println!("median APE: {:.2}%", m.median_ape);
@@ -539,6 +556,17 @@ fn print_scores(scope: &str, m: &crate::metrics::Metrics) {
     println!("MAE:        {}", dollars(m.mae));
     println!("RMSE:       {}", dollars(m.rmse));
     println!("R^2:        {:.4}", m.r2);
+    for c in coverage {
+        println!(
+            "{:.0}% range:  covers {:.1}%, median width {:.1}% of the price",
+            c.level * 100.0,
+            c.covered,
+            c.median_width
+        );
+    }
+    if !calibrated {
+        println!("ranges:     none (this model carries no calibration)");
+    }
 }
 
 /// `cv`'s pooled price-range lines: per split its test count and coverage at each level.
@@ -798,10 +826,19 @@ fn predict(args: &PredictArgs) -> Result<()> {
         }
         _ => None,
     };
+    let outside = match &ranges {
+        Some(_) => predict::outside_training(&model, &queries.rows),
+        None => Vec::new(),
+    };
+    warn_outside(&outside, "house");
     let text = predict::format_predictions(
         &queries,
         &prices,
-        ranges.as_ref().map(|(l, r)| (*l, r.as_slice())),
+        ranges.as_ref().map(|(level, bounds)| predict::Ranges {
+            level: *level,
+            bounds,
+            outside: &outside,
+        }),
         format,
     );
     match &args.output {
@@ -841,7 +878,12 @@ fn evaluate(args: &EvaluateArgs) -> Result<()> {
         print!("{}", pipeline::to_json(&evaluation));
         return Ok(());
     }
-    print_scores(&evaluation.scope, &evaluation.metrics);
+    print_scores(
+        &evaluation.scope,
+        &evaluation.metrics,
+        &evaluation.coverage,
+        model.header.calibration().is_some(),
+    );
     Ok(())
 }
 

@@ -326,6 +326,12 @@ pub fn predict(args: &PredictArgs, model: &TableModel) -> Result<()> {
     for line in &warnings.lines {
         eprintln!("warning: {line}");
     }
+    let outside = match &ranges {
+        Some(_) => model.outside_training(&frame, &rows),
+        None => Vec::new(),
+    };
+    super::warn_outside(&outside, "row");
+    let flag = |r: usize| outside[r].as_deref().unwrap_or("");
     let text = match args.format {
         // A CSV input is passed through as written, with the price appended to each row.
         FormatArg::Csv if !frame.is_parquet() => {
@@ -344,6 +350,7 @@ pub fn predict(args: &PredictArgs, model: &TableModel) -> Result<()> {
             if let Some((low, high)) = &names {
                 header.push_field(low.as_bytes());
                 header.push_field(high.as_bytes());
+                header.push_field(crate::predict::OUTSIDE_COLUMN.as_bytes());
             }
             w.write_byte_record(&header)
                 .map_err(|e| Error::Training(e.to_string()))?;
@@ -356,6 +363,7 @@ pub fn predict(args: &PredictArgs, model: &TableModel) -> Result<()> {
                 if let Some((_, r)) = &ranges {
                     record.push_field(format!("{:.2}", r[i].0).as_bytes());
                     record.push_field(format!("{:.2}", r[i].1).as_bytes());
+                    record.push_field(flag(i).as_bytes());
                 }
                 w.write_byte_record(&record)
                     .map_err(|e| Error::Training(e.to_string()))?;
@@ -374,6 +382,7 @@ pub fn predict(args: &PredictArgs, model: &TableModel) -> Result<()> {
             if let Some((low, high)) = &names {
                 header.push(low.clone());
                 header.push(high.clone());
+                header.push(crate::predict::OUTSIDE_COLUMN.into());
             }
             w.write_record(&header)
                 .map_err(|e| Error::Training(e.to_string()))?;
@@ -383,6 +392,7 @@ pub fn predict(args: &PredictArgs, model: &TableModel) -> Result<()> {
                 if let Some((_, ranges)) = &ranges {
                     record.push(format!("{:.2}", ranges[r].0));
                     record.push(format!("{:.2}", ranges[r].1));
+                    record.push(flag(r).to_string());
                 }
                 w.write_record(&record)
                     .map_err(|e| Error::Training(e.to_string()))?;
@@ -411,6 +421,12 @@ pub fn predict(args: &PredictArgs, model: &TableModel) -> Result<()> {
                     if let (Some((low, high)), Some((_, ranges))) = (&names, &ranges) {
                         object.insert(low.clone(), cents(ranges[r].0));
                         object.insert(high.clone(), cents(ranges[r].1));
+                        object.insert(
+                            crate::predict::OUTSIDE_COLUMN.into(),
+                            outside[r]
+                                .as_deref()
+                                .map_or(serde_json::Value::Null, Into::into),
+                        );
                     }
                     serde_json::Value::Object(object)
                 })
@@ -459,10 +475,26 @@ pub fn evaluate(model: &TableModel, data: Option<&Path>, all: bool, json: bool) 
         eprintln!("warning: {line}");
     }
     let m = Metrics::compute(&actual, &predicted);
+    let coverage = model
+        .calibration
+        .as_ref()
+        .map(|c| crate::interval::Coverage::all_reported(c, &actual, &predicted))
+        .unwrap_or_default();
     if json {
-        print!("{}", pipeline::to_json(&m));
+        /// The scores' fields, then the ranges' coverage.
+        #[derive(serde::Serialize)]
+        struct Report<'a> {
+            #[serde(flatten)]
+            metrics: &'a Metrics,
+            coverage: &'a [crate::interval::Coverage],
+        }
+        let report = Report {
+            metrics: &m,
+            coverage: &coverage,
+        };
+        print!("{}", pipeline::to_json(&report));
         return Ok(());
     }
-    super::print_scores(&scope, &m);
+    super::print_scores(&scope, &m, &coverage, model.calibration.is_some());
     Ok(())
 }
