@@ -1,8 +1,10 @@
 //! A user's table at scale: synthetic tables of 10k, 100k and 1M rows x 32 columns (20
 //! numbers, 10 categories up to 500 levels, some cells missing; `appraise synth --table`),
 //! then `appraise train --data T --epochs 1` (load, schema, encoding, one tutorial epoch at
-//! batch 8, scoring) and `appraise predict --input T` of every row, end to end, with the
-//! peak memory of each.
+//! batch 8, scoring), once with `--range-folds 0` and once with the default 5-fold pass
+//! that calibrates the price ranges, and `appraise predict --input T` of every row, with
+//! `--interval none` and with the default 80% ranges (and their out-of-distribution flags),
+//! end to end, with the peak memory of each.
 //!
 //! Run with `cargo bench --bench table_scale`.
 
@@ -31,8 +33,14 @@ fn main() {
     let exe = env!("CARGO_BIN_EXE_appraise");
     let dir = tempfile::tempdir().expect("temporary folder");
     println!(
-        "{:>10} {:>20} {:>10} {:>18} {:>10}",
-        "rows", "train 1 epoch (s)", "peak MiB", "predict all (s)", "peak MiB"
+        "{:>10} {:>14} {:>14} {:>10} {:>14} {:>14} {:>10}",
+        "rows",
+        "train, no (s)",
+        "train, ranges",
+        "peak MiB",
+        "predict, none",
+        "predict, 80%",
+        "peak MiB"
     );
     // Increasing sizes: getrusage reports the largest child so far, i.e. this size's.
     for n in [10_000usize, 100_000, 1_000_000] {
@@ -49,6 +57,23 @@ fn main() {
                 table,
             ],
         );
+        // One epoch without ranges, then with the default 5-fold calibration pass.
+        let bare = dir.path().join(format!("bare{n}"));
+        let train_bare = run(
+            exe,
+            &[
+                "train",
+                "--data",
+                table,
+                "--epochs",
+                "1",
+                "--range-folds",
+                "0",
+                "--quiet",
+                "--out",
+                bare.to_str().unwrap(),
+            ],
+        );
         let out = dir.path().join(format!("run{n}"));
         let out = out.to_str().unwrap();
         let train = run(
@@ -60,20 +85,25 @@ fn main() {
         let train_peak = peak_mib();
         let model = format!("{out}/model.appraise");
         let prices = dir.path().join(format!("prices{n}.csv"));
-        let predict = run(
-            exe,
-            &[
-                "predict",
-                "--model",
-                &model,
-                "--input",
-                table,
-                "--output",
-                prices.to_str().unwrap(),
-            ],
-        );
+        let predict = |interval: &str| {
+            run(
+                exe,
+                &[
+                    "predict",
+                    "--model",
+                    &model,
+                    "--input",
+                    table,
+                    "--interval",
+                    interval,
+                    "--output",
+                    prices.to_str().unwrap(),
+                ],
+            )
+        };
+        let (plain, ranged) = (predict("none"), predict("0.8"));
         println!(
-            "{n:>10} {train:>20.2} {train_peak:>10.0} {predict:>18.2} {:>10.0}",
+            "{n:>10} {train_bare:>14.2} {train:>14.2} {train_peak:>10.0} {plain:>14.2} {ranged:>14.2} {:>10.0}",
             peak_mib()
         );
     }

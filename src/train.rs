@@ -166,31 +166,46 @@ pub fn out_of_fold(
     table: &Table,
     folds: &[crate::split::Split],
 ) -> Result<Vec<f32>> {
-    let outcomes: Vec<Result<(Network, Vec<EpochRecord>)>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = folds
-            .iter()
-            .enumerate()
-            .map(|(k, fold)| {
-                let member = TrainConfig {
-                    seed: config.seed.wrapping_mul(7919).wrapping_add(1 + k as u64),
-                    ..config.clone()
-                };
-                scope.spawn(move || {
-                    train(
-                        spec,
-                        &member,
-                        &table.subset(&fold.train),
-                        &table.subset(&fold.test),
-                        |_| {},
-                    )
+    // No validation rows: nothing here stops early, and scoring each epoch would only cost.
+    let none = Table {
+        features: Vec::new(),
+        n_features: table.n_features,
+        targets: Vec::new(),
+        images: Vec::new(),
+    };
+    // As many folds at a time as there are cores: more would not train faster, and each
+    // holds a copy of its training rows.
+    let at_once = std::thread::available_parallelism().map_or(1, usize::from);
+    let mut outcomes: Vec<Result<(Network, Vec<EpochRecord>)>> = Vec::with_capacity(folds.len());
+    for (chunk, start) in folds.chunks(at_once).zip((0..).step_by(at_once)) {
+        let none = &none;
+        outcomes.extend(std::thread::scope(|scope| {
+            let handles: Vec<_> = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, fold)| {
+                    let member = TrainConfig {
+                        seed: config
+                            .seed
+                            .wrapping_mul(7919)
+                            .wrapping_add(1 + (start + i) as u64),
+                        // As many optimizer steps as the final network takes on all rows.
+                        // (Equal epochs made the fold networks weaker than the final one and the
+                        // ranges wider: 86.7% against 84.4% at 80% on synthetic houses.)
+                        epochs: (config.epochs * table.rows()).div_ceil(fold.train.len().max(1)),
+                        ..config.clone()
+                    };
+                    scope.spawn(move || {
+                        train(spec, &member, &table.subset(&fold.train), none, |_| {})
+                    })
                 })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("no training thread panics"))
-            .collect()
-    });
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("no training thread panics"))
+                .collect::<Vec<_>>()
+        }));
+    }
     let mut outputs = vec![f32::NAN; table.rows()];
     for (fold, outcome) in folds.iter().zip(outcomes) {
         let (network, _) = outcome?;

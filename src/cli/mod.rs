@@ -183,9 +183,9 @@ pub struct PredictArgs {
     #[arg(long, value_name = "DIR")]
     pub photos: Option<PathBuf>,
 
-    /// Price ranges: a level strictly between 0 and 1 adds the columns low_<level> and
-    /// high_<level> (models that carry a calibration: recipe models of a table), `none` leaves
-    /// them out [default: 0.8]
+    /// Price ranges: a level strictly between 0 and 1 adds the columns low_<level>,
+    /// high_<level> and outside_training (which names what lies outside the training data),
+    /// for every model that carries a calibration; `none` leaves them out [default: 0.8]
     #[arg(long, value_name = "LEVEL")]
     pub interval: Option<String>,
 
