@@ -235,6 +235,39 @@ fn real_dataset_short_run_matches_the_tutorial_setup() {
     assert_eq!(houses, expected);
 }
 
+/// The tutorial MLP's price ranges hold what they promise on the real data: pooled over
+/// the test houses of split seeds 0..9 (910 houses), the 80% range covers 77-83% of them and
+/// the 90% range 87-93% (issue 16's targets).
+#[test]
+fn real_dataset_price_ranges_cover_their_level_over_ten_splits() {
+    let Some(data) = real_dataset() else {
+        eprintln!("APPRAISE_DATASET not set: skipping the real-data coverage test");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let result = appraise(
+        &["cv", "--dataset", data.to_str().unwrap(), "--repeats", "10"],
+        dir.path(),
+    );
+    let stdout = text(&result.stdout);
+    assert!(result.status.success(), "{}", text(&result.stderr));
+    for (level, range) in [("80", 77.0..=83.0), ("90", 87.0..=93.0)] {
+        let prefix = format!("{level}% range: covers ");
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with(&prefix))
+            .unwrap_or_else(|| panic!("no {level}% line in\n{stdout}"));
+        assert!(line.contains("of 910 test houses"), "{line}");
+        let covered: f64 = line[prefix.len()..]
+            .split('%')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(range.contains(&covered), "{line}");
+    }
+}
+
 /// Accuracy in the tutorial's range: split seed 42, initialization seeds 0..9, 200 epochs each.
 /// Keras gives 21.0% to 32.9% (mean ~26%). A network this small occasionally loses all the
 /// units of a ReLU layer and predicts a constant (about 1 seed in 40 here, seed 3 among
