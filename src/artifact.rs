@@ -413,7 +413,7 @@ impl SavedModel {
         out += &match h.calibration() {
             Some(c) => format!("Price ranges: {}\n", c.describe()),
             None if h.recipe.is_some() => "Price ranges: none (written before appraise calibrated its recipe models; retrain for ranges)\n".to_string(),
-            None => "Price ranges: none (trained with --range-folds 0, or before appraise calibrated the tutorial's networks; retrain for ranges)\n".to_string(),
+            None => "Price ranges: none (no calibration pass: photo networks without --range-folds, --range-folds 0, or written before appraise calibrated the tutorial's networks; retrain for ranges)\n".to_string(),
         };
         let c = &t.config;
         let m = &t.test_metrics;
