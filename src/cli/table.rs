@@ -7,15 +7,15 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use super::{CvArgs, FormatArg, PredictArgs, RecipeArg, RunArgs, TrainArgs, Verbosity};
-use crate::artifact;
-use crate::atomic;
-use crate::cv::Scheme;
-use crate::error::{Error, Result};
-use crate::metrics::Metrics;
-use crate::pipeline::{self, Observer};
-use crate::schema::{self, Schema, SchemaOptions};
-use crate::table::Frame;
-use crate::tabular::{self, Method, TableConfig, TableModel, TableRecipe};
+use appraise::artifact;
+use appraise::atomic;
+use appraise::cv::Scheme;
+use appraise::error::{Error, Result};
+use appraise::metrics::Metrics;
+use appraise::pipeline::{self, Observer};
+use appraise::schema::{self, Schema, SchemaOptions};
+use appraise::table::Frame;
+use appraise::tabular::{self, Method, TableConfig, TableModel, TableRecipe};
 
 /// Where a user's table is and what its columns are.
 #[derive(Debug, Args)]
@@ -102,7 +102,7 @@ fn load(run: &RunArgs) -> Result<(Frame, Schema, TableConfig)> {
     let schema = schema::infer(&frame, &table.options()?)?;
     let method = match run.recipe {
         RecipeArg::Tutorial => {
-            let mut train = crate::train::TrainConfig {
+            let mut train = appraise::train::TrainConfig {
                 epochs: run.epochs,
                 batch_size: run.batch_size,
                 seed: run.seed,
@@ -128,9 +128,9 @@ fn load(run: &RunArgs) -> Result<(Frame, Schema, TableConfig)> {
             recipe.seed = run.seed;
             if run.recipe_config.is_none() || run.recipe_photos != super::RecipePhotosArg::Auto {
                 recipe.photos = match run.recipe_photos {
-                    super::RecipePhotosArg::Auto => crate::recipe::PhotoUse::Auto,
-                    super::RecipePhotosArg::Off => crate::recipe::PhotoUse::Off,
-                    super::RecipePhotosArg::On => crate::recipe::PhotoUse::On,
+                    super::RecipePhotosArg::Auto => appraise::recipe::PhotoUse::Auto,
+                    super::RecipePhotosArg::Off => appraise::recipe::PhotoUse::Off,
+                    super::RecipePhotosArg::On => appraise::recipe::PhotoUse::On,
                 };
             }
             Method::Recipe(recipe)
@@ -141,7 +141,7 @@ fn load(run: &RunArgs) -> Result<(Frame, Schema, TableConfig)> {
         test_size: run.test_size,
         split_seed: run.split_seed,
         drop_bad_target: table.drop_bad_target,
-        ranges: crate::interval::RangeConfig {
+        ranges: appraise::interval::RangeConfig {
             folds: run.range_folds,
         },
     };
@@ -150,7 +150,7 @@ fn load(run: &RunArgs) -> Result<(Frame, Schema, TableConfig)> {
 
 fn fingerprint(path: &Path) -> Result<String> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    Ok(crate::dataset::fingerprint(&bytes))
+    Ok(appraise::dataset::fingerprint(&bytes))
 }
 
 /// `appraise train --data FILE`.
@@ -193,7 +193,7 @@ pub fn train(args: &TrainArgs, verbosity: Verbosity, printer: &mut dyn Observer)
             p.place,
             p.actual,
             p.predicted,
-            crate::metrics::abs_pct_error(p.actual, p.predicted)
+            appraise::metrics::abs_pct_error(p.actual, p.predicted)
         );
     }
     atomic::write(&out_dir.join("predictions.csv"), csv.as_bytes())?;
@@ -271,7 +271,7 @@ pub fn cv(args: &CvArgs, scheme: &Scheme) -> Result<()> {
         ));
     }
     println!("\n{}", verdicts.join("\n"));
-    let pooled: Vec<(usize, &[crate::interval::Coverage])> = results
+    let pooled: Vec<(usize, &[appraise::interval::Coverage])> = results
         .iter()
         .map(|r| (r.model.count, r.coverage.as_slice()))
         .collect();
@@ -302,7 +302,7 @@ pub fn predict(args: &PredictArgs, model: &TableModel) -> Result<()> {
     if let Some(path) = &args.output {
         atomic::check_output_file(path, "the predictions (--output)")?;
     }
-    let level = crate::interval::parse_level(args.interval.as_deref())?;
+    let level = appraise::interval::parse_level(args.interval.as_deref())?;
     let frame = Frame::read(input)?;
     let rows: Vec<usize> = (0..frame.rows()).collect();
     let (prices, warnings) = model.predict(&frame, &rows)?;
@@ -322,7 +322,7 @@ pub fn predict(args: &PredictArgs, model: &TableModel) -> Result<()> {
     };
     let names = ranges
         .as_ref()
-        .map(|(level, _)| crate::predict::range_columns(*level));
+        .map(|(level, _)| appraise::predict::range_columns(*level));
     for line in &warnings.lines {
         eprintln!("warning: {line}");
     }
@@ -350,7 +350,7 @@ pub fn predict(args: &PredictArgs, model: &TableModel) -> Result<()> {
             if let Some((low, high)) = &names {
                 header.push_field(low.as_bytes());
                 header.push_field(high.as_bytes());
-                header.push_field(crate::predict::OUTSIDE_COLUMN.as_bytes());
+                header.push_field(appraise::predict::OUTSIDE_COLUMN.as_bytes());
             }
             w.write_byte_record(&header)
                 .map_err(|e| Error::Training(e.to_string()))?;
@@ -382,7 +382,7 @@ pub fn predict(args: &PredictArgs, model: &TableModel) -> Result<()> {
             if let Some((low, high)) = &names {
                 header.push(low.clone());
                 header.push(high.clone());
-                header.push(crate::predict::OUTSIDE_COLUMN.into());
+                header.push(appraise::predict::OUTSIDE_COLUMN.into());
             }
             w.write_record(&header)
                 .map_err(|e| Error::Training(e.to_string()))?;
@@ -407,10 +407,10 @@ pub fn predict(args: &PredictArgs, model: &TableModel) -> Result<()> {
                     let mut object = serde_json::Map::new();
                     for (name, column) in frame.names.iter().zip(&frame.columns) {
                         let value = match column {
-                            crate::table::Values::Numbers(v) => {
+                            appraise::table::Values::Numbers(v) => {
                                 v[r].map_or(serde_json::Value::Null, serde_json::Value::from)
                             }
-                            crate::table::Values::Texts(t) => t
+                            appraise::table::Values::Texts(t) => t
                                 .get(r)
                                 .map_or(serde_json::Value::Null, serde_json::Value::from),
                         };
@@ -422,7 +422,7 @@ pub fn predict(args: &PredictArgs, model: &TableModel) -> Result<()> {
                         object.insert(low.clone(), cents(ranges[r].0));
                         object.insert(high.clone(), cents(ranges[r].1));
                         object.insert(
-                            crate::predict::OUTSIDE_COLUMN.into(),
+                            appraise::predict::OUTSIDE_COLUMN.into(),
                             outside[r]
                                 .as_deref()
                                 .map_or(serde_json::Value::Null, Into::into),
@@ -478,7 +478,7 @@ pub fn evaluate(model: &TableModel, data: Option<&Path>, all: bool, json: bool) 
     let coverage = model
         .calibration
         .as_ref()
-        .map(|c| crate::interval::Coverage::all_reported(c, &actual, &predicted))
+        .map(|c| appraise::interval::Coverage::all_reported(c, &actual, &predicted))
         .unwrap_or_default();
     if json {
         /// The scores' fields, then the ranges' coverage.
@@ -486,7 +486,7 @@ pub fn evaluate(model: &TableModel, data: Option<&Path>, all: bool, json: bool) 
         struct Report<'a> {
             #[serde(flatten)]
             metrics: &'a Metrics,
-            coverage: &'a [crate::interval::Coverage],
+            coverage: &'a [appraise::interval::Coverage],
         }
         let report = Report {
             metrics: &m,

@@ -141,7 +141,7 @@ mod tests {
     /// scikit-learn's own indices, from `../shared/fixtures` (a fixed reference file).
     fn fixture() -> Cases {
         let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../.."),
             "/tests/fixtures/sklearn-split-cases.json"
         );
         let text = std::fs::read_to_string(path)

@@ -8,7 +8,6 @@
 pub mod artifact;
 pub mod atomic;
 pub mod baseline;
-pub mod cli;
 pub mod cv;
 pub mod dataset;
 pub mod encoder;
