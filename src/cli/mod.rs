@@ -2,6 +2,7 @@
 //! `main.rs` parses the arguments and calls [`run`]. The commands on a user's own table
 //! (`--data`) are in [`table`].
 
+mod serve;
 mod table;
 
 use std::io::IsTerminal;
@@ -46,6 +47,8 @@ pub enum Command {
     Synth(SynthArgs),
     /// Decode the kept houses' photos into 64x64 montages and fill the photo cache.
     Ingest(IngestArgs),
+    /// Serve saved models over HTTP: a web page, a JSON API and the Open Inference Protocol (v2).
+    Serve(serve::ServeArgs),
 }
 
 /// Arguments of `appraise ingest`.
@@ -1036,6 +1039,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Evaluate(args) => evaluate(args),
         Command::Summary(args) => summary(args),
         Command::Ingest(args) => ingest(args),
+        Command::Serve(args) => serve::serve(args),
         Command::Synth(args) if args.table => {
             appraise::synth::write_table(args.houses, args.seed, &args.out).map(|()| {
                 eprintln!(

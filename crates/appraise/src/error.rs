@@ -45,6 +45,17 @@ pub enum Error {
     #[error("{0}")]
     Training(String),
 
+    /// A field of a house given field by field (a server request) is missing or malformed.
+    #[error("house {house}: field {field}: {message}")]
+    Field {
+        /// The house's position in the request, from 0.
+        house: usize,
+        /// The field's name.
+        field: String,
+        /// What is wrong with it.
+        message: String,
+    },
+
     /// The user pressed Ctrl-C.
     #[error("interrupted; no output was written (files from earlier runs are untouched)")]
     Interrupted,
@@ -55,7 +66,7 @@ impl Error {
     /// while running, 130 for Ctrl-C (as shells report a SIGINT).
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Usage(_) | Error::Parse { .. } | Error::Input { .. } => 2,
+            Error::Usage(_) | Error::Parse { .. } | Error::Input { .. } | Error::Field { .. } => 2,
             Error::Io { .. } | Error::Training(_) => 1,
             Error::Interrupted => 130,
         }

@@ -23,6 +23,7 @@ pub mod photos;
 pub mod pipeline;
 pub mod predict;
 pub mod preprocess;
+pub mod pricer;
 pub mod recipe;
 pub mod report;
 pub mod ridge;

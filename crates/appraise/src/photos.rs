@@ -65,7 +65,12 @@ pub fn decode_tile(bytes: &[u8], path: &Path) -> Result<RgbImage> {
 /// shorter side at least `min_side` pixels (or at full size).
 pub fn load_photo(path: &Path, min_side: u16) -> Result<RgbImage> {
     let bytes = std::fs::read(path).map_err(|e| Error::reading(path, e, PHOTO_MISSING))?;
-    decode_rgb(&bytes, path, |w, h| {
+    decode_photo(&bytes, path, min_side)
+}
+
+/// [`load_photo`] of JPEG `bytes` already read (named `path` in errors).
+pub fn decode_photo(bytes: &[u8], path: &Path, min_side: u16) -> Result<RgbImage> {
+    decode_rgb(bytes, path, |w, h| {
         // The decoder keeps a scale once either side reaches the request, so ask for the
         // photo's own proportions.
         let shorter = f64::from(w.min(h).max(1));

@@ -102,6 +102,18 @@ impl Backbone {
         }
     }
 
+    /// The embedding of one photo's JPEG `bytes` (named `name` in errors), alone.
+    pub fn embed_jpeg(self, bytes: &[u8], name: &Path) -> Result<Vec<f32>> {
+        match self {
+            Backbone::EfficientNetLite0 => {
+                let photo = photos::decode_photo(bytes, name, efficientnet::RESIZE as u16)?;
+                let mut input = Vec::with_capacity(3 * INPUT * INPUT);
+                network_input(&photo, &mut input);
+                Ok(EfficientNetLite0::get().embed(&input))
+            }
+        }
+    }
+
     /// The log-odds that one photo's `embedding` shows ImageNet class `class`.
     pub fn class_log_odds(self, embedding: &[f32], class: usize) -> f32 {
         match self {

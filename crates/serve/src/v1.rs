@@ -1,0 +1,296 @@
+//! The plain JSON API: `GET /v1/models`, `GET /v1/models/{name}` and
+//! `POST /v1/models/{name}/predict` with `{"houses": [{field: value, ...}], "level": 0.8}`.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use serde::Serialize;
+use serde_json::{Map, Value as Json_};
+
+use appraise::pricer::{DEFAULT_LEVEL, Field, FieldKind, Pricer, Value};
+
+use crate::error::ApiError;
+use crate::{AppState, ModelName, read_body};
+
+/// A model as `GET /v1/models` describes it.
+#[derive(Serialize)]
+pub struct ModelInfo<'a> {
+    /// Its name (the path segment of its routes).
+    pub name: &'a str,
+    /// Its inputs.
+    pub fields: &'a [Field],
+    /// Whether its prices come with ranges.
+    pub ranges: bool,
+    /// Whether it reads photos.
+    pub reads_photos: bool,
+    /// What it is and how well it did.
+    pub card: &'a appraise::pricer::Card,
+}
+
+fn info<'a>(name: &'a str, p: &'a Pricer) -> ModelInfo<'a> {
+    ModelInfo {
+        name,
+        fields: p.fields(),
+        ranges: p.has_ranges(),
+        reads_photos: p.reads_photos(),
+        card: p.card(),
+    }
+}
+
+/// `GET /v1/models`.
+pub async fn list(State(state): State<Arc<AppState>>) -> Response {
+    let models: Vec<ModelInfo> = state.registry.iter().map(|(n, p)| info(n, p)).collect();
+    Json(serde_json::json!({ "models": models })).into_response()
+}
+
+/// Looks up the model of a path, or a 404 listing the models there are.
+pub fn model<'a>(state: &'a AppState, name: &str) -> Result<&'a Arc<Pricer>, ApiError> {
+    state
+        .registry
+        .get(name)
+        .ok_or_else(|| ApiError::unknown_model(name, &state.registry.names()))
+}
+
+fn with_model(mut response: Response, name: &str) -> Response {
+    response
+        .extensions_mut()
+        .insert(ModelName(name.to_string()));
+    response
+}
+
+/// `GET /v1/models/{name}`: its fields, card and summary.
+pub async fn describe(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    let p = model(&state, &name)?;
+    let mut body = serde_json::to_value(info(&name, p)).expect("model info serializes");
+    body["summary"] = p.summary().into();
+    Ok(with_model(Json(body).into_response(), &name))
+}
+
+/// One house's answer.
+#[derive(Serialize)]
+struct Prediction {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<Json_>,
+    predicted_price: f64,
+    #[serde(flatten)]
+    range: Map<String, Json_>,
+}
+
+fn cents(p: f64) -> f64 {
+    (p * 100.0).round() / 100.0
+}
+
+/// `POST /v1/models/{name}/predict`.
+pub async fn predict(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let pricer = model(&state, &name)?.clone();
+    let bytes = read_body(&state, &headers, body).await?;
+    let request: Json_ = serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::bad(format!("the body is not valid JSON: {e}")))?;
+    let Json_::Object(request) = request else {
+        return Err(ApiError::bad(
+            "the body must be a JSON object: {\"houses\": [{...}, ...]}",
+        ));
+    };
+    let mut level = DEFAULT_LEVEL;
+    let mut houses_json = None;
+    for (key, value) in &request {
+        match key.as_str() {
+            "houses" => houses_json = Some(value),
+            "level" => {
+                level = value
+                    .as_f64()
+                    .filter(|l| *l > 0.0 && *l < 1.0)
+                    .ok_or_else(|| {
+                        ApiError::field(
+                            "level",
+                            "must be a number strictly between 0 and 1, such as 0.8",
+                        )
+                    })?
+            }
+            other => {
+                return Err(ApiError::field(
+                    other,
+                    "is not a field of a predict request; it takes \"houses\" and \"level\"",
+                ));
+            }
+        }
+    }
+    let houses_json = houses_json
+        .ok_or_else(|| ApiError::field("houses", "is missing: send {\"houses\": [{...}, ...]}"))?;
+    let Json_::Array(list) = houses_json else {
+        return Err(ApiError::field("houses", "must be a list of houses"));
+    };
+    if list.is_empty() {
+        return Err(ApiError::field(
+            "houses",
+            "is empty; send at least one house",
+        ));
+    }
+    if list.len() > state.config.max_houses {
+        return Err(ApiError::field(
+            "houses",
+            format!(
+                "holds {} houses; one request takes at most {} (split it)",
+                list.len(),
+                state.config.max_houses
+            ),
+        ));
+    }
+    let mut ids = Vec::with_capacity(list.len());
+    let mut houses = Vec::with_capacity(list.len());
+    for (i, house) in list.iter().enumerate() {
+        let (id, values) = house_values(pricer.fields(), house, i)?;
+        ids.push(id);
+        houses.push(values);
+    }
+    let n = houses.len();
+    let quotes = crate::run_pricing(&pricer, houses, level).await?;
+    state.metrics.priced(&name, n);
+    let (low, high) = appraise::predict::range_columns(quotes.level);
+    let predictions: Vec<Prediction> = quotes
+        .quotes
+        .iter()
+        .zip(ids)
+        .map(|(q, id)| {
+            let mut range = Map::new();
+            if let Some((lo, hi)) = q.range {
+                range.insert(low.clone(), cents(lo).into());
+                range.insert(high.clone(), cents(hi).into());
+            }
+            range.insert(
+                appraise::predict::OUTSIDE_COLUMN.into(),
+                q.outside_training
+                    .clone()
+                    .map_or(Json_::Null, Json_::String),
+            );
+            Prediction {
+                id,
+                predicted_price: cents(q.price),
+                range,
+            }
+        })
+        .collect();
+    let body = serde_json::json!({
+        "model": name,
+        "level": quotes.level,
+        "predictions": predictions,
+        "warnings": quotes.warnings,
+    });
+    Ok(with_model(Json(body).into_response(), &name))
+}
+
+/// One house of a request as values in the model's field order, and its `id`.
+fn house_values(
+    fields: &[Field],
+    house: &Json_,
+    i: usize,
+) -> Result<(Option<Json_>, Vec<Value>), ApiError> {
+    let Json_::Object(map) = house else {
+        return Err(ApiError::field(
+            format!("houses[{i}]"),
+            "must be an object of field names and values",
+        ));
+    };
+    let mut id = None;
+    for key in map.keys() {
+        if key == "id" {
+            id = map.get("id").cloned();
+        } else if !fields.iter().any(|f| &f.name == key) {
+            let names: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
+            return Err(ApiError::field(
+                format!("houses[{i}].{key}"),
+                format!(
+                    "is not a field of this model; its fields are: {} (and an optional id)",
+                    names.join(", ")
+                ),
+            ));
+        }
+    }
+    if id
+        .as_ref()
+        .is_some_and(|v| !(v.is_string() || v.is_number()))
+    {
+        return Err(ApiError::field(
+            format!("houses[{i}].id"),
+            "must be a string or a number",
+        ));
+    }
+    let values = fields
+        .iter()
+        .map(|f| {
+            let path = || format!("houses[{i}].{}", f.name);
+            json_value(f, map.get(&f.name), path)
+        })
+        .collect::<Result<_, _>>()?;
+    Ok((id, values))
+}
+
+/// A JSON value as a field's value: numbers, texts, photos as base64 (one, or a list).
+fn json_value(
+    field: &Field,
+    value: Option<&Json_>,
+    path: impl Fn() -> String,
+) -> Result<Value, ApiError> {
+    let Some(value) = value else {
+        return Ok(Value::Missing);
+    };
+    Ok(match (&field.kind, value) {
+        (_, Json_::Null) => Value::Missing,
+        (FieldKind::Photo { .. }, Json_::String(s)) => Value::Photos(vec![photo(s, &path)?]),
+        (FieldKind::Photo { .. }, Json_::Array(list)) => Value::Photos(
+            list.iter()
+                .map(|p| match p {
+                    Json_::String(s) => photo(s, &path),
+                    _ => Err(ApiError::field(
+                        path(),
+                        "each photo must be a base64 string",
+                    )),
+                })
+                .collect::<Result<_, _>>()?,
+        ),
+        (FieldKind::Photo { .. }, _) => {
+            return Err(ApiError::field(
+                path(),
+                "must be a JPEG photo as a base64 string (or a list of them)",
+            ));
+        }
+        (_, Json_::Number(n)) => Value::Number(n.as_f64().unwrap_or(f64::NAN)),
+        (FieldKind::Category { .. }, Json_::String(s)) => Value::Text(s.clone()),
+        (FieldKind::Number { .. }, Json_::String(_)) => {
+            return Err(ApiError::field(
+                path(),
+                "must be a number, not a string (write 3, not \"3\")",
+            ));
+        }
+        _ => {
+            return Err(ApiError::field(
+                path(),
+                match field.kind {
+                    FieldKind::Number { .. } => "must be a number",
+                    _ => "must be a category: a string or a number",
+                },
+            ));
+        }
+    })
+}
+
+fn photo(text: &str, path: &impl Fn() -> String) -> Result<Vec<u8>, ApiError> {
+    // A data URL (what a browser's FileReader gives) or bare base64.
+    let data = text.split_once(";base64,").map_or(text, |(_, d)| d).trim();
+    base64::engine::general_purpose::STANDARD
+        .decode(data)
+        .map_err(|e| ApiError::field(path(), format!("is not valid base64: {e}")))
+}

@@ -1,0 +1,282 @@
+//! The server's web page in a real browser: Debian's chromium, headless, driven through
+//! chromedriver (WebDriver). The test fills the form, submits it and reads the price from the
+//! page. `.ci/run` installs chromium and chromium-driver and sets `APPRAISE_CHROMEDRIVER`;
+//! where neither that variable nor /usr/bin/chromedriver exists the test says so and passes,
+//! unless `APPRAISE_REQUIRE_BROWSER` is set.
+
+mod common;
+mod serve_common;
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{ClientBuilder, Locator};
+use serve_common::{Server, agent, json, models_folder, post};
+
+fn chromedriver() -> Option<PathBuf> {
+    let path = std::env::var_os("APPRAISE_CHROMEDRIVER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromedriver"));
+    path.exists().then_some(path)
+}
+
+fn chromium() -> String {
+    std::env::var("APPRAISE_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into())
+}
+
+/// chromedriver on a free loopback port; killed when dropped.
+struct Driver(Child, u16);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_driver(path: &PathBuf) -> Driver {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(path)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver starts");
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "chromedriver did not listen"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Driver(child, port)
+}
+
+/// A dollar amount as the page writes it ("$412,345") in whole dollars.
+fn dollars_on_page(text: &str) -> f64 {
+    text.trim()
+        .trim_start_matches('$')
+        .replace(',', "")
+        .parse()
+        .unwrap_or_else(|_| panic!("not a price: {text:?}"))
+}
+
+#[test]
+fn the_page_prices_a_house_in_a_real_browser() {
+    let Some(driver_path) = chromedriver() else {
+        assert!(
+            std::env::var_os("APPRAISE_REQUIRE_BROWSER").is_none(),
+            "APPRAISE_REQUIRE_BROWSER is set but chromedriver is missing"
+        );
+        eprintln!(
+            "skipped: no chromedriver (apt-get install chromium chromium-driver, or set APPRAISE_CHROMEDRIVER)"
+        );
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let models = models_folder(dir.path());
+    let server = Server::start(
+        &["--models", models.to_str().unwrap(), "--quiet"],
+        dir.path(),
+    );
+
+    // What the API says, to compare with what the page shows.
+    let agent = agent();
+    let (status, body) = post(
+        &agent,
+        &server.url("/v1/models/houses/predict"),
+        r#"{"houses": [{"bedrooms": 3, "bathrooms": 2, "area": 1500, "zipcode": "92276"}]}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    let api_price = json(&body)["predictions"][0]["predicted_price"]
+        .as_f64()
+        .unwrap();
+    let (status, body) = post(
+        &agent,
+        &server.url("/v1/models/listings/predict"),
+        r#"{"houses": [{"beds": 2, "sqft": 900, "type": "condo", "city": "Gamma"}]}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    let api_listing = json(&body)["predictions"][0]["predicted_price"]
+        .as_f64()
+        .unwrap();
+
+    let driver = start_driver(&driver_path);
+    let profile = tempfile::tempdir().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            serde_json::json!({
+                "binary": chromium(),
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--disable-quic", "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync",
+                    format!("--user-data-dir={}", profile.path().display()),
+                ],
+            }),
+        );
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let client = ClientBuilder::new(connector)
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{}", driver.1))
+            .await
+            .expect("a chromium session");
+        let wait = Duration::from_secs(20);
+
+        client.goto(&server.url("/")).await.unwrap();
+        // The form is built from the first model's fields (houses).
+        let bedrooms = client
+            .wait()
+            .at_most(wait)
+            .for_element(Locator::Css("#field-bedrooms"))
+            .await
+            .expect("the form is built");
+        bedrooms.send_keys("3").await.unwrap();
+        let hint = client
+            .find(Locator::Css("label[for=field-area]"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(hint.contains("training range"), "{hint}");
+        client
+            .find(Locator::Css("#field-bathrooms"))
+            .await
+            .unwrap()
+            .send_keys("2")
+            .await
+            .unwrap();
+        client
+            .find(Locator::Css("#field-area"))
+            .await
+            .unwrap()
+            .send_keys("1500")
+            .await
+            .unwrap();
+        client
+            .find(Locator::Css("#field-zipcode"))
+            .await
+            .unwrap()
+            .select_by_value("92276")
+            .await
+            .unwrap();
+        client
+            .find(Locator::Css("#submit"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let shown = wait_for_text(&client, "#price").await;
+        assert_eq!(dollars_on_page(&shown), api_price.round(), "{shown}");
+        let range = client
+            .find(Locator::Css("#range"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(range.starts_with("80% range: $"), "{range}");
+        let card = client
+            .find(Locator::Css("#card"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(card.contains("tutorial mlp network"), "{card}");
+        assert!(card.contains("Test error (MAPE)"), "{card}");
+
+        // A bad value: the page shows the server's error naming the field.
+        let area = client.find(Locator::Css("#field-area")).await.unwrap();
+        area.clear().await.unwrap();
+        area.send_keys("-10").await.unwrap();
+        client
+            .find(Locator::Css("#submit"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let error = wait_for_text(&client, "#error").await;
+        assert!(error.contains("houses[0].area"), "{error}");
+
+        // The other model: a drop-down of its categories, an optional number left empty.
+        client
+            .find(Locator::Css("#model"))
+            .await
+            .unwrap()
+            .select_by_value("listings")
+            .await
+            .unwrap();
+        let beds = client
+            .wait()
+            .at_most(wait)
+            .for_element(Locator::Css("#field-beds"))
+            .await
+            .unwrap();
+        beds.send_keys("2").await.unwrap();
+        client
+            .find(Locator::Css("#field-sqft"))
+            .await
+            .unwrap()
+            .send_keys("900")
+            .await
+            .unwrap();
+        client
+            .find(Locator::Css("#field-type"))
+            .await
+            .unwrap()
+            .select_by_value("condo")
+            .await
+            .unwrap();
+        client
+            .find(Locator::Css("#field-city"))
+            .await
+            .unwrap()
+            .select_by_value("Gamma")
+            .await
+            .unwrap();
+        client
+            .find(Locator::Css("#submit"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let shown = wait_for_text(&client, "#price").await;
+        assert_eq!(dollars_on_page(&shown), api_listing.round(), "{shown}");
+        client.close().await.unwrap();
+    });
+}
+
+/// The text of `selector` once it is shown and not empty.
+async fn wait_for_text(client: &fantoccini::Client, selector: &str) -> String {
+    let started = Instant::now();
+    loop {
+        if let Ok(e) = client.find(Locator::Css(selector)).await
+            && let Ok(t) = e.text().await
+            && !t.trim().is_empty()
+        {
+            return t;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{selector} stayed empty"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
