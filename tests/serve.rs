@@ -128,6 +128,49 @@ fn serves_every_model_of_a_folder_as_predict_prices_them() {
     assert!(low < expected && expected < high, "{body}");
     assert!(p["outside_training"].is_null(), "{body}");
 
+    // The same house as a multipart form (what an HTML form or `curl -F` sends).
+    let boundary = "XappraiseX";
+    let mut form = String::new();
+    for (field, value) in [
+        ("bedrooms", "3"),
+        ("bathrooms", "2"),
+        ("area", "1500"),
+        ("zipcode", "92276"),
+        ("id", "form-1"),
+    ] {
+        form.push_str(&format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"\r\n\r\n{value}\r\n"
+        ));
+    }
+    form.push_str(&format!("--{boundary}--\r\n"));
+    let (status, body) = answer(
+        agent
+            .post(server.url("/v1/models/houses/predict"))
+            .header(
+                "Content-Type",
+                &format!("multipart/form-data; boundary={boundary}"),
+            )
+            .send(&form),
+    );
+    assert_eq!(status, 200, "{body}");
+    let v = json(&body);
+    assert_eq!(v["predictions"][0]["id"], "form-1");
+    assert_eq!(
+        v["predictions"][0]["predicted_price"].as_f64().unwrap(),
+        expected
+    );
+    let (status, body) = answer(
+        agent
+            .post(server.url("/v1/models/houses/predict"))
+            .header(
+                "Content-Type",
+                &format!("multipart/form-data; boundary={boundary}"),
+            )
+            .send(form.replace("name=\"area\"", "name=\"garage\"")),
+    );
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(json(&body)["field"], "garage");
+
     // v2 infer, JSON tensors: the same price, as a tensor.
     let infer = r#"{"id": "q1", "inputs": [
         {"name": "bedrooms", "shape": [1], "datatype": "FP64", "data": [3]},
@@ -278,11 +321,12 @@ fn serves_every_model_of_a_folder_as_predict_prices_them() {
     let (status, metrics) = get(&agent, &server.url("/metrics"));
     assert_eq!(status, 200);
     assert!(
-        metrics.contains(r#"appraise_requests_total{route="/v1/models/{name}/predict",model="houses",status="200"} 1"#),
+        metrics.contains(r#"appraise_requests_total{route="/v1/models/{name}/predict",model="houses",status="200"} 2"#)
+            && metrics.contains(r#"appraise_requests_total{route="/v1/models/{name}/predict",model="houses",status="400"} 1"#),
         "{metrics}"
     );
     assert!(
-        metrics.contains(r#"appraise_houses_priced_total{model="houses"} 5"#),
+        metrics.contains(r#"appraise_houses_priced_total{model="houses"} 6"#),
         "{metrics}"
     );
     assert!(
@@ -783,4 +827,175 @@ fn a_stock_open_inference_protocol_client_works_unchanged() {
         assert!(outputs.iter().any(|o| o == "low_80"), "{v}");
         assert!(outputs.iter().any(|o| o == "outside_training"), "{v}");
     }
+}
+
+/// A photo model (the pretrained network's features through the recipe, photos only) prices
+/// a house from its four JPEGs sent as base64 JSON, as a multipart form, and as v2 BYTES
+/// tensors, exactly as `appraise predict --photos` does; a fake photo is a 400 naming it.
+#[test]
+fn a_photo_model_prices_a_house_from_its_four_photos() {
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().unwrap();
+    let made = appraise(
+        &["synth", "--houses", "40", "--photos", "--out", "data"],
+        dir.path(),
+    );
+    assert!(made.status.success(), "{}", text(&made.stderr));
+    let trained = appraise(
+        &[
+            "train",
+            "--dataset",
+            "data",
+            "--min-zip-count",
+            "1",
+            "--model",
+            "photos-pretrained",
+            "--cache-dir",
+            "cache",
+            "--out",
+            "photos-only",
+        ],
+        dir.path(),
+    );
+    assert!(trained.status.success(), "{}", text(&trained.stderr));
+    let priced = appraise(
+        &[
+            "predict",
+            "--model",
+            "photos-only/model.appraise",
+            "--input",
+            "data/HousesInfo.txt",
+            "--photos",
+            "data",
+        ],
+        dir.path(),
+    );
+    assert!(priced.status.success(), "{}", text(&priced.stderr));
+    let csv = text(&priced.stdout);
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let at = header.iter().position(|h| *h == "predicted_price").unwrap();
+    let expected: f64 = csv
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .nth(at)
+        .unwrap()
+        .parse()
+        .unwrap();
+
+    let server = Server::start(
+        &["--model", "photos-only/model.appraise", "--quiet"],
+        dir.path(),
+    );
+    let agent = agent();
+    let (status, body) = get(&agent, &server.url("/v1/models/photos-only"));
+    assert_eq!(status, 200, "{body}");
+    let fields: Vec<String> = json(&body)["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            "bathroom_photo",
+            "bedroom_photo",
+            "frontal_photo",
+            "kitchen_photo"
+        ]
+    );
+    let jpeg = |room: &str| std::fs::read(dir.path().join(format!("data/1_{room}.jpg"))).unwrap();
+    let b64 = |room: &str| base64::engine::general_purpose::STANDARD.encode(jpeg(room));
+    let rooms = ["bathroom", "bedroom", "frontal", "kitchen"];
+
+    // JSON, base64 (one a data URL, as a browser's FileReader gives).
+    let house: Vec<String> = rooms
+        .iter()
+        .map(|r| {
+            let data = if *r == "frontal" {
+                format!("data:image/jpeg;base64,{}", b64(r))
+            } else {
+                b64(r)
+            };
+            format!(r#""{r}_photo": "{data}""#)
+        })
+        .collect();
+    let request = format!(r#"{{"houses": [{{{}}}]}}"#, house.join(","));
+    let (status, body) = post(
+        &agent,
+        &server.url("/v1/models/photos-only/predict"),
+        &request,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        json(&body)["predictions"][0]["predicted_price"]
+            .as_f64()
+            .unwrap(),
+        expected
+    );
+
+    // A multipart form with the four files.
+    let boundary = "photoboundary42";
+    let mut form = Vec::new();
+    for r in rooms {
+        form.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{r}_photo\"; filename=\"{r}.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        form.extend_from_slice(&jpeg(r));
+        form.extend_from_slice(b"\r\n");
+    }
+    form.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    let (status, body) = answer(
+        agent
+            .post(server.url("/v1/models/photos-only/predict"))
+            .header(
+                "Content-Type",
+                &format!("multipart/form-data; boundary={boundary}"),
+            )
+            .send(&form[..]),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        json(&body)["predictions"][0]["predicted_price"]
+            .as_f64()
+            .unwrap(),
+        expected
+    );
+
+    // v2: each photo a BYTES element holding the JPEG (base64 in JSON tensors).
+    let inputs: Vec<String> = rooms
+        .iter()
+        .map(|r| {
+            format!(
+                r#"{{"name": "{r}_photo", "shape": [1], "datatype": "BYTES", "data": ["{}"]}}"#,
+                b64(r)
+            )
+        })
+        .collect();
+    let (status, body) = post(
+        &agent,
+        &server.url("/v2/models/photos-only/infer"),
+        &format!(r#"{{"inputs": [{}]}}"#, inputs.join(",")),
+    );
+    assert_eq!(status, 200, "{body}");
+    let price = json(&body)["outputs"][0]["data"][0].as_f64().unwrap();
+    assert!((price - expected).abs() < 0.006, "{price} vs {expected}");
+
+    // A fake photo: a 400 naming its field, and the server goes on.
+    let fake = base64::engine::general_purpose::STANDARD.encode(b"GIF89a not a jpeg at all");
+    let bad = request.replacen(&b64("kitchen"), &fake, 1);
+    let (status, body) = post(&agent, &server.url("/v1/models/photos-only/predict"), &bad);
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(json(&body)["field"], "houses[0].kitchen_photo", "{body}");
+    let (status, _) = post(
+        &agent,
+        &server.url("/v1/models/photos-only/predict"),
+        &request,
+    );
+    assert_eq!(status, 200);
 }

@@ -202,6 +202,19 @@ async fn authorize(State(state): State<Arc<AppState>>, request: Request, next: N
     next.run(request).await
 }
 
+/// The served model a `/v1/models/{name}...` or `/v2/models/{name}...` path names, if any.
+fn served_model_of<'a>(state: &'a AppState, path: &str) -> Option<&'a str> {
+    let mut parts = path.trim_start_matches('/').split('/');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some("v1" | "v2"), Some("models"), Some(name)) => state
+            .registry
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(n, _)| n),
+        _ => None,
+    }
+}
+
 /// Counts, times and logs every request.
 async fn observe(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     let start = Instant::now();
@@ -214,10 +227,14 @@ async fn observe(State(state): State<Arc<AppState>>, request: Request, next: Nex
     let path = request.uri().path().to_string();
     let response = next.run(request).await;
     let seconds = start.elapsed().as_secs_f64();
+    // Errors about a served model count for it too; other names stay unlabelled, so a
+    // client cannot grow the metrics without bound.
     let model = response
         .extensions()
         .get::<ModelName>()
-        .map_or("", |m| m.0.as_str());
+        .map(|m| m.0.as_str())
+        .or_else(|| served_model_of(&state, &path))
+        .unwrap_or("");
     let status = response.status().as_u16();
     state.metrics.record(&route, model, status, seconds);
     if state.config.log_requests {

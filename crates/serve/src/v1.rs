@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use serde::Serialize;
@@ -88,7 +88,17 @@ fn cents(p: f64) -> f64 {
     (p * 100.0).round() / 100.0
 }
 
-/// `POST /v1/models/{name}/predict`.
+/// The houses of a predict request, each one value per model field, their ids, and the
+/// level of their ranges.
+struct Asked {
+    level: f64,
+    ids: Vec<Option<Json_>>,
+    houses: Vec<Vec<Value>>,
+}
+
+/// `POST /v1/models/{name}/predict`: a JSON body `{"houses": [...], "level": 0.8}`, or a
+/// `multipart/form-data` form of one house (what an HTML form or `curl -F` sends: a part per
+/// field, photo fields as files).
 pub async fn predict(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
@@ -97,7 +107,58 @@ pub async fn predict(
 ) -> Result<Response, ApiError> {
     let pricer = model(&state, &name)?.clone();
     let bytes = read_body(&state, &headers, body).await?;
-    let request: Json_ = serde_json::from_slice(&bytes)
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let Asked { level, ids, houses } = if content_type
+        .trim_start()
+        .to_ascii_lowercase()
+        .starts_with("multipart/form-data")
+    {
+        form_house(pricer.fields(), content_type, bytes).await?
+    } else {
+        json_houses(&state, pricer.fields(), &bytes)?
+    };
+    let n = houses.len();
+    let quotes = crate::run_pricing(&pricer, houses, level).await?;
+    state.metrics.priced(&name, n);
+    let (low, high) = appraise::predict::range_columns(quotes.level);
+    let predictions: Vec<Prediction> = quotes
+        .quotes
+        .iter()
+        .zip(ids)
+        .map(|(q, id)| {
+            let mut range = Map::new();
+            if let Some((lo, hi)) = q.range {
+                range.insert(low.clone(), cents(lo).into());
+                range.insert(high.clone(), cents(hi).into());
+            }
+            range.insert(
+                appraise::predict::OUTSIDE_COLUMN.into(),
+                q.outside_training
+                    .clone()
+                    .map_or(Json_::Null, Json_::String),
+            );
+            Prediction {
+                id,
+                predicted_price: cents(q.price),
+                range,
+            }
+        })
+        .collect();
+    let body = serde_json::json!({
+        "model": name,
+        "level": quotes.level,
+        "predictions": predictions,
+        "warnings": quotes.warnings,
+    });
+    Ok(with_model(Json(body).into_response(), &name))
+}
+
+/// The houses of a JSON predict request.
+fn json_houses(state: &AppState, fields: &[Field], bytes: &[u8]) -> Result<Asked, ApiError> {
+    let request: Json_ = serde_json::from_slice(bytes)
         .map_err(|e| ApiError::bad(format!("the body is not valid JSON: {e}")))?;
     let Json_::Object(request) = request else {
         return Err(ApiError::bad(
@@ -152,44 +213,98 @@ pub async fn predict(
     let mut ids = Vec::with_capacity(list.len());
     let mut houses = Vec::with_capacity(list.len());
     for (i, house) in list.iter().enumerate() {
-        let (id, values) = house_values(pricer.fields(), house, i)?;
+        let (id, values) = house_values(fields, house, i)?;
         ids.push(id);
         houses.push(values);
     }
-    let n = houses.len();
-    let quotes = crate::run_pricing(&pricer, houses, level).await?;
-    state.metrics.priced(&name, n);
-    let (low, high) = appraise::predict::range_columns(quotes.level);
-    let predictions: Vec<Prediction> = quotes
-        .quotes
-        .iter()
-        .zip(ids)
-        .map(|(q, id)| {
-            let mut range = Map::new();
-            if let Some((lo, hi)) = q.range {
-                range.insert(low.clone(), cents(lo).into());
-                range.insert(high.clone(), cents(hi).into());
+    Ok(Asked { level, ids, houses })
+}
+
+/// The one house of a `multipart/form-data` request: a text part per number or category
+/// field (empty = missing), file parts for photo fields (several parts of one name are
+/// several photos; an empty file part, which a form sends when no file was chosen, is none),
+/// and optional `id` and `level` parts.
+async fn form_house(
+    fields: &[Field],
+    content_type: &str,
+    bytes: axum::body::Bytes,
+) -> Result<Asked, ApiError> {
+    let boundary = multer::parse_boundary(content_type).map_err(|e| {
+        ApiError::field(
+            "Content-Type",
+            format!("a multipart/form-data body needs its boundary: {e}"),
+        )
+    })?;
+    let stream =
+        futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(bytes) });
+    let mut form = multer::Multipart::new(stream, boundary);
+    let mut values = vec![Value::Missing; fields.len()];
+    let mut level = DEFAULT_LEVEL;
+    let mut id = None;
+    let malformed =
+        |e: multer::Error| ApiError::bad(format!("the multipart body is malformed: {e}"));
+    while let Some(part) = form.next_field().await.map_err(malformed)? {
+        let name = part.name().unwrap_or("").to_string();
+        let data = part.bytes().await.map_err(malformed)?;
+        let text = || {
+            std::str::from_utf8(&data)
+                .map(|t| t.trim().to_string())
+                .map_err(|_| ApiError::field(name.clone(), "must be UTF-8 text"))
+        };
+        match name.as_str() {
+            "level" => {
+                level = text()?
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|l| *l > 0.0 && *l < 1.0)
+                    .ok_or_else(|| {
+                        ApiError::field(
+                            "level",
+                            "must be a number strictly between 0 and 1, such as 0.8",
+                        )
+                    })?;
             }
-            range.insert(
-                appraise::predict::OUTSIDE_COLUMN.into(),
-                q.outside_training
-                    .clone()
-                    .map_or(Json_::Null, Json_::String),
-            );
-            Prediction {
-                id,
-                predicted_price: cents(q.price),
-                range,
+            "id" => id = Some(Json_::String(text()?)),
+            _ => {
+                let Some(k) = fields.iter().position(|f| f.name == name) else {
+                    let names: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
+                    return Err(ApiError::field(
+                        name,
+                        format!(
+                            "is not a field of this model; its fields are: {} (and optional id, level)",
+                            names.join(", ")
+                        ),
+                    ));
+                };
+                match &fields[k].kind {
+                    FieldKind::Photo { .. } if data.is_empty() => {}
+                    FieldKind::Photo { .. } => match &mut values[k] {
+                        Value::Photos(list) => list.push(data.to_vec()),
+                        slot => *slot = Value::Photos(vec![data.to_vec()]),
+                    },
+                    FieldKind::Number { .. } => {
+                        let t = text()?;
+                        if !t.is_empty() {
+                            values[k] = Value::Number(t.parse::<f64>().map_err(|_| {
+                                ApiError::field(name.clone(), format!("{t:?} is not a number"))
+                            })?);
+                        }
+                    }
+                    FieldKind::Category { .. } => {
+                        let t = text()?;
+                        if !t.is_empty() {
+                            values[k] = Value::Text(t);
+                        }
+                    }
+                }
             }
-        })
-        .collect();
-    let body = serde_json::json!({
-        "model": name,
-        "level": quotes.level,
-        "predictions": predictions,
-        "warnings": quotes.warnings,
-    });
-    Ok(with_model(Json(body).into_response(), &name))
+        }
+    }
+    Ok(Asked {
+        level,
+        ids: vec![id],
+        houses: vec![values],
+    })
 }
 
 /// One house of a request as values in the model's field order, and its `id`.
