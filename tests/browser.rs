@@ -69,14 +69,7 @@ fn dollars_on_page(text: &str) -> f64 {
 
 #[test]
 fn the_page_prices_a_house_in_a_real_browser() {
-    let Some(driver_path) = chromedriver() else {
-        assert!(
-            std::env::var_os("APPRAISE_REQUIRE_BROWSER").is_none(),
-            "APPRAISE_REQUIRE_BROWSER is set but chromedriver is missing"
-        );
-        eprintln!(
-            "skipped: no chromedriver (apt-get install chromium chromium-driver, or set APPRAISE_CHROMEDRIVER)"
-        );
+    let Some(driver_path) = driver_or_skip() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -114,25 +107,7 @@ fn the_page_prices_a_house_in_a_real_browser() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let mut caps = serde_json::Map::new();
-        caps.insert(
-            "goog:chromeOptions".into(),
-            serde_json::json!({
-                "binary": chromium(),
-                "args": [
-                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                    "--disable-quic", "--no-first-run", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync",
-                    format!("--user-data-dir={}", profile.path().display()),
-                ],
-            }),
-        );
-        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-        let client = ClientBuilder::new(connector)
-            .capabilities(caps)
-            .connect(&format!("http://127.0.0.1:{}", driver.1))
-            .await
-            .expect("a chromium session");
+        let client = session(&driver, profile.path()).await;
         let wait = Duration::from_secs(20);
 
         client.goto(&server.url("/")).await.unwrap();
@@ -259,6 +234,90 @@ fn the_page_prices_a_house_in_a_real_browser() {
             .unwrap();
         let shown = wait_for_text(&client, "#price").await;
         assert_eq!(dollars_on_page(&shown), api_listing.round(), "{shown}");
+        client.close().await.unwrap();
+    });
+}
+
+/// A headless chromium session through `driver`, with its profile in `profile`.
+async fn session(driver: &Driver, profile: &std::path::Path) -> fantoccini::Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({
+            "binary": chromium(),
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-quic", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync",
+                format!("--user-data-dir={}", profile.display()),
+            ],
+        }),
+    );
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    ClientBuilder::new(connector)
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{}", driver.1))
+        .await
+        .expect("a chromium session")
+}
+
+/// chromedriver's path, or `None` (after saying why) when this machine has none.
+fn driver_or_skip() -> Option<PathBuf> {
+    let found = chromedriver();
+    if found.is_none() {
+        assert!(
+            std::env::var_os("APPRAISE_REQUIRE_BROWSER").is_none(),
+            "APPRAISE_REQUIRE_BROWSER is set but chromedriver is missing"
+        );
+        eprintln!(
+            "skipped: no chromedriver (apt-get install chromium chromium-driver, or set APPRAISE_CHROMEDRIVER)"
+        );
+    }
+    found
+}
+
+/// A photo model's page has a picker per room; the photos chosen there price the house as
+/// `appraise predict --photos` does.
+#[test]
+fn the_page_prices_a_house_from_photos_picked_in_a_real_browser() {
+    let Some(driver_path) = driver_or_skip() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let expected = serve_common::photo_model(dir.path());
+    let server = Server::start(
+        &["--model", "photos-only/model.appraise", "--quiet"],
+        dir.path(),
+    );
+    let driver = start_driver(&driver_path);
+    let profile = tempfile::tempdir().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let client = session(&driver, profile.path()).await;
+        client.goto(&server.url("/")).await.unwrap();
+        for room in ["bathroom", "bedroom", "frontal", "kitchen"] {
+            let picker = client
+                .wait()
+                .at_most(Duration::from_secs(20))
+                .for_element(Locator::Css(&format!("#field-{room}_photo")))
+                .await
+                .expect("a photo picker per room");
+            assert_eq!(picker.attr("type").await.unwrap().as_deref(), Some("file"));
+            let photo = dir.path().join(format!("data/1_{room}.jpg"));
+            picker.send_keys(photo.to_str().unwrap()).await.unwrap();
+        }
+        client
+            .find(Locator::Css("#submit"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let shown = wait_for_text(&client, "#price").await;
+        assert_eq!(dollars_on_page(&shown), expected.round(), "{shown}");
         client.close().await.unwrap();
     });
 }

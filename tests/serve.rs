@@ -836,54 +836,7 @@ fn a_stock_open_inference_protocol_client_works_unchanged() {
 fn a_photo_model_prices_a_house_from_its_four_photos() {
     use base64::Engine as _;
     let dir = tempfile::tempdir().unwrap();
-    let made = appraise(
-        &["synth", "--houses", "40", "--photos", "--out", "data"],
-        dir.path(),
-    );
-    assert!(made.status.success(), "{}", text(&made.stderr));
-    let trained = appraise(
-        &[
-            "train",
-            "--dataset",
-            "data",
-            "--min-zip-count",
-            "1",
-            "--model",
-            "photos-pretrained",
-            "--cache-dir",
-            "cache",
-            "--out",
-            "photos-only",
-        ],
-        dir.path(),
-    );
-    assert!(trained.status.success(), "{}", text(&trained.stderr));
-    let priced = appraise(
-        &[
-            "predict",
-            "--model",
-            "photos-only/model.appraise",
-            "--input",
-            "data/HousesInfo.txt",
-            "--photos",
-            "data",
-        ],
-        dir.path(),
-    );
-    assert!(priced.status.success(), "{}", text(&priced.stderr));
-    let csv = text(&priced.stdout);
-    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
-    let at = header.iter().position(|h| *h == "predicted_price").unwrap();
-    let expected: f64 = csv
-        .lines()
-        .nth(1)
-        .unwrap()
-        .split(',')
-        .nth(at)
-        .unwrap()
-        .parse()
-        .unwrap();
-
+    let expected = serve_common::photo_model(dir.path());
     let server = Server::start(
         &["--model", "photos-only/model.appraise", "--quiet"],
         dir.path(),
@@ -998,4 +951,46 @@ fn a_photo_model_prices_a_house_from_its_four_photos() {
         &request,
     );
     assert_eq!(status, 200);
+}
+
+/// SIGTERM stops new connections but lets a request already in flight finish.
+#[test]
+fn a_request_in_flight_finishes_after_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let models = models_folder(dir.path());
+    let server = Server::start(
+        &[
+            "--model",
+            models.join("houses/model.appraise").to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    let body = format!(r#"{{"houses": [{HOUSE}]}}"#);
+    let (head, tail) = body.split_at(body.len() / 2);
+    let mut client = TcpStream::connect(server.addr()).unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        client,
+        "POST {V1} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{head}",
+        body.len()
+    )
+    .unwrap();
+    // The server has the connection and half the request; now it is told to stop.
+    std::thread::sleep(Duration::from_millis(300));
+    // SAFETY: kill only sends a signal to our own child.
+    unsafe { libc::kill(server.child.id() as i32, libc::SIGTERM) };
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        TcpStream::connect(server.addr()).is_err(),
+        "no new connection after SIGTERM"
+    );
+    client.write_all(tail.as_bytes()).unwrap();
+    let mut reply = String::new();
+    client.read_to_string(&mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    assert!(reply.contains("predicted_price"), "{reply}");
+    let (ok, log) = server.wait_exit();
+    assert!(ok, "{log}");
 }

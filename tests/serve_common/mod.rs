@@ -67,9 +67,14 @@ impl Server {
     }
 
     /// Stops it with SIGTERM; returns whether it exited with success, and its log.
-    pub fn terminate(mut self) -> (bool, String) {
+    pub fn terminate(self) -> (bool, String) {
         // SAFETY: kill only sends a signal to our own child.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        self.wait_exit()
+    }
+
+    /// Waits (up to 10 s) for it to exit; returns whether it exited with success, and its log.
+    pub fn wait_exit(mut self) -> (bool, String) {
         let mut waited = 0;
         let status = loop {
             if let Some(s) = self.child.try_wait().unwrap() {
@@ -205,4 +210,56 @@ pub fn models_folder(dir: &Path) -> PathBuf {
         }
     }
     models
+}
+
+/// Trains a photo model (`--model photos-pretrained`) on 40 synthetic houses with photos in
+/// `dir/data`, saved as `dir/photos-only/model.appraise`; returns the price `appraise predict
+/// --photos` gives house 1 (photos `dir/data/1_{room}.jpg`).
+pub fn photo_model(dir: &Path) -> f64 {
+    let made = appraise(
+        &["synth", "--houses", "40", "--photos", "--out", "data"],
+        dir,
+    );
+    assert!(made.status.success(), "{}", text(&made.stderr));
+    let trained = appraise(
+        &[
+            "train",
+            "--dataset",
+            "data",
+            "--min-zip-count",
+            "1",
+            "--model",
+            "photos-pretrained",
+            "--cache-dir",
+            "cache",
+            "--out",
+            "photos-only",
+        ],
+        dir,
+    );
+    assert!(trained.status.success(), "{}", text(&trained.stderr));
+    let priced = appraise(
+        &[
+            "predict",
+            "--model",
+            "photos-only/model.appraise",
+            "--input",
+            "data/HousesInfo.txt",
+            "--photos",
+            "data",
+        ],
+        dir,
+    );
+    assert!(priced.status.success(), "{}", text(&priced.stderr));
+    let csv = text(&priced.stdout);
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let at = header.iter().position(|h| *h == "predicted_price").unwrap();
+    csv.lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .nth(at)
+        .unwrap()
+        .parse()
+        .unwrap()
 }
