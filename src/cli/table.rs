@@ -336,44 +336,80 @@ pub fn predict(args: &PredictArgs, model: &TableModel) -> Result<()> {
         // A CSV input is passed through as written, with the price appended to each row.
         FormatArg::Csv if !frame.is_parquet() => {
             let bytes = std::fs::read(input).map_err(|e| Error::io(input, e))?;
-            let failed = |e: csv::Error| Error::Input {
-                path: input.clone(),
-                message: format!("could not be read again: {e}"),
-            };
-            let mut reader = csv::ReaderBuilder::new()
-                .has_headers(true)
-                .from_reader(&bytes[..]);
-            let mut w =
-                csv::Writer::from_writer(Vec::with_capacity(bytes.len() + 12 * prices.len()));
-            let mut header = reader.byte_headers().map_err(failed)?.clone();
-            header.push_field(b"predicted_price");
-            if let Some((low, high)) = &names {
-                header.push_field(low.as_bytes());
-                header.push_field(high.as_bytes());
-                header.push_field(appraise::predict::OUTSIDE_COLUMN.as_bytes());
-            }
-            w.write_byte_record(&header)
-                .map_err(|e| Error::Training(e.to_string()))?;
-            let mut record = csv::ByteRecord::new();
-            for (i, price) in prices.iter().enumerate() {
-                if !reader.read_byte_record(&mut record).map_err(failed)? {
-                    break;
-                }
-                record.push_field(format!("{price:.2}").as_bytes());
+            let append = |out: &mut Vec<u8>, i: usize| {
+                use std::io::Write as _;
+                let _ = write!(out, ",{:.2}", prices[i]);
                 if let Some((_, r)) = &ranges {
-                    record.push_field(format!("{:.2}", r[i].0).as_bytes());
-                    record.push_field(format!("{:.2}", r[i].1).as_bytes());
-                    record.push_field(flag(i).as_bytes());
+                    let _ = write!(
+                        out,
+                        ",{:.2},{:.2},{}",
+                        r[i].0,
+                        r[i].1,
+                        appraise::predict::csv_field(flag(i))
+                    );
                 }
-                w.write_byte_record(&record)
-                    .map_err(|e| Error::Training(e.to_string()))?;
+            };
+            let mut header_tail = String::from(",predicted_price");
+            if let Some((low, high)) = &names {
+                header_tail.push_str(&format!(
+                    ",{low},{high},{}",
+                    appraise::predict::OUTSIDE_COLUMN
+                ));
             }
-            String::from_utf8(w.into_inner().expect("an in-memory writer")).map_err(|_| {
-                Error::Input {
-                    path: input.clone(),
-                    message: "is not UTF-8 text".into(),
+            // Most tables hold no quoted field: their records are their lines, found at
+            // memchr speed instead of parsing the whole file a second time.
+            if let Some(lines) = plain_records(&bytes).filter(|l| l.len() == prices.len() + 1) {
+                let per_row = if ranges.is_some() { 48 } else { 12 };
+                let mut out = Vec::with_capacity(bytes.len() + per_row * prices.len());
+                out.extend_from_slice(lines[0].strip_prefix(b"\xef\xbb\xbf").unwrap_or(lines[0]));
+                out.extend_from_slice(header_tail.as_bytes());
+                out.push(b'\n');
+                for (i, line) in lines[1..].iter().enumerate() {
+                    out.extend_from_slice(line);
+                    append(&mut out, i);
+                    out.push(b'\n');
                 }
-            })?
+                out
+            } else {
+                let failed = |e: csv::Error| Error::Input {
+                    path: input.clone(),
+                    message: format!("could not be read again: {e}"),
+                };
+                let mut reader = csv::ReaderBuilder::new()
+                    .has_headers(true)
+                    .from_reader(&bytes[..]);
+                // Room for the appended columns up front: growing a buffer of hundreds of
+                // megabytes copies it.
+                let per_row = if ranges.is_some() { 48 } else { 12 };
+                let mut w = csv::Writer::from_writer(Vec::with_capacity(
+                    bytes.len() + per_row * prices.len(),
+                ));
+                let mut header = reader.byte_headers().map_err(failed)?.clone();
+                header.push_field(b"predicted_price");
+                if let Some((low, high)) = &names {
+                    header.push_field(low.as_bytes());
+                    header.push_field(high.as_bytes());
+                    header.push_field(appraise::predict::OUTSIDE_COLUMN.as_bytes());
+                }
+                w.write_byte_record(&header)
+                    .map_err(|e| Error::Training(e.to_string()))?;
+                let mut record = csv::ByteRecord::new();
+                for (i, price) in prices.iter().enumerate() {
+                    if !reader.read_byte_record(&mut record).map_err(failed)? {
+                        break;
+                    }
+                    record.push_field(format!("{price:.2}").as_bytes());
+                    if let Some((_, r)) = &ranges {
+                        record.push_field(format!("{:.2}", r[i].0).as_bytes());
+                        record.push_field(format!("{:.2}", r[i].1).as_bytes());
+                        record.push_field(flag(i).as_bytes());
+                    }
+                    w.write_byte_record(&record)
+                        .map_err(|e| Error::Training(e.to_string()))?;
+                }
+                // The input's own bytes, passed through: no need to check them again.
+                w.into_inner().expect("an in-memory writer")
+            }
         }
         FormatArg::Csv => {
             let mut w = csv::Writer::from_writer(Vec::new());
@@ -397,7 +433,7 @@ pub fn predict(args: &PredictArgs, model: &TableModel) -> Result<()> {
                 w.write_record(&record)
                     .map_err(|e| Error::Training(e.to_string()))?;
             }
-            String::from_utf8(w.into_inner().expect("an in-memory writer")).expect("UTF-8 cells")
+            w.into_inner().expect("an in-memory writer")
         }
         FormatArg::Json => {
             let objects: Vec<serde_json::Value> = prices
@@ -431,12 +467,20 @@ pub fn predict(args: &PredictArgs, model: &TableModel) -> Result<()> {
                     serde_json::Value::Object(object)
                 })
                 .collect();
-            serde_json::to_string_pretty(&objects).expect("JSON values serialize") + "\n"
+            let mut text = serde_json::to_vec_pretty(&objects).expect("JSON values serialize");
+            text.push(b'\n');
+            text
         }
     };
     match &args.output {
-        Some(path) => atomic::write(path, text.as_bytes())?,
-        None => print!("{text}"),
+        Some(path) => atomic::write(path, &text)?,
+        None => {
+            use std::io::Write as _;
+            let mut out = std::io::stdout().lock();
+            out.write_all(&text)
+                .and_then(|()| out.flush())
+                .map_err(|e| Error::io(Path::new("standard output"), e))?;
+        }
     }
     Ok(())
 }
@@ -497,4 +541,40 @@ pub fn evaluate(model: &TableModel, data: Option<&Path>, all: bool, json: bool) 
     }
     super::print_scores(&scope, &m, &coverage, model.calibration.is_some());
     Ok(())
+}
+
+/// The records of a CSV file that holds no quote and no lone carriage return: its non-empty
+/// lines without their line ends, exactly what the csv reader reads from it. `None` for any
+/// other file.
+fn plain_records(bytes: &[u8]) -> Option<Vec<&[u8]>> {
+    if memchr::memchr(b'"', bytes).is_some()
+        || memchr::memchr_iter(b'\r', bytes).any(|i| bytes.get(i + 1) != Some(&b'\n'))
+    {
+        return None;
+    }
+    let mut records = Vec::new();
+    let mut start = 0;
+    for end in memchr::memchr_iter(b'\n', bytes).chain(std::iter::once(bytes.len())) {
+        let line = &bytes[start..end];
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if !line.is_empty() {
+            records.push(line);
+        }
+        start = end + 1;
+    }
+    Some(records)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plain_records;
+
+    #[test]
+    fn plain_records_are_the_non_empty_lines_or_none() {
+        let got = plain_records(b"a,b\r\n1,2\n\n3,4").unwrap();
+        assert_eq!(got, [&b"a,b"[..], b"1,2", b"3,4"]);
+        assert!(plain_records(b"a,b\n\"x\",2\n").is_none());
+        assert!(plain_records(b"a,b\r1,2\n").is_none());
+        assert_eq!(plain_records(b"a\n").unwrap(), [&b"a"[..]]);
+    }
 }

@@ -274,7 +274,14 @@ impl Encoder {
     /// columns). A missing column, or a number column holding text, is an error naming the
     /// column and the row.
     pub fn encode(&self, frame: &Frame, rows: &[usize]) -> Result<(Vec<f32>, Warnings)> {
-        let mut warnings = Warnings::default();
+        let (out, unseen) = self.encode_counting(frame, rows)?;
+        Ok((out, self.warnings(&unseen)))
+    }
+
+    /// [`Encoder::encode`] with, instead of the warnings, each column's count of rows with an
+    /// unseen category and the first such category: parts of a table encoded apart merge
+    /// with [`merge_unseen`] into what encoding them together finds.
+    pub fn encode_counting(&self, frame: &Frame, rows: &[usize]) -> Result<(Vec<f32>, Unseen)> {
         let mut per_column: Vec<(&ColumnEncoding, &Values)> = Vec::new();
         for encoding in &self.columns {
             let name = encoding.column();
@@ -374,7 +381,13 @@ impl Encoder {
             }
             offset += w;
         }
-        for ((count, example), (encoding, _)) in unseen.iter().zip(&per_column) {
+        Ok((out, unseen))
+    }
+
+    /// The warnings of [`Encoder::encode_counting`]'s unseen categories.
+    pub fn warnings(&self, unseen: &Unseen) -> Warnings {
+        let mut warnings = Warnings::default();
+        for ((count, example), encoding) in unseen.iter().zip(&self.columns) {
             if let Some(example) = example {
                 let fallback = match encoding {
                     ColumnEncoding::OneHot { other: true, .. } => "priced as the pooled rare level",
@@ -387,7 +400,20 @@ impl Encoder {
                 ));
             }
         }
-        Ok((out, warnings))
+        warnings
+    }
+}
+
+/// Per encoded column: rows with a category not seen in training, and the first one.
+pub type Unseen = Vec<(usize, Option<String>)>;
+
+/// Adds `later`'s unseen categories (of rows after `into`'s) to `into`.
+pub fn merge_unseen(into: &mut Unseen, later: Unseen) {
+    for ((count, example), (more, other)) in into.iter_mut().zip(later) {
+        *count += more;
+        if example.is_none() {
+            *example = other;
+        }
     }
 }
 

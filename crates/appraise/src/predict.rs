@@ -486,7 +486,8 @@ pub fn format_predictions(
     }
 }
 
-fn csv_field(text: &str) -> String {
+/// `text` as one CSV field: quoted (quotes doubled) when it holds a comma, a quote or a line end.
+pub fn csv_field(text: &str) -> String {
     if text.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", text.replace('"', "\"\""))
     } else {

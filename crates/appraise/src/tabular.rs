@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::baseline::median;
 use crate::cv::{self, Scheme};
-use crate::encoder::{Encoder, EncoderConfig, Scaling, Warnings};
+use crate::encoder::{Encoder, EncoderConfig, Scaling, Unseen, Warnings, merge_unseen};
 use crate::error::{Error, Result};
 use crate::extractor::Backbone;
 use crate::interval::{Calibration, Coverage};
@@ -782,7 +782,30 @@ impl TableModel {
     /// Prices the `rows` of `frame`, which must hold the model's input columns; warnings
     /// name categories the model has not seen.
     pub fn predict(&self, frame: &Frame, rows: &[usize]) -> Result<(Vec<f64>, Warnings)> {
-        let (mut features, warnings) = self.encoder.encode(frame, rows)?;
+        use rayon::prelude::*;
+        // Parts of the network's own forward chunk, encoded and priced on every core: a
+        // large table never exists as one encoded matrix, and each row meets the network in
+        // the same chunk as when priced all at once, so its price is the same.
+        let parts: Vec<Result<(Vec<f64>, Unseen)>> = rows
+            .par_chunks(crate::train::MLP_PREDICT_CHUNK)
+            .map(|part| self.predict_part(frame, part))
+            .collect();
+        let mut prices = Vec::with_capacity(rows.len());
+        let mut unseen: Option<Unseen> = None;
+        for part in parts {
+            let (p, u) = part?;
+            prices.extend(p);
+            match &mut unseen {
+                Some(all) => merge_unseen(all, u),
+                None => unseen = Some(u),
+            }
+        }
+        let warnings = unseen.map_or_else(Warnings::default, |u| self.encoder.warnings(&u));
+        Ok((prices, warnings))
+    }
+
+    fn predict_part(&self, frame: &Frame, rows: &[usize]) -> Result<(Vec<f64>, Unseen)> {
+        let (mut features, unseen) = self.encoder.encode_counting(frame, rows)?;
         if let Some(head) = &self.photo {
             let x =
                 table_photos::embed_rows(frame, &head.columns, rows, head.backbone, &|_, _| {})?;
@@ -801,7 +824,7 @@ impl TableModel {
         let outputs = self.predictor.outputs(&features, self.width());
         Ok((
             outputs.into_iter().map(|o| self.scale.price(o)).collect(),
-            warnings,
+            unseen,
         ))
     }
 }

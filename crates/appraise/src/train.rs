@@ -260,10 +260,15 @@ pub fn mape_loss(predicted: Tensor<2>, target: Tensor<2>) -> Tensor<1> {
         .mul_scalar(100.0)
 }
 
+/// Rows per forward pass of an attribute network when predicting: bounds memory on large
+/// inputs. Callers that split rows themselves split at this size, so that a row's price
+/// does not depend on how its rows were split.
+pub const MLP_PREDICT_CHUNK: usize = 65_536;
+
 /// Rows per forward pass when predicting: bounds memory on large inputs.
 fn predict_chunk(model: &Network) -> usize {
     match model {
-        Network::Mlp(_) => 65_536,
+        Network::Mlp(_) => MLP_PREDICT_CHUNK,
         // Activations of a 64x64 montage take ~0.3 MB.
         _ => 256,
     }
