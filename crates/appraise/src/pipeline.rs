@@ -9,37 +9,17 @@ use serde::{Deserialize, Serialize};
 use crate::atomic;
 use crate::dataset::{self, House};
 use crate::error::{Error, Result};
-use crate::extractor::{Backbone, PhotoFeatures};
+use crate::extractor::Backbone;
 use crate::interval::{Calibration, Coverage};
-use crate::metrics::{Metrics, abs_pct_error};
+use crate::metrics::Metrics;
 use crate::model::{ModelSpec, Network};
-use crate::photos::{self, MONTAGE_BYTES, Montages};
-use crate::preprocess::Preprocessor;
-use crate::split::{Split, train_test_split};
-use crate::train::{EpochRecord, Table, TrainConfig, predict};
+use crate::photos::{self, Montages};
+use crate::split::train_test_split;
+use crate::train::{EpochRecord, TrainConfig, predict};
 
-/// Which houses to use and how to split them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct DataConfig {
-    /// Drop houses whose zip code occurs fewer times than this.
-    pub min_zip_count: usize,
-    /// Fraction of houses held out for testing.
-    pub test_size: f64,
-    /// `random_state` of scikit-learn's `train_test_split`.
-    pub split_seed: u32,
-}
-
-impl Default for DataConfig {
-    /// The tutorial's settings.
-    fn default() -> Self {
-        Self {
-            min_zip_count: 25,
-            test_size: 0.25,
-            split_seed: 42,
-        }
-    }
-}
+pub use crate::metrics::{Prediction, score};
+pub use crate::observer::{Observer, Silent, Stage};
+pub use crate::prepared::{DataConfig, PhotoInputs, Prepared, filter, prepare, prepare_split};
 
 /// Everything that determines a run's result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -66,177 +46,6 @@ impl RunConfig {
             None => self.model.uses_photos(),
         }
     }
-}
-
-/// What a run reads from the houses' photos, per house in the order of the kept houses.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub enum PhotoInputs {
-    /// Nothing (attributes only).
-    #[default]
-    None,
-    /// The 64x64 montages the tutorial's photo networks read.
-    Montages(Montages),
-    /// The pretrained network's embeddings of every photo ([`crate::extractor`]), which the
-    /// recipe and the pretrained photo model read.
-    Features(PhotoFeatures),
-}
-
-/// The steps of a run, announced as they start (the tutorial's `[INFO]` lines).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stage {
-    /// Reading `HousesInfo.txt`.
-    Loading,
-    /// Decoding the photos (photo models only).
-    LoadingImages,
-    /// Splitting into training and test houses.
-    Splitting,
-    /// Fitting and applying the preprocessing.
-    Processing,
-    /// Training the network.
-    Training,
-    /// Predicting the test houses.
-    Predicting,
-}
-
-impl Stage {
-    /// The tutorial's wording.
-    pub fn message(self) -> &'static str {
-        match self {
-            Stage::Loading => "loading house attributes...",
-            Stage::LoadingImages => "loading house images...",
-            Stage::Splitting => "constructing training/testing split...",
-            Stage::Processing => "processing data...",
-            Stage::Training => "training model...",
-            Stage::Predicting => "predicting house prices...",
-        }
-    }
-}
-
-/// Receives progress from [`run`]; the CLI prints it, a library user may ignore it.
-pub trait Observer {
-    /// A step is starting.
-    fn stage(&mut self, _stage: Stage) {}
-    /// An epoch has finished.
-    fn epoch(&mut self, _record: &EpochRecord, _epochs: usize) {}
-    /// Photo decoding of `total` houses is starting; the returned function hears how many are done.
-    fn photos(&mut self, _total: usize) -> Box<dyn Fn(usize) + Sync> {
-        Box::new(|_| {})
-    }
-    /// The network about to be trained, as Keras's `model.summary()` prints it.
-    fn model_summary(&mut self, _summary: &str) {}
-    /// A line of information (the recipe's candidates and choice).
-    fn note(&mut self, _line: &str) {}
-}
-
-/// An observer that ignores everything.
-pub struct Silent;
-impl Observer for Silent {}
-
-/// The houses of a run, split and preprocessed.
-#[derive(Debug, Clone)]
-pub struct Prepared {
-    /// Houses kept by the zip filter, in file order.
-    pub houses: Vec<House>,
-    /// Positions into `houses`.
-    pub split: Split,
-    /// Preprocessing fitted on the training houses.
-    pub preprocessor: Preprocessor,
-    /// Training features and targets.
-    pub train: Table,
-    /// Test features and targets.
-    pub test: Table,
-    /// The pretrained photo features of each house of `houses` (`None` when the run does not
-    /// read them).
-    pub photo_features: Option<PhotoFeatures>,
-}
-
-impl Prepared {
-    /// The test houses, in split order.
-    pub fn test_houses(&self) -> Vec<House> {
-        pick(&self.houses, &self.split.test)
-    }
-
-    /// The training houses, in split order.
-    pub fn train_houses(&self) -> Vec<House> {
-        pick(&self.houses, &self.split.train)
-    }
-
-    /// The photo features of the training and the test houses, in split order (`None` when
-    /// not read).
-    pub fn split_photo_features(&self) -> Option<(PhotoFeatures, PhotoFeatures)> {
-        let f = self.photo_features.as_ref()?;
-        Some((f.pick(&self.split.train), f.pick(&self.split.test)))
-    }
-}
-
-fn pick(houses: &[House], rows: &[usize]) -> Vec<House> {
-    rows.iter().map(|&i| houses[i]).collect()
-}
-
-/// Keeps the houses whose zip code is common enough; refuses when fewer than 2 remain.
-pub fn filter(all: &[House], config: &DataConfig) -> Result<Vec<House>> {
-    let houses = dataset::filter_min_zip_count(all, config.min_zip_count);
-    if houses.len() < 2 {
-        return Err(Error::Usage(format!(
-            "only {} of {} houses have a zip code that occurs at least {} times (--min-zip-count); \
-             at least 2 are needed to train and test",
-            houses.len(),
-            all.len(),
-            config.min_zip_count
-        )));
-    }
-    Ok(houses)
-}
-
-/// Preprocesses `houses` (already filtered) for a given split. `photos` holds what was read
-/// from the photos of every house of `houses`, in the same order: with montages, the tables
-/// carry images.
-pub fn prepare_split(houses: Vec<House>, split: Split, photos: &PhotoInputs) -> Prepared {
-    let montages = match photos {
-        PhotoInputs::Montages(m) => Some(m),
-        _ => None,
-    };
-    let train_houses = pick(&houses, &split.train);
-    let test_houses = pick(&houses, &split.test);
-    let preprocessor = Preprocessor::fit(&houses, &train_houses);
-    let table = |h: &[House], rows: &[usize]| {
-        let mut images = Vec::new();
-        if let Some(m) = montages {
-            debug_assert_eq!(m.ids.len(), houses.len());
-            images.reserve(rows.len() * MONTAGE_BYTES);
-            for &row in rows {
-                photos::push_network_input(m.get(row), &mut images);
-            }
-        }
-        Table {
-            features: preprocessor.features(h),
-            n_features: preprocessor.n_features(),
-            targets: preprocessor.targets(h),
-            images,
-        }
-    };
-    let (train, test) = (
-        table(&train_houses, &split.train),
-        table(&test_houses, &split.test),
-    );
-    Prepared {
-        houses,
-        split,
-        preprocessor,
-        train,
-        test,
-        photo_features: match photos {
-            PhotoInputs::Features(f) => Some(f.clone()),
-            _ => None,
-        },
-    }
-}
-
-/// Filters, splits and preprocesses `all` houses as the tutorial does (attributes only).
-pub fn prepare(all: &[House], config: &DataConfig) -> Result<Prepared> {
-    let houses = filter(all, config)?;
-    let split = train_test_split(houses.len(), config.test_size, config.split_seed)?;
-    Ok(prepare_split(houses, split, &PhotoInputs::None))
 }
 
 /// What `config` reads from the photos of `houses` in `dataset_dir` (through the cache in
@@ -286,19 +95,6 @@ pub fn load_montages(
     let progress = observer.photos(ids.len());
     let (montages, _) = photos::ingest(dataset_dir, &ids, cache_dir, &*progress)?;
     Ok(montages)
-}
-
-/// One scored test house.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Prediction {
-    /// 1-based line of `HousesInfo.txt`.
-    pub house: usize,
-    /// Actual price in dollars.
-    pub price: f64,
-    /// Predicted price in dollars.
-    pub predicted: f64,
-    /// `|predicted - price| / price * 100`.
-    pub abs_pct_error: f64,
 }
 
 /// What a run produced.
@@ -359,9 +155,16 @@ pub fn fit_and_score(
 ) -> Result<Fitted> {
     observer.stage(Stage::Training);
     if let Some(recipe) = &config.recipe {
-        let fitted = crate::recipe::fit(prepared, recipe, config.train.seed, observer)?;
+        let outcome = crate::recipe::fit(prepared, recipe, config.train.seed, observer)?;
         observer.stage(Stage::Predicting);
-        return Ok(fitted);
+        return Ok(Fitted {
+            model: outcome.model,
+            history: outcome.history,
+            predictions: outcome.predictions,
+            metrics: outcome.metrics,
+            calibration: outcome.recipe.calibration.clone(),
+            recipe: Some(outcome.recipe),
+        });
     }
     config.ranges.validate()?;
     observer.model_summary(&config.model.summary(prepared.train.n_features));
@@ -415,27 +218,6 @@ fn calibrate(
         .map(|s| prepared.preprocessor.price(s))
         .collect();
     Ok(Some(Calibration::from_out_of_fold(&actual, &predicted)))
-}
-
-/// One [`Prediction`] per house from its predicted price, and the scores.
-pub fn score(
-    houses: &[House],
-    predicted: impl IntoIterator<Item = f64>,
-) -> (Vec<Prediction>, Metrics) {
-    let predictions: Vec<Prediction> = houses
-        .iter()
-        .zip(predicted)
-        .map(|(house, predicted)| Prediction {
-            house: house.id,
-            price: house.price,
-            predicted,
-            abs_pct_error: abs_pct_error(house.price, predicted),
-        })
-        .collect();
-    let actual: Vec<f64> = predictions.iter().map(|p| p.price).collect();
-    let prices: Vec<f64> = predictions.iter().map(|p| p.predicted).collect();
-    let metrics = Metrics::compute(&actual, &prices);
-    (predictions, metrics)
 }
 
 /// Runs the tutorial pipeline on the dataset folder `dataset_dir`, with the photo cache in

@@ -24,10 +24,12 @@ use crate::dataset::House;
 use crate::error::{Error, Result};
 use crate::extractor::{Backbone, PhotoFeatures};
 use crate::metrics::Metrics;
+use crate::metrics::{Prediction, score};
 use crate::model::{Ensemble, MAX_ENSEMBLE_MEMBERS, MlpConfig, ModelSpec, Network};
+use crate::observer::Observer;
 use crate::optim::AdamConfig;
 use crate::photo_price::PhotoPriceHead;
-use crate::pipeline::{Fitted, Observer, Prepared, score};
+use crate::prepared::Prepared;
 use crate::split::Split;
 use crate::train::{EpochRecord, Loss, Table, TrainConfig, predict, train};
 
@@ -441,6 +443,21 @@ pub struct RecipeFit {
     pub calibration: Option<crate::interval::Calibration>,
 }
 
+/// What [`fit`] made: the chosen candidate's networks as one model, and its test scores.
+#[derive(Debug, Clone)]
+pub struct RecipeOutcome {
+    /// The chosen candidate's fold networks (all seeds), averaged, as one network.
+    pub model: Network,
+    /// Its training history (empty: the recipe's networks keep none).
+    pub history: Vec<EpochRecord>,
+    /// One row per test house.
+    pub predictions: Vec<Prediction>,
+    /// Scores on the test houses.
+    pub metrics: Metrics,
+    /// The recipe's inputs, choices and calibration (saved with the model).
+    pub recipe: RecipeFit,
+}
+
 /// Runs the recipe on `prepared` (whose tables carry images when photos may be used): chooses
 /// a candidate by inner cross-validation on the training rows, then scores the test rows once.
 /// The fitted model is the chosen candidate's fold networks (all seeds), averaged.
@@ -449,7 +466,7 @@ pub fn fit(
     config: &RecipeConfig,
     seed: u64,
     observer: &mut dyn Observer,
-) -> Result<Fitted> {
+) -> Result<RecipeOutcome> {
     config.validate()?;
     let train_houses = prepared.train_houses();
     let test_houses = prepared.test_houses();
@@ -651,18 +668,17 @@ pub fn fit(
         .zip(&test_houses)
         .map(|(s, house)| inputs.price(s, house.area));
     let (predictions, metrics) = score(&test_houses, prices);
-    Ok(Fitted {
+    Ok(RecipeOutcome {
         model: network,
         history,
         predictions,
         metrics,
-        recipe: Some(RecipeFit {
+        recipe: RecipeFit {
             config: config.clone(),
             inputs,
             report: RecipeReport { candidates, chosen },
-            calibration: Some(calibration.clone()),
-        }),
-        calibration: Some(calibration),
+            calibration: Some(calibration),
+        },
     })
 }
 
