@@ -31,7 +31,7 @@ use crate::optim::AdamConfig;
 use crate::photo_price::PhotoPriceHead;
 use crate::prepared::Prepared;
 use crate::split::Split;
-use crate::train::{EpochRecord, Loss, Table, TrainConfig, predict, train};
+use crate::train::{EpochRecord, Loss, Table, TrainConfig, predict, train_rows};
 
 /// Whether the recipe may use the photos (the frontal photo's manufactured-home score).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -719,10 +719,11 @@ pub(crate) fn train_fold_networks(
                 };
                 let fold = &folds[k];
                 scope.spawn(move || {
-                    train(
+                    train_rows(
                         spec,
                         &member,
-                        &table.subset(&fold.train),
+                        table,
+                        Some(&fold.train),
                         &table.subset(&fold.test),
                         |_| {},
                     )
