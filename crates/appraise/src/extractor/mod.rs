@@ -63,7 +63,7 @@ impl Backbone {
     /// whenever any of them changes.
     fn cache_version(self) -> &'static str {
         match self {
-            Backbone::EfficientNetLite0 => "effnet-lite0-f16-v5",
+            Backbone::EfficientNetLite0 => "effnet-lite0-f16-v6",
         }
     }
 
