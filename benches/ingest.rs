@@ -48,8 +48,15 @@ fn main() {
     appraise::extractor::featurize(backbone, &dir, &ids, &|_| {}).expect("featurize the photos");
     let cold = start.elapsed().as_secs_f64();
     let cache = tempfile::tempdir().expect("a temporary folder");
-    appraise::extractor::featurize_cached(backbone, &dir, &ids, Some(cache.path()), &|_| {})
-        .expect("fill the feature cache");
+    appraise::extractor::featurize_cached(
+        backbone,
+        &dir,
+        &ids,
+        Some(cache.path()),
+        &|_| {},
+        &|_| {},
+    )
+    .expect("fill the feature cache");
     let cached: Vec<f64> = (0..5)
         .map(|_| {
             let start = Instant::now();
@@ -58,6 +65,7 @@ fn main() {
                 &dir,
                 &ids,
                 Some(cache.path()),
+                &|_| {},
                 &|_| {},
             )
             .expect("read the feature cache");

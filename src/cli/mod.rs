@@ -640,6 +640,14 @@ impl Observer for Printer {
         }
     }
 
+    fn warning(&mut self, line: &str) {
+        // Warnings go to standard error whatever the verbosity.
+        match &self.bar {
+            Some(bar) => bar.suspend(|| eprintln!("warning: {line}")),
+            None => eprintln!("warning: {line}"),
+        }
+    }
+
     fn model_summary(&mut self, summary: &str) {
         if self.verbosity != Verbosity::Quiet {
             print!("{summary}");
@@ -871,6 +879,9 @@ fn evaluate(args: &EvaluateArgs) -> Result<()> {
         args.unknown_zip.into(),
         args.cache.dir().as_deref(),
     )?;
+    for line in &evaluation.warnings {
+        eprintln!("warning: {line}");
+    }
     if !evaluation.same_dataset {
         eprintln!(
             "warning: this HousesInfo.txt differs from the one the model was trained on, \
@@ -1001,10 +1012,13 @@ fn ingest(args: &IngestArgs) -> Result<()> {
         indicatif::ProgressBar::hidden()
     };
     let start = std::time::Instant::now();
-    let (montages, source) =
-        appraise::photos::ingest(&dataset_dir, &ids, cache_dir.as_deref(), &|done| {
-            bar.set_position(done as u64)
-        })?;
+    let (montages, source) = appraise::photos::ingest(
+        &dataset_dir,
+        &ids,
+        cache_dir.as_deref(),
+        &|done| bar.set_position(done as u64),
+        &|line| bar.suspend(|| eprintln!("warning: {line}")),
+    )?;
     bar.finish_and_clear();
     let how = match source {
         appraise::photos::Source::Decoded => "decoded",

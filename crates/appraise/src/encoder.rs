@@ -424,6 +424,15 @@ impl Encoder {
     /// flagged rather than trusted. `frame` must hold the encoder's columns (as for
     /// [`Encoder::encode`], which reports the errors).
     pub fn outside_training(&self, frame: &Frame, rows: &[usize]) -> Vec<Option<String>> {
+        use rayon::prelude::*;
+        // Parts of the rows on every core; each row's answer depends on that row alone.
+        rows.par_chunks(65_536)
+            .map(|part| self.outside_part(frame, part))
+            .collect::<Vec<_>>()
+            .concat()
+    }
+
+    fn outside_part(&self, frame: &Frame, rows: &[usize]) -> Vec<Option<String>> {
         let mut out: Vec<Option<String>> = vec![None; rows.len()];
         let mut add = |i: usize, reason: String| match &mut out[i] {
             Some(text) => {

@@ -50,6 +50,9 @@ pub trait Observer {
     fn model_summary(&mut self, _summary: &str) {}
     /// A line of information (the recipe's candidates and choice).
     fn note(&mut self, _line: &str) {}
+    /// Something the user should know that does not stop the run (a cache that could not
+    /// be written).
+    fn warning(&mut self, _line: &str) {}
 }
 
 /// An observer that ignores everything.

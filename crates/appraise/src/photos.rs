@@ -510,6 +510,7 @@ pub fn ingest(
     ids: &[usize],
     cache_dir: Option<&Path>,
     on_house: &(dyn Fn(usize) + Sync),
+    warn: &(dyn Fn(&str) + Sync),
 ) -> Result<(Montages, Source)> {
     let cache_file = match cache_dir {
         Some(cache) => Some(cache.join(format!("montages-{}.bin", montage_cache_key(dir, ids)?))),
@@ -546,7 +547,7 @@ pub fn ingest(
             .map_err(|e| Error::io(cache, e))
             .and_then(|()| atomic::write(file, &encode_cache(&montages)));
         if let Err(e) = written {
-            eprintln!("warning: could not write the photo cache: {e}");
+            warn(&format!("could not write the photo cache: {e}"));
         }
     }
     Ok((montages, source))
@@ -778,9 +779,9 @@ mod tests {
         }
         let ids = [1, 2, 3];
         let none = |_| {};
-        let (first, source) = ingest(dir.path(), &ids, Some(&cache), &none).unwrap();
+        let (first, source) = ingest(dir.path(), &ids, Some(&cache), &none, &|_| {}).unwrap();
         assert_eq!(source, Source::Decoded);
-        let (second, source) = ingest(dir.path(), &ids, Some(&cache), &none).unwrap();
+        let (second, source) = ingest(dir.path(), &ids, Some(&cache), &none, &|_| {}).unwrap();
         assert_eq!(source, Source::Cache);
         assert_eq!(second, first);
         // A changed photo (size and time) misses the cache.
@@ -790,7 +791,7 @@ mod tests {
             solid_jpeg(64, 64, [9, 9, 9]),
         )
         .unwrap();
-        let (third, source) = ingest(dir.path(), &ids, Some(&cache), &none).unwrap();
+        let (third, source) = ingest(dir.path(), &ids, Some(&cache), &none, &|_| {}).unwrap();
         assert_eq!(source, Source::Decoded);
         assert_ne!(third, first);
         // A damaged cache file is rebuilt, never trusted.
@@ -802,17 +803,40 @@ mod tests {
         let mut bytes = std::fs::read(&file).unwrap();
         bytes[100] ^= 0xff;
         std::fs::write(&file, &bytes).unwrap();
-        let (fourth, source) = ingest(dir.path(), &ids, Some(&cache), &none).unwrap();
+        let (fourth, source) = ingest(dir.path(), &ids, Some(&cache), &none, &|_| {}).unwrap();
         assert_eq!(source, Source::Rebuilt);
         assert_eq!(fourth, third);
         std::fs::write(&file, b"junk").unwrap();
         assert_eq!(
-            ingest(dir.path(), &ids, Some(&cache), &none).unwrap().1,
+            ingest(dir.path(), &ids, Some(&cache), &none, &|_| {})
+                .unwrap()
+                .1,
             Source::Rebuilt
         );
         assert_eq!(
-            ingest(dir.path(), &ids, Some(&cache), &none).unwrap().1,
+            ingest(dir.path(), &ids, Some(&cache), &none, &|_| {})
+                .unwrap()
+                .1,
             Source::Cache
+        );
+        // A cache folder that cannot be made: the montages still come, and the caller hears
+        // why they were not cached (the library prints nothing itself).
+        let blocked = dir.path().join("a-file");
+        std::fs::write(&blocked, b"not a folder").unwrap();
+        let heard = std::sync::Mutex::new(Vec::new());
+        let (montages, _) = ingest(
+            dir.path(),
+            &ids,
+            Some(&blocked.join("cache")),
+            &none,
+            &|w| heard.lock().unwrap().push(w.to_string()),
+        )
+        .unwrap();
+        assert_eq!(montages.ids, ids.to_vec());
+        let heard = heard.into_inner().unwrap();
+        assert!(
+            heard.len() == 1 && heard[0].starts_with("could not write the photo cache"),
+            "{heard:?}"
         );
     }
 }

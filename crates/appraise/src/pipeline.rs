@@ -65,13 +65,24 @@ pub fn load_photos(
         observer.stage(Stage::LoadingImages);
         let ids: Vec<usize> = houses.iter().map(|h| h.id).collect();
         let progress = observer.photos(ids.len());
+        let warnings = std::sync::Mutex::new(Vec::new());
         let features = crate::extractor::featurize_cached(
             Backbone::default(),
             dataset_dir,
             &ids,
             cache_dir,
             &*progress,
+            &|line: &str| {
+                warnings
+                    .lock()
+                    .expect("no panic holds it")
+                    .push(line.to_string())
+            },
         )?;
+        drop(progress);
+        for line in warnings.into_inner().expect("no panic holds it") {
+            observer.warning(&line);
+        }
         return Ok(PhotoInputs::Features(features));
     }
     Ok(PhotoInputs::Montages(load_montages(
@@ -93,7 +104,17 @@ pub fn load_montages(
     observer.stage(Stage::LoadingImages);
     let ids: Vec<usize> = houses.iter().map(|h| h.id).collect();
     let progress = observer.photos(ids.len());
-    let (montages, _) = photos::ingest(dataset_dir, &ids, cache_dir, &*progress)?;
+    let warnings = std::sync::Mutex::new(Vec::new());
+    let (montages, _) = photos::ingest(dataset_dir, &ids, cache_dir, &*progress, &|line: &str| {
+        warnings
+            .lock()
+            .expect("no panic holds it")
+            .push(line.to_string())
+    })?;
+    drop(progress);
+    for line in warnings.into_inner().expect("no panic holds it") {
+        observer.warning(&line);
+    }
     Ok(montages)
 }
 

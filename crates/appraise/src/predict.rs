@@ -288,6 +288,7 @@ pub fn load_query_photos(
     dir: &Path,
     ids: &[usize],
     cache_dir: Option<&Path>,
+    warn: &(dyn Fn(&str) + Sync),
 ) -> Result<QueryPhotos> {
     Ok(match (model.header.uses_photos(), &model.header.recipe) {
         (false, _) => QueryPhotos::default(),
@@ -300,11 +301,12 @@ pub fn load_query_photos(
                 ids,
                 cache_dir,
                 &|_| {},
+                warn,
             )?),
         },
         (true, None) => QueryPhotos {
             montages: Some(
-                crate::photos::ingest(dir, ids, cache_dir, &|_| {})?
+                crate::photos::ingest(dir, ids, cache_dir, &|_| {}, warn)?
                     .0
                     .pixels,
             ),
@@ -506,6 +508,9 @@ pub struct Evaluation {
     pub metrics: Metrics,
     /// How the model's price ranges held, at 80% and 90% (empty for a model without ranges).
     pub coverage: Vec<crate::interval::Coverage>,
+    /// What the user should know (a cache that could not be written).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// Scores `model` on the dataset in `dataset_dir`: on the test houses of the split it was
@@ -543,7 +548,14 @@ pub fn evaluate(
     };
     let queries: Vec<Query> = houses.iter().map(Query::from).collect();
     let ids: Vec<usize> = houses.iter().map(|h| h.id).collect();
-    let photos = load_query_photos(model, dataset_dir, &ids, cache_dir)?;
+    let warnings = std::sync::Mutex::new(Vec::new());
+    let warn = |line: &str| {
+        warnings
+            .lock()
+            .expect("no panic holds it")
+            .push(line.to_string())
+    };
+    let photos = load_query_photos(model, dataset_dir, &ids, cache_dir, &warn)?;
     let (prices, _) = predict_prices(model, &queries, &photos, unknown_zip)?;
     let actual: Vec<f64> = houses.iter().map(|h| h.price).collect();
     Ok(Evaluation {
@@ -555,6 +567,7 @@ pub fn evaluate(
             .calibration()
             .map(|c| crate::interval::Coverage::all_reported(c, &actual, &prices))
             .unwrap_or_default(),
+        warnings: warnings.into_inner().expect("no panic holds it"),
     })
 }
 

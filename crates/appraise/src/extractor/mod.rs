@@ -233,6 +233,7 @@ pub fn featurize_cached(
     ids: &[usize],
     cache_dir: Option<&Path>,
     on_house: &(dyn Fn(usize) + Sync),
+    warn: &(dyn Fn(&str) + Sync),
 ) -> Result<PhotoFeatures> {
     let file = match cache_dir {
         Some(cache) => Some(cache.join(format!(
@@ -258,7 +259,7 @@ pub fn featurize_cached(
             .map_err(|e| Error::io(cache, e))
             .and_then(|()| crate::atomic::write(file, &bytes));
         if let Err(e) = written {
-            eprintln!("warning: could not write the photo feature cache: {e}");
+            warn(&format!("could not write the photo feature cache: {e}"));
         }
     }
     Ok(features)
