@@ -286,19 +286,19 @@ pub fn from_csv(bytes: &[u8], path: &Path) -> Result<Frame> {
             _ => bad(line, "(row)".into(), e.to_string()),
         }
     };
-    let mut is_text = vec![false; names.len()];
     let mut record = csv::ByteRecord::new();
-    while first.read_byte_record(&mut record).map_err(read_error)? {
-        for (c, text) in is_text.iter_mut().enumerate() {
-            if !*text {
-                let raw = &record[c];
-                let number = std::str::from_utf8(raw)
-                    .ok()
-                    .is_some_and(|t| is_missing(t) || parse_number(t).is_some());
-                *text = !number;
+    let is_text = match text_columns_in_parallel(bytes, names.len()) {
+        Some(is_text) => is_text,
+        // Quotes, lone carriage returns or a malformed row: one pass in order, which also
+        // names the line of any error exactly.
+        None => {
+            let mut is_text = vec![false; names.len()];
+            while first.read_byte_record(&mut record).map_err(read_error)? {
+                mark_text_columns(&record, &mut is_text);
             }
+            is_text
         }
-    }
+    };
     let mut second = reader();
     let mut columns = Columns::new(is_text);
     while second.read_byte_record(&mut record).map_err(read_error)? {
@@ -318,6 +318,72 @@ pub fn from_csv(bytes: &[u8], path: &Path) -> Result<Frame> {
         names,
         columns: columns.finish(),
     })
+}
+
+/// Marks the columns of `record` whose cell is neither a number nor a missing value.
+fn mark_text_columns(record: &csv::ByteRecord, is_text: &mut [bool]) {
+    for (c, text) in is_text.iter_mut().enumerate() {
+        if !*text {
+            let number = std::str::from_utf8(&record[c])
+                .ok()
+                .is_some_and(|t| is_missing(t) || parse_number(t).is_some());
+            *text = !number;
+        }
+    }
+}
+
+/// Which columns hold text, found on every core: a table without quotes and without lone
+/// carriage returns has its records on lines, so its rows can be cut into parts at line
+/// ends and each part checked alone. `None` for any other table, or when a part does not
+/// parse into rows of `columns` fields (the caller's pass in order then reports the error).
+fn text_columns_in_parallel(bytes: &[u8], columns: usize) -> Option<Vec<bool>> {
+    use rayon::prelude::*;
+    if memchr::memchr(b'"', bytes).is_some()
+        || memchr::memchr_iter(b'\r', bytes).any(|i| bytes.get(i + 1) != Some(&b'\n'))
+    {
+        return None;
+    }
+    let body = &bytes[memchr::memchr(b'\n', bytes)? + 1..];
+    // A few parts per core, each ending at a line end.
+    let parts = 4 * rayon::current_num_threads().max(1);
+    let target = body.len().div_ceil(parts).max(1 << 16);
+    let mut cuts = vec![0];
+    while let Some(&last) = cuts.last() {
+        if last >= body.len() {
+            break;
+        }
+        let from = (last + target).min(body.len());
+        let next = memchr::memchr(b'\n', &body[from..]).map_or(body.len(), |i| from + i + 1);
+        cuts.push(next);
+    }
+    let marks: Option<Vec<Vec<bool>>> = cuts
+        .par_windows(2)
+        .map(|w| {
+            let mut reader = csv::ReaderBuilder::new()
+                .has_headers(false)
+                .flexible(true)
+                .from_reader(&body[w[0]..w[1]]);
+            let mut record = csv::ByteRecord::new();
+            let mut is_text = vec![false; columns];
+            while reader.read_byte_record(&mut record).ok()? {
+                if record.len() != columns {
+                    return None;
+                }
+                mark_text_columns(&record, &mut is_text);
+            }
+            Some(is_text)
+        })
+        .collect();
+    Some(
+        marks?
+            .into_iter()
+            .fold(vec![false; columns], |mut all, part| {
+                for (a, p) in all.iter_mut().zip(part) {
+                    *a |= p;
+                }
+                all
+            }),
+    )
 }
 
 fn check_names(names: &[String], path: &Path) -> Result<()> {
@@ -417,6 +483,38 @@ fn read_parquet(path: &Path) -> Result<Frame> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_columns_found_in_parallel_as_in_order() {
+        // Enough rows for several parts; a text cell only in the last row and a missing
+        // cell in the middle.
+        let mut csv = String::from("a,b,c\r\n");
+        for i in 0..40_000 {
+            let b = if i == 20_000 {
+                String::new()
+            } else {
+                format!("{}.5", i)
+            };
+            let c = if i == 39_999 {
+                "x".to_string()
+            } else {
+                i.to_string()
+            };
+            csv.push_str(&format!("{i},{b},{c}\r\n"));
+        }
+        assert_eq!(
+            text_columns_in_parallel(csv.as_bytes(), 3),
+            Some(vec![false, false, true])
+        );
+        let frame = from_csv(csv.as_bytes(), Path::new("t.csv")).unwrap();
+        assert!(matches!(frame.columns[2], Values::Texts(_)));
+        assert!(matches!(frame.columns[1], Values::Numbers(_)));
+        // Quotes, or a row of the wrong length: left to the pass in order.
+        assert_eq!(text_columns_in_parallel(b"a,b\n\"1\",2\n", 2), None);
+        assert_eq!(text_columns_in_parallel(b"a,b\n1,2,3\n", 2), None);
+        let e = from_csv(b"a,b\n1,2\n1,2,3\n", Path::new("t.csv")).unwrap_err();
+        assert!(e.to_string().starts_with("t.csv:3:"), "{e}");
+    }
 
     fn csv(text: &str) -> Result<Frame> {
         from_csv(text.as_bytes(), Path::new("t.csv"))
