@@ -119,59 +119,17 @@ fn the_page_prices_a_house_in_a_real_browser() {
             .await
             .expect("the form is built");
         bedrooms.send_keys("3").await.unwrap();
-        let hint = client
-            .find(Locator::Css("label[for=field-area]"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let hint = text_of(&client, "label[for=field-area]").await;
         assert!(hint.contains("training range"), "{hint}");
-        client
-            .find(Locator::Css("#field-bathrooms"))
-            .await
-            .unwrap()
-            .send_keys("2")
-            .await
-            .unwrap();
-        client
-            .find(Locator::Css("#field-area"))
-            .await
-            .unwrap()
-            .send_keys("1500")
-            .await
-            .unwrap();
-        client
-            .find(Locator::Css("#field-zipcode"))
-            .await
-            .unwrap()
-            .select_by_value("92276")
-            .await
-            .unwrap();
-        client
-            .find(Locator::Css("#submit"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        type_into(&client, "#field-bathrooms", "2").await;
+        type_into(&client, "#field-area", "1500").await;
+        choose(&client, "#field-zipcode", "92276").await;
+        submit(&client).await;
         let shown = wait_for_text(&client, "#price").await;
         assert_eq!(dollars_on_page(&shown), api_price.round(), "{shown}");
-        let range = client
-            .find(Locator::Css("#range"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let range = text_of(&client, "#range").await;
         assert!(range.starts_with("80% range: $"), "{range}");
-        let card = client
-            .find(Locator::Css("#card"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let card = text_of(&client, "#card").await;
         assert!(card.contains("tutorial mlp network"), "{card}");
         assert!(card.contains("Test error (MAPE)"), "{card}");
 
@@ -179,24 +137,12 @@ fn the_page_prices_a_house_in_a_real_browser() {
         let area = client.find(Locator::Css("#field-area")).await.unwrap();
         area.clear().await.unwrap();
         area.send_keys("-10").await.unwrap();
-        client
-            .find(Locator::Css("#submit"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        submit(&client).await;
         let error = wait_for_text(&client, "#error").await;
         assert!(error.contains("houses[0].area"), "{error}");
 
         // The other model: a drop-down of its categories, an optional number left empty.
-        client
-            .find(Locator::Css("#model"))
-            .await
-            .unwrap()
-            .select_by_value("listings")
-            .await
-            .unwrap();
+        choose(&client, "#model", "listings").await;
         let beds = client
             .wait()
             .at_most(wait)
@@ -204,34 +150,10 @@ fn the_page_prices_a_house_in_a_real_browser() {
             .await
             .unwrap();
         beds.send_keys("2").await.unwrap();
-        client
-            .find(Locator::Css("#field-sqft"))
-            .await
-            .unwrap()
-            .send_keys("900")
-            .await
-            .unwrap();
-        client
-            .find(Locator::Css("#field-type"))
-            .await
-            .unwrap()
-            .select_by_value("condo")
-            .await
-            .unwrap();
-        client
-            .find(Locator::Css("#field-city"))
-            .await
-            .unwrap()
-            .select_by_value("Gamma")
-            .await
-            .unwrap();
-        client
-            .find(Locator::Css("#submit"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        type_into(&client, "#field-sqft", "900").await;
+        choose(&client, "#field-type", "condo").await;
+        choose(&client, "#field-city", "Gamma").await;
+        submit(&client).await;
         let shown = wait_for_text(&client, "#price").await;
         assert_eq!(dollars_on_page(&shown), api_listing.round(), "{shown}");
         client.close().await.unwrap();
@@ -309,17 +231,35 @@ fn the_page_prices_a_house_from_photos_picked_in_a_real_browser() {
             let photo = dir.path().join(format!("data/1_{room}.jpg"));
             picker.send_keys(photo.to_str().unwrap()).await.unwrap();
         }
-        client
-            .find(Locator::Css("#submit"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        submit(&client).await;
         let shown = wait_for_text(&client, "#price").await;
         assert_eq!(dollars_on_page(&shown), expected.round(), "{shown}");
         client.close().await.unwrap();
     });
+}
+
+/// Types `text` into the field `selector`.
+async fn type_into(client: &fantoccini::Client, selector: &str, text: &str) {
+    let field = client.find(Locator::Css(selector)).await.unwrap();
+    field.send_keys(text).await.unwrap();
+}
+
+/// Chooses the option `value` of the drop-down `selector`.
+async fn choose(client: &fantoccini::Client, selector: &str, value: &str) {
+    let list = client.find(Locator::Css(selector)).await.unwrap();
+    list.select_by_value(value).await.unwrap();
+}
+
+/// Presses the form's submit button.
+async fn submit(client: &fantoccini::Client) {
+    let button = client.find(Locator::Css("#submit")).await.unwrap();
+    button.click().await.unwrap();
+}
+
+/// The text `selector` shows now.
+async fn text_of(client: &fantoccini::Client, selector: &str) -> String {
+    let element = client.find(Locator::Css(selector)).await.unwrap();
+    element.text().await.unwrap()
 }
 
 /// The text of `selector` once it is shown and not empty.

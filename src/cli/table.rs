@@ -547,9 +547,7 @@ pub fn evaluate(model: &TableModel, data: Option<&Path>, all: bool, json: bool) 
 /// lines without their line ends, exactly what the csv reader reads from it. `None` for any
 /// other file.
 fn plain_records(bytes: &[u8]) -> Option<Vec<&[u8]>> {
-    if memchr::memchr(b'"', bytes).is_some()
-        || memchr::memchr_iter(b'\r', bytes).any(|i| bytes.get(i + 1) != Some(&b'\n'))
-    {
+    if !appraise::table::line_oriented(bytes) {
         return None;
     }
     let mut records = Vec::new();

@@ -320,6 +320,14 @@ pub fn from_csv(bytes: &[u8], path: &Path) -> Result<Frame> {
     })
 }
 
+/// Whether a CSV file's records are exactly its non-empty lines: it holds no quote (so no
+/// field spans lines) and no carriage return outside a CRLF line end (which the csv reader
+/// would also take for a line end). Such a file can be cut at line ends without parsing.
+pub fn line_oriented(bytes: &[u8]) -> bool {
+    memchr::memchr(b'"', bytes).is_none()
+        && memchr::memchr_iter(b'\r', bytes).all(|i| bytes.get(i + 1) == Some(&b'\n'))
+}
+
 /// Marks the columns of `record` whose cell is neither a number nor a missing value.
 fn mark_text_columns(record: &csv::ByteRecord, is_text: &mut [bool]) {
     for (c, text) in is_text.iter_mut().enumerate() {
@@ -338,9 +346,7 @@ fn mark_text_columns(record: &csv::ByteRecord, is_text: &mut [bool]) {
 /// parse into rows of `columns` fields (the caller's pass in order then reports the error).
 fn text_columns_in_parallel(bytes: &[u8], columns: usize) -> Option<Vec<bool>> {
     use rayon::prelude::*;
-    if memchr::memchr(b'"', bytes).is_some()
-        || memchr::memchr_iter(b'\r', bytes).any(|i| bytes.get(i + 1) != Some(&b'\n'))
-    {
+    if !line_oriented(bytes) {
         return None;
     }
     let body = &bytes[memchr::memchr(b'\n', bytes)? + 1..];
