@@ -100,14 +100,9 @@ fn the_page_prices_a_house_in_a_real_browser() {
         .as_f64()
         .unwrap();
 
-    let driver = start_driver(&driver_path);
-    let profile = tempfile::tempdir().unwrap();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let client = session(&driver, profile.path()).await;
+    let browser = Browser::start(&driver_path);
+    browser.runtime.block_on(async {
+        let client = browser.session().await;
         let wait = Duration::from_secs(20);
 
         client.goto(&server.url("/")).await.unwrap();
@@ -158,6 +153,30 @@ fn the_page_prices_a_house_in_a_real_browser() {
         assert_eq!(dollars_on_page(&shown), api_listing.round(), "{shown}");
         client.close().await.unwrap();
     });
+}
+
+/// chromedriver, a fresh chromium profile and a runtime to drive them from.
+struct Browser {
+    driver: Driver,
+    profile: tempfile::TempDir,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Browser {
+    fn start(driver_path: &PathBuf) -> Self {
+        Self {
+            driver: start_driver(driver_path),
+            profile: tempfile::tempdir().unwrap(),
+            runtime: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap(),
+        }
+    }
+
+    async fn session(&self) -> fantoccini::Client {
+        session(&self.driver, self.profile.path()).await
+    }
 }
 
 /// A headless chromium session through `driver`, with its profile in `profile`.
@@ -211,14 +230,9 @@ fn the_page_prices_a_house_from_photos_picked_in_a_real_browser() {
         &["--model", "photos-only/model.appraise", "--quiet"],
         dir.path(),
     );
-    let driver = start_driver(&driver_path);
-    let profile = tempfile::tempdir().unwrap();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let client = session(&driver, profile.path()).await;
+    let browser = Browser::start(&driver_path);
+    browser.runtime.block_on(async {
+        let client = browser.session().await;
         client.goto(&server.url("/")).await.unwrap();
         for room in ["bathroom", "bedroom", "frontal", "kitchen"] {
             let picker = client
