@@ -6,6 +6,7 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
+use super::block::{conv_block_eval, conv_block_train};
 use super::conv::conv3x3_same;
 use super::layers::{Norm, batch_norm, conv3x3, dense};
 use super::pool::max_pool2x2;
@@ -213,12 +214,11 @@ impl Cnn {
     /// `[batch, head]` branch features. With `dropout` (training), dropout masks are drawn
     /// from it; without, dropout is off.
     pub fn forward(&self, images: Tensor<4>, dropout: Option<&mut SeededRng>) -> Tensor<2> {
-        let mut x = images;
-        for (conv, norm) in self.convs.iter().zip(&self.norms) {
-            let bias = conv.bias.as_ref().expect("convolutions have a bias").val();
-            let y = conv3x3_same(x, conv.weight.val(), bias);
-            x = max_pool2x2(norm.forward(relu(y)));
-        }
+        let x = if on_flex(&images.device()) {
+            self.blocks_fused(images)
+        } else {
+            self.blocks(images)
+        };
         let x: Tensor<2> = x.flatten(1, 3);
         let mut x = self.dense_norm.forward(relu(self.dense.forward(x)));
         if let Some(rng) = dropout
@@ -232,6 +232,62 @@ impl Cnn {
             None => x,
         }
     }
+}
+
+impl Cnn {
+    /// The CONV => RELU => BN => POOL blocks through burn's layers (any backend):
+    /// `[batch, 3, 64, 64]` -> `[batch, filters, side, side]`.
+    fn blocks(&self, images: Tensor<4>) -> Tensor<4> {
+        let mut x = images;
+        for (conv, norm) in self.convs.iter().zip(&self.norms) {
+            let bias = conv.bias.as_ref().expect("convolutions have a bias").val();
+            let y = conv3x3_same(x, conv.weight.val(), bias);
+            x = max_pool2x2(norm.forward(relu(y)));
+        }
+        x
+    }
+
+    /// The same blocks as fused CPU operations on channels-last values (`block.rs`), with the
+    /// same result up to float rounding; the output is put back in burn's channel-first order
+    /// so the dense layer's weights mean the same in both paths (and in saved models).
+    fn blocks_fused(&self, images: Tensor<4>) -> Tensor<4> {
+        let training = images.device().is_autodiff();
+        let mut x = images.permute([0, 2, 3, 1]);
+        for (conv, norm) in self.convs.iter().zip(&self.norms) {
+            let bias = conv.bias.as_ref().expect("convolutions have a bias").val();
+            let [n, h, w, _] = x.dims();
+            x = if training {
+                let (y, mean, var) = conv_block_train(
+                    x,
+                    conv.weight.val(),
+                    bias,
+                    norm.gamma.val(),
+                    norm.beta.val(),
+                    norm.epsilon,
+                );
+                norm.track(mean, var, (n * h * w) as f64);
+                y
+            } else {
+                let device = x.device();
+                conv_block_eval(
+                    x,
+                    conv.weight.val(),
+                    bias,
+                    norm.gamma.val(),
+                    norm.beta.val(),
+                    norm.running_mean.value().to_device(&device),
+                    norm.running_var.value().to_device(&device),
+                    norm.epsilon,
+                )
+            };
+        }
+        x.permute([0, 3, 1, 2])
+    }
+}
+
+/// Whether `device` runs on the flex CPU backend, where the fused blocks apply.
+fn on_flex(device: &Device) -> bool {
+    device.clone().inner() == Device::flex()
 }
 
 /// Inverted dropout: each value kept with probability `1 - rate` and scaled by `1 / (1 - rate)`.

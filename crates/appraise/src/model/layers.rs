@@ -120,28 +120,7 @@ impl Norm {
                 .div_scalar(count);
             let scale = var.clone().add_scalar(self.epsilon).sqrt().recip()
                 * self.gamma.val().reshape([1, c, 1]);
-            let unbiased = if count > 1.0 {
-                count / (count - 1.0)
-            } else {
-                1.0
-            };
-            let keep = self.momentum;
-            let mean = mean.detach().reshape([c]);
-            let var = var.detach().reshape([c]).mul_scalar(unbiased);
-            let old_mean = self.running_mean.value_sync().to_device(&mean.device());
-            let old_var = self.running_var.value_sync().to_device(&var.device());
-            self.running_mean.update(
-                old_mean
-                    .mul_scalar(keep)
-                    .add(mean.mul_scalar(1.0 - keep))
-                    .detach(),
-            );
-            self.running_var.update(
-                old_var
-                    .mul_scalar(keep)
-                    .add(var.mul_scalar(1.0 - keep))
-                    .detach(),
-            );
+            self.track(mean.detach().reshape([c]), var.detach().reshape([c]), count);
             centered * scale + self.beta.val().reshape([1, c, 1])
         } else {
             let device = x3.device();
@@ -152,6 +131,32 @@ impl Norm {
             x3 * scale.reshape([1, c, 1]) + shift.reshape([1, c, 1])
         };
         y.reshape(dims)
+    }
+
+    /// Moves the moving averages towards a training batch's `mean` and biased `var` over
+    /// `count` values per channel (Keras keeps the unbiased variance).
+    pub fn track(&self, mean: Tensor<1>, var: Tensor<1>, count: f64) {
+        let unbiased = if count > 1.0 {
+            count / (count - 1.0)
+        } else {
+            1.0
+        };
+        let keep = self.momentum;
+        let var = var.mul_scalar(unbiased);
+        let old_mean = self.running_mean.value_sync().to_device(&mean.device());
+        let old_var = self.running_var.value_sync().to_device(&var.device());
+        self.running_mean.update(
+            old_mean
+                .mul_scalar(keep)
+                .add(mean.mul_scalar(1.0 - keep))
+                .detach(),
+        );
+        self.running_var.update(
+            old_var
+                .mul_scalar(keep)
+                .add(var.mul_scalar(1.0 - keep))
+                .detach(),
+        );
     }
 }
 

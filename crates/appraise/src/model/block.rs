@@ -1,0 +1,989 @@
+//! The tutorial CNN's CONV => RELU => BN => POOL block as one fused CPU operation.
+//!
+//! Through burn's ops a block is a convolution (flex re-lays the weights, copies the input to
+//! channels-last and allocates patch buffers on every call), a ReLU, BatchNorm's ~10 ops
+//! forward and ~20 backward, and a pooling, each allocating its output and taking the autodiff
+//! graph's lock: a training step at batch 8 took ~26-30 ms for ~0.5 GFLOP. Here a block is one
+//! operation on channels-last values. Per image, on all cores: the 3x3 patches are laid out
+//! once, one `gemm` product gives the convolution, and bias and ReLU are applied to its output;
+//! BatchNorm's batch statistics are summed per image and combined in image order; normalizing
+//! and 2x2 max pooling are one pass that keeps the pooled values and each window's winner.
+//! The backward pass reuses the saved patches, activations and winners.
+//!
+//! Semantics are Keras's: batch statistics over all the step's images (biased variance for
+//! normalizing; the caller updates the moving averages with the unbiased one), moving
+//! statistics in evaluation. Each image's work runs on one thread and every sum over images is
+//! taken in image order, so the numbers do not depend on the number of threads. The tests
+//! below check the forward pass and every gradient against burn's own layers.
+
+use std::sync::Arc;
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Autodiff, Backend, Dispatch, Flex, TensorMetadata, backend_extension};
+use burn::tensor::{Tensor, TensorData};
+use gemm::Parallelism;
+use rayon::prelude::*;
+
+/// The extension: one block on channels-last `[n, h, w, c]` values (even `h` and `w`), with a
+/// convolution `weight` `[f, c, 3, 3]` (burn's order) and `bias`, and BatchNorm's `gamma`
+/// and `beta` `[f]`.
+#[backend_extension(Flex, Autodiff)]
+pub trait ConvBlockBackend: Backend {
+    /// Training: normalizes with the batch's statistics. Returns the pooled block output
+    /// `[n, h / 2, w / 2, f]`, the batch mean and the batch (biased) variance `[f]` of the
+    /// activations, for the caller's moving averages.
+    fn conv_block_train(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+
+    /// Evaluation: normalizes with the moving `mean` and `var`; no gradient flows.
+    #[allow(clippy::too_many_arguments)]
+    fn conv_block_eval(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        var: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> FloatTensor<Self>;
+}
+
+/// Sizes of one block: batch, input height and width, input channels, filters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockShape {
+    /// Images.
+    pub n: usize,
+    /// Input height (even).
+    pub h: usize,
+    /// Input width (even).
+    pub w: usize,
+    /// Input channels.
+    pub c: usize,
+    /// Filters (output channels).
+    pub f: usize,
+}
+
+impl BlockShape {
+    fn pixels(&self) -> usize {
+        self.h * self.w
+    }
+    fn patch(&self) -> usize {
+        9 * self.c
+    }
+    fn pooled(&self) -> usize {
+        (self.h / 2) * (self.w / 2)
+    }
+}
+
+/// What the forward pass keeps for the backward pass.
+#[derive(Debug)]
+struct Saved {
+    shape: BlockShape,
+    /// `[n, h * w, 9c]` patches, rows ordered (dy, dx, channel).
+    cols: Vec<f32>,
+    /// `[n, h * w, f]` activations after the ReLU.
+    act: Vec<f32>,
+    /// `[n, h/2 * w/2, f]` the winner (0..4, row-major in the window) of each pooling window.
+    winner: Vec<u8>,
+    /// `[9c, f]` the kernel as one matrix.
+    kernel: Vec<f32>,
+    mean: Vec<f32>,
+    invstd: Vec<f32>,
+    gamma: Vec<f32>,
+}
+
+/// A block's forward pass.
+struct Forward {
+    out: Vec<f32>,
+    mean: Vec<f32>,
+    var: Vec<f32>,
+    saved: Option<Saved>,
+}
+
+/// A block's gradients: input (if asked), weight in burn's `[f, c, 3, 3]` order, bias, gamma,
+/// beta.
+struct Grads {
+    x: Option<Vec<f32>>,
+    weight: Vec<f32>,
+    bias: Vec<f32>,
+    gamma: Vec<f32>,
+    beta: Vec<f32>,
+}
+
+/// burn's `[f, c, 3, 3]` kernel as the `[9c, f]` matrix the patches multiply.
+fn kernel_matrix(weight: &[f32], c: usize, f: usize) -> Vec<f32> {
+    let mut out = vec![0.0; 9 * c * f];
+    for o in 0..f {
+        for i in 0..c {
+            for k in 0..9 {
+                out[(k * c + i) * f + o] = weight[(o * c + i) * 9 + k];
+            }
+        }
+    }
+    out
+}
+
+/// The `[9c, f]` matrix back in burn's `[f, c, 3, 3]` order.
+fn burn_kernel(matrix: &[f32], c: usize, f: usize) -> Vec<f32> {
+    let mut out = vec![0.0; 9 * c * f];
+    for o in 0..f {
+        for i in 0..c {
+            for k in 0..9 {
+                out[(o * c + i) * 9 + k] = matrix[(k * c + i) * f + o];
+            }
+        }
+    }
+    out
+}
+
+/// One image's `[h, w, c]` values as `[h * w, 9c]` 3x3 "same" patches (zeros outside).
+fn im2col(x: &[f32], h: usize, w: usize, c: usize, cols: &mut [f32]) {
+    for y in 0..h {
+        for x0 in 0..w {
+            let row = &mut cols[(y * w + x0) * 9 * c..][..9 * c];
+            for ky in 0..3 {
+                for kx in 0..3 {
+                    let dst = &mut row[(ky * 3 + kx) * c..][..c];
+                    let (sy, sx) = ((y + ky).wrapping_sub(1), (x0 + kx).wrapping_sub(1));
+                    if sy < h && sx < w {
+                        dst.copy_from_slice(&x[(sy * w + sx) * c..][..c]);
+                    } else {
+                        dst.fill(0.0);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Adds `[h * w, 9c]` patch gradients back onto one image's `[h, w, c]` input gradient.
+fn col2im_add(cols: &[f32], h: usize, w: usize, c: usize, dx: &mut [f32]) {
+    for y in 0..h {
+        for x0 in 0..w {
+            let row = &cols[(y * w + x0) * 9 * c..][..9 * c];
+            for ky in 0..3 {
+                for kx in 0..3 {
+                    let (sy, sx) = ((y + ky).wrapping_sub(1), (x0 + kx).wrapping_sub(1));
+                    if sy < h && sx < w {
+                        let src = &row[(ky * 3 + kx) * c..][..c];
+                        for (d, s) in dx[(sy * w + sx) * c..][..c].iter_mut().zip(src) {
+                            *d += s;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A row-major matrix operand: `rows x cols` values with the given row and column strides.
+#[derive(Clone, Copy)]
+struct Mat<'a> {
+    data: &'a [f32],
+    row_stride: isize,
+    col_stride: isize,
+}
+
+impl<'a> Mat<'a> {
+    fn rows(data: &'a [f32], cols: usize) -> Self {
+        Mat {
+            data,
+            row_stride: cols as isize,
+            col_stride: 1,
+        }
+    }
+    /// The transpose of a row-major matrix with `cols` columns.
+    fn transposed(data: &'a [f32], cols: usize) -> Self {
+        Mat {
+            data,
+            row_stride: 1,
+            col_stride: cols as isize,
+        }
+    }
+}
+
+/// `dst [m][n] (+)= lhs [m][k] * rhs [k][n]`, `dst` row-major, on the calling thread (images
+/// run in parallel, and one thread keeps the sum order fixed).
+fn matmul(dst: &mut [f32], accumulate: bool, lhs: Mat, rhs: Mat, m: usize, k: usize, n: usize) {
+    assert!(dst.len() >= m * n);
+    let last = |a: &Mat, r: usize, c: usize| {
+        (r as isize - 1) * a.row_stride + (c as isize - 1) * a.col_stride
+    };
+    assert!(m == 0 || k == 0 || (last(&lhs, m, k) as usize) < lhs.data.len());
+    assert!(k == 0 || n == 0 || (last(&rhs, k, n) as usize) < rhs.data.len());
+    // SAFETY: the asserts keep every index gemm reads or writes inside the slices (strides
+    // are non-negative), and `dst` is a unique borrow that aliases neither input.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            lhs.data.as_ptr(),
+            lhs.col_stride,
+            lhs.row_stride,
+            rhs.data.as_ptr(),
+            rhs.col_stride,
+            rhs.row_stride,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            Parallelism::None,
+        );
+    }
+}
+
+/// Convolution, bias and ReLU of every image: `[n, h * w, f]` activations, and the patches when
+/// `keep_cols` (training); otherwise each thread reuses one patch buffer.
+fn conv_relu(
+    s: BlockShape,
+    x: &[f32],
+    kernel: &[f32],
+    bias: &[f32],
+    keep_cols: bool,
+) -> (Vec<f32>, Vec<f32>) {
+    let (hw, patch, f) = (s.pixels(), s.patch(), s.f);
+    let mut act = vec![0.0f32; s.n * hw * f];
+    let one = |i: usize, a: &mut [f32], cols: &mut [f32]| {
+        im2col(&x[i * hw * s.c..][..hw * s.c], s.h, s.w, s.c, cols);
+        for row in a.chunks_exact_mut(f) {
+            row.copy_from_slice(bias);
+        }
+        matmul(
+            a,
+            true,
+            Mat::rows(cols, patch),
+            Mat::rows(kernel, f),
+            hw,
+            patch,
+            f,
+        );
+        for v in a.iter_mut() {
+            *v = v.max(0.0);
+        }
+    };
+    if keep_cols {
+        let mut cols = vec![0.0f32; s.n * hw * patch];
+        act.par_chunks_mut(hw * f)
+            .zip(cols.par_chunks_mut(hw * patch))
+            .enumerate()
+            .for_each(|(i, (a, c))| one(i, a, c));
+        (act, cols)
+    } else {
+        act.par_chunks_mut(hw * f)
+            .enumerate()
+            .for_each_init(|| vec![0.0f32; hw * patch], |cols, (i, a)| one(i, a, cols));
+        (act, Vec::new())
+    }
+}
+
+/// Per-channel sums over each image's `[pixels, f]` values, `value(v, channel)` summed in f64,
+/// combined over images in image order.
+fn channel_sums(
+    values: &[f32],
+    per_image: usize,
+    f: usize,
+    value: impl Fn(f32, usize) -> f64 + Sync,
+) -> Vec<f64> {
+    let partial: Vec<Vec<f64>> = values
+        .par_chunks(per_image)
+        .map(|image| {
+            let mut sums = vec![0.0f64; f];
+            for row in image.chunks_exact(f) {
+                for (ch, (s, &v)) in sums.iter_mut().zip(row).enumerate() {
+                    *s += value(v, ch);
+                }
+            }
+            sums
+        })
+        .collect();
+    let mut total = vec![0.0f64; f];
+    for sums in partial {
+        for (t, s) in total.iter_mut().zip(sums) {
+            *t += s;
+        }
+    }
+    total
+}
+
+/// Normalizes (`v * scale + shift`) and max-pools every image: `[n, h/2 * w/2, f]` values and
+/// each window's winner (the first maximum on ties, as burn's pooling).
+fn normalize_pool(s: BlockShape, act: &[f32], scale: &[f32], shift: &[f32]) -> (Vec<f32>, Vec<u8>) {
+    let (hw, f, pooled) = (s.pixels(), s.f, s.pooled());
+    let (ow, w) = (s.w / 2, s.w);
+    let mut out = vec![0.0f32; s.n * pooled * f];
+    let mut winner = vec![0u8; s.n * pooled * f];
+    out.par_chunks_mut(pooled * f)
+        .zip(winner.par_chunks_mut(pooled * f))
+        .enumerate()
+        .for_each(|(i, (out, winner))| {
+            let a = &act[i * hw * f..][..hw * f];
+            for o in 0..pooled {
+                let (oy, ox) = (o / ow, o % ow);
+                let top = 2 * oy * w + 2 * ox;
+                let pixels = [top, top + 1, top + w, top + w + 1];
+                for ch in 0..f {
+                    let mut best = a[pixels[0] * f + ch] * scale[ch] + shift[ch];
+                    let mut at = 0u8;
+                    for (k, &p) in pixels.iter().enumerate().skip(1) {
+                        let v = a[p * f + ch] * scale[ch] + shift[ch];
+                        if v > best {
+                            best = v;
+                            at = k as u8;
+                        }
+                    }
+                    out[o * f + ch] = best;
+                    winner[o * f + ch] = at;
+                }
+            }
+        });
+    (out, winner)
+}
+
+/// The forward pass with the batch's statistics; `save` keeps what the backward pass needs.
+#[allow(clippy::too_many_arguments)]
+fn forward_train(
+    s: BlockShape,
+    x: &[f32],
+    weight: &[f32],
+    bias: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    epsilon: f64,
+    save: bool,
+) -> Forward {
+    let kernel = kernel_matrix(weight, s.c, s.f);
+    let (act, cols) = conv_relu(s, x, &kernel, bias, save);
+    let per_image = s.pixels() * s.f;
+    let count = (s.n * s.pixels()) as f64;
+    let mean: Vec<f64> = channel_sums(&act, per_image, s.f, |v, _| v as f64)
+        .into_iter()
+        .map(|t| t / count)
+        .collect();
+    let var: Vec<f64> = channel_sums(&act, per_image, s.f, |v, ch| {
+        let d = v as f64 - mean[ch];
+        d * d
+    })
+    .into_iter()
+    .map(|t| t / count)
+    .collect();
+    let invstd: Vec<f32> = var
+        .iter()
+        .map(|v| (1.0 / (v + epsilon).sqrt()) as f32)
+        .collect();
+    let mean32: Vec<f32> = mean.iter().map(|&m| m as f32).collect();
+    let scale: Vec<f32> = gamma.iter().zip(&invstd).map(|(g, i)| g * i).collect();
+    let shift: Vec<f32> = (0..s.f)
+        .map(|ch| beta[ch] - mean32[ch] * scale[ch])
+        .collect();
+    let (out, winner) = normalize_pool(s, &act, &scale, &shift);
+    let var32 = var.iter().map(|&v| v as f32).collect();
+    let saved = save.then(|| Saved {
+        shape: s,
+        cols,
+        act,
+        winner,
+        kernel,
+        mean: mean32.clone(),
+        invstd,
+        gamma: gamma.to_vec(),
+    });
+    Forward {
+        out,
+        mean: mean32,
+        var: var32,
+        saved,
+    }
+}
+
+/// The forward pass with moving statistics.
+#[allow(clippy::too_many_arguments)]
+fn forward_eval(
+    s: BlockShape,
+    x: &[f32],
+    weight: &[f32],
+    bias: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    mean: &[f32],
+    var: &[f32],
+    epsilon: f64,
+) -> Vec<f32> {
+    let kernel = kernel_matrix(weight, s.c, s.f);
+    let (act, _) = conv_relu(s, x, &kernel, bias, false);
+    let scale: Vec<f32> = (0..s.f)
+        .map(|ch| gamma[ch] / ((var[ch] as f64 + epsilon).sqrt() as f32))
+        .collect();
+    let shift: Vec<f32> = (0..s.f).map(|ch| beta[ch] - mean[ch] * scale[ch]).collect();
+    normalize_pool(s, &act, &scale, &shift).0
+}
+
+/// One image's kernel, bias and (if asked) input gradients.
+type ImageGrads = (Vec<f32>, Vec<f32>, Option<Vec<f32>>);
+
+/// The backward pass from the pooled output's gradient `dy` `[n, h/2 * w/2, f]`.
+fn backward(saved: &Saved, dy: &[f32], need_dx: bool) -> Grads {
+    let s = saved.shape;
+    let (hw, f, pooled, patch) = (s.pixels(), s.f, s.pooled(), s.patch());
+    let (ow, w) = (s.w / 2, s.w);
+    let count = (s.n * hw) as f32;
+    // The normalized output's gradient: each pooled gradient goes to its window's winner.
+    let mut dz = vec![0.0f32; s.n * hw * f];
+    let partial: Vec<(Vec<f64>, Vec<f64>)> = dz
+        .par_chunks_mut(hw * f)
+        .enumerate()
+        .map(|(i, dn)| {
+            let a = &saved.act[i * hw * f..][..hw * f];
+            let (mut sum, mut dot) = (vec![0.0f64; f], vec![0.0f64; f]);
+            for o in 0..pooled {
+                let (oy, ox) = (o / ow, o % ow);
+                let top = 2 * oy * w + 2 * ox;
+                for ch in 0..f {
+                    let k = saved.winner[(i * pooled + o) * f + ch] as usize;
+                    let p = top + (k / 2) * w + k % 2;
+                    let g = dy[(i * pooled + o) * f + ch];
+                    dn[p * f + ch] = g;
+                    let xhat = (a[p * f + ch] - saved.mean[ch]) * saved.invstd[ch];
+                    sum[ch] += g as f64;
+                    dot[ch] += (g * xhat) as f64;
+                }
+            }
+            (sum, dot)
+        })
+        .collect();
+    let (mut dbeta, mut dgamma) = (vec![0.0f64; f], vec![0.0f64; f]);
+    for (sum, dot) in partial {
+        for ch in 0..f {
+            dbeta[ch] += sum[ch];
+            dgamma[ch] += dot[ch];
+        }
+    }
+    let mean_dbeta: Vec<f32> = dbeta.iter().map(|&v| v as f32 / count).collect();
+    let mean_dgamma: Vec<f32> = dgamma.iter().map(|&v| v as f32 / count).collect();
+    let gain: Vec<f32> = (0..f)
+        .map(|ch| saved.gamma[ch] * saved.invstd[ch])
+        .collect();
+    // Through BatchNorm and the ReLU, then the convolution's gradients per image.
+    let per_image: Vec<ImageGrads> = dz
+        .par_chunks_mut(hw * f)
+        .enumerate()
+        .map(|(i, dz)| {
+            let a = &saved.act[i * hw * f..][..hw * f];
+            let mut db = vec![0.0f32; f];
+            for (row, arow) in dz.chunks_exact_mut(f).zip(a.chunks_exact(f)) {
+                for ch in 0..f {
+                    let v = if arow[ch] > 0.0 {
+                        let xhat = (arow[ch] - saved.mean[ch]) * saved.invstd[ch];
+                        gain[ch] * (row[ch] - mean_dbeta[ch] - xhat * mean_dgamma[ch])
+                    } else {
+                        0.0
+                    };
+                    row[ch] = v;
+                    db[ch] += v;
+                }
+            }
+            let cols = &saved.cols[i * hw * patch..][..hw * patch];
+            let mut dw = vec![0.0f32; patch * f];
+            matmul(
+                &mut dw,
+                false,
+                Mat::transposed(cols, patch),
+                Mat::rows(dz, f),
+                patch,
+                hw,
+                f,
+            );
+            let dx = need_dx.then(|| {
+                let mut dcols = vec![0.0f32; hw * patch];
+                matmul(
+                    &mut dcols,
+                    false,
+                    Mat::rows(dz, f),
+                    Mat::transposed(&saved.kernel, f),
+                    hw,
+                    f,
+                    patch,
+                );
+                let mut dx = vec![0.0f32; hw * s.c];
+                col2im_add(&dcols, s.h, s.w, s.c, &mut dx);
+                dx
+            });
+            (dw, db, dx)
+        })
+        .collect();
+    let mut dw = vec![0.0f32; patch * f];
+    let mut db = vec![0.0f32; f];
+    let mut dx = need_dx.then(|| Vec::with_capacity(s.n * hw * s.c));
+    for (w_i, b_i, x_i) in per_image {
+        for (t, v) in dw.iter_mut().zip(w_i) {
+            *t += v;
+        }
+        for (t, v) in db.iter_mut().zip(b_i) {
+            *t += v;
+        }
+        if let (Some(all), Some(x_i)) = (dx.as_mut(), x_i) {
+            all.extend(x_i);
+        }
+    }
+    Grads {
+        x: dx,
+        weight: burn_kernel(&dw, s.c, s.f),
+        bias: db,
+        gamma: dgamma.iter().map(|&v| v as f32).collect(),
+        beta: dbeta.iter().map(|&v| v as f32).collect(),
+    }
+}
+
+/// The contiguous f32 values of a flex tensor, with its shape.
+fn values(tensor: FloatTensor<Flex>) -> (Vec<usize>, Vec<f32>) {
+    let shape: Vec<usize> = tensor.shape().iter().copied().collect();
+    let contiguous = tensor.to_contiguous();
+    let data = contiguous
+        .as_slice::<f32>()
+        .expect("a contiguous tensor has a slice view")
+        .to_vec();
+    (shape, data)
+}
+
+fn tensor(values: Vec<f32>, shape: &[usize]) -> FloatTensor<Flex> {
+    FloatTensor::<Flex>::from_data(TensorData::new(values, shape.to_vec()))
+}
+
+/// The block's sizes from its input `[n, h, w, c]` and kernel `[f, c, 3, 3]` shapes.
+fn block_shape(x: &[usize], weight: &[usize]) -> BlockShape {
+    assert!(
+        x.len() == 4 && weight.len() == 4,
+        "a block takes [n, h, w, c] values"
+    );
+    assert_eq!(
+        weight[1], x[3],
+        "the kernel's input channels match the values'"
+    );
+    assert!(
+        weight[2] == 3 && weight[3] == 3,
+        "the block's kernel is 3x3"
+    );
+    assert!(
+        x[1].is_multiple_of(2) && x[2].is_multiple_of(2),
+        "2x2 pooling needs even sides"
+    );
+    BlockShape {
+        n: x[0],
+        h: x[1],
+        w: x[2],
+        c: x[3],
+        f: weight[0],
+    }
+}
+
+fn pooled_shape(s: BlockShape) -> [usize; 4] {
+    [s.n, s.h / 2, s.w / 2, s.f]
+}
+
+/// Runs the training forward pass on flex tensors.
+fn train_on_flex(
+    x: FloatTensor<Flex>,
+    weight: FloatTensor<Flex>,
+    bias: FloatTensor<Flex>,
+    gamma: FloatTensor<Flex>,
+    beta: FloatTensor<Flex>,
+    epsilon: f64,
+    save: bool,
+) -> (BlockShape, Forward) {
+    let (x_shape, x) = values(x);
+    let (w_shape, weight) = values(weight);
+    let s = block_shape(&x_shape, &w_shape);
+    let (_, bias) = values(bias);
+    let (_, gamma) = values(gamma);
+    let (_, beta) = values(beta);
+    let forward = forward_train(s, &x, &weight, &bias, &gamma, &beta, epsilon, save);
+    (s, forward)
+}
+
+impl ConvBlockBackend for Flex {
+    fn conv_block_train(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let (s, fwd) = train_on_flex(x, weight, bias, gamma, beta, epsilon, false);
+        (
+            tensor(fwd.out, &pooled_shape(s)),
+            tensor(fwd.mean, &[s.f]),
+            tensor(fwd.var, &[s.f]),
+        )
+    }
+
+    fn conv_block_eval(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        var: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> FloatTensor<Self> {
+        let (x_shape, x) = values(x);
+        let (w_shape, weight) = values(weight);
+        let s = block_shape(&x_shape, &w_shape);
+        let [bias, gamma, beta, mean, var] = [bias, gamma, beta, mean, var].map(|t| values(t).1);
+        let out = forward_eval(s, &x, &weight, &bias, &gamma, &beta, &mean, &var, epsilon);
+        tensor(out, &pooled_shape(s))
+    }
+}
+
+#[derive(Debug)]
+struct BlockStep;
+
+impl Backward<Flex, 5> for BlockStep {
+    type State = Arc<Saved>;
+
+    fn backward(self, ops: Ops<Self::State, 5>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_weight, node_bias, node_gamma, node_beta] = ops.parents;
+        let (_, dy) = values(grads.consume::<Flex>(&ops.node));
+        let saved = ops.state;
+        let s = saved.shape;
+        let g = backward(&saved, &dy, node_x.is_some());
+        if let (Some(node), Some(dx)) = (node_x, g.x) {
+            grads.register::<Flex>(node.id, tensor(dx, &[s.n, s.h, s.w, s.c]));
+        }
+        if let Some(node) = node_weight {
+            grads.register::<Flex>(node.id, tensor(g.weight, &[s.f, s.c, 3, 3]));
+        }
+        for (node, values) in [
+            (node_bias, g.bias),
+            (node_gamma, g.gamma),
+            (node_beta, g.beta),
+        ] {
+            if let Some(node) = node {
+                grads.register::<Flex>(node.id, tensor(values, &[s.f]));
+            }
+        }
+    }
+}
+
+impl<C: CheckpointStrategy> ConvBlockBackend for Autodiff<Flex, C> {
+    fn conv_block_train(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let nodes = [
+            x.node(),
+            weight.node(),
+            bias.node(),
+            gamma.node(),
+            beta.node(),
+        ];
+        let (s, fwd) = train_on_flex(
+            x.into_primitive(),
+            weight.into_primitive(),
+            bias.into_primitive(),
+            gamma.into_primitive(),
+            beta.into_primitive(),
+            epsilon,
+            true,
+        );
+        let out = tensor(fwd.out, &pooled_shape(s));
+        let mean = FloatTensor::<Self>::new(tensor(fwd.mean, &[s.f]));
+        let var = FloatTensor::<Self>::new(tensor(fwd.var, &[s.f]));
+        let saved = Arc::new(fwd.saved.expect("the training pass saves its values"));
+        let out = match BlockStep.prepare::<C>(nodes).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => prep.finish(saved, out),
+            OpsKind::UnTracked(prep) => prep.finish(out),
+        };
+        (out, mean, var)
+    }
+
+    fn conv_block_eval(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        var: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> FloatTensor<Self> {
+        FloatTensor::<Self>::new(Flex::conv_block_eval(
+            x.into_primitive(),
+            weight.into_primitive(),
+            bias.into_primitive(),
+            gamma.into_primitive(),
+            beta.into_primitive(),
+            mean.into_primitive(),
+            var.into_primitive(),
+            epsilon,
+        ))
+    }
+}
+
+/// A training block on channels-last `x` `[n, h, w, c]`: the pooled output `[n, h/2, w/2, f]`
+/// with gradients for `x` and every parameter, and the batch's mean and (biased) variance.
+pub fn conv_block_train(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Tensor<1>,
+    gamma: Tensor<1>,
+    beta: Tensor<1>,
+    epsilon: f64,
+) -> (Tensor<4>, Tensor<1>, Tensor<1>) {
+    let (out, mean, var) = <Dispatch as ConvBlockBackend>::conv_block_train(
+        x.into_dispatch(),
+        weight.into_dispatch(),
+        bias.into_dispatch(),
+        gamma.into_dispatch(),
+        beta.into_dispatch(),
+        epsilon,
+    );
+    (
+        Tensor::from_dispatch(out),
+        Tensor::from_dispatch(mean),
+        Tensor::from_dispatch(var),
+    )
+}
+
+/// An evaluation block on channels-last `x` `[n, h, w, c]` with the moving `mean` and `var`.
+#[allow(clippy::too_many_arguments)]
+pub fn conv_block_eval(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Tensor<1>,
+    gamma: Tensor<1>,
+    beta: Tensor<1>,
+    mean: Tensor<1>,
+    var: Tensor<1>,
+    epsilon: f64,
+) -> Tensor<4> {
+    Tensor::from_dispatch(<Dispatch as ConvBlockBackend>::conv_block_eval(
+        x.into_dispatch(),
+        weight.into_dispatch(),
+        bias.into_dispatch(),
+        gamma.into_dispatch(),
+        beta.into_dispatch(),
+        mean.into_dispatch(),
+        var.into_dispatch(),
+        epsilon,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Norm, batch_norm, conv3x3};
+    use crate::rng::SeededRng;
+    use burn::module::Param;
+    use burn::nn::conv::Conv2d;
+    use burn::nn::pool::MaxPool2dConfig;
+    use burn::tensor::Device;
+    use burn::tensor::activation::relu;
+
+    fn random<const D: usize>(shape: [usize; D], seed: u64, device: &Device) -> Tensor<D> {
+        let mut rng = SeededRng::new(seed, 9);
+        let n = shape.iter().product();
+        let values: Vec<f32> = (0..n).map(|_| rng.uniform(-1.0, 1.0) as f32).collect();
+        Tensor::from_data(TensorData::new(values, shape), device)
+    }
+
+    fn vec<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+        t.into_data().try_to_vec().unwrap()
+    }
+
+    /// Within `tol` relative to the larger of the value and the reference's largest value.
+    fn close<const D: usize>(ours: Tensor<D>, theirs: Tensor<D>, tol: f32, what: &str) {
+        let (a, b) = (vec(ours), vec(theirs));
+        assert_eq!(a.len(), b.len(), "{what}");
+        let scale = b.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-6);
+        for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+            assert!(
+                (x - y).abs() <= tol * scale,
+                "{what}[{i}]: {x} vs {y} (scale {scale})"
+            );
+        }
+    }
+
+    /// A block's parameters with BatchNorm's scale and offset moved away from 1 and 0 (and
+    /// one scale negative), so every term of the gradients matters.
+    fn block(c: usize, f: usize, seed: u64, device: &Device) -> (Conv2d, Norm) {
+        let mut conv = conv3x3(c, f, &mut SeededRng::new(seed, 1), device);
+        conv.bias = Some(Param::from_tensor(
+            random([f], seed + 1, device).mul_scalar(0.1),
+        ));
+        let mut norm = batch_norm(f, 0.9, 1e-3, device);
+        norm.gamma = Param::from_tensor(random([f], seed + 2, device).add_scalar(1.2));
+        norm.beta = Param::from_tensor(random([f], seed + 3, device));
+        (conv, norm)
+    }
+
+    fn reference(x: Tensor<4>, conv: &Conv2d, norm: &Norm) -> Tensor<4> {
+        let pool = MaxPool2dConfig::new([2, 2]).init();
+        pool.forward(norm.forward(relu(conv.forward(x))))
+    }
+
+    fn fused_train(x: Tensor<4>, conv: &Conv2d, norm: &Norm) -> Tensor<4> {
+        let [n, _, h, w] = x.dims();
+        let (y, mean, var) = conv_block_train(
+            x.permute([0, 2, 3, 1]),
+            conv.weight.val(),
+            conv.bias.as_ref().unwrap().val(),
+            norm.gamma.val(),
+            norm.beta.val(),
+            norm.epsilon,
+        );
+        norm.track(mean, var, (n * h * w) as f64);
+        y.permute([0, 3, 1, 2])
+    }
+
+    /// Outputs within 1e-5 and gradients within 1e-3 of the reference's largest value: burn
+    /// sums BatchNorm's gradients over up to 32,768 values per channel in f32 (this block
+    /// sums in f64), and the input gradient subtracts two such sums.
+    fn check_training(shape: [usize; 4], f: usize, seed: u64) {
+        let device = Device::flex().autodiff();
+        let [n, c, h, w] = shape;
+        let (conv, norm) = block(c, f, seed, &device);
+        let (conv2, norm2) = (conv.clone(), norm.clone());
+        let x = random(shape, seed + 4, &device).require_grad();
+        let upstream = random([n, f, h / 2, w / 2], seed + 5, &device);
+        let theirs = reference(x.clone(), &conv, &norm);
+        let ours = fused_train(x.clone(), &conv2, &norm2);
+        close(ours.clone(), theirs.clone(), 1e-5, "output");
+        let g_theirs = (theirs * upstream.clone()).sum().backward();
+        let g_ours = (ours * upstream).sum().backward();
+        close(
+            x.grad(&g_ours).unwrap(),
+            x.grad(&g_theirs).unwrap(),
+            1e-3,
+            "x",
+        );
+        let w = |c: &Conv2d| c.weight.val();
+        close(
+            w(&conv2).grad(&g_ours).unwrap(),
+            w(&conv).grad(&g_theirs).unwrap(),
+            1e-3,
+            "weight",
+        );
+        let b = |c: &Conv2d| c.bias.as_ref().unwrap().val();
+        close(
+            b(&conv2).grad(&g_ours).unwrap(),
+            b(&conv).grad(&g_theirs).unwrap(),
+            1e-3,
+            "bias",
+        );
+        let (g, g2) = (norm.gamma.val(), norm2.gamma.val());
+        close(
+            g2.grad(&g_ours).unwrap(),
+            g.grad(&g_theirs).unwrap(),
+            1e-3,
+            "gamma",
+        );
+        let (b, b2) = (norm.beta.val(), norm2.beta.val());
+        close(
+            b2.grad(&g_ours).unwrap(),
+            b.grad(&g_theirs).unwrap(),
+            1e-3,
+            "beta",
+        );
+        let state = |n: &Norm| (n.running_mean.value_sync(), n.running_var.value_sync());
+        let ((m1, v1), (m2, v2)) = (state(&norm2), state(&norm));
+        close(m1, m2, 1e-5, "moving mean");
+        close(v1, v2, 1e-5, "moving variance");
+    }
+
+    #[test]
+    fn training_forward_every_gradient_and_moving_statistics_match_burns_layers() {
+        check_training([2, 3, 6, 4], 5, 10);
+        check_training([3, 4, 8, 8], 7, 20);
+        check_training([1, 2, 2, 2], 3, 30);
+        // The tutorial's blocks at batch 8.
+        check_training([8, 3, 64, 64], 16, 40);
+        check_training([8, 16, 32, 32], 32, 50);
+        check_training([8, 32, 16, 16], 64, 60);
+    }
+
+    #[test]
+    fn evaluation_matches_burns_layers_with_moving_statistics() {
+        let device = Device::flex();
+        for (shape, f, seed) in [([5, 3, 8, 6], 4, 70), ([9, 16, 32, 32], 32, 80)] {
+            let (conv, mut norm) = block(shape[1], f, seed, &device);
+            norm.running_mean = burn::module::RunningState::new(random([f], seed + 6, &device));
+            norm.running_var = burn::module::RunningState::new(
+                random([f], seed + 7, &device).abs().add_scalar(0.1),
+            );
+            let x = random(shape, seed + 8, &device);
+            let theirs = reference(x.clone(), &conv, &norm);
+            let ours = conv_block_eval(
+                x.permute([0, 2, 3, 1]),
+                conv.weight.val(),
+                conv.bias.as_ref().unwrap().val(),
+                norm.gamma.val(),
+                norm.beta.val(),
+                norm.running_mean.value(),
+                norm.running_var.value(),
+                norm.epsilon,
+            )
+            .permute([0, 3, 1, 2]);
+            close(ours, theirs, 1e-5, "evaluation");
+        }
+    }
+
+    #[test]
+    fn results_are_the_same_bit_for_bit_with_any_number_of_threads() {
+        let run = || {
+            let device = Device::flex().autodiff();
+            let (conv, norm) = block(4, 6, 90, &device);
+            let x = random([5, 4, 8, 8], 91, &device).require_grad();
+            let y = fused_train(x.clone(), &conv, &norm);
+            let grads = (y.clone() * random([5, 6, 4, 4], 92, &device))
+                .sum()
+                .backward();
+            let mut all = vec(y);
+            all.extend(vec(x.grad(&grads).unwrap()));
+            all.extend(vec(conv.weight.val().grad(&grads).unwrap()));
+            all.extend(vec(norm.gamma.val().grad(&grads).unwrap()));
+            all.extend(vec(norm.running_var.value_sync()));
+            all.into_iter().map(f32::to_bits).collect::<Vec<_>>()
+        };
+        let with = |threads| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(run)
+        };
+        let one = with(1);
+        assert_eq!(one, with(2));
+        assert_eq!(one, with(5));
+    }
+
+    #[test]
+    fn kernel_matrix_round_trips() {
+        let weight: Vec<f32> = (0..2 * 3 * 9).map(|v| v as f32).collect();
+        let matrix = kernel_matrix(&weight, 3, 2);
+        // Filter 1, channel 2, (dy 0, dx 1) sits at row (1 * 3 + 2), column 1.
+        assert_eq!(matrix[(3 + 2) * 2 + 1], weight[(3 + 2) * 9 + 1]);
+        assert_eq!(burn_kernel(&matrix, 3, 2), weight);
+    }
+}
