@@ -167,25 +167,28 @@ fn im2col(x: &[f32], h: usize, w: usize, c: usize, cols: &mut [f32]) {
     }
 }
 
-/// Adds `[h * w, 9c]` patch gradients back onto one image's `[h, w, c]` input gradient.
-fn col2im_add(cols: &[f32], h: usize, w: usize, c: usize, dx: &mut [f32]) {
-    for y in 0..h {
-        for x0 in 0..w {
-            let row = &cols[(y * w + x0) * 9 * c..][..9 * c];
-            for ky in 0..3 {
-                for kx in 0..3 {
-                    let (sy, sx) = ((y + ky).wrapping_sub(1), (x0 + kx).wrapping_sub(1));
-                    if sy < h && sx < w {
-                        let src = &row[(ky * 3 + kx) * c..][..c];
-                        for (d, s) in dx[(sy * w + sx) * c..][..c].iter_mut().zip(src) {
-                            *d += s;
-                        }
+/// Adds the patch gradients of pixels `first..` (`[rows, 9c]`, row-major) back onto one
+/// image's `[h, w, c]` input gradient.
+fn col2im_add(cols: &[f32], first: usize, h: usize, w: usize, c: usize, dx: &mut [f32]) {
+    for (r, row) in cols.chunks_exact(9 * c).enumerate() {
+        let (y, x0) = ((first + r) / w, (first + r) % w);
+        for ky in 0..3 {
+            for kx in 0..3 {
+                let (sy, sx) = ((y + ky).wrapping_sub(1), (x0 + kx).wrapping_sub(1));
+                if sy < h && sx < w {
+                    let src = &row[(ky * 3 + kx) * c..][..c];
+                    for (d, s) in dx[(sy * w + sx) * c..][..c].iter_mut().zip(src) {
+                        *d += s;
                     }
                 }
             }
         }
     }
 }
+
+/// Pixels per tile of the input gradient's patch product: the tile's `[64, 9c]` patch
+/// gradients stay in the core's cache instead of an image-sized buffer.
+const DX_TILE: usize = 64;
 
 /// A row-major matrix operand: `rows x cols` values with the given row and column strides.
 #[derive(Clone, Copy)]
@@ -249,65 +252,69 @@ fn matmul(dst: &mut [f32], accumulate: bool, lhs: Mat, rhs: Mat, m: usize, k: us
     }
 }
 
-/// Convolution, bias and ReLU of every image: `[n, h * w, f]` activations, and the patches when
-/// `keep_cols` (training); otherwise each thread reuses one patch buffer.
-fn conv_relu(
+/// One image's convolution, bias and ReLU: `[h * w, f]` activations into `act`, its patches
+/// into `cols`.
+fn conv_relu_image(
     s: BlockShape,
     x: &[f32],
     kernel: &[f32],
     bias: &[f32],
-    keep_cols: bool,
-) -> (Vec<f32>, Vec<f32>) {
+    cols: &mut [f32],
+    act: &mut [f32],
+) {
     let (hw, patch, f) = (s.pixels(), s.patch(), s.f);
-    let mut act = vec![0.0f32; s.n * hw * f];
-    let one = |i: usize, a: &mut [f32], cols: &mut [f32]| {
-        im2col(&x[i * hw * s.c..][..hw * s.c], s.h, s.w, s.c, cols);
-        for row in a.chunks_exact_mut(f) {
-            row.copy_from_slice(bias);
-        }
-        matmul(
-            a,
-            true,
-            Mat::rows(cols, patch),
-            Mat::rows(kernel, f),
-            hw,
-            patch,
-            f,
-        );
-        for v in a.iter_mut() {
-            *v = v.max(0.0);
-        }
-    };
-    if keep_cols {
-        let mut cols = vec![0.0f32; s.n * hw * patch];
-        act.par_chunks_mut(hw * f)
-            .zip(cols.par_chunks_mut(hw * patch))
-            .enumerate()
-            .for_each(|(i, (a, c))| one(i, a, c));
-        (act, cols)
-    } else {
-        act.par_chunks_mut(hw * f)
-            .enumerate()
-            .for_each_init(|| vec![0.0f32; hw * patch], |cols, (i, a)| one(i, a, cols));
-        (act, Vec::new())
+    im2col(x, s.h, s.w, s.c, cols);
+    for row in act.chunks_exact_mut(f) {
+        row.copy_from_slice(bias);
+    }
+    matmul(
+        act,
+        true,
+        Mat::rows(cols, patch),
+        Mat::rows(kernel, f),
+        hw,
+        patch,
+        f,
+    );
+    for v in act.iter_mut() {
+        *v = v.max(0.0);
     }
 }
 
-/// Per-channel sums over each image's `[pixels, f]` values, `value(v, channel)` summed in f64,
-/// combined over images in image order.
-fn channel_sums(
-    values: &[f32],
-    per_image: usize,
-    f: usize,
-    value: impl Fn(f32, usize) -> f64 + Sync,
-) -> Vec<f64> {
-    let partial: Vec<Vec<f64>> = values
+/// Convolution, bias and ReLU of every image, keeping the patches for the backward pass:
+/// `[n, h * w, f]` activations and `[n, h * w, 9c]` patches.
+fn conv_relu(s: BlockShape, x: &[f32], kernel: &[f32], bias: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    let (hw, patch, f) = (s.pixels(), s.patch(), s.f);
+    let mut act = vec![0.0f32; s.n * hw * f];
+    let mut cols = vec![0.0f32; s.n * hw * patch];
+    act.par_chunks_mut(hw * f)
+        .zip(cols.par_chunks_mut(hw * patch))
+        .enumerate()
+        .for_each(|(i, (a, c))| {
+            conv_relu_image(s, &x[i * hw * s.c..][..hw * s.c], kernel, bias, c, a)
+        });
+    (act, cols)
+}
+
+/// Per-channel sums over each image's `[pixels, f]` values (of `(v - center)^2` when a
+/// center is given): within an image in f32 across the channels' lanes, combined over images
+/// in f64 and in image order.
+fn channel_sums(values: &[f32], per_image: usize, f: usize, center: Option<&[f32]>) -> Vec<f64> {
+    let partial: Vec<Vec<f32>> = values
         .par_chunks(per_image)
         .map(|image| {
-            let mut sums = vec![0.0f64; f];
+            let mut sums = vec![0.0f32; f];
             for row in image.chunks_exact(f) {
-                for (ch, (s, &v)) in sums.iter_mut().zip(row).enumerate() {
-                    *s += value(v, ch);
+                match center {
+                    None => sums.iter_mut().zip(row).for_each(|(s, v)| *s += v),
+                    Some(center) => sums
+                        .iter_mut()
+                        .zip(row)
+                        .zip(center)
+                        .for_each(|((s, v), m)| {
+                            let d = v - m;
+                            *s += d * d;
+                        }),
                 }
             }
             sums
@@ -316,17 +323,50 @@ fn channel_sums(
     let mut total = vec![0.0f64; f];
     for sums in partial {
         for (t, s) in total.iter_mut().zip(sums) {
-            *t += s;
+            *t += s as f64;
         }
     }
     total
 }
 
-/// Normalizes (`v * scale + shift`) and max-pools every image: `[n, h/2 * w/2, f]` values and
-/// each window's winner (the first maximum on ties, as burn's pooling).
+/// Normalizes (`v * scale + shift`) and max-pools one image's `[h * w, f]` activations into
+/// `[h/2 * w/2, f]` values, and each window's winner (the first maximum on ties, as burn's
+/// pooling) when asked.
+fn normalize_pool_image(
+    s: BlockShape,
+    act: &[f32],
+    scale: &[f32],
+    shift: &[f32],
+    out: &mut [f32],
+    mut winner: Option<&mut [u8]>,
+) {
+    let (f, ow, w) = (s.f, s.w / 2, s.w);
+    for o in 0..s.pooled() {
+        let (oy, ox) = (o / ow, o % ow);
+        let top = 2 * oy * w + 2 * ox;
+        let rows = [top, top + 1, top + w, top + w + 1].map(|p| &act[p * f..][..f]);
+        let out = &mut out[o * f..][..f];
+        for ch in 0..f {
+            let mut best = rows[0][ch] * scale[ch] + shift[ch];
+            let mut at = 0u8;
+            for (k, row) in rows.iter().enumerate().skip(1) {
+                let v = row[ch] * scale[ch] + shift[ch];
+                if v > best {
+                    best = v;
+                    at = k as u8;
+                }
+            }
+            out[ch] = best;
+            if let Some(winner) = winner.as_deref_mut() {
+                winner[o * f + ch] = at;
+            }
+        }
+    }
+}
+
+/// [`normalize_pool_image`] for every image, with the winners.
 fn normalize_pool(s: BlockShape, act: &[f32], scale: &[f32], shift: &[f32]) -> (Vec<f32>, Vec<u8>) {
     let (hw, f, pooled) = (s.pixels(), s.f, s.pooled());
-    let (ow, w) = (s.w / 2, s.w);
     let mut out = vec![0.0f32; s.n * pooled * f];
     let mut winner = vec![0u8; s.n * pooled * f];
     out.par_chunks_mut(pooled * f)
@@ -334,24 +374,7 @@ fn normalize_pool(s: BlockShape, act: &[f32], scale: &[f32], shift: &[f32]) -> (
         .enumerate()
         .for_each(|(i, (out, winner))| {
             let a = &act[i * hw * f..][..hw * f];
-            for o in 0..pooled {
-                let (oy, ox) = (o / ow, o % ow);
-                let top = 2 * oy * w + 2 * ox;
-                let pixels = [top, top + 1, top + w, top + w + 1];
-                for ch in 0..f {
-                    let mut best = a[pixels[0] * f + ch] * scale[ch] + shift[ch];
-                    let mut at = 0u8;
-                    for (k, &p) in pixels.iter().enumerate().skip(1) {
-                        let v = a[p * f + ch] * scale[ch] + shift[ch];
-                        if v > best {
-                            best = v;
-                            at = k as u8;
-                        }
-                    }
-                    out[o * f + ch] = best;
-                    winner[o * f + ch] = at;
-                }
-            }
+            normalize_pool_image(s, a, scale, shift, out, Some(winner));
         });
     (out, winner)
 }
@@ -369,20 +392,18 @@ fn forward_train(
     save: bool,
 ) -> Forward {
     let kernel = kernel_matrix(weight, s.c, s.f);
-    let (act, cols) = conv_relu(s, x, &kernel, bias, save);
+    let (act, cols) = conv_relu(s, x, &kernel, bias);
     let per_image = s.pixels() * s.f;
     let count = (s.n * s.pixels()) as f64;
-    let mean: Vec<f64> = channel_sums(&act, per_image, s.f, |v, _| v as f64)
+    let mean: Vec<f64> = channel_sums(&act, per_image, s.f, None)
         .into_iter()
         .map(|t| t / count)
         .collect();
-    let var: Vec<f64> = channel_sums(&act, per_image, s.f, |v, ch| {
-        let d = v as f64 - mean[ch];
-        d * d
-    })
-    .into_iter()
-    .map(|t| t / count)
-    .collect();
+    let center: Vec<f32> = mean.iter().map(|&m| m as f32).collect();
+    let var: Vec<f64> = channel_sums(&act, per_image, s.f, Some(&center))
+        .into_iter()
+        .map(|t| t / count)
+        .collect();
     let invstd: Vec<f32> = var
         .iter()
         .map(|v| (1.0 / (v + epsilon).sqrt()) as f32)
@@ -426,12 +447,23 @@ fn forward_eval(
     epsilon: f64,
 ) -> Vec<f32> {
     let kernel = kernel_matrix(weight, s.c, s.f);
-    let (act, _) = conv_relu(s, x, &kernel, bias, false);
     let scale: Vec<f32> = (0..s.f)
         .map(|ch| gamma[ch] / ((var[ch] as f64 + epsilon).sqrt() as f32))
         .collect();
     let shift: Vec<f32> = (0..s.f).map(|ch| beta[ch] - mean[ch] * scale[ch]).collect();
-    normalize_pool(s, &act, &scale, &shift).0
+    // Image by image with one patch and one activation buffer per thread: nothing the size of
+    // the whole batch but the output.
+    let (hw, f, pooled) = (s.pixels(), s.f, s.pooled());
+    let mut out = vec![0.0f32; s.n * pooled * f];
+    out.par_chunks_mut(pooled * f).enumerate().for_each_init(
+        || (vec![0.0f32; hw * s.patch()], vec![0.0f32; hw * f]),
+        |(cols, act), (i, out)| {
+            let x = &x[i * hw * s.c..][..hw * s.c];
+            conv_relu_image(s, x, &kernel, bias, cols, act);
+            normalize_pool_image(s, act, &scale, &shift, out, None);
+        },
+    );
+    out
 }
 
 /// One image's kernel, bias and (if asked) input gradients.
@@ -443,25 +475,38 @@ fn backward(saved: &Saved, dy: &[f32], need_dx: bool) -> Grads {
     let (hw, f, pooled, patch) = (s.pixels(), s.f, s.pooled(), s.patch());
     let (ow, w) = (s.w / 2, s.w);
     let count = (s.n * hw) as f32;
-    // The normalized output's gradient: each pooled gradient goes to its window's winner.
+    // The normalized output's gradient: each pooled gradient goes to its window's winner and
+    // zero to the other three (every pixel is in one window), then per-channel sums of it and
+    // of it times the centered activation, for BatchNorm's gradients.
     let mut dz = vec![0.0f32; s.n * hw * f];
-    let partial: Vec<(Vec<f64>, Vec<f64>)> = dz
+    let partial: Vec<(Vec<f32>, Vec<f32>)> = dz
         .par_chunks_mut(hw * f)
         .enumerate()
         .map(|(i, dn)| {
-            let a = &saved.act[i * hw * f..][..hw * f];
-            let (mut sum, mut dot) = (vec![0.0f64; f], vec![0.0f64; f]);
             for o in 0..pooled {
                 let (oy, ox) = (o / ow, o % ow);
                 let top = 2 * oy * w + 2 * ox;
-                for ch in 0..f {
-                    let k = saved.winner[(i * pooled + o) * f + ch] as usize;
-                    let p = top + (k / 2) * w + k % 2;
-                    let g = dy[(i * pooled + o) * f + ch];
-                    dn[p * f + ch] = g;
-                    let xhat = (a[p * f + ch] - saved.mean[ch]) * saved.invstd[ch];
-                    sum[ch] += g as f64;
-                    dot[ch] += (g * xhat) as f64;
+                let g = &dy[(i * pooled + o) * f..][..f];
+                let won = &saved.winner[(i * pooled + o) * f..][..f];
+                for (k, p) in [top, top + 1, top + w, top + w + 1].into_iter().enumerate() {
+                    let row = &mut dn[p * f..][..f];
+                    for ((d, &g), &won) in row.iter_mut().zip(g).zip(won) {
+                        *d = if won as usize == k { g } else { 0.0 };
+                    }
+                }
+            }
+            let a = &saved.act[i * hw * f..][..hw * f];
+            let (mut sum, mut dot) = (vec![0.0f32; f], vec![0.0f32; f]);
+            for (row, arow) in dn.chunks_exact(f).zip(a.chunks_exact(f)) {
+                for ((((s, t), &d), &a), &m) in sum
+                    .iter_mut()
+                    .zip(&mut dot)
+                    .zip(row)
+                    .zip(arow)
+                    .zip(&saved.mean)
+                {
+                    *s += d;
+                    *t += d * (a - m);
                 }
             }
             (sum, dot)
@@ -470,8 +515,8 @@ fn backward(saved: &Saved, dy: &[f32], need_dx: bool) -> Grads {
     let (mut dbeta, mut dgamma) = (vec![0.0f64; f], vec![0.0f64; f]);
     for (sum, dot) in partial {
         for ch in 0..f {
-            dbeta[ch] += sum[ch];
-            dgamma[ch] += dot[ch];
+            dbeta[ch] += sum[ch] as f64;
+            dgamma[ch] += dot[ch] as f64 * saved.invstd[ch] as f64;
         }
     }
     let mean_dbeta: Vec<f32> = dbeta.iter().map(|&v| v as f32 / count).collect();
@@ -487,15 +532,14 @@ fn backward(saved: &Saved, dy: &[f32], need_dx: bool) -> Grads {
             let a = &saved.act[i * hw * f..][..hw * f];
             let mut db = vec![0.0f32; f];
             for (row, arow) in dz.chunks_exact_mut(f).zip(a.chunks_exact(f)) {
-                for ch in 0..f {
-                    let v = if arow[ch] > 0.0 {
-                        let xhat = (arow[ch] - saved.mean[ch]) * saved.invstd[ch];
-                        gain[ch] * (row[ch] - mean_dbeta[ch] - xhat * mean_dgamma[ch])
-                    } else {
-                        0.0
-                    };
-                    row[ch] = v;
-                    db[ch] += v;
+                let per_channel = saved.mean.iter().zip(&saved.invstd).zip(&gain);
+                let per_channel = per_channel.zip(&mean_dbeta).zip(&mean_dgamma);
+                for (((d, &a), b), ((((&m, &is), &g), &mdb), &mdg)) in
+                    row.iter_mut().zip(arow).zip(&mut db).zip(per_channel)
+                {
+                    let v = g * (*d - mdb - (a - m) * is * mdg);
+                    *d = if a > 0.0 { v } else { 0.0 };
+                    *b += *d;
                 }
             }
             let cols = &saved.cols[i * hw * patch..][..hw * patch];
@@ -510,18 +554,22 @@ fn backward(saved: &Saved, dy: &[f32], need_dx: bool) -> Grads {
                 f,
             );
             let dx = need_dx.then(|| {
-                let mut dcols = vec![0.0f32; hw * patch];
-                matmul(
-                    &mut dcols,
-                    false,
-                    Mat::rows(dz, f),
-                    Mat::transposed(&saved.kernel, f),
-                    hw,
-                    f,
-                    patch,
-                );
                 let mut dx = vec![0.0f32; hw * s.c];
-                col2im_add(&dcols, s.h, s.w, s.c, &mut dx);
+                let mut dcols = vec![0.0f32; DX_TILE * patch];
+                for first in (0..hw).step_by(DX_TILE) {
+                    let rows = DX_TILE.min(hw - first);
+                    matmul(
+                        &mut dcols,
+                        false,
+                        Mat::rows(&dz[first * f..], f),
+                        Mat::transposed(&saved.kernel, f),
+                        rows,
+                        f,
+                        patch,
+                    );
+                    let tile = &dcols[..rows * patch];
+                    col2im_add(tile, first, s.h, s.w, s.c, &mut dx);
+                }
                 dx
             });
             (dw, db, dx)
@@ -550,15 +598,20 @@ fn backward(saved: &Saved, dy: &[f32], need_dx: bool) -> Grads {
     }
 }
 
-/// The contiguous f32 values of a flex tensor, with its shape.
-fn values(tensor: FloatTensor<Flex>) -> (Vec<usize>, Vec<f32>) {
-    let shape: Vec<usize> = tensor.shape().iter().copied().collect();
-    let contiguous = tensor.to_contiguous();
-    let data = contiguous
+/// A flex tensor made contiguous (a no-op when it already is), to read as a slice.
+fn contiguous(tensor: FloatTensor<Flex>) -> FloatTensor<Flex> {
+    tensor.to_contiguous()
+}
+
+/// The f32 values of a contiguous flex tensor.
+fn slice(tensor: &FloatTensor<Flex>) -> &[f32] {
+    tensor
         .as_slice::<f32>()
-        .expect("a contiguous tensor has a slice view")
-        .to_vec();
-    (shape, data)
+        .expect("a contiguous f32 tensor has a slice view")
+}
+
+fn dims(tensor: &FloatTensor<Flex>) -> Vec<usize> {
+    tensor.shape().iter().copied().collect()
 }
 
 fn tensor(values: Vec<f32>, shape: &[usize]) -> FloatTensor<Flex> {
@@ -606,13 +659,18 @@ fn train_on_flex(
     epsilon: f64,
     save: bool,
 ) -> (BlockShape, Forward) {
-    let (x_shape, x) = values(x);
-    let (w_shape, weight) = values(weight);
-    let s = block_shape(&x_shape, &w_shape);
-    let (_, bias) = values(bias);
-    let (_, gamma) = values(gamma);
-    let (_, beta) = values(beta);
-    let forward = forward_train(s, &x, &weight, &bias, &gamma, &beta, epsilon, save);
+    let s = block_shape(&dims(&x), &dims(&weight));
+    let [x, weight, bias, gamma, beta] = [x, weight, bias, gamma, beta].map(contiguous);
+    let forward = forward_train(
+        s,
+        slice(&x),
+        slice(&weight),
+        slice(&bias),
+        slice(&gamma),
+        slice(&beta),
+        epsilon,
+        save,
+    );
     (s, forward)
 }
 
@@ -643,11 +701,20 @@ impl ConvBlockBackend for Flex {
         var: FloatTensor<Self>,
         epsilon: f64,
     ) -> FloatTensor<Self> {
-        let (x_shape, x) = values(x);
-        let (w_shape, weight) = values(weight);
-        let s = block_shape(&x_shape, &w_shape);
-        let [bias, gamma, beta, mean, var] = [bias, gamma, beta, mean, var].map(|t| values(t).1);
-        let out = forward_eval(s, &x, &weight, &bias, &gamma, &beta, &mean, &var, epsilon);
+        let s = block_shape(&dims(&x), &dims(&weight));
+        let [x, weight, bias, gamma, beta, mean, var] =
+            [x, weight, bias, gamma, beta, mean, var].map(contiguous);
+        let out = forward_eval(
+            s,
+            slice(&x),
+            slice(&weight),
+            slice(&bias),
+            slice(&gamma),
+            slice(&beta),
+            slice(&mean),
+            slice(&var),
+            epsilon,
+        );
         tensor(out, &pooled_shape(s))
     }
 }
@@ -660,10 +727,10 @@ impl Backward<Flex, 5> for BlockStep {
 
     fn backward(self, ops: Ops<Self::State, 5>, grads: &mut Gradients, _: &mut Checkpointer) {
         let [node_x, node_weight, node_bias, node_gamma, node_beta] = ops.parents;
-        let (_, dy) = values(grads.consume::<Flex>(&ops.node));
+        let dy = contiguous(grads.consume::<Flex>(&ops.node));
         let saved = ops.state;
         let s = saved.shape;
-        let g = backward(&saved, &dy, node_x.is_some());
+        let g = backward(&saved, slice(&dy), node_x.is_some());
         if let (Some(node), Some(dx)) = (node_x, g.x) {
             grads.register::<Flex>(node.id, tensor(dx, &[s.n, s.h, s.w, s.c]));
         }
