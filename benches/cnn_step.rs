@@ -19,6 +19,10 @@ const STEPS: usize = 40;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+unsafe extern "C" {
+    fn mi_option_set(option: i32, value: std::ffi::c_long);
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -67,6 +71,11 @@ fn bench(spec: &ModelSpec, batch: usize) {
 }
 
 fn main() {
+    // mimalloc's purge delay (option 15) as the appraise binary sets it, unless given.
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+        // SAFETY: mi_option_set only stores an integer option.
+        unsafe { mi_option_set(15, 1000) };
+    }
     let filter = std::env::args().nth(1).unwrap_or_default();
     for spec in [
         ModelSpec::Cnn(CnnConfig::default()),

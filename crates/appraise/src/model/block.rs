@@ -149,17 +149,65 @@ fn burn_kernel(matrix: &[f32], c: usize, f: usize) -> Vec<f32> {
 
 /// One image's `[h, w, c]` values as `[h * w, 9c]` 3x3 "same" patches (zeros outside).
 fn im2col(x: &[f32], h: usize, w: usize, c: usize, cols: &mut [f32]) {
+    // Three montage channels: copies of a known length, which compile to moves rather than
+    // ~36,000 calls to memcpy per image.
+    if c == 3 {
+        return im2col_fixed::<9>(x, h, w, cols);
+    }
     for y in 0..h {
         for x0 in 0..w {
             let row = &mut cols[(y * w + x0) * 9 * c..][..9 * c];
             for ky in 0..3 {
-                for kx in 0..3 {
-                    let dst = &mut row[(ky * 3 + kx) * c..][..c];
-                    let (sy, sx) = ((y + ky).wrapping_sub(1), (x0 + kx).wrapping_sub(1));
-                    if sy < h && sx < w {
-                        dst.copy_from_slice(&x[(sy * w + sx) * c..][..c]);
-                    } else {
-                        dst.fill(0.0);
+                let dst = &mut row[ky * 3 * c..][..3 * c];
+                let sy = (y + ky).wrapping_sub(1);
+                if sy >= h {
+                    dst.fill(0.0);
+                } else if x0 > 0 && x0 + 1 < w {
+                    // The three taps of a row are three neighbouring pixels: one copy.
+                    dst.copy_from_slice(&x[(sy * w + x0 - 1) * c..][..3 * c]);
+                } else {
+                    for kx in 0..3 {
+                        let dst = &mut dst[kx * c..][..c];
+                        let sx = (x0 + kx).wrapping_sub(1);
+                        if sx < w {
+                            dst.copy_from_slice(&x[(sy * w + sx) * c..][..c]);
+                        } else {
+                            dst.fill(0.0);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// [`im2col`] for `SPAN / 3` channels, `SPAN` values to a row of taps.
+fn im2col_fixed<const SPAN: usize>(x: &[f32], h: usize, w: usize, cols: &mut [f32]) {
+    let c = SPAN / 3;
+    for y in 0..h {
+        for x0 in 0..w {
+            let row = &mut cols[(y * w + x0) * 3 * SPAN..][..3 * SPAN];
+            for ky in 0..3 {
+                let dst: &mut [f32; SPAN] = (&mut row[ky * SPAN..][..SPAN])
+                    .try_into()
+                    .expect("a row of taps");
+                let sy = (y + ky).wrapping_sub(1);
+                if sy >= h {
+                    *dst = [0.0; SPAN];
+                } else if x0 > 0 && x0 + 1 < w {
+                    *dst = x[(sy * w + x0 - 1) * c..][..SPAN]
+                        .try_into()
+                        .expect("a row of taps");
+                } else {
+                    for kx in 0..3 {
+                        let sx = (x0 + kx).wrapping_sub(1);
+                        for i in 0..c {
+                            dst[kx * c + i] = if sx < w {
+                                x[(sy * w + sx) * c + i]
+                            } else {
+                                0.0
+                            };
+                        }
                     }
                 }
             }
@@ -391,8 +439,10 @@ fn forward_train(
     epsilon: f64,
     save: bool,
 ) -> Forward {
+    let t0 = std::time::Instant::now();
     let kernel = kernel_matrix(weight, s.c, s.f);
     let (act, cols) = conv_relu(s, x, &kernel, bias);
+    let t1 = t0.elapsed().as_secs_f64() * 1e3;
     let per_image = s.pixels() * s.f;
     let count = (s.n * s.pixels()) as f64;
     let mean: Vec<f64> = channel_sums(&act, per_image, s.f, None)
@@ -413,7 +463,17 @@ fn forward_train(
     let shift: Vec<f32> = (0..s.f)
         .map(|ch| beta[ch] - mean32[ch] * scale[ch])
         .collect();
+    let t2 = t0.elapsed().as_secs_f64() * 1e3;
     let (out, winner) = normalize_pool(s, &act, &scale, &shift);
+    if std::env::var_os("PHASES").is_some() {
+        eprintln!(
+            "  block c{} conv {:.2} stats {:.2} pool {:.2}",
+            s.c,
+            t1,
+            t2 - t1,
+            t0.elapsed().as_secs_f64() * 1e3 - t2
+        );
+    }
     let var32 = var.iter().map(|&v| v as f32).collect();
     let saved = save.then(|| Saved {
         shape: s,
@@ -466,11 +526,20 @@ fn forward_eval(
     out
 }
 
-/// One image's kernel, bias and (if asked) input gradients.
-type ImageGrads = (Vec<f32>, Vec<f32>, Option<Vec<f32>>);
-
 /// The backward pass from the pooled output's gradient `dy` `[n, h/2 * w/2, f]`.
 fn backward(saved: &Saved, dy: &[f32], need_dx: bool) -> Grads {
+    let t0 = std::time::Instant::now();
+    let g = backward_(saved, dy, need_dx);
+    if std::env::var_os("PHASES").is_some() {
+        eprintln!(
+            "  back c{} {:.2}",
+            saved.shape.c,
+            t0.elapsed().as_secs_f64() * 1e3
+        );
+    }
+    g
+}
+fn backward_(saved: &Saved, dy: &[f32], need_dx: bool) -> Grads {
     let s = saved.shape;
     let (hw, f, pooled, patch) = (s.pixels(), s.f, s.pooled(), s.patch());
     let (ow, w) = (s.w / 2, s.w);
@@ -524,71 +593,72 @@ fn backward(saved: &Saved, dy: &[f32], need_dx: bool) -> Grads {
     let gain: Vec<f32> = (0..f)
         .map(|ch| saved.gamma[ch] * saved.invstd[ch])
         .collect();
-    // Through BatchNorm and the ReLU, then the convolution's gradients per image.
-    let per_image: Vec<ImageGrads> = dz
-        .par_chunks_mut(hw * f)
+    // Through BatchNorm and the ReLU, then the convolution's gradients per image. Every
+    // per-image result goes into a buffer allocated here and each thread's scratch stays on
+    // that thread: memory freed on another thread than the one that allocated it was not
+    // reused promptly by the allocator, and a training run's memory grew epoch after epoch.
+    let dx_len = if need_dx { hw * s.c } else { 1 };
+    let mut dxs = vec![0.0f32; s.n * dx_len];
+    let mut dws = vec![0.0f32; s.n * patch * f];
+    let mut dbs = vec![0.0f32; s.n * f];
+    dz.par_chunks_mut(hw * f)
+        .zip(dws.par_chunks_mut(patch * f))
+        .zip(dbs.par_chunks_mut(f))
+        .zip(dxs.par_chunks_mut(dx_len))
         .enumerate()
-        .map(|(i, dz)| {
-            let a = &saved.act[i * hw * f..][..hw * f];
-            let mut db = vec![0.0f32; f];
-            for (row, arow) in dz.chunks_exact_mut(f).zip(a.chunks_exact(f)) {
-                let per_channel = saved.mean.iter().zip(&saved.invstd).zip(&gain);
-                let per_channel = per_channel.zip(&mean_dbeta).zip(&mean_dgamma);
-                for (((d, &a), b), ((((&m, &is), &g), &mdb), &mdg)) in
-                    row.iter_mut().zip(arow).zip(&mut db).zip(per_channel)
-                {
-                    let v = g * (*d - mdb - (a - m) * is * mdg);
-                    *d = if a > 0.0 { v } else { 0.0 };
-                    *b += *d;
+        .for_each_init(
+            || vec![0.0f32; DX_TILE * patch],
+            |dcols, (i, (((dz, dw), db), dx))| {
+                let a = &saved.act[i * hw * f..][..hw * f];
+                for (row, arow) in dz.chunks_exact_mut(f).zip(a.chunks_exact(f)) {
+                    let per_channel = saved.mean.iter().zip(&saved.invstd).zip(&gain);
+                    let per_channel = per_channel.zip(&mean_dbeta).zip(&mean_dgamma);
+                    for (((d, &a), b), ((((&m, &is), &g), &mdb), &mdg)) in
+                        row.iter_mut().zip(arow).zip(db.iter_mut()).zip(per_channel)
+                    {
+                        let v = g * (*d - mdb - (a - m) * is * mdg);
+                        *d = if a > 0.0 { v } else { 0.0 };
+                        *b += *d;
+                    }
                 }
-            }
-            let cols = &saved.cols[i * hw * patch..][..hw * patch];
-            let mut dw = vec![0.0f32; patch * f];
-            matmul(
-                &mut dw,
-                false,
-                Mat::transposed(cols, patch),
-                Mat::rows(dz, f),
-                patch,
-                hw,
-                f,
-            );
-            let dx = need_dx.then(|| {
-                let mut dx = vec![0.0f32; hw * s.c];
-                let mut dcols = vec![0.0f32; DX_TILE * patch];
-                for first in (0..hw).step_by(DX_TILE) {
-                    let rows = DX_TILE.min(hw - first);
-                    matmul(
-                        &mut dcols,
-                        false,
-                        Mat::rows(&dz[first * f..], f),
-                        Mat::transposed(&saved.kernel, f),
-                        rows,
-                        f,
-                        patch,
-                    );
-                    let tile = &dcols[..rows * patch];
-                    col2im_add(tile, first, s.h, s.w, s.c, &mut dx);
+                let cols = &saved.cols[i * hw * patch..][..hw * patch];
+                matmul(
+                    dw,
+                    false,
+                    Mat::transposed(cols, patch),
+                    Mat::rows(dz, f),
+                    patch,
+                    hw,
+                    f,
+                );
+                if need_dx {
+                    for first in (0..hw).step_by(DX_TILE) {
+                        let rows = DX_TILE.min(hw - first);
+                        matmul(
+                            dcols,
+                            false,
+                            Mat::rows(&dz[first * f..], f),
+                            Mat::transposed(&saved.kernel, f),
+                            rows,
+                            f,
+                            patch,
+                        );
+                        col2im_add(&dcols[..rows * patch], first, s.h, s.w, s.c, dx);
+                    }
                 }
-                dx
-            });
-            (dw, db, dx)
-        })
-        .collect();
+            },
+        );
     let mut dw = vec![0.0f32; patch * f];
     let mut db = vec![0.0f32; f];
-    let mut dx = need_dx.then(|| Vec::with_capacity(s.n * hw * s.c));
-    for (w_i, b_i, x_i) in per_image {
+    for (w_i, b_i) in dws.chunks_exact(patch * f).zip(dbs.chunks_exact(f)) {
         for (t, v) in dw.iter_mut().zip(w_i) {
             *t += v;
         }
         for (t, v) in db.iter_mut().zip(b_i) {
             *t += v;
         }
-        if let (Some(all), Some(x_i)) = (dx.as_mut(), x_i) {
-            all.extend(x_i);
-        }
     }
+    let dx = need_dx.then_some(dxs);
     Grads {
         x: dx,
         weight: burn_kernel(&dw, s.c, s.f),
