@@ -439,10 +439,8 @@ fn forward_train(
     epsilon: f64,
     save: bool,
 ) -> Forward {
-    let t0 = std::time::Instant::now();
     let kernel = kernel_matrix(weight, s.c, s.f);
     let (act, cols) = conv_relu(s, x, &kernel, bias);
-    let t1 = t0.elapsed().as_secs_f64() * 1e3;
     let per_image = s.pixels() * s.f;
     let count = (s.n * s.pixels()) as f64;
     let mean: Vec<f64> = channel_sums(&act, per_image, s.f, None)
@@ -463,17 +461,7 @@ fn forward_train(
     let shift: Vec<f32> = (0..s.f)
         .map(|ch| beta[ch] - mean32[ch] * scale[ch])
         .collect();
-    let t2 = t0.elapsed().as_secs_f64() * 1e3;
     let (out, winner) = normalize_pool(s, &act, &scale, &shift);
-    if std::env::var_os("PHASES").is_some() {
-        eprintln!(
-            "  block c{} conv {:.2} stats {:.2} pool {:.2}",
-            s.c,
-            t1,
-            t2 - t1,
-            t0.elapsed().as_secs_f64() * 1e3 - t2
-        );
-    }
     let var32 = var.iter().map(|&v| v as f32).collect();
     let saved = save.then(|| Saved {
         shape: s,
@@ -528,18 +516,6 @@ fn forward_eval(
 
 /// The backward pass from the pooled output's gradient `dy` `[n, h/2 * w/2, f]`.
 fn backward(saved: &Saved, dy: &[f32], need_dx: bool) -> Grads {
-    let t0 = std::time::Instant::now();
-    let g = backward_(saved, dy, need_dx);
-    if std::env::var_os("PHASES").is_some() {
-        eprintln!(
-            "  back c{} {:.2}",
-            saved.shape.c,
-            t0.elapsed().as_secs_f64() * 1e3
-        );
-    }
-    g
-}
-fn backward_(saved: &Saved, dy: &[f32], need_dx: bool) -> Grads {
     let s = saved.shape;
     let (hw, f, pooled, patch) = (s.pixels(), s.f, s.pooled(), s.patch());
     let (ow, w) = (s.w / 2, s.w);
