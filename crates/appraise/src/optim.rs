@@ -222,7 +222,8 @@ impl Optimizer for KerasAdam {
                 0.0
             },
         };
-        let (tensor, moment_1, moment_2) = if tensor.device() == Device::flex() {
+        let device = tensor.device();
+        let (tensor, moment_1, moment_2) = if device == Device::flex() && !device.is_autodiff() {
             let moments = state.is_some();
             let (m1, m2) = match state {
                 Some(s) => (s.moment_1, s.moment_2),

@@ -1,15 +1,14 @@
 //! Part 2's convolutional network over a house's 64x64 photo montage.
 
 use burn::module::Module;
+use burn::nn::pool::MaxPool2dConfig;
 use burn::nn::{Linear, conv::Conv2d};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use super::block::{conv_block_eval, conv_block_train};
-use super::conv::conv3x3_same;
 use super::layers::{Norm, batch_norm, conv3x3, dense};
-use super::pool::max_pool2x2;
 use super::summary::{Layer, Names};
 use crate::photos::SIDE;
 use crate::rng::SeededRng;
@@ -238,11 +237,10 @@ impl Cnn {
     /// The CONV => RELU => BN => POOL blocks through burn's layers (any backend):
     /// `[batch, 3, 64, 64]` -> `[batch, filters, side, side]`.
     fn blocks(&self, images: Tensor<4>) -> Tensor<4> {
+        let pool = MaxPool2dConfig::new([2, 2]).init();
         let mut x = images;
         for (conv, norm) in self.convs.iter().zip(&self.norms) {
-            let bias = conv.bias.as_ref().expect("convolutions have a bias").val();
-            let y = conv3x3_same(x, conv.weight.val(), bias);
-            x = max_pool2x2(norm.forward(relu(y)));
+            x = pool.forward(norm.forward(relu(conv.forward(x))));
         }
         x
     }
@@ -318,6 +316,31 @@ mod tests {
         let branch = config.init(false, &mut SeededRng::new(3, 1), &device);
         let out = branch.forward(Tensor::ones([2, 3, SIDE, SIDE], &device), None);
         assert_eq!(out.dims(), [2, 4]);
+    }
+
+    #[test]
+    fn the_fused_blocks_give_what_burns_layers_give() {
+        let config = CnnConfig::default();
+        for device in [Device::flex(), Device::flex().autodiff()] {
+            let cnn = config.init(true, &mut SeededRng::new(7, 1), &device);
+            let mut rng = SeededRng::new(8, 1);
+            let values: Vec<f32> = (0..3 * CHANNELS * SIDE * SIDE)
+                .map(|_| rng.unit() as f32)
+                .collect();
+            let images: Tensor<4> =
+                Tensor::from_data(TensorData::new(values, [3, CHANNELS, SIDE, SIDE]), &device);
+            let ours: Vec<f32> = cnn
+                .blocks_fused(images.clone())
+                .into_data()
+                .try_to_vec()
+                .unwrap();
+            let theirs: Vec<f32> = cnn.blocks(images).into_data().try_to_vec().unwrap();
+            assert_eq!(ours.len(), 3 * 64 * 8 * 8);
+            let scale = theirs.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+            for (a, b) in ours.iter().zip(&theirs) {
+                assert!((a - b).abs() <= 1e-4 * scale, "{a} vs {b}");
+            }
+        }
     }
 
     #[test]

@@ -3,11 +3,9 @@
 
 mod block;
 mod cnn;
-mod conv;
 mod layers;
 mod mixed;
 mod mlp;
-mod pool;
 pub mod summary;
 
 use std::collections::BTreeMap;
@@ -17,11 +15,9 @@ use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Deserializer, Serialize};
 
 pub use cnn::{CHANNELS, Cnn, CnnConfig};
-pub use conv::conv3x3_same;
 pub use layers::{Norm, batch_norm, conv3x3, dense, glorot_uniform};
 pub use mixed::{Mixed, MixedConfig};
 pub use mlp::{Mlp, MlpConfig};
-pub use pool::max_pool2x2;
 
 use crate::rng::SeededRng;
 use summary::{Layer, Names};
