@@ -259,6 +259,14 @@ fn out_of_range_flags_and_impossible_splits_are_refused() {
     train(&["--epochs", "x"], &["invalid value 'x'"]);
     train(&["--seed", "-1"], &["invalid value '-1'"]);
     train(&["--model", "cnnx"], &["invalid value 'cnnx'"]);
+    train(
+        &["--device", "tpu"],
+        &["unknown device 'tpu'", "cpu, wgpu, cuda"],
+    );
+    // A GPU backend this build lacks is refused before any work, saying how to get it.
+    if !appraise::device::Compute::Wgpu.is_built() {
+        train(&["--device", "wgpu"], &["--features wgpu", "--device cpu"]);
+    }
     // Output inside a missing folder is fine for --out (it is created), not inside a file.
     std::fs::write(dir.path().join("afile"), "keep me").unwrap();
     train(&["--out", "afile/run"], &["afile", "is not a folder"]);

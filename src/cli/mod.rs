@@ -15,6 +15,7 @@ use appraise::artifact::{self, SavedModel};
 use appraise::atomic;
 use appraise::cv;
 use appraise::dataset;
+use appraise::device::Compute;
 use appraise::error::{Error, Result};
 use appraise::model::ModelSpec;
 use appraise::pipeline::{self, DataConfig, Observer, RunConfig, Stage};
@@ -371,6 +372,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "K")]
     pub range_folds: Option<usize>,
 
+    /// Where the tutorial's networks train: cpu (always there), wgpu or cuda (in a build with
+    /// `--features wgpu` or `--features cuda`). The recipe's small networks train on the CPU.
+    #[arg(long, value_name = "DEVICE", default_value_t = Compute::Cpu)]
+    pub device: Compute,
+
     /// Photo cache settings (cnn and mixed models).
     #[command(flatten)]
     pub cache: CacheArgs,
@@ -396,6 +402,9 @@ impl RunArgs {
         config.train.batch_size = self.batch_size;
         config.train.seed = self.seed;
         config.train.optimizer.learning_rate = self.learning_rate;
+        // Checked here, once: a backend this build lacks is refused before any work.
+        self.device.device()?;
+        config.train.compute = self.device;
         config.ranges.folds = self.range_folds;
         config.ranges.validate()?;
         if self.recipe == RecipeArg::Best || self.model.pretrained() {

@@ -102,10 +102,12 @@ fn load(run: &RunArgs) -> Result<(Frame, Schema, TableConfig)> {
     let schema = schema::infer(&frame, &table.options()?)?;
     let method = match run.recipe {
         RecipeArg::Tutorial => {
+            run.device.device()?;
             let mut train = appraise::train::TrainConfig {
                 epochs: run.epochs,
                 batch_size: run.batch_size,
                 seed: run.seed,
+                compute: run.device,
                 ..Default::default()
             };
             train.optimizer.learning_rate = run.learning_rate;

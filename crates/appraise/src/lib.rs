@@ -10,6 +10,7 @@ pub mod atomic;
 pub mod baseline;
 pub mod cv;
 pub mod dataset;
+pub mod device;
 pub mod encoder;
 pub mod error;
 pub mod extractor;

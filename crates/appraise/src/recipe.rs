@@ -588,6 +588,9 @@ pub fn fit(
                     ..AdamConfig::default()
                 },
                 loss: Loss::Mae,
+                // The recipe's networks are small (batches of 8-32 rows of a few dozen inputs), where
+                // per-operation overhead dominates and a GPU does not pay: the CPU, always.
+                compute: crate::device::Compute::Cpu,
                 patience: Some(config.patience),
             };
             let (networks, first_history, mean_held_out) =

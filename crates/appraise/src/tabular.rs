@@ -502,6 +502,9 @@ fn network_config(recipe: &TableRecipe, weight_decay: f64) -> TrainConfig {
             ..AdamConfig::default()
         },
         loss: Loss::Mae,
+        // Small networks: per-operation overhead dominates, a GPU does not pay (as in the
+        // Houses recipe).
+        compute: crate::device::Compute::Cpu,
         patience: Some(recipe.patience),
     }
 }

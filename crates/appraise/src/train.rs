@@ -9,6 +9,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 use std::sync::mpsc;
 
+use crate::device::Compute;
 use crate::error::{Error, Result};
 use crate::metrics::keras_mape;
 use crate::model::{ModelSpec, Network};
@@ -33,6 +34,9 @@ pub struct TrainConfig {
     /// Stop when the validation loss has not improved for this many epochs, and keep the
     /// model of the best epoch (`None`, the tutorial: train every epoch, keep the last).
     pub patience: Option<usize>,
+    /// Where the network trains; a choice of this run, not saved with the model.
+    #[serde(skip)]
+    pub compute: Compute,
 }
 
 /// A training loss.
@@ -81,6 +85,7 @@ impl Default for TrainConfig {
             optimizer: AdamConfig::default(),
             loss: Loss::Mape,
             patience: None,
+            compute: Compute::Cpu,
         }
     }
 }
@@ -280,7 +285,12 @@ pub fn predict(model: &Network, features: &[f32], n_features: usize, images: &[f
         .len()
         .checked_div(n_features)
         .unwrap_or(images.len() / IMAGE_LEN);
-    let device = Device::flex();
+    // Where the network's weights are: the training device, or the CPU for a loaded file.
+    let device = model
+        .devices()
+        .into_iter()
+        .next()
+        .unwrap_or_else(Device::flex);
     let chunk = predict_chunk(model);
     let mut out = Vec::with_capacity(rows);
     for start in (0..rows).step_by(chunk) {
@@ -357,7 +367,7 @@ pub fn train_rows(
             spec.name()
         )));
     }
-    let device = Device::flex().autodiff();
+    let device = config.compute.device()?.autodiff();
     let mut trainer = Trainer {
         config,
         table: train,
