@@ -16,7 +16,7 @@
 //! taken in image order, so the numbers do not depend on the number of threads. The tests
 //! below check the forward pass and every gradient against burn's own layers.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -101,6 +101,46 @@ struct Saved {
     mean: Vec<f32>,
     invstd: Vec<f32>,
     gamma: Vec<f32>,
+}
+
+impl Drop for Saved {
+    fn drop(&mut self) {
+        recycle(std::mem::take(&mut self.cols));
+        recycle(std::mem::take(&mut self.act));
+    }
+}
+
+/// Large buffers of earlier steps, kept for the next ones. A training step needs the same
+/// dozen buffers (patches, activations, gradients; up to ~4.5 MB each) every few
+/// milliseconds: zeroing fresh ones cost ~10% of a step in memset and page faults.
+static SCRATCH: Mutex<Vec<Vec<f32>>> = Mutex::new(Vec::new());
+
+/// At most this many buffers are kept.
+const SCRATCH_KEPT: usize = 24;
+
+/// A buffer of `len` values, reused when one is kept: its contents are left from earlier
+/// use, so only buffers that are overwritten whole come from here.
+fn scratch(len: usize) -> Vec<f32> {
+    let mut kept = SCRATCH.lock().unwrap_or_else(|e| e.into_inner());
+    let best = (0..kept.len())
+        .filter(|&i| kept[i].len() >= len)
+        .min_by_key(|&i| kept[i].len());
+    let mut buffer = best.map(|i| kept.swap_remove(i)).unwrap_or_default();
+    drop(kept);
+    buffer.truncate(len);
+    buffer.resize(len, 0.0);
+    buffer
+}
+
+/// Gives a buffer back for [`scratch`] to reuse.
+fn recycle(buffer: Vec<f32>) {
+    if buffer.is_empty() {
+        return;
+    }
+    let mut kept = SCRATCH.lock().unwrap_or_else(|e| e.into_inner());
+    if kept.len() < SCRATCH_KEPT {
+        kept.push(buffer);
+    }
 }
 
 /// A block's forward pass.
@@ -333,8 +373,10 @@ fn conv_relu_image(
 /// `[n, h * w, f]` activations and `[n, h * w, 9c]` patches.
 fn conv_relu(s: BlockShape, x: &[f32], kernel: &[f32], bias: &[f32]) -> (Vec<f32>, Vec<f32>) {
     let (hw, patch, f) = (s.pixels(), s.patch(), s.f);
-    let mut act = vec![0.0f32; s.n * hw * f];
-    let mut cols = vec![0.0f32; s.n * hw * patch];
+    // Both are overwritten whole: the activations start as the bias, the patches are all
+    // written by im2col.
+    let mut act = scratch(s.n * hw * f);
+    let mut cols = scratch(s.n * hw * patch);
     act.par_chunks_mut(hw * f)
         .zip(cols.par_chunks_mut(hw * patch))
         .enumerate()
@@ -523,7 +565,8 @@ fn backward(saved: &Saved, dy: &[f32], need_dx: bool) -> Grads {
     // The normalized output's gradient: each pooled gradient goes to its window's winner and
     // zero to the other three (every pixel is in one window), then per-channel sums of it and
     // of it times the centered activation, for BatchNorm's gradients.
-    let mut dz = vec![0.0f32; s.n * hw * f];
+    // Overwritten whole: every pixel is in exactly one pooling window.
+    let mut dz = scratch(s.n * hw * f);
     let partial: Vec<(Vec<f32>, Vec<f32>)> = dz
         .par_chunks_mut(hw * f)
         .enumerate()
@@ -575,7 +618,8 @@ fn backward(saved: &Saved, dy: &[f32], need_dx: bool) -> Grads {
     // reused promptly by the allocator, and a training run's memory grew epoch after epoch.
     let dx_len = if need_dx { hw * s.c } else { 1 };
     let mut dxs = vec![0.0f32; s.n * dx_len];
-    let mut dws = vec![0.0f32; s.n * patch * f];
+    // Overwritten whole by each image's product.
+    let mut dws = scratch(s.n * patch * f);
     let mut dbs = vec![0.0f32; s.n * f];
     dz.par_chunks_mut(hw * f)
         .zip(dws.par_chunks_mut(patch * f))
@@ -634,6 +678,8 @@ fn backward(saved: &Saved, dy: &[f32], need_dx: bool) -> Grads {
             *t += v;
         }
     }
+    recycle(dz);
+    recycle(dws);
     let dx = need_dx.then_some(dxs);
     Grads {
         x: dx,
