@@ -122,9 +122,11 @@ const SCRATCH_KEPT: usize = 24;
 /// use, so only buffers that are overwritten whole come from here.
 fn scratch(len: usize) -> Vec<f32> {
     let mut kept = SCRATCH.lock().unwrap_or_else(|e| e.into_inner());
+    // The smallest that holds `len` values; a training step asks for the same sizes every
+    // time, so this is usually an exact fit.
     let best = (0..kept.len())
-        .filter(|&i| kept[i].len() >= len)
-        .min_by_key(|&i| kept[i].len());
+        .filter(|&i| kept[i].capacity() >= len)
+        .min_by_key(|&i| kept[i].capacity());
     let mut buffer = best.map(|i| kept.swap_remove(i)).unwrap_or_default();
     drop(kept);
     buffer.truncate(len);
@@ -542,7 +544,8 @@ fn forward_eval(
         .collect();
     let shift: Vec<f32> = (0..s.f).map(|ch| beta[ch] - mean[ch] * scale[ch]).collect();
     // Image by image with one patch and one activation buffer per thread: nothing the size of
-    // the whole batch but the output.
+    // the whole batch but the output. (Not from the training buffers: the validation pass runs
+    // beside a training step.)
     let (hw, f, pooled) = (s.pixels(), s.f, s.pooled());
     let mut out = vec![0.0f32; s.n * pooled * f];
     out.par_chunks_mut(pooled * f).enumerate().for_each_init(
