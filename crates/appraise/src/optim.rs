@@ -161,36 +161,33 @@ impl AdamBackend for Flex {
         let shape: Vec<usize> = param.shape().iter().copied().collect();
         let [param, grad, moment_1, moment_2] =
             [param, grad, moment_1, moment_2].map(|t| t.to_contiguous());
-        let values = |t: &FloatTensor<Self>| -> Vec<f32> {
+        fn slice(t: &FloatTensor<Flex>) -> &[f32] {
             t.as_slice::<f32>()
                 .expect("a contiguous f32 tensor has a slice view")
-                .to_vec()
-        };
-        let (mut p, g) = (values(&param), values(&grad));
-        let (mut m1, mut m2) = if moments {
-            (values(&moment_1), values(&moment_2))
-        } else {
-            (Vec::new(), Vec::new())
-        };
+        }
         let (b1, b2) = (beta_1 as f32, beta_2 as f32);
         let (keep_1, keep_2) = ((1.0 - beta_1) as f32, (1.0 - beta_2) as f32);
         let (alpha, epsilon, shrink) = (alpha as f32, epsilon as f32, shrink as f32);
-        if !moments {
-            m1 = g.iter().map(|g| g * keep_1).collect();
-            m2 = g.iter().map(|g| (g * g) * keep_2).collect();
+        // The inputs are read in place and each output written once, in one pass.
+        let g = slice(&grad);
+        let (m1, m2): (Vec<f32>, Vec<f32>) = if moments {
+            let (old_1, old_2) = (slice(&moment_1), slice(&moment_2));
+            g.iter()
+                .zip(old_1.iter().zip(old_2))
+                .map(|(&g, (&m1, &m2))| (m1 * b1 + g * keep_1, m2 * b2 + (g * g) * keep_2))
+                .unzip()
         } else {
-            for ((m1, m2), &g) in m1.iter_mut().zip(&mut m2).zip(&g) {
-                *m1 = *m1 * b1 + g * keep_1;
-                *m2 = *m2 * b2 + (g * g) * keep_2;
-            }
-        }
-        for ((p, &m1), &m2) in p.iter_mut().zip(&m1).zip(&m2) {
-            let delta = m1 / (m2.sqrt() + epsilon) * alpha;
-            if shrink > 0.0 {
-                *p -= *p * shrink;
-            }
-            *p -= delta;
-        }
+            g.iter().map(|&g| (g * keep_1, (g * g) * keep_2)).unzip()
+        };
+        let p: Vec<f32> = slice(&param)
+            .iter()
+            .zip(m1.iter().zip(&m2))
+            .map(|(&p, (&m1, &m2))| {
+                let delta = m1 / (m2.sqrt() + epsilon) * alpha;
+                let p = if shrink > 0.0 { p - p * shrink } else { p };
+                p - delta
+            })
+            .collect();
         let tensor =
             |v: Vec<f32>| FloatTensor::<Self>::from_data(TensorData::new(v, shape.clone()));
         (tensor(p), tensor(m1), tensor(m2))
