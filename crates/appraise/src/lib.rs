@@ -16,6 +16,7 @@ pub mod error;
 pub mod extractor;
 pub mod interrupt;
 pub mod interval;
+pub mod matmul;
 pub mod metrics;
 pub mod model;
 pub mod observer;

@@ -7,8 +7,9 @@
 
 use std::sync::OnceLock;
 
-use gemm::Parallelism;
 use image::{RgbImage, imageops};
+
+use crate::matmul::{Mat, matmul};
 
 /// Side of the square the network sees.
 pub const INPUT: usize = 224;
@@ -65,45 +66,6 @@ fn same_padding(size: usize, kernel: usize, stride: usize) -> (usize, usize) {
     (out, total / 2)
 }
 
-/// `dst [m][n] += lhs [m][k] * weight [n][k]^T`, row-major, on the calling thread (photos
-/// run in parallel, so the product need not; one thread also keeps the sum order fixed).
-fn matmul_add_transposed(
-    dst: &mut [f32],
-    lhs: &[f32],
-    weight: &[f32],
-    m: usize,
-    k: usize,
-    n: usize,
-) {
-    assert!(dst.len() == m * n && lhs.len() == m * k && weight.len() == k * n);
-    // SAFETY: the three buffers have the lengths asserted above, the strides describe
-    // row-major `[m][n]` and `[m][k]` and a transposed row-major `[n][k]`, and `dst` does not
-    // alias the inputs.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            n as isize,
-            true,
-            lhs.as_ptr(),
-            1,
-            k as isize,
-            weight.as_ptr(),
-            k as isize,
-            1,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            Parallelism::None,
-        );
-    }
-}
-
 impl Conv {
     /// The convolution plus bias, then ReLU6 when `relu6`.
     fn forward(&self, x: &Planes, relu6: bool) -> Planes {
@@ -133,10 +95,12 @@ impl Conv {
             .collect();
         let depth = c * k * k;
         if k == 1 && s == 1 {
-            matmul_add_transposed(
+            // values [pixels][out] += inputs [pixels][depth] x weight [out][depth]^T
+            matmul(
                 &mut values,
-                &x.values,
-                &self.weight,
+                true,
+                Mat::rows(&x.values, depth),
+                Mat::transposed(&self.weight, depth),
                 oh * ow,
                 depth,
                 self.out,
@@ -160,10 +124,12 @@ impl Conv {
                     }
                 }
             }
-            matmul_add_transposed(
+            // values [pixels][out] += inputs [pixels][depth] x weight [out][depth]^T
+            matmul(
                 &mut values,
-                &patches,
-                &self.weight,
+                true,
+                Mat::rows(&patches, depth),
+                Mat::transposed(&self.weight, depth),
                 oh * ow,
                 depth,
                 self.out,

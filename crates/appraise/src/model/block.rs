@@ -25,8 +25,9 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, TensorMetadata, backend_extension};
 use burn::tensor::{Tensor, TensorData};
-use gemm::Parallelism;
 use rayon::prelude::*;
+
+use crate::matmul::{Mat, matmul};
 
 /// The extension: one block on channels-last `[n, h, w, c]` values (even `h` and `w`), with a
 /// convolution `weight` `[f, c, 3, 3]` (burn's order) and `bias`, and BatchNorm's `gamma`
@@ -279,68 +280,6 @@ fn col2im_add(cols: &[f32], first: usize, h: usize, w: usize, c: usize, dx: &mut
 /// Pixels per tile of the input gradient's patch product: the tile's `[64, 9c]` patch
 /// gradients stay in the core's cache instead of an image-sized buffer.
 const DX_TILE: usize = 64;
-
-/// A row-major matrix operand: `rows x cols` values with the given row and column strides.
-#[derive(Clone, Copy)]
-struct Mat<'a> {
-    data: &'a [f32],
-    row_stride: isize,
-    col_stride: isize,
-}
-
-impl<'a> Mat<'a> {
-    fn rows(data: &'a [f32], cols: usize) -> Self {
-        Mat {
-            data,
-            row_stride: cols as isize,
-            col_stride: 1,
-        }
-    }
-    /// The transpose of a row-major matrix with `cols` columns.
-    fn transposed(data: &'a [f32], cols: usize) -> Self {
-        Mat {
-            data,
-            row_stride: 1,
-            col_stride: cols as isize,
-        }
-    }
-}
-
-/// `dst [m][n] (+)= lhs [m][k] * rhs [k][n]`, `dst` row-major, on the calling thread (images
-/// run in parallel, and one thread keeps the sum order fixed).
-fn matmul(dst: &mut [f32], accumulate: bool, lhs: Mat, rhs: Mat, m: usize, k: usize, n: usize) {
-    assert!(dst.len() >= m * n);
-    let last = |a: &Mat, r: usize, c: usize| {
-        (r as isize - 1) * a.row_stride + (c as isize - 1) * a.col_stride
-    };
-    assert!(m == 0 || k == 0 || (last(&lhs, m, k) as usize) < lhs.data.len());
-    assert!(k == 0 || n == 0 || (last(&rhs, k, n) as usize) < rhs.data.len());
-    // SAFETY: the asserts keep every index gemm reads or writes inside the slices (strides
-    // are non-negative), and `dst` is a unique borrow that aliases neither input.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            n as isize,
-            accumulate,
-            lhs.data.as_ptr(),
-            lhs.col_stride,
-            lhs.row_stride,
-            rhs.data.as_ptr(),
-            rhs.col_stride,
-            rhs.row_stride,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            Parallelism::None,
-        );
-    }
-}
 
 /// One image's convolution, bias and ReLU: `[h * w, f]` activations into `act`, its patches
 /// into `cols`.
