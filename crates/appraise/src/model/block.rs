@@ -430,8 +430,8 @@ fn forward_train(
         .into_iter()
         .map(|t| t / count)
         .collect();
-    let center: Vec<f32> = mean.iter().map(|&m| m as f32).collect();
-    let var: Vec<f64> = channel_sums(&act, per_image, s.f, Some(&center))
+    let mean32: Vec<f32> = mean.iter().map(|&m| m as f32).collect();
+    let var: Vec<f64> = channel_sums(&act, per_image, s.f, Some(&mean32))
         .into_iter()
         .map(|t| t / count)
         .collect();
@@ -439,7 +439,6 @@ fn forward_train(
         .iter()
         .map(|v| (1.0 / (v + epsilon).sqrt()) as f32)
         .collect();
-    let mean32: Vec<f32> = mean.iter().map(|&m| m as f32).collect();
     let scale: Vec<f32> = gamma.iter().zip(&invstd).map(|(g, i)| g * i).collect();
     let shift: Vec<f32> = (0..s.f)
         .map(|ch| beta[ch] - mean32[ch] * scale[ch])
