@@ -11,7 +11,7 @@
 //! The backward pass reuses the saved patches, activations and winners.
 //!
 //! Semantics are Keras's: batch statistics over all the step's images (biased variance for
-//! normalizing; the caller updates the moving averages with the unbiased one), moving
+//! normalizing; the caller updates the moving averages with it, as Keras 3 does), moving
 //! statistics in evaluation. Each image's work runs on one thread and every sum over images is
 //! taken in image order, so the numbers do not depend on the number of threads. The tests
 //! below check the forward pass and every gradient against burn's own layers.
@@ -944,7 +944,6 @@ mod tests {
     }
 
     fn fused_train(x: Tensor<4>, conv: &Conv2d, norm: &Norm) -> Tensor<4> {
-        let [n, _, h, w] = x.dims();
         let (y, mean, var) = conv_block_train(
             x.permute([0, 2, 3, 1]),
             conv.weight.val(),
@@ -953,7 +952,7 @@ mod tests {
             norm.beta.val(),
             norm.epsilon,
         );
-        norm.track(mean, var, (n * h * w) as f64);
+        norm.track(mean, var);
         y.permute([0, 3, 1, 2])
     }
 

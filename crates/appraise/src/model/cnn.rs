@@ -253,7 +253,6 @@ impl Cnn {
         let mut x = images.permute([0, 2, 3, 1]);
         for (conv, norm) in self.convs.iter().zip(&self.norms) {
             let bias = conv.bias.as_ref().expect("convolutions have a bias").val();
-            let [n, h, w, _] = x.dims();
             x = if training {
                 let (y, mean, var) = conv_block_train(
                     x,
@@ -263,7 +262,7 @@ impl Cnn {
                     norm.beta.val(),
                     norm.epsilon,
                 );
-                norm.track(mean, var, (n * h * w) as f64);
+                norm.track(mean, var);
                 y
             } else {
                 let device = x.device();

@@ -80,7 +80,7 @@ pub struct Norm {
     pub beta: Param<Tensor<1>>,
     /// Moving mean of the batch means.
     pub running_mean: RunningState<Tensor<1>>,
-    /// Moving mean of the (unbiased) batch variances.
+    /// Moving mean of the (biased) batch variances, as Keras 3 keeps them.
     pub running_var: RunningState<Tensor<1>>,
     /// Keras's momentum: the weight of the old moving value.
     pub momentum: f64,
@@ -120,7 +120,7 @@ impl Norm {
                 .div_scalar(count);
             let scale = var.clone().add_scalar(self.epsilon).sqrt().recip()
                 * self.gamma.val().reshape([1, c, 1]);
-            self.track(mean.detach().reshape([c]), var.detach().reshape([c]), count);
+            self.track(mean.detach().reshape([c]), var.detach().reshape([c]));
             centered * scale + self.beta.val().reshape([1, c, 1])
         } else {
             let device = x3.device();
@@ -133,16 +133,13 @@ impl Norm {
         y.reshape(dims)
     }
 
-    /// Moves the moving averages towards a training batch's `mean` and biased `var` over
-    /// `count` values per channel (Keras keeps the unbiased variance).
-    pub fn track(&self, mean: Tensor<1>, var: Tensor<1>, count: f64) {
-        let unbiased = if count > 1.0 {
-            count / (count - 1.0)
-        } else {
-            1.0
-        };
+    /// Moves the moving averages towards a training batch's `mean` and biased `var`.
+    ///
+    /// Keras 3 keeps the biased variance (`ops.moments`, no Bessel correction: a batch of
+    /// 0..8 moves a fresh moving variance of 1 to 1.425 at momentum 0.9, measured with
+    /// Keras 3.15.1); burn's BatchNorm and TF 2's fused kernel keep the unbiased one.
+    pub fn track(&self, mean: Tensor<1>, var: Tensor<1>) {
         let keep = self.momentum;
-        let var = var.mul_scalar(unbiased);
         let old_mean = self.running_mean.value_sync().to_device(&mean.device());
         let old_var = self.running_var.value_sync().to_device(&var.device());
         self.running_mean.update(
@@ -219,8 +216,8 @@ mod tests {
             .into_data()
             .try_to_vec()
             .unwrap();
-        // 0.9 * 1 + 0.1 * unbiased variance of 0..8 (6.0).
-        assert!((rv[0] - 1.5).abs() < 1e-4, "{rv:?}");
+        // 0.9 * 1 + 0.1 * biased variance of 0..8 (5.25), as Keras 3 gives.
+        assert!((rv[0] - 1.425).abs() < 1e-4, "{rv:?}");
         // Evaluation uses the moving statistics.
         let plain = norm.valid();
         let x = Tensor::<4>::from_data(
