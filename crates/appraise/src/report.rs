@@ -286,12 +286,16 @@ fn error_distribution<DB: DrawingBackend>(
         })
         .label_style((FONT_NAME, 14))
         .draw()?;
-    chart.draw_series(
-        Histogram::vertical(&chart)
-            .style(BLUE.mix(0.7).filled())
-            .margin(1)
-            .data(bins.iter().map(|&b| (b, 1u32))),
-    )?;
+    // One series per bin, in bin order: plotters' `Histogram` draws its bars in a hash map's
+    // order, which made the SVG differ from run to run.
+    for (bin, &count) in (first..=last).zip(&counts).filter(|(_, c)| **c > 0) {
+        chart.draw_series(
+            Histogram::vertical(&chart)
+                .style(BLUE.mix(0.7).filled())
+                .margin(1)
+                .data(std::iter::once((bin, count))),
+        )?;
+    }
     root.present()
 }
 
