@@ -72,7 +72,7 @@ pub struct KerasAdam {
 
 /// The scalars of one Adam update, as the burn ops of [`KerasAdam::step_ops`] see them.
 #[derive(Debug, Clone, Copy)]
-struct Update {
+pub(crate) struct Update {
     beta_1: f64,
     beta_2: f64,
     /// The bias-corrected step size.
@@ -83,6 +83,22 @@ struct Update {
 }
 
 impl KerasAdam {
+    /// The scalars of update number `time` (from 1) at learning rate `lr`.
+    pub(crate) fn scalars(&self, lr: f64, time: i32) -> Update {
+        let (b1, b2) = (self.beta_1, self.beta_2);
+        Update {
+            beta_1: b1,
+            beta_2: b2,
+            alpha: lr * (1.0 - b2.powi(time)).sqrt() / (1.0 - b1.powi(time)),
+            epsilon: self.epsilon,
+            shrink: if self.weight_decay > 0.0 {
+                lr * self.weight_decay
+            } else {
+                0.0
+            },
+        }
+    }
+
     /// One update through burn's tensor ops (any backend): ~11 ops per parameter tensor, each
     /// allocating its result.
     fn step_ops<const D: usize>(
@@ -118,6 +134,62 @@ impl KerasAdam {
             tensor
         };
         (tensor.sub(delta), moment_1, moment_2)
+    }
+}
+
+/// An update's scalars rounded to f32, as flex rounds the scalars of its ops.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Step32 {
+    b1: f32,
+    b2: f32,
+    keep_1: f32,
+    keep_2: f32,
+    alpha: f32,
+    epsilon: f32,
+    shrink: f32,
+}
+
+impl Step32 {
+    pub(crate) fn new(u: &Update) -> Self {
+        Step32 {
+            b1: u.beta_1 as f32,
+            b2: u.beta_2 as f32,
+            keep_1: (1.0 - u.beta_1) as f32,
+            keep_2: (1.0 - u.beta_2) as f32,
+            alpha: u.alpha as f32,
+            epsilon: u.epsilon as f32,
+            shrink: u.shrink as f32,
+        }
+    }
+
+    /// Updates `param` and its moments in place from `grad` (`first`: the first update, the
+    /// moments' old values are not read), with the f32 operations of
+    /// [`KerasAdam::step_ops`] in the same order.
+    pub(crate) fn apply(
+        &self,
+        param: &mut [f32],
+        grad: &[f32],
+        moment_1: &mut [f32],
+        moment_2: &mut [f32],
+        first: bool,
+    ) {
+        let s = *self;
+        for (((p, &g), m1), m2) in param.iter_mut().zip(grad).zip(moment_1).zip(moment_2) {
+            if first {
+                *m1 = g * s.keep_1;
+                *m2 = (g * g) * s.keep_2;
+            } else {
+                *m1 = *m1 * s.b1 + g * s.keep_1;
+                *m2 = *m2 * s.b2 + (g * g) * s.keep_2;
+            }
+            let delta = *m1 / (m2.sqrt() + s.epsilon) * s.alpha;
+            let kept = if s.shrink > 0.0 {
+                *p - *p * s.shrink
+            } else {
+                *p
+            };
+            *p = kept - delta;
+        }
     }
 }
 
@@ -165,29 +237,20 @@ impl AdamBackend for Flex {
             t.as_slice::<f32>()
                 .expect("a contiguous f32 tensor has a slice view")
         }
-        let (b1, b2) = (beta_1 as f32, beta_2 as f32);
-        let (keep_1, keep_2) = ((1.0 - beta_1) as f32, (1.0 - beta_2) as f32);
-        let (alpha, epsilon, shrink) = (alpha as f32, epsilon as f32, shrink as f32);
-        // The inputs are read in place and each output written once, in one pass.
-        let g = slice(&grad);
-        let (m1, m2): (Vec<f32>, Vec<f32>) = if moments {
-            let (old_1, old_2) = (slice(&moment_1), slice(&moment_2));
-            g.iter()
-                .zip(old_1.iter().zip(old_2))
-                .map(|(&g, (&m1, &m2))| (m1 * b1 + g * keep_1, m2 * b2 + (g * g) * keep_2))
-                .unzip()
+        let step = Step32::new(&Update {
+            beta_1,
+            beta_2,
+            alpha,
+            epsilon,
+            shrink,
+        });
+        let mut p = slice(&param).to_vec();
+        let (mut m1, mut m2) = if moments {
+            (slice(&moment_1).to_vec(), slice(&moment_2).to_vec())
         } else {
-            g.iter().map(|&g| (g * keep_1, (g * g) * keep_2)).unzip()
+            (vec![0.0; p.len()], vec![0.0; p.len()])
         };
-        let p: Vec<f32> = slice(&param)
-            .iter()
-            .zip(m1.iter().zip(&m2))
-            .map(|(&p, (&m1, &m2))| {
-                let delta = m1 / (m2.sqrt() + epsilon) * alpha;
-                let p = if shrink > 0.0 { p - p * shrink } else { p };
-                p - delta
-            })
-            .collect();
+        step.apply(&mut p, slice(&grad), &mut m1, &mut m2, !moments);
         let tensor =
             |v: Vec<f32>| FloatTensor::<Self>::from_data(TensorData::new(v, shape.clone()));
         (tensor(p), tensor(m1), tensor(m2))
@@ -206,19 +269,7 @@ impl Optimizer for KerasAdam {
         state: Option<Self::State<D>>,
     ) -> (Tensor<D>, Option<Self::State<D>>) {
         let time = state.as_ref().map_or(1, |s| s.time + 1);
-        let t = time as i32;
-        let (b1, b2) = (self.beta_1, self.beta_2);
-        let u = Update {
-            beta_1: b1,
-            beta_2: b2,
-            alpha: lr * (1.0 - b2.powi(t)).sqrt() / (1.0 - b1.powi(t)),
-            epsilon: self.epsilon,
-            shrink: if self.weight_decay > 0.0 {
-                lr * self.weight_decay
-            } else {
-                0.0
-            },
-        };
+        let u = self.scalars(lr, time as i32);
         let device = tensor.device();
         let (tensor, moment_1, moment_2) = if device == Device::flex() && !device.is_autodiff() {
             let moments = state.is_some();

@@ -11,6 +11,7 @@ use std::sync::mpsc;
 
 use crate::device::Compute;
 use crate::error::{Error, Result};
+use crate::fused_mlp::FusedMlp;
 use crate::metrics::keras_mape;
 use crate::model::{ModelSpec, Network};
 use crate::optim::AdamConfig;
@@ -347,7 +348,21 @@ pub fn train_rows(
     train: &Table,
     rows: Option<&[usize]>,
     validation: &Table,
+    on_epoch: impl FnMut(&EpochRecord),
+) -> Result<(Network, Vec<EpochRecord>)> {
+    train_with(spec, config, train, rows, validation, on_epoch, true)
+}
+
+/// [`train_rows`]; `fuse`: whether the attribute network may train through
+/// [`FusedMlp`] on the CPU (the same numbers as burn's ops, ~20x faster).
+fn train_with(
+    spec: &ModelSpec,
+    config: &TrainConfig,
+    train: &Table,
+    rows: Option<&[usize]>,
+    validation: &Table,
     mut on_epoch: impl FnMut(&EpochRecord),
+    fuse: bool,
 ) -> Result<(Network, Vec<EpochRecord>)> {
     config.validate()?;
     spec.validate().map_err(Error::Usage)?;
@@ -368,14 +383,20 @@ pub fn train_rows(
         )));
     }
     let device = config.compute.device()?.autodiff();
+    let model = spec.init(
+        train.n_features,
+        &mut SeededRng::new(config.seed, STREAM_INIT),
+        &device,
+    );
+    let fused = match &model {
+        Network::Mlp(mlp) if fuse && config.compute == Compute::Cpu => FusedMlp::new(mlp),
+        _ => None,
+    };
     let mut trainer = Trainer {
         config,
         table: train,
-        model: Some(spec.init(
-            train.n_features,
-            &mut SeededRng::new(config.seed, STREAM_INIT),
-            &device,
-        )),
+        model: Some(model),
+        fused,
         optim: ModuleOptimizer::from(config.optimizer.build()),
         shuffle: SeededRng::new(config.seed, STREAM_SHUFFLE),
         dropout: SeededRng::new(config.seed, STREAM_DROPOUT),
@@ -496,8 +517,11 @@ enum Flow {
 struct Trainer<'a> {
     config: &'a TrainConfig,
     table: &'a Table,
-    /// Always `Some` between steps (the optimizer takes the model by value).
+    /// Always `Some` between steps (the optimizer takes the model by value); its weights are
+    /// stale while `fused` trains.
     model: Option<Network>,
+    /// The attribute network's fused CPU step, which then holds the weights.
+    fused: Option<FusedMlp>,
     optim: ModuleOptimizer,
     shuffle: SeededRng,
     dropout: SeededRng,
@@ -535,6 +559,18 @@ impl Trainer<'_> {
                         .extend_from_slice(&table.images[row * IMAGE_LEN..(row + 1) * IMAGE_LEN]);
                 }
             }
+            rate = config.optimizer.rate_at(self.step);
+            if let Some(fused) = &mut self.fused {
+                let value =
+                    f64::from(fused.step(&batch_x, &batch_y, config.loss, &config.optimizer, rate));
+                if !value.is_finite() {
+                    return Err(diverged(epoch, value));
+                }
+                loss_sum += value;
+                batches += 1;
+                self.step += 1;
+                continue;
+            }
             let x = tensor2(batch_x.clone(), chunk.len(), f, &self.device);
             let y = tensor2(batch_y.clone(), chunk.len(), 1, &self.device);
             let images = images4(&batch_images, chunk.len(), &self.device);
@@ -558,6 +594,9 @@ impl Trainer<'_> {
 
     /// The model as it is now, in evaluation mode.
     fn snapshot(&self) -> Network {
+        if let Some(fused) = &self.fused {
+            return Network::Mlp(fused.to_mlp(&Device::flex()));
+        }
         self.model.as_ref().expect("a model between steps").valid()
     }
 }
@@ -611,6 +650,71 @@ mod tests {
         let predicted = predict(&model, &validation.features, 1, &[]);
         let val = Loss::Mae.value(&validation.targets, &predicted);
         assert!((val - best).abs() < 1e-6, "{val} vs {best}");
+    }
+
+    fn weights(network: &Network) -> Vec<Vec<f32>> {
+        let Network::Mlp(mlp) = network else {
+            panic!("an attribute network")
+        };
+        mlp.layers
+            .iter()
+            .flat_map(|l| {
+                [
+                    l.weight.val().flatten::<1>(0, 1),
+                    l.bias.as_ref().unwrap().val(),
+                ]
+            })
+            .map(|t| t.into_data().try_to_vec::<f32>().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn the_fused_step_trains_the_same_network_as_burns_ops_bit_for_bit() {
+        // 45 rows: the last batch of 8 is short; features of mixed sign so some ReLUs die.
+        let mut rng = SeededRng::new(9, 3);
+        let rows = 45;
+        let features: Vec<f32> = (0..rows * 3)
+            .map(|_| rng.uniform(-1.0, 1.0) as f32)
+            .collect();
+        let targets: Vec<f32> = features
+            .chunks(3)
+            .map(|x| 1.0 + x[0] * 0.5 - x[1] * x[2] + 0.1 * x[2].abs())
+            .collect();
+        let table = Table {
+            features,
+            n_features: 3,
+            targets,
+            images: Vec::new(),
+        };
+        let validation = table.subset(&(0..10).collect::<Vec<_>>());
+        for (hidden, loss, weight_decay, batch_size) in [
+            (vec![8, 4], Loss::Mape, 0.0, 8),
+            (vec![6], Loss::Mae, 0.01, 5),
+            (vec![16, 8, 4], Loss::Mape, 0.0, 45),
+        ] {
+            let spec = ModelSpec::Mlp(MlpConfig { hidden });
+            let config = TrainConfig {
+                epochs: 12,
+                batch_size,
+                loss,
+                seed: 3,
+                optimizer: AdamConfig {
+                    weight_decay,
+                    learning_rate: 1e-2,
+                    ..AdamConfig::default()
+                },
+                ..TrainConfig::default()
+            };
+            let run =
+                |fuse| train_with(&spec, &config, &table, None, &validation, |_| {}, fuse).unwrap();
+            let (fused, fused_history) = run(true);
+            let (reference, reference_history) = run(false);
+            assert_eq!(weights(&fused), weights(&reference), "{spec:?} {loss:?}");
+            assert_eq!(fused_history, reference_history, "{batch_size}");
+            // And training moved the weights: the comparison is not of two fresh networks.
+            let fresh = spec.init(3, &mut SeededRng::new(3, STREAM_INIT), &Device::flex());
+            assert_ne!(weights(&fused), weights(&fresh));
+        }
     }
 
     #[test]
