@@ -14,7 +14,6 @@ pub mod device;
 pub mod encoder;
 pub mod error;
 pub mod extractor;
-pub mod fused_mlp;
 pub mod interrupt;
 pub mod interval;
 pub mod matmul;

@@ -11,12 +11,14 @@ use std::sync::mpsc;
 
 use crate::device::Compute;
 use crate::error::{Error, Result};
-use crate::fused_mlp::FusedMlp;
 use crate::metrics::keras_mape;
 use crate::model::{ModelSpec, Network};
 use crate::optim::AdamConfig;
 use crate::photos::SIDE;
 use crate::rng::{STREAM_DROPOUT, STREAM_INIT, STREAM_SHUFFLE, SeededRng};
+
+pub mod fused_mlp;
+use fused_mlp::FusedMlp;
 
 /// How to train: everything Keras's `compile` and `fit` take in the tutorial.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

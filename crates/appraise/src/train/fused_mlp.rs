@@ -19,10 +19,10 @@ use burn::module::{Param, ParamId};
 use burn::nn::Linear;
 use burn::tensor::{Device, Tensor, TensorData};
 
+use super::Loss;
 use crate::matmul::{Mat, matmul};
 use crate::model::Mlp;
 use crate::optim::{AdamConfig, Step32};
-use crate::train::Loss;
 
 /// One dense layer's parameters and Adam moments.
 struct Layer {
