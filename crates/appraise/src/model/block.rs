@@ -282,7 +282,8 @@ fn col2im_add(cols: &[f32], first: usize, h: usize, w: usize, c: usize, dx: &mut
 const DX_TILE: usize = 64;
 
 /// One image's convolution, bias and ReLU: `[h * w, f]` activations into `act`, its patches
-/// into `cols`.
+/// into `cols`, and when asked each channel's sum over the image's pixels (in f32, pixel by
+/// pixel from zero, while the activations are still in cache).
 fn conv_relu_image(
     s: BlockShape,
     x: &[f32],
@@ -290,8 +291,10 @@ fn conv_relu_image(
     bias: &[f32],
     cols: &mut [f32],
     act: &mut [f32],
+    sums: Option<&mut [f32]>,
 ) {
     let (hw, patch, f) = (s.pixels(), s.patch(), s.f);
+    let bias = &bias[..f];
     im2col(x, s.h, s.w, s.c, cols);
     for row in act.chunks_exact_mut(f) {
         row.copy_from_slice(bias);
@@ -305,47 +308,72 @@ fn conv_relu_image(
         patch,
         f,
     );
-    for v in act.iter_mut() {
-        *v = v.max(0.0);
+    match sums {
+        None => act.iter_mut().for_each(|v| *v = v.max(0.0)),
+        Some(sums) => {
+            let sums = &mut sums[..f];
+            sums.fill(0.0);
+            for row in act.chunks_exact_mut(f) {
+                for (v, t) in row.iter_mut().zip(sums.iter_mut()) {
+                    *v = v.max(0.0);
+                    *t += *v;
+                }
+            }
+        }
     }
 }
 
 /// Convolution, bias and ReLU of every image, keeping the patches for the backward pass:
-/// `[n, h * w, f]` activations and `[n, h * w, 9c]` patches.
-fn conv_relu(s: BlockShape, x: &[f32], kernel: &[f32], bias: &[f32]) -> (Vec<f32>, Vec<f32>) {
+/// `[n, h * w, f]` activations, `[n, h * w, 9c]` patches, and the per-channel sums of the
+/// activations over all images (each image's in f32, combined in f64 in image order).
+fn conv_relu(
+    s: BlockShape,
+    x: &[f32],
+    kernel: &[f32],
+    bias: &[f32],
+) -> (Vec<f32>, Vec<f32>, Vec<f64>) {
     let (hw, patch, f) = (s.pixels(), s.patch(), s.f);
     // Both are overwritten whole: the activations start as the bias, the patches are all
     // written by im2col.
     let mut act = scratch(s.n * hw * f);
     let mut cols = scratch(s.n * hw * patch);
+    let mut sums = vec![0.0f32; s.n * f];
     act.par_chunks_mut(hw * f)
         .zip(cols.par_chunks_mut(hw * patch))
+        .zip(sums.par_chunks_mut(f))
         .enumerate()
-        .for_each(|(i, (a, c))| {
-            conv_relu_image(s, &x[i * hw * s.c..][..hw * s.c], kernel, bias, c, a)
+        .for_each(|(i, ((a, c), t))| {
+            conv_relu_image(
+                s,
+                &x[i * hw * s.c..][..hw * s.c],
+                kernel,
+                bias,
+                c,
+                a,
+                Some(t),
+            )
         });
-    (act, cols)
+    let mut total = vec![0.0f64; f];
+    for image in sums.chunks_exact(f) {
+        for (t, &v) in total.iter_mut().zip(image) {
+            *t += v as f64;
+        }
+    }
+    (act, cols, total)
 }
 
-/// Per-channel sums over each image's `[pixels, f]` values (of `(v - center)^2` when a
-/// center is given): within an image in f32 across the channels' lanes, combined over images
-/// in f64 and in image order.
-fn channel_sums(values: &[f32], per_image: usize, f: usize, center: Option<&[f32]>) -> Vec<f64> {
+/// Per-channel sums of `(v - center)^2` over each image's `[pixels, f]` values: within an
+/// image in f32 across the channels' lanes, combined over images in f64 and in image order.
+fn centered_squares(values: &[f32], per_image: usize, f: usize, center: &[f32]) -> Vec<f64> {
     let partial: Vec<Vec<f32>> = values
         .par_chunks(per_image)
         .map(|image| {
+            let center = &center[..f];
             let mut sums = vec![0.0f32; f];
             for row in image.chunks_exact(f) {
-                match center {
-                    None => sums.iter_mut().zip(row).for_each(|(s, v)| *s += v),
-                    Some(center) => sums
-                        .iter_mut()
-                        .zip(row)
-                        .zip(center)
-                        .for_each(|((s, v), m)| {
-                            let d = v - m;
-                            *s += d * d;
-                        }),
+                for ((s, v), m) in sums.iter_mut().zip(row).zip(center) {
+                    let d = v - m;
+                    *s += d * d;
                 }
             }
             sums
@@ -372,6 +400,7 @@ fn normalize_pool_image(
     mut winner: Option<&mut [u8]>,
 ) {
     let (f, ow, w) = (s.f, s.w / 2, s.w);
+    let (scale, shift) = (&scale[..f], &shift[..f]);
     for o in 0..s.pooled() {
         let (oy, ox) = (o / ow, o % ow);
         let top = 2 * oy * w + 2 * ox;
@@ -423,15 +452,12 @@ fn forward_train(
     save: bool,
 ) -> Forward {
     let kernel = kernel_matrix(weight, s.c, s.f);
-    let (act, cols) = conv_relu(s, x, &kernel, bias);
+    let (act, cols, sums) = conv_relu(s, x, &kernel, bias);
     let per_image = s.pixels() * s.f;
     let count = (s.n * s.pixels()) as f64;
-    let mean: Vec<f64> = channel_sums(&act, per_image, s.f, None)
-        .into_iter()
-        .map(|t| t / count)
-        .collect();
+    let mean: Vec<f64> = sums.into_iter().map(|t| t / count).collect();
     let mean32: Vec<f32> = mean.iter().map(|&m| m as f32).collect();
-    let var: Vec<f64> = channel_sums(&act, per_image, s.f, Some(&mean32))
+    let var: Vec<f64> = centered_squares(&act, per_image, s.f, &mean32)
         .into_iter()
         .map(|t| t / count)
         .collect();
@@ -490,7 +516,7 @@ fn forward_eval(
         || (vec![0.0f32; hw * s.patch()], vec![0.0f32; hw * f]),
         |(cols, act), (i, out)| {
             let x = &x[i * hw * s.c..][..hw * s.c];
-            conv_relu_image(s, x, &kernel, bias, cols, act);
+            conv_relu_image(s, x, &kernel, bias, cols, act, None);
             normalize_pool_image(s, act, &scale, &shift, out, None);
         },
     );
@@ -527,12 +553,12 @@ fn backward(saved: &Saved, dy: &[f32], need_dx: bool) -> Grads {
             let a = &saved.act[i * hw * f..][..hw * f];
             let (mut sum, mut dot) = (vec![0.0f32; f], vec![0.0f32; f]);
             for (row, arow) in dn.chunks_exact(f).zip(a.chunks_exact(f)) {
-                for ((((s, t), &d), &a), &m) in sum
+                for ((((s, t), &d), &a), &m) in sum[..f]
                     .iter_mut()
-                    .zip(&mut dot)
+                    .zip(&mut dot[..f])
                     .zip(row)
                     .zip(arow)
-                    .zip(&saved.mean)
+                    .zip(&saved.mean[..f])
                 {
                     *s += d;
                     *t += d * (a - m);
@@ -571,9 +597,12 @@ fn backward(saved: &Saved, dy: &[f32], need_dx: bool) -> Grads {
             || vec![0.0f32; DX_TILE * patch],
             |dcols, (i, (((dz, dw), db), dx))| {
                 let a = &saved.act[i * hw * f..][..hw * f];
+                let (mean, invstd, gain) = (&saved.mean[..f], &saved.invstd[..f], &gain[..f]);
+                let (mean_dbeta, mean_dgamma, db) =
+                    (&mean_dbeta[..f], &mean_dgamma[..f], &mut db[..f]);
                 for (row, arow) in dz.chunks_exact_mut(f).zip(a.chunks_exact(f)) {
-                    let per_channel = saved.mean.iter().zip(&saved.invstd).zip(&gain);
-                    let per_channel = per_channel.zip(&mean_dbeta).zip(&mean_dgamma);
+                    let per_channel = mean.iter().zip(invstd).zip(gain);
+                    let per_channel = per_channel.zip(mean_dbeta).zip(mean_dgamma);
                     for (((d, &a), b), ((((&m, &is), &g), &mdb), &mdg)) in
                         row.iter_mut().zip(arow).zip(db.iter_mut()).zip(per_channel)
                     {
