@@ -41,7 +41,14 @@ fn main() {
     );
     let all: Vec<usize> = (1..=535).collect();
     let t = Instant::now();
-    let features = extractor::featurize(Backbone::default(), &dir, &all, &|_| {}).unwrap();
+    let features = extractor::featurize(
+        Backbone::default(),
+        &dir,
+        &all,
+        &|_| {},
+        &appraise::cancel::Cancel::default(),
+    )
+    .unwrap();
     let wall = t.elapsed().as_secs_f64();
     println!(
         "featurize all {} photos, cold, every core: {wall:.1} s ({:.1} ms a photo)",

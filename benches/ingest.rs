@@ -42,10 +42,23 @@ fn main() {
     );
     let ids: Vec<usize> = (1..=535).collect();
     let backbone = appraise::extractor::Backbone::default();
-    appraise::extractor::featurize(backbone, &dir, &ids[..1], &|_| {})
-        .expect("featurize one house");
+    appraise::extractor::featurize(
+        backbone,
+        &dir,
+        &ids[..1],
+        &|_| {},
+        &appraise::cancel::Cancel::default(),
+    )
+    .expect("featurize one house");
     let start = Instant::now();
-    appraise::extractor::featurize(backbone, &dir, &ids, &|_| {}).expect("featurize the photos");
+    appraise::extractor::featurize(
+        backbone,
+        &dir,
+        &ids,
+        &|_| {},
+        &appraise::cancel::Cancel::default(),
+    )
+    .expect("featurize the photos");
     let cold = start.elapsed().as_secs_f64();
     let cache = tempfile::tempdir().expect("a temporary folder");
     appraise::extractor::featurize_cached(
@@ -55,6 +68,7 @@ fn main() {
         Some(cache.path()),
         &|_| {},
         &|_| {},
+        &appraise::cancel::Cancel::default(),
     )
     .expect("fill the feature cache");
     let cached: Vec<f64> = (0..5)
@@ -67,6 +81,7 @@ fn main() {
                 Some(cache.path()),
                 &|_| {},
                 &|_| {},
+                &appraise::cancel::Cancel::default(),
             )
             .expect("read the feature cache");
             start.elapsed().as_secs_f64()

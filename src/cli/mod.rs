@@ -2,6 +2,7 @@
 //! `main.rs` parses the arguments and calls [`run`]. The commands on a user's own table
 //! (`--data`) are in [`table`].
 
+mod interrupt;
 mod serve;
 mod table;
 
@@ -405,6 +406,7 @@ impl RunArgs {
         // Checked here, once: a backend this build lacks is refused before any work.
         self.device.device()?;
         config.train.compute = self.device;
+        config.train.cancel = interrupt::cancel();
         config.ranges.folds = self.range_folds;
         config.ranges.validate()?;
         if self.recipe == RecipeArg::Best || self.model.pretrained() {
@@ -735,6 +737,8 @@ fn train(args: &TrainArgs) -> Result<()> {
         args.run.cache.dir().as_deref(),
         &mut Printer::new(verbosity),
     )?;
+    // After Ctrl-C nothing more is written.
+    interrupt::cancel().check()?;
     pipeline::write_outputs(&result, &out_dir)?;
     appraise::report::write(&result, &out_dir)?;
     SavedModel::from_run(&result).save(&out_dir.join(artifact::FILE_NAME))?;
@@ -823,7 +827,7 @@ fn predict(args: &PredictArgs) -> Result<()> {
                             .into(),
                     )
                 })?;
-            predict::load_new_house_photos(&model, dir, &ids)?
+            predict::load_new_house_photos(&model, dir, &ids, &interrupt::cancel())?
         }
         (Some(_), false) => {
             eprintln!("warning: this model reads no photos; --photos is ignored");
@@ -862,7 +866,10 @@ fn predict(args: &PredictArgs) -> Result<()> {
         format,
     );
     match &args.output {
-        Some(path) => atomic::write(path, text.as_bytes())?,
+        Some(path) => {
+            interrupt::cancel().check()?;
+            atomic::write(path, text.as_bytes())?
+        }
         None => print!("{text}"),
     }
     Ok(())
@@ -887,6 +894,7 @@ fn evaluate(args: &EvaluateArgs) -> Result<()> {
         args.all,
         args.unknown_zip.into(),
         args.cache.dir().as_deref(),
+        &interrupt::cancel(),
     )?;
     for line in &evaluation.warnings {
         eprintln!("warning: {line}");
@@ -998,6 +1006,8 @@ fn cv(args: &CvArgs) -> Result<()> {
         .collect();
     print_pooled_coverage(&pooled, "houses");
     if let Some(path) = &args.json {
+        // After Ctrl-C nothing more is written.
+        interrupt::cancel().check()?;
         atomic::write(path, pipeline::to_json(&report).as_bytes())?;
     }
     Ok(())
@@ -1027,6 +1037,7 @@ fn ingest(args: &IngestArgs) -> Result<()> {
         cache_dir.as_deref(),
         &|done| bar.set_position(done as u64),
         &|line| bar.suspend(|| eprintln!("warning: {line}")),
+        &interrupt::cancel(),
     )?;
     bar.finish_and_clear();
     let how = match source {
@@ -1054,7 +1065,7 @@ fn summary(args: &SummaryArgs) -> Result<()> {
 /// Runs a parsed command line; returns the process exit code
 /// (0 success, 1 failure while running, 2 bad usage or bad input).
 pub fn run(cli: Cli) -> i32 {
-    appraise::interrupt::install();
+    interrupt::install();
     let outcome = match &cli.command {
         Command::Train(args) => train(args),
         Command::Predict(args) => predict(args),
@@ -1079,6 +1090,7 @@ pub fn run(cli: Cli) -> i32 {
                 seed: args.seed,
             },
             &args.out,
+            &interrupt::cancel(),
         )
         .map(|()| {
             eprintln!(

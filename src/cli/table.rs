@@ -146,6 +146,7 @@ fn load(run: &RunArgs) -> Result<(Frame, Schema, TableConfig)> {
         ranges: appraise::interval::RangeConfig {
             folds: run.range_folds,
         },
+        cancel: super::interrupt::cancel(),
     };
     Ok((frame, schema, config))
 }
@@ -198,6 +199,8 @@ pub fn train(args: &TrainArgs, verbosity: Verbosity, printer: &mut dyn Observer)
             appraise::metrics::abs_pct_error(p.actual, p.predicted)
         );
     }
+    // After Ctrl-C nothing more is written.
+    super::interrupt::cancel().check()?;
     atomic::write(&out_dir.join("predictions.csv"), csv.as_bytes())?;
     atomic::write(
         &out_dir.join("metrics.json"),
@@ -279,6 +282,8 @@ pub fn cv(args: &CvArgs, scheme: &Scheme) -> Result<()> {
         .collect();
     super::print_pooled_coverage(&pooled, "rows");
     if let Some(path) = &args.json {
+        // After Ctrl-C nothing more is written.
+        super::interrupt::cancel().check()?;
         atomic::write(path, pipeline::to_json(&results).as_bytes())?;
     }
     Ok(())
@@ -475,7 +480,10 @@ pub fn predict(args: &PredictArgs, model: &TableModel) -> Result<()> {
         }
     };
     match &args.output {
-        Some(path) => atomic::write(path, &text)?,
+        Some(path) => {
+            super::interrupt::cancel().check()?;
+            atomic::write(path, &text)?
+        }
         None => {
             use std::io::Write as _;
             let mut out = std::io::stdout().lock();

@@ -25,9 +25,6 @@ pub fn write(path: &Path, bytes: &[u8]) -> Result<()> {
     // would make writing a synthetic dataset of 400,000 photos take minutes.
     file.write_all(bytes).map_err(|e| Error::io(path, e))?;
     // On error or interruption the temporary file is removed when `file` drops.
-    if crate::interrupt::requested() {
-        return Err(Error::Interrupted);
-    }
     file.persist(path).map_err(|e| Error::io(path, e.error))?;
     Ok(())
 }

@@ -8,13 +8,13 @@
 pub mod artifact;
 pub mod atomic;
 pub mod baseline;
+pub mod cancel;
 pub mod cv;
 pub mod dataset;
 pub mod device;
 pub mod encoder;
 pub mod error;
 pub mod extractor;
-pub mod interrupt;
 pub mod interval;
 pub mod matmul;
 pub mod metrics;

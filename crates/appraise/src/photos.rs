@@ -16,6 +16,7 @@ use image::{RgbImage, imageops};
 use rayon::prelude::*;
 
 use crate::atomic;
+use crate::cancel::Cancel;
 use crate::dataset::fingerprint;
 use crate::error::{Error, Result};
 
@@ -383,13 +384,11 @@ impl Montages {
 
 /// Montages of houses named by any id (`{id}_{room}.jpg`), decoded on every core without
 /// the cache: for new houses to price.
-pub fn decode_all(dir: &Path, ids: &[String]) -> Result<Vec<u8>> {
+pub fn decode_all(dir: &Path, ids: &[String], cancel: &Cancel) -> Result<Vec<u8>> {
     let montages: Vec<Vec<u8>> = ids
         .par_iter()
         .map(|id| {
-            if crate::interrupt::requested() {
-                return Err(Error::Interrupted);
-            }
+            cancel.check()?;
             house_montage(dir, id)
         })
         .collect::<Result<_>>()?;
@@ -511,6 +510,7 @@ pub fn ingest(
     cache_dir: Option<&Path>,
     on_house: &(dyn Fn(usize) + Sync),
     warn: &(dyn Fn(&str) + Sync),
+    cancel: &Cancel,
 ) -> Result<(Montages, Source)> {
     let cache_file = match cache_dir {
         Some(cache) => Some(cache.join(format!("montages-{}.bin", montage_cache_key(dir, ids)?))),
@@ -529,9 +529,7 @@ pub fn ingest(
     let montages: Vec<Vec<u8>> = ids
         .par_iter()
         .map(|&id| {
-            if crate::interrupt::requested() {
-                return Err(Error::Interrupted);
-            }
+            cancel.check()?;
             let m = house_montage(dir, id)?;
             on_house(done.fetch_add(1, Ordering::Relaxed) + 1);
             Ok(m)
@@ -779,9 +777,25 @@ mod tests {
         }
         let ids = [1, 2, 3];
         let none = |_| {};
-        let (first, source) = ingest(dir.path(), &ids, Some(&cache), &none, &|_| {}).unwrap();
+        let (first, source) = ingest(
+            dir.path(),
+            &ids,
+            Some(&cache),
+            &none,
+            &|_| {},
+            &crate::cancel::Cancel::default(),
+        )
+        .unwrap();
         assert_eq!(source, Source::Decoded);
-        let (second, source) = ingest(dir.path(), &ids, Some(&cache), &none, &|_| {}).unwrap();
+        let (second, source) = ingest(
+            dir.path(),
+            &ids,
+            Some(&cache),
+            &none,
+            &|_| {},
+            &crate::cancel::Cancel::default(),
+        )
+        .unwrap();
         assert_eq!(source, Source::Cache);
         assert_eq!(second, first);
         // A changed photo (size and time) misses the cache.
@@ -791,7 +805,15 @@ mod tests {
             solid_jpeg(64, 64, [9, 9, 9]),
         )
         .unwrap();
-        let (third, source) = ingest(dir.path(), &ids, Some(&cache), &none, &|_| {}).unwrap();
+        let (third, source) = ingest(
+            dir.path(),
+            &ids,
+            Some(&cache),
+            &none,
+            &|_| {},
+            &crate::cancel::Cancel::default(),
+        )
+        .unwrap();
         assert_eq!(source, Source::Decoded);
         assert_ne!(third, first);
         // A damaged cache file is rebuilt, never trusted.
@@ -803,20 +825,42 @@ mod tests {
         let mut bytes = std::fs::read(&file).unwrap();
         bytes[100] ^= 0xff;
         std::fs::write(&file, &bytes).unwrap();
-        let (fourth, source) = ingest(dir.path(), &ids, Some(&cache), &none, &|_| {}).unwrap();
+        let (fourth, source) = ingest(
+            dir.path(),
+            &ids,
+            Some(&cache),
+            &none,
+            &|_| {},
+            &crate::cancel::Cancel::default(),
+        )
+        .unwrap();
         assert_eq!(source, Source::Rebuilt);
         assert_eq!(fourth, third);
         std::fs::write(&file, b"junk").unwrap();
         assert_eq!(
-            ingest(dir.path(), &ids, Some(&cache), &none, &|_| {})
-                .unwrap()
-                .1,
+            ingest(
+                dir.path(),
+                &ids,
+                Some(&cache),
+                &none,
+                &|_| {},
+                &crate::cancel::Cancel::default()
+            )
+            .unwrap()
+            .1,
             Source::Rebuilt
         );
         assert_eq!(
-            ingest(dir.path(), &ids, Some(&cache), &none, &|_| {})
-                .unwrap()
-                .1,
+            ingest(
+                dir.path(),
+                &ids,
+                Some(&cache),
+                &none,
+                &|_| {},
+                &crate::cancel::Cancel::default()
+            )
+            .unwrap()
+            .1,
             Source::Cache
         );
         // A cache folder that cannot be made: the montages still come, and the caller hears
@@ -830,6 +874,7 @@ mod tests {
             Some(&blocked.join("cache")),
             &none,
             &|w| heard.lock().unwrap().push(w.to_string()),
+            &crate::cancel::Cancel::default(),
         )
         .unwrap();
         assert_eq!(montages.ids, ids.to_vec());

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::atomic;
+use crate::cancel::Cancel;
 use crate::dataset::{self, House};
 use crate::error::{Error, Result};
 use crate::extractor::Backbone;
@@ -78,6 +79,7 @@ pub fn load_photos(
                     .expect("no panic holds it")
                     .push(line.to_string())
             },
+            &config.train.cancel,
         )?;
         drop(progress);
         for line in warnings.into_inner().expect("no panic holds it") {
@@ -89,6 +91,7 @@ pub fn load_photos(
         dataset_dir,
         houses,
         cache_dir,
+        &config.train.cancel,
         observer,
     )?))
 }
@@ -99,18 +102,26 @@ pub fn load_montages(
     dataset_dir: &Path,
     houses: &[House],
     cache_dir: Option<&Path>,
+    cancel: &Cancel,
     observer: &mut dyn Observer,
 ) -> Result<Montages> {
     observer.stage(Stage::LoadingImages);
     let ids: Vec<usize> = houses.iter().map(|h| h.id).collect();
     let progress = observer.photos(ids.len());
     let warnings = std::sync::Mutex::new(Vec::new());
-    let (montages, _) = photos::ingest(dataset_dir, &ids, cache_dir, &*progress, &|line: &str| {
-        warnings
-            .lock()
-            .expect("no panic holds it")
-            .push(line.to_string())
-    })?;
+    let (montages, _) = photos::ingest(
+        dataset_dir,
+        &ids,
+        cache_dir,
+        &*progress,
+        &|line: &str| {
+            warnings
+                .lock()
+                .expect("no panic holds it")
+                .push(line.to_string())
+        },
+        cancel,
+    )?;
     drop(progress);
     for line in warnings.into_inner().expect("no panic holds it") {
         observer.warning(&line);
@@ -176,7 +187,13 @@ pub fn fit_and_score(
 ) -> Result<Fitted> {
     observer.stage(Stage::Training);
     if let Some(recipe) = &config.recipe {
-        let outcome = crate::recipe::fit(prepared, recipe, config.train.seed, observer)?;
+        let outcome = crate::recipe::fit(
+            prepared,
+            recipe,
+            config.train.seed,
+            &config.train.cancel,
+            observer,
+        )?;
         observer.stage(Stage::Predicting);
         return Ok(Fitted {
             model: outcome.model,

@@ -8,6 +8,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::artifact::SavedModel;
+use crate::cancel::Cancel;
 use crate::dataset::{self, FIELDS, House};
 use crate::error::{Error, Result};
 use crate::extractor::PhotoFeatures;
@@ -289,6 +290,7 @@ pub fn load_query_photos(
     ids: &[usize],
     cache_dir: Option<&Path>,
     warn: &(dyn Fn(&str) + Sync),
+    cancel: &Cancel,
 ) -> Result<QueryPhotos> {
     Ok(match (model.header.uses_photos(), &model.header.recipe) {
         (false, _) => QueryPhotos::default(),
@@ -302,11 +304,12 @@ pub fn load_query_photos(
                 cache_dir,
                 &|_| {},
                 warn,
+                cancel,
             )?),
         },
         (true, None) => QueryPhotos {
             montages: Some(
-                crate::photos::ingest(dir, ids, cache_dir, &|_| {}, warn)?
+                crate::photos::ingest(dir, ids, cache_dir, &|_| {}, warn, cancel)?
                     .0
                     .pixels,
             ),
@@ -320,6 +323,7 @@ pub fn load_new_house_photos(
     model: &SavedModel,
     dir: &Path,
     ids: &[String],
+    cancel: &Cancel,
 ) -> Result<QueryPhotos> {
     Ok(match (model.header.uses_photos(), &model.header.recipe) {
         (false, _) => QueryPhotos::default(),
@@ -330,10 +334,11 @@ pub fn load_new_house_photos(
                 dir,
                 ids,
                 &|_| {},
+                cancel,
             )?),
         },
         (true, None) => QueryPhotos {
-            montages: Some(crate::photos::decode_all(dir, ids)?),
+            montages: Some(crate::photos::decode_all(dir, ids, cancel)?),
             features: None,
         },
     })
@@ -515,13 +520,14 @@ pub struct Evaluation {
 
 /// Scores `model` on the dataset in `dataset_dir`: on the test houses of the split it was
 /// trained with, or with `all` on every house that passes its zip filter. Photo models read
-/// the photos through the cache in `cache_dir`, when given.
+/// the photos through the cache in `cache_dir`, when given; `cancel` stops the photos' decoding.
 pub fn evaluate(
     model: &SavedModel,
     dataset_dir: &Path,
     all: bool,
     unknown_zip: UnknownZip,
     cache_dir: Option<&Path>,
+    cancel: &Cancel,
 ) -> Result<Evaluation> {
     let data = dataset::load_houses(&dataset_dir.join(dataset::INFO_FILE))?;
     let training = &model.header.training;
@@ -555,7 +561,7 @@ pub fn evaluate(
             .expect("no panic holds it")
             .push(line.to_string())
     };
-    let photos = load_query_photos(model, dataset_dir, &ids, cache_dir, &warn)?;
+    let photos = load_query_photos(model, dataset_dir, &ids, cache_dir, &warn, cancel)?;
     let (prices, _) = predict_prices(model, &queries, &photos, unknown_zip)?;
     let actual: Vec<f64> = houses.iter().map(|h| h.price).collect();
     Ok(Evaluation {

@@ -20,6 +20,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::cancel::Cancel;
 use crate::dataset::House;
 use crate::error::{Error, Result};
 use crate::extractor::{Backbone, PhotoFeatures};
@@ -465,6 +466,7 @@ pub fn fit(
     prepared: &Prepared,
     config: &RecipeConfig,
     seed: u64,
+    cancel: &Cancel,
     observer: &mut dyn Observer,
 ) -> Result<RecipeOutcome> {
     config.validate()?;
@@ -592,6 +594,7 @@ pub fn fit(
                 // per-operation overhead dominates and a GPU does not pay: the CPU, always.
                 compute: crate::device::Compute::Cpu,
                 patience: Some(config.patience),
+                cancel: cancel.clone(),
             };
             let (networks, first_history, mean_held_out) =
                 train_fold_networks(&spec, &train_config, &table, &folds, config.seeds_per_fold)?;

@@ -20,6 +20,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::atomic;
+use crate::cancel::Cancel;
 use crate::dataset::{House, INFO_FILE};
 use crate::error::{Error, Result};
 use crate::rng::SeededRng;
@@ -119,7 +120,7 @@ pub fn photo(house: &House, room: usize, rng: &mut SeededRng) -> Vec<u8> {
 
 /// Writes a synthetic dataset into `dir` (created if missing): `HousesInfo.txt` and, with
 /// photos, four JPEGs per house. Every file is written atomically.
-pub fn write(config: &SynthConfig, dir: &Path) -> Result<()> {
+pub fn write(config: &SynthConfig, dir: &Path, cancel: &Cancel) -> Result<()> {
     if config.houses == 0 {
         return Err(Error::Usage("--houses must be at least 1".into()));
     }
@@ -130,9 +131,7 @@ pub fn write(config: &SynthConfig, dir: &Path) -> Result<()> {
         let mut rng = SeededRng::new(config.seed, STREAM_SYNTH + 1);
         for house in &houses {
             for (room, name) in ROOMS.iter().enumerate() {
-                if crate::interrupt::requested() {
-                    return Err(Error::Interrupted);
-                }
+                cancel.check()?;
                 let path = dir.join(format!("{}_{name}.jpg", house.id));
                 atomic::write(&path, &photo(house, room, &mut rng))?;
             }

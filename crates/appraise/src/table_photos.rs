@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::cancel::Cancel;
 use crate::error::{Error, Result};
 use crate::extractor::Backbone;
 use crate::ridge::{Design, PENALTIES};
@@ -59,6 +60,7 @@ pub fn embed_rows(
     rows: &[usize],
     backbone: Backbone,
     on_photo: &(dyn Fn(usize, usize) + Sync),
+    cancel: &Cancel,
 ) -> Result<Vec<f64>> {
     let positions: Vec<usize> = columns
         .iter()
@@ -76,7 +78,8 @@ pub fn embed_rows(
         .collect();
     let all: Vec<PathBuf> = per_cell.iter().flatten().cloned().collect();
     let total = all.len();
-    let embeddings = crate::extractor::embed_photos(backbone, &all, &|done| on_photo(done, total))?;
+    let embeddings =
+        crate::extractor::embed_photos(backbone, &all, &|done| on_photo(done, total), cancel)?;
     let d = backbone.dim();
     let mut x = Vec::with_capacity(per_cell.len() * d);
     let mut next = 0;

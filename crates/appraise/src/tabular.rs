@@ -10,6 +10,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::baseline::median;
+use crate::cancel::Cancel;
 use crate::cv::{self, Scheme};
 use crate::encoder::{Encoder, EncoderConfig, Scaling, Unseen, Warnings, merge_unseen};
 use crate::error::{Error, Result};
@@ -139,6 +140,9 @@ pub struct TableConfig {
     pub drop_bad_target: bool,
     /// How the tutorial's method gets its price ranges (the recipe calibrates its own).
     pub ranges: crate::interval::RangeConfig,
+    /// The caller's stop flag (for every network the run trains); not saved.
+    #[serde(skip)]
+    pub cancel: Cancel,
 }
 
 impl Default for TableConfig {
@@ -149,6 +153,7 @@ impl Default for TableConfig {
             split_seed: 42,
             drop_bad_target: false,
             ranges: crate::interval::RangeConfig::default(),
+            cancel: Cancel::default(),
         }
     }
 }
@@ -376,6 +381,10 @@ pub fn fit(
     let test_prices: Vec<f64> = split.test.iter().map(|&i| prices[i]).collect();
     let parts = match &config.method {
         Method::Tutorial { model, train: tc } => {
+            let tc = &TrainConfig {
+                cancel: config.cancel.clone(),
+                ..tc.clone()
+            };
             let scale = PriceScale::Ratio {
                 max_price: train_prices.iter().copied().fold(f64::MIN, f64::max),
             };
@@ -426,9 +435,15 @@ pub fn fit(
                 chosen: 0,
             }
         }
-        Method::Recipe(recipe) => {
-            fit_recipe(frame, schema, &train_rows, &train_prices, recipe, observer)?
-        }
+        Method::Recipe(recipe) => fit_recipe(
+            frame,
+            schema,
+            &train_rows,
+            &train_prices,
+            recipe,
+            &config.cancel,
+            observer,
+        )?,
     };
     let RecipeParts {
         scale,
@@ -490,7 +505,7 @@ struct RecipeParts {
 }
 
 /// The settings of the recipe's networks.
-fn network_config(recipe: &TableRecipe, weight_decay: f64) -> TrainConfig {
+fn network_config(recipe: &TableRecipe, weight_decay: f64, cancel: &Cancel) -> TrainConfig {
     TrainConfig {
         epochs: recipe.max_epochs,
         batch_size: recipe.batch_size,
@@ -506,12 +521,14 @@ fn network_config(recipe: &TableRecipe, weight_decay: f64) -> TrainConfig {
         // Houses recipe).
         compute: crate::device::Compute::Cpu,
         patience: Some(recipe.patience),
+        cancel: cancel.clone(),
     }
 }
 
 /// Every candidate on one input matrix (`width` inputs per training row): the networks at
 /// each weight decay, ridge at each penalty, and the blend of the best of each; with their
 /// out-of-fold outputs and fitted predictors.
+#[allow(clippy::too_many_arguments)]
 fn candidates_on(
     features: &[f32],
     width: usize,
@@ -520,6 +537,7 @@ fn candidates_on(
     recipe: &TableRecipe,
     suffix: &str,
     score: &dyn Fn(&[f64]) -> (f64, f64),
+    cancel: &Cancel,
 ) -> Result<Vec<(TableCandidate, Predictor, Vec<f64>)>> {
     let n = y.len();
     let table = Table {
@@ -543,7 +561,7 @@ fn candidates_on(
     for &weight_decay in &recipe.weight_decays {
         let (members, _, held_out) = train_fold_networks(
             &spec,
-            &network_config(recipe, weight_decay),
+            &network_config(recipe, weight_decay, cancel),
             &table,
             folds,
             recipe.seeds_per_fold,
@@ -623,6 +641,7 @@ fn fit_recipe(
     train_rows: &[usize],
     prices: &[f64],
     recipe: &TableRecipe,
+    cancel: &Cancel,
     observer: &mut dyn Observer,
 ) -> Result<RecipeParts> {
     recipe.validate()?;
@@ -684,10 +703,14 @@ fn fit_recipe(
     if !photo_columns.is_empty() && recipe.photos != PhotoUse::Off {
         let backbone = Backbone::default();
         let total = observer.photos(n * photo_columns.len());
-        let x =
-            table_photos::embed_rows(frame, &photo_columns, train_rows, backbone, &|done, _| {
-                total(done)
-            })?;
+        let x = table_photos::embed_rows(
+            frame,
+            &photo_columns,
+            train_rows,
+            backbone,
+            &|done, _| total(done),
+            cancel,
+        )?;
         let (head, oof) = table_photos::fit(
             &x,
             photo_columns.len() * backbone.dim(),
@@ -721,7 +744,7 @@ fn fit_recipe(
     let mut predictors = Vec::new();
     for (k, (features, width, suffix)) in options.iter().enumerate() {
         for (candidate, predictor, outputs) in
-            candidates_on(features, *width, &y, &folds, recipe, suffix, &score)?
+            candidates_on(features, *width, &y, &folds, recipe, suffix, &score, cancel)?
         {
             note(observer, &candidate, recipe.folds);
             candidates.push(candidate);
@@ -810,8 +833,16 @@ impl TableModel {
     fn predict_part(&self, frame: &Frame, rows: &[usize]) -> Result<(Vec<f64>, Unseen)> {
         let (mut features, unseen) = self.encoder.encode_counting(frame, rows)?;
         if let Some(head) = &self.photo {
-            let x =
-                table_photos::embed_rows(frame, &head.columns, rows, head.backbone, &|_, _| {})?;
+            // Not cancellable: a prediction's photos are a request's few (the server), or the
+            // CLI's, which checks its own stop flag before writing the prices.
+            let x = table_photos::embed_rows(
+                frame,
+                &head.columns,
+                rows,
+                head.backbone,
+                &|_, _| {},
+                &Cancel::default(),
+            )?;
             let width = self.encoder.width();
             let dim = x.len() / rows.len().max(1);
             let mut with_photo = Vec::with_capacity(rows.len() * (width + 1));
@@ -931,9 +962,7 @@ pub fn cross_validate(
     let splits = cv::splits(scheme, rows.len(), config.test_size)?;
     let mut results = Vec::new();
     for (label, split) in &splits {
-        if crate::interrupt::requested() {
-            return Err(Error::Interrupted);
-        }
+        config.cancel.check()?;
         let fit = fit(
             frame,
             schema,

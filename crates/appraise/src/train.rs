@@ -9,6 +9,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 use std::sync::mpsc;
 
+use crate::cancel::Cancel;
 use crate::device::Compute;
 use crate::error::{Error, Result};
 use crate::metrics::keras_mape;
@@ -40,6 +41,9 @@ pub struct TrainConfig {
     /// Where the network trains; a choice of this run, not saved with the model.
     #[serde(skip)]
     pub compute: Compute,
+    /// The caller's stop flag, checked before every optimizer step; not saved either.
+    #[serde(skip)]
+    pub cancel: Cancel,
 }
 
 /// A training loss.
@@ -89,6 +93,7 @@ impl Default for TrainConfig {
             loss: Loss::Mape,
             patience: None,
             compute: Compute::Cpu,
+            cancel: Cancel::default(),
         }
     }
 }
@@ -547,9 +552,7 @@ impl Trainer<'_> {
         let mut batch_y = Vec::with_capacity(config.batch_size);
         let mut batch_images = Vec::new();
         for chunk in self.order.chunks(config.batch_size) {
-            if crate::interrupt::requested() {
-                return Err(Error::Interrupted);
-            }
+            config.cancel.check()?;
             batch_x.clear();
             batch_y.clear();
             batch_images.clear();
@@ -717,6 +720,32 @@ mod tests {
             let fresh = spec.init(3, &mut SeededRng::new(3, STREAM_INIT), &Device::flex());
             assert_ne!(weights(&fused), weights(&fresh));
         }
+    }
+
+    #[test]
+    fn a_cancelled_run_stops_before_its_first_step() {
+        let (train_rows, validation) = tables();
+        let spec = ModelSpec::Mlp(MlpConfig::default());
+        let config = TrainConfig::default();
+        config.cancel.cancel();
+        for fuse in [true, false] {
+            let outcome = train_with(&spec, &config, &train_rows, None, &validation, |_| {}, fuse);
+            assert!(matches!(outcome, Err(Error::Interrupted)));
+        }
+        // A fresh configuration is not cancelled by that one.
+        assert!(
+            train(
+                &spec,
+                &TrainConfig {
+                    epochs: 1,
+                    ..TrainConfig::default()
+                },
+                &train_rows,
+                &validation,
+                |_| {}
+            )
+            .is_ok()
+        );
     }
 
     #[test]

@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::cancel::Cancel;
 use crate::error::{Error, Result};
 use crate::photos::{self, ROOMS, photo_path};
 
@@ -184,14 +185,13 @@ pub fn featurize<I: std::fmt::Display + Sync>(
     dir: &Path,
     ids: &[I],
     on_house: &(dyn Fn(usize) + Sync),
+    cancel: &Cancel,
 ) -> Result<PhotoFeatures> {
     let done = AtomicUsize::new(0);
     let houses: Vec<Vec<f32>> = ids
         .par_iter()
         .map(|id| {
-            if crate::interrupt::requested() {
-                return Err(Error::Interrupted);
-            }
+            cancel.check()?;
             let features = backbone.embed_house(dir, id)?;
             on_house(done.fetch_add(1, Ordering::Relaxed) + 1);
             Ok(features)
@@ -209,14 +209,13 @@ pub fn embed_photos(
     backbone: Backbone,
     paths: &[std::path::PathBuf],
     on_photo: &(dyn Fn(usize) + Sync),
+    cancel: &Cancel,
 ) -> Result<Vec<Vec<f32>>> {
     let done = AtomicUsize::new(0);
     paths
         .par_iter()
         .map(|path| {
-            if crate::interrupt::requested() {
-                return Err(Error::Interrupted);
-            }
+            cancel.check()?;
             let embedding = backbone.embed_photo(path)?;
             on_photo(done.fetch_add(1, Ordering::Relaxed) + 1);
             Ok(embedding)
@@ -234,6 +233,7 @@ pub fn featurize_cached(
     cache_dir: Option<&Path>,
     on_house: &(dyn Fn(usize) + Sync),
     warn: &(dyn Fn(&str) + Sync),
+    cancel: &Cancel,
 ) -> Result<PhotoFeatures> {
     let file = match cache_dir {
         Some(cache) => Some(cache.join(format!(
@@ -251,7 +251,7 @@ pub fn featurize_cached(
         on_house(ids.len());
         return Ok(PhotoFeatures { backbone, values });
     }
-    let features = featurize(backbone, dir, ids, on_house)?;
+    let features = featurize(backbone, dir, ids, on_house, cancel)?;
     if let (Some(file), Some(cache)) = (&file, cache_dir) {
         let bytes = encode_cache(&features.values);
         // A cache that cannot be written costs time, not correctness: warn and go on.
@@ -295,7 +295,14 @@ mod tests {
             eprintln!("APPRAISE_DATASET is not set; skipping the real-photo check");
             return;
         };
-        let features = featurize(Backbone::default(), Path::new(&dir), &[95, 2], &|_| {}).unwrap();
+        let features = featurize(
+            Backbone::default(),
+            Path::new(&dir),
+            &[95, 2],
+            &|_| {},
+            &crate::cancel::Cancel::default(),
+        )
+        .unwrap();
         assert_eq!(features.len(), 2);
         assert!(
             features.mobile_home(0) > 1.4,
@@ -308,7 +315,14 @@ mod tests {
             features.mobile_home(1)
         );
         // One house alone gets exactly the features it gets among others.
-        let alone = featurize(Backbone::default(), Path::new(&dir), &[2], &|_| {}).unwrap();
+        let alone = featurize(
+            Backbone::default(),
+            Path::new(&dir),
+            &[2],
+            &|_| {},
+            &crate::cancel::Cancel::default(),
+        )
+        .unwrap();
         assert_eq!(alone.house(0), features.house(1));
     }
 
