@@ -19,7 +19,7 @@ use appraise::dataset;
 use appraise::device::Compute;
 use appraise::error::{Error, Result};
 use appraise::model::ModelSpec;
-use appraise::pipeline::{self, DataConfig, Observer, RunConfig, Stage};
+use appraise::pipeline::{self, DataConfig, Method, Observer, RunConfig, Stage};
 use appraise::predict::{self, Format, Queries, Query, UnknownZip};
 use appraise::train::{EpochRecord, TrainConfig};
 
@@ -396,7 +396,7 @@ impl RunArgs {
                 test_size: self.test_size,
                 split_seed: self.split_seed,
             },
-            model: self.model.spec(),
+            method: Method::Tutorial(self.model.spec()),
             ..RunConfig::default()
         };
         config.train.epochs = self.epochs;
@@ -440,7 +440,7 @@ impl RunArgs {
                 }
             }
             recipe.validate()?;
-            config.recipe = Some(recipe);
+            config.method = Method::Recipe(recipe);
         }
         Ok(config)
     }
@@ -724,10 +724,11 @@ fn train(args: &TrainArgs) -> Result<()> {
         Some(dir) => dir.clone(),
         None => pipeline::default_out_dir(if args.run.model.pretrained() {
             args.run.model.name()
-        } else if config.recipe.is_some() {
-            "best"
         } else {
-            config.model.name()
+            match &config.method {
+                Method::Recipe(_) => "best",
+                Method::Tutorial(spec) => spec.name(),
+            }
         }),
     };
     atomic::check_output_dir(&out_dir, "the run folder (--out)")?;

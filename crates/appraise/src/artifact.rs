@@ -25,7 +25,7 @@ use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 pub use crate::model::ModelSpec;
 use crate::model::{NamedTensor, Network};
-use crate::pipeline::{RunConfig, RunResult};
+use crate::pipeline::{Method, RunConfig, RunResult};
 use crate::preprocess::Preprocessor;
 
 /// First bytes of every model file.
@@ -129,13 +129,15 @@ impl SavedModel {
                     member: crate::model::MlpConfig {
                         hidden: result
                             .config
-                            .recipe
-                            .as_ref()
+                            .recipe()
                             .map_or_else(Vec::new, |r| r.hidden.clone()),
                     },
                     members: e.members.len(),
                 }),
-                _ => result.config.model.clone(),
+                _ => match &result.config.method {
+                    Method::Tutorial(spec) => spec.clone(),
+                    Method::Recipe(_) => ModelSpec::default(),
+                },
             },
             preprocessor: result.prepared.preprocessor.clone(),
             training: TrainingInfo {

@@ -149,7 +149,9 @@ pub fn run(
     on_split: &(dyn Fn(&SplitResult) + Sync),
 ) -> Result<Report> {
     config.train.validate()?;
-    config.model.validate().map_err(Error::Usage)?;
+    if let crate::pipeline::Method::Tutorial(spec) = &config.method {
+        spec.validate().map_err(Error::Usage)?;
+    }
     let data = dataset::load_houses(&dataset_dir.join(dataset::INFO_FILE))?;
     let houses = filter(&data.houses, &config.data)?;
     let photos = load_photos(dataset_dir, &houses, config, cache_dir, &mut Silent)?;

@@ -23,28 +23,97 @@ pub use crate::observer::{Observer, Silent, Stage};
 pub use crate::prepared::{DataConfig, PhotoInputs, Prepared, filter, prepare, prepare_split};
 
 /// Everything that determines a run's result.
+///
+/// Stored (in `config.json` and model files) in the shape it had before [`Method`]: a
+/// `model` beside an optional `recipe`, so files of every version read the same.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
-#[serde(default)]
+#[serde(from = "StoredRunConfig", into = "StoredRunConfig")]
 pub struct RunConfig {
     /// Data selection and split.
     pub data: DataConfig,
-    /// Network kind and shape.
-    #[serde(deserialize_with = "crate::model::spec_or_legacy")]
-    pub model: ModelSpec,
-    /// Training settings.
+    /// How the model is made: the tutorial's network or the best recipe.
+    pub method: Method,
+    /// Training settings: all of them for the tutorial's network; the recipe, which chooses
+    /// its own networks and training, reads only the seed, the device and the stop flag.
     pub train: TrainConfig,
-    /// Opt-in: the `best` recipe instead of the tutorial's network (`None`: tutorial mode).
-    pub recipe: Option<crate::recipe::RecipeConfig>,
     /// How the tutorial's network gets its price ranges (the recipe calibrates its own).
     pub ranges: crate::interval::RangeConfig,
+}
+
+/// How a run makes its model.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Method {
+    /// The tutorial's network of this kind and shape, trained with the run's settings.
+    Tutorial(ModelSpec),
+    /// The best recipe (README, "Beyond the tutorial").
+    Recipe(crate::recipe::RecipeConfig),
+}
+
+impl Default for Method {
+    /// The tutorial's Part 1.
+    fn default() -> Self {
+        Method::Tutorial(ModelSpec::default())
+    }
 }
 
 impl RunConfig {
     /// Whether the run reads the houses' photos.
     pub fn needs_photos(&self) -> bool {
-        match &self.recipe {
-            Some(recipe) => recipe.photos != crate::recipe::PhotoUse::Off,
-            None => self.model.uses_photos(),
+        match &self.method {
+            Method::Recipe(recipe) => recipe.photos != crate::recipe::PhotoUse::Off,
+            Method::Tutorial(spec) => spec.uses_photos(),
+        }
+    }
+
+    /// The recipe's settings, in recipe mode.
+    pub fn recipe(&self) -> Option<&crate::recipe::RecipeConfig> {
+        match &self.method {
+            Method::Recipe(recipe) => Some(recipe),
+            Method::Tutorial(_) => None,
+        }
+    }
+}
+
+/// [`RunConfig`] as stored.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(default)]
+struct StoredRunConfig {
+    data: DataConfig,
+    /// The tutorial network's kind and shape (Part 1's in recipe mode, where it is not read).
+    #[serde(deserialize_with = "crate::model::spec_or_legacy")]
+    model: ModelSpec,
+    train: TrainConfig,
+    /// The recipe's settings in recipe mode; `None` in tutorial mode.
+    recipe: Option<crate::recipe::RecipeConfig>,
+    ranges: crate::interval::RangeConfig,
+}
+
+impl From<StoredRunConfig> for RunConfig {
+    fn from(s: StoredRunConfig) -> Self {
+        RunConfig {
+            data: s.data,
+            method: match s.recipe {
+                Some(recipe) => Method::Recipe(recipe),
+                None => Method::Tutorial(s.model),
+            },
+            train: s.train,
+            ranges: s.ranges,
+        }
+    }
+}
+
+impl From<RunConfig> for StoredRunConfig {
+    fn from(c: RunConfig) -> Self {
+        let (model, recipe) = match c.method {
+            Method::Tutorial(spec) => (spec, None),
+            Method::Recipe(recipe) => (ModelSpec::default(), Some(recipe)),
+        };
+        StoredRunConfig {
+            data: c.data,
+            model,
+            train: c.train,
+            recipe,
+            ranges: c.ranges,
         }
     }
 }
@@ -62,7 +131,7 @@ pub fn load_photos(
     if !config.needs_photos() {
         return Ok(PhotoInputs::None);
     }
-    if config.recipe.is_some() {
+    if matches!(config.method, Method::Recipe(_)) {
         observer.stage(Stage::LoadingImages);
         let ids: Vec<usize> = houses.iter().map(|h| h.id).collect();
         let progress = observer.photos(ids.len());
@@ -186,35 +255,21 @@ pub fn fit_and_score(
     observer: &mut dyn Observer,
 ) -> Result<Fitted> {
     observer.stage(Stage::Training);
-    if let Some(recipe) = &config.recipe {
-        let outcome = crate::recipe::fit(
-            prepared,
-            recipe,
-            config.train.seed,
-            &config.train.cancel,
-            observer,
-        )?;
-        observer.stage(Stage::Predicting);
-        return Ok(Fitted {
-            model: outcome.model,
-            history: outcome.history,
-            predictions: outcome.predictions,
-            metrics: outcome.metrics,
-            calibration: outcome.recipe.calibration.clone(),
-            recipe: Some(outcome.recipe),
-        });
-    }
+    let spec = match &config.method {
+        Method::Tutorial(spec) => spec,
+        Method::Recipe(recipe) => return fit_recipe(prepared, recipe, config, observer),
+    };
     config.ranges.validate()?;
-    observer.model_summary(&config.model.summary(prepared.train.n_features));
+    observer.model_summary(&spec.summary(prepared.train.n_features));
     let epochs = config.train.epochs;
     let (model, history) = crate::train::train(
-        &config.model,
+        spec,
         &config.train,
         &prepared.train,
         &prepared.test,
         |record| observer.epoch(record, epochs),
     )?;
-    let calibration = calibrate(prepared, config, observer)?;
+    let calibration = calibrate(prepared, spec, config, observer)?;
     observer.stage(Stage::Predicting);
     let test = &prepared.test;
     let scaled = predict(&model, &test.features, test.n_features, &test.images);
@@ -230,17 +285,43 @@ pub fn fit_and_score(
     })
 }
 
+/// [`fit_and_score`] with the best recipe.
+fn fit_recipe(
+    prepared: &Prepared,
+    recipe: &crate::recipe::RecipeConfig,
+    config: &RunConfig,
+    observer: &mut dyn Observer,
+) -> Result<Fitted> {
+    let outcome = crate::recipe::fit(
+        prepared,
+        recipe,
+        config.train.seed,
+        &config.train.cancel,
+        observer,
+    )?;
+    observer.stage(Stage::Predicting);
+    Ok(Fitted {
+        model: outcome.model,
+        history: outcome.history,
+        predictions: outcome.predictions,
+        metrics: outcome.metrics,
+        calibration: outcome.recipe.calibration.clone(),
+        recipe: Some(outcome.recipe),
+    })
+}
+
 /// The price ranges of a tutorial network: the K-fold pass of `config.ranges` over the
 /// training houses (`None` when it has no folds). The folds reuse the preprocessing fitted on
 /// all training houses (its min-max scaling and price scale), as the final network does.
 fn calibrate(
     prepared: &Prepared,
+    spec: &ModelSpec,
     config: &RunConfig,
     observer: &mut dyn Observer,
 ) -> Result<Option<Calibration>> {
     let folds = config
         .ranges
-        .folds(config.model.uses_photos(), prepared.train.rows());
+        .folds(spec.uses_photos(), prepared.train.rows());
     if folds == 0 {
         return Ok(None);
     }
@@ -249,7 +330,7 @@ fn calibrate(
     ));
     let train = &prepared.train;
     let splits = crate::split::kfold_seeded(train.rows(), folds, config.train.seed)?;
-    let outputs = crate::train::out_of_fold(&config.model, &config.train, train, &splits)?;
+    let outputs = crate::train::out_of_fold(spec, &config.train, train, &splits)?;
     let actual: Vec<f64> = prepared.train_houses().iter().map(|h| h.price).collect();
     let predicted: Vec<f64> = outputs
         .into_iter()
@@ -281,7 +362,9 @@ pub fn run_with_cache(
     observer: &mut dyn Observer,
 ) -> Result<RunResult> {
     config.train.validate()?;
-    config.model.validate().map_err(Error::Usage)?;
+    if let Method::Tutorial(spec) = &config.method {
+        spec.validate().map_err(Error::Usage)?;
+    }
     observer.stage(Stage::Loading);
     let dataset = dataset::load_houses(&dataset_dir.join(dataset::INFO_FILE))?;
     let houses = filter(&dataset.houses, &config.data)?;
@@ -365,4 +448,49 @@ pub fn to_json<T: Serialize>(value: &T) -> String {
     let mut text = serde_json::to_string_pretty(value).expect("plain data serializes to JSON");
     text.push('\n');
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{CnnConfig, MlpConfig};
+
+    #[test]
+    fn the_method_is_stored_as_a_model_beside_an_optional_recipe() {
+        // Tutorial mode: the network's spec, no recipe.
+        let cnn = RunConfig {
+            method: Method::Tutorial(ModelSpec::Cnn(CnnConfig::default())),
+            ..RunConfig::default()
+        };
+        let json: serde_json::Value = serde_json::to_value(&cnn).unwrap();
+        assert!(
+            json["recipe"].is_null() && json["model"].is_object(),
+            "{json}"
+        );
+        let back: RunConfig = serde_json::from_value(json).unwrap();
+        assert_eq!(back, cnn);
+        // Recipe mode: the recipe, and Part 1's spec where the model was always written.
+        let best = RunConfig {
+            method: Method::Recipe(crate::recipe::RecipeConfig::default()),
+            ..RunConfig::default()
+        };
+        let json = serde_json::to_value(&best).unwrap();
+        assert!(json["recipe"].is_object(), "{json}");
+        assert_eq!(
+            serde_json::from_value::<ModelSpec>(json["model"].clone()).unwrap(),
+            ModelSpec::Mlp(MlpConfig::default())
+        );
+        assert_eq!(serde_json::from_value::<RunConfig>(json).unwrap(), best);
+        // An older file's shape: a bare MLP config as the model, no recipe field at all.
+        let old: RunConfig =
+            serde_json::from_str(r#"{"model": {"hidden": [16, 4]}, "train": {"epochs": 3}}"#)
+                .unwrap();
+        assert_eq!(
+            old.method,
+            Method::Tutorial(ModelSpec::Mlp(MlpConfig {
+                hidden: vec![16, 4]
+            }))
+        );
+        assert_eq!(old.train.epochs, 3);
+    }
 }
