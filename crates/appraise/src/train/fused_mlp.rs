@@ -12,8 +12,8 @@
 //! by row from zero as flex's first-dimension sum does, the loss's backward goes op by op as
 //! burn-autodiff's (`mul_scalar`, `mean`, `div` through the reciprocal, `abs` through the
 //! sign, `sub`), and Adam is [`crate::optim`]'s update. A network trained here equals one
-//! trained through burn's ops bit for bit (tested below), so every figure measured before
-//! stays as it was.
+//! trained through burn's ops bit for bit (tested in `train`'s tests), so every figure measured
+//! before stays as it was.
 
 use burn::module::{Param, ParamId};
 use burn::nn::Linear;
