@@ -590,7 +590,6 @@ impl Trainer<'_> {
             loss_sum += value;
             batches += 1;
             let grads = GradientsParams::from_grads(loss.backward(), &model);
-            rate = config.optimizer.rate_at(self.step);
             self.model = Some(self.optim.step(rate, model, grads));
             self.step += 1;
         }
