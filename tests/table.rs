@@ -644,6 +644,54 @@ fn a_photo_column_feeds_the_recipe_and_predict() {
     let off = dir.path().join("off");
     let (stdout, _) = train(&["--recipe-photos", "off"], &off);
     assert!(!stdout.contains("photo price"), "{stdout}");
+    // `--model mixed-pretrained` is the recipe with its photo inputs on, as on the Houses
+    // dataset: the same model file as `--recipe best --recipe-photos on`.
+    let mixed = dir.path().join("mixed");
+    run_ok(
+        &[
+            "train",
+            "--data",
+            table.to_str().unwrap(),
+            "--model",
+            "mixed-pretrained",
+            "--recipe",
+            "best",
+            "--recipe-config",
+            light.to_str().unwrap(),
+            "--out",
+            mixed.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert!(
+        std::fs::read(mixed.join("model.appraise")).unwrap()
+            == std::fs::read(out.join("model.appraise")).unwrap(),
+        "--model mixed-pretrained trained another model than --recipe-photos on"
+    );
+    // Without a photo column it says what is missing.
+    let bare = dir.path().join("bare.csv");
+    let text_without_photos: String = std::fs::read_to_string(&table)
+        .unwrap()
+        .lines()
+        .map(|l| format!("{}\n", &l[..l.rfind(',').unwrap()]))
+        .collect();
+    std::fs::write(&bare, text_without_photos).unwrap();
+    let result = appraise(
+        &[
+            "train",
+            "--data",
+            bare.to_str().unwrap(),
+            "--model",
+            "mixed-pretrained",
+        ],
+        dir.path(),
+    );
+    assert_eq!(result.status.code(), Some(2), "{}", text(&result.stderr));
+    assert!(
+        text(&result.stderr).contains("no column of photo paths"),
+        "{}",
+        text(&result.stderr)
+    );
 }
 
 /// The coverage and median width `train` or `evaluate` reports for the range at `level`

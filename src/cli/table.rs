@@ -13,7 +13,7 @@ use appraise::cv::Scheme;
 use appraise::error::{Error, Result};
 use appraise::metrics::Metrics;
 use appraise::pipeline::{self, Observer};
-use appraise::schema::{self, Schema, SchemaOptions};
+use appraise::schema::{self, Role, Schema, SchemaOptions};
 use appraise::table::Frame;
 use appraise::tabular::{self, Method, TableConfig, TableModel, TableRecipe};
 
@@ -92,15 +92,36 @@ impl TableArgs {
 fn load(run: &RunArgs) -> Result<(Frame, Schema, TableConfig)> {
     let table = &run.table;
     let path = table.data.as_ref().expect("table mode has --data");
-    if run.model != super::ModelKind::Mlp {
+    // `mixed-pretrained` is the recipe with its photo inputs always on, as on the Houses
+    // dataset; the tutorial's photo networks read the Houses dataset's montages only.
+    let mixed_pretrained = run.model == super::ModelKind::MixedPretrained;
+    if run.model != super::ModelKind::Mlp && !mixed_pretrained {
         return Err(Error::Usage(format!(
-            "--model {} needs the Houses dataset's photos; on a table (--data) use the mlp or --recipe best",
+            "--model {} needs the Houses dataset's photos; on a table (--data) use the mlp, \
+             --recipe best, or --model mixed-pretrained (attributes and a photo column)",
             run.model.name()
         )));
     }
+    if mixed_pretrained && run.recipe_photos != super::RecipePhotosArg::Auto {
+        return Err(Error::Usage(
+            "--model mixed-pretrained always reads the photos; leave out --recipe-photos".into(),
+        ));
+    }
     let frame = Frame::read(path)?;
     let schema = schema::infer(&frame, &table.options()?)?;
-    let method = match run.recipe {
+    if mixed_pretrained && !schema.columns.iter().any(|c| c.role == Role::Photos) {
+        return Err(Error::Usage(format!(
+            "--model mixed-pretrained reads each row's photos, but {} has no column of photo \
+             paths; name it with --photos COLUMN",
+            path.display()
+        )));
+    }
+    let recipe_arg = if mixed_pretrained {
+        RecipeArg::Best
+    } else {
+        run.recipe
+    };
+    let method = match recipe_arg {
         RecipeArg::Tutorial => {
             run.device.device()?;
             let mut train = appraise::train::TrainConfig {
@@ -134,6 +155,9 @@ fn load(run: &RunArgs) -> Result<(Frame, Schema, TableConfig)> {
                     super::RecipePhotosArg::Off => appraise::recipe::PhotoUse::Off,
                     super::RecipePhotosArg::On => appraise::recipe::PhotoUse::On,
                 };
+            }
+            if mixed_pretrained {
+                recipe.photos = appraise::recipe::PhotoUse::On;
             }
             Method::Recipe(recipe)
         }
