@@ -668,6 +668,48 @@ fn a_photo_column_feeds_the_recipe_and_predict() {
             == std::fs::read(out.join("model.appraise")).unwrap(),
         "--model mixed-pretrained trained another model than --recipe-photos on"
     );
+    // `--model photos-pretrained`: the photos' price is the only input, so rows that differ
+    // only in their other columns get the same price.
+    let only = dir.path().join("only");
+    let (stdout, _) = run_ok(
+        &[
+            "train",
+            "--data",
+            table.to_str().unwrap(),
+            "--model",
+            "photos-pretrained",
+            "--recipe",
+            "best",
+            "--recipe-config",
+            light.to_str().unwrap(),
+            "--out",
+            only.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert!(stdout.contains("on the photo price alone"), "{stdout}");
+    std::fs::write(
+        &new,
+        "bedrooms,bathrooms,area,zip,photo\n3,2,1500,90003,synth/1_frontal.jpg\n\
+         6,5,9000,90011,synth/1_frontal.jpg\n",
+    )
+    .unwrap();
+    let (prices, _) = run_ok(
+        &[
+            "predict",
+            "--model",
+            only.join("model.appraise").to_str().unwrap(),
+            "--input",
+            new.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    let priced: Vec<&str> = prices
+        .lines()
+        .skip(1)
+        .map(|l| l.split_once("synth/1_frontal.jpg,").unwrap().1)
+        .collect();
+    assert!(priced.len() == 2 && priced[0] == priced[1], "{prices}");
     // Without a photo column it says what is missing.
     let bare = dir.path().join("bare.csv");
     let text_without_photos: String = std::fs::read_to_string(&table)

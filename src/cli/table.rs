@@ -92,31 +92,34 @@ impl TableArgs {
 fn load(run: &RunArgs) -> Result<(Frame, Schema, TableConfig)> {
     let table = &run.table;
     let path = table.data.as_ref().expect("table mode has --data");
-    // `mixed-pretrained` is the recipe with its photo inputs always on, as on the Houses
-    // dataset; the tutorial's photo networks read the Houses dataset's montages only.
-    let mixed_pretrained = run.model == super::ModelKind::MixedPretrained;
-    if run.model != super::ModelKind::Mlp && !mixed_pretrained {
+    // The pretrained kinds are the recipe with its photo inputs always on (and for
+    // `photos-pretrained` no other input), as on the Houses dataset; the tutorial's photo
+    // networks read the Houses dataset's montages only.
+    let pretrained = run.model.pretrained();
+    if run.model != super::ModelKind::Mlp && !pretrained {
         return Err(Error::Usage(format!(
             "--model {} needs the Houses dataset's photos; on a table (--data) use the mlp, \
-             --recipe best, or --model mixed-pretrained (attributes and a photo column)",
+             --recipe best, or --model mixed-pretrained or photos-pretrained (with a photo column)",
             run.model.name()
         )));
     }
-    if mixed_pretrained && run.recipe_photos != super::RecipePhotosArg::Auto {
-        return Err(Error::Usage(
-            "--model mixed-pretrained always reads the photos; leave out --recipe-photos".into(),
-        ));
+    if pretrained && run.recipe_photos != super::RecipePhotosArg::Auto {
+        return Err(Error::Usage(format!(
+            "--model {} always reads the photos; leave out --recipe-photos",
+            run.model.name()
+        )));
     }
     let frame = Frame::read(path)?;
     let schema = schema::infer(&frame, &table.options()?)?;
-    if mixed_pretrained && !schema.columns.iter().any(|c| c.role == Role::Photos) {
+    if pretrained && !schema.columns.iter().any(|c| c.role == Role::Photos) {
         return Err(Error::Usage(format!(
-            "--model mixed-pretrained reads each row's photos, but {} has no column of photo \
-             paths; name it with --photos COLUMN",
+            "--model {} reads each row's photos, but {} has no column of photo paths; name it \
+             with --photos COLUMN",
+            run.model.name(),
             path.display()
         )));
     }
-    let recipe_arg = if mixed_pretrained {
+    let recipe_arg = if pretrained {
         RecipeArg::Best
     } else {
         run.recipe
@@ -156,8 +159,9 @@ fn load(run: &RunArgs) -> Result<(Frame, Schema, TableConfig)> {
                     super::RecipePhotosArg::On => appraise::recipe::PhotoUse::On,
                 };
             }
-            if mixed_pretrained {
+            if pretrained {
                 recipe.photos = appraise::recipe::PhotoUse::On;
+                recipe.attributes = run.model != super::ModelKind::PhotosPretrained;
             }
             Method::Recipe(recipe)
         }

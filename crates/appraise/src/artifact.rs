@@ -575,6 +575,13 @@ fn table_from_bytes(bytes: &[u8], path: &Path) -> Result<crate::tabular::TableMo
     let (json, tensor_bytes) = rest.split_at(json_len as usize);
     let header: TableHeader =
         serde_json::from_slice(json).map_err(|e| damaged("header", e.to_string()))?;
+    // The predictor's inputs: the encoded columns and the photo price, or for a photos-only
+    // recipe the photo price alone.
+    let inputs = crate::tabular::input_width(
+        &header.info.config,
+        header.encoder.width(),
+        header.photo.is_some(),
+    );
     let network = match &header.network {
         Some(spec) => {
             spec.validate().map_err(|e| damaged("model config", e))?;
@@ -599,7 +606,7 @@ fn table_from_bytes(bytes: &[u8], path: &Path) -> Result<crate::tabular::TableMo
                 );
             }
             let fresh = spec.init(
-                header.encoder.width() + usize::from(header.photo.is_some()),
+                inputs,
                 &mut crate::rng::SeededRng::new(0, 0),
                 &Device::flex(),
             );
@@ -616,7 +623,7 @@ fn table_from_bytes(bytes: &[u8], path: &Path) -> Result<crate::tabular::TableMo
         (Some(n), Some(l)) => Predictor::Blend(n, l),
         (Some(n), None) => Predictor::Network(n),
         (None, Some(l)) => {
-            if l.weights.len() != header.encoder.width() + usize::from(header.photo.is_some()) {
+            if l.weights.len() != inputs {
                 return Err(damaged("ridge", "weights do not match the inputs".into()));
             }
             Predictor::Ridge(l)

@@ -81,6 +81,9 @@ pub struct TableRecipe {
     /// Whether the photo columns' price is an input: `auto` tries both and keeps what the
     /// inner cross-validation prefers.
     pub photos: crate::recipe::PhotoUse,
+    /// Whether the other columns are inputs; `false`: the photos' price is the only input
+    /// (`--model photos-pretrained`; needs a photo column).
+    pub attributes: bool,
 }
 
 impl Default for TableRecipe {
@@ -98,6 +101,7 @@ impl Default for TableRecipe {
             calibrate: true,
             seed: 42,
             photos: crate::recipe::PhotoUse::Auto,
+            attributes: true,
         }
     }
 }
@@ -692,6 +696,13 @@ fn fit_recipe(
         .map(|c| c.name.clone())
         .collect();
     use crate::recipe::PhotoUse;
+    if !recipe.attributes && (photo_columns.is_empty() || recipe.photos != PhotoUse::On) {
+        return Err(Error::Usage(format!(
+            "a photos-only model reads each row's photos, but {} has no column of photo paths; \
+             name it with --photos COLUMN",
+            frame.path.display()
+        )));
+    }
     if recipe.photos == PhotoUse::On && photo_columns.is_empty() {
         return Err(Error::Usage(format!(
             "--recipe-photos on, but {} has no photo columns; name them with --photos",
@@ -734,7 +745,12 @@ fn fit_recipe(
             with_photo.extend_from_slice(row);
             with_photo.push(head.standardize(*value) as f32);
         }
-        options.push((with_photo, width + 1, " + photo price".to_string()));
+        if recipe.attributes {
+            options.push((with_photo, width + 1, " + photo price".to_string()));
+        } else {
+            let alone = oof.iter().map(|&v| head.standardize(v) as f32).collect();
+            options.push((alone, 1, " on the photo price alone".to_string()));
+        }
         photo = Some(head);
         if recipe.photos == PhotoUse::On {
             options.remove(0);
@@ -797,12 +813,25 @@ impl TableModel {
     /// Why each of `rows` of `frame` lies outside the training rows (see
     /// [`Encoder::outside_training`]); `None` for a row inside.
     pub fn outside_training(&self, frame: &Frame, rows: &[usize]) -> Vec<Option<String>> {
+        // A photos-only model reads none of the encoded columns.
+        if self.photos_only() {
+            return vec![None; rows.len()];
+        }
         self.encoder.outside_training(frame, rows)
     }
 
     /// Inputs of its predictor per row: the encoder's, and the photo price when read.
     pub fn width(&self) -> usize {
-        self.encoder.width() + usize::from(self.photo.is_some())
+        input_width(
+            &self.info.config,
+            self.encoder.width(),
+            self.photo.is_some(),
+        )
+    }
+
+    /// Whether the photos' price is the model's only input (a photos-only recipe).
+    fn photos_only(&self) -> bool {
+        photos_only(&self.info.config)
     }
 
     /// Prices the `rows` of `frame`, which must hold the model's input columns; warnings
@@ -845,21 +874,40 @@ impl TableModel {
             )?;
             let width = self.encoder.width();
             let dim = x.len() / rows.len().max(1);
-            let mut with_photo = Vec::with_capacity(rows.len() * (width + 1));
-            for (row, e) in features
-                .chunks_exact(width.max(1))
-                .zip(x.chunks_exact(dim.max(1)))
-            {
-                with_photo.extend_from_slice(row);
-                with_photo.push(head.input(e));
-            }
-            features = with_photo;
+            features = if self.photos_only() {
+                x.chunks_exact(dim.max(1)).map(|e| head.input(e)).collect()
+            } else {
+                let mut with_photo = Vec::with_capacity(rows.len() * (width + 1));
+                for (row, e) in features
+                    .chunks_exact(width.max(1))
+                    .zip(x.chunks_exact(dim.max(1)))
+                {
+                    with_photo.extend_from_slice(row);
+                    with_photo.push(head.input(e));
+                }
+                with_photo
+            };
         }
         let outputs = self.predictor.outputs(&features, self.width());
         Ok((
             outputs.into_iter().map(|o| self.scale.price(o)).collect(),
             unseen,
         ))
+    }
+}
+
+/// Whether a table model made with `config` reads the photos' price alone.
+fn photos_only(config: &TableConfig) -> bool {
+    matches!(&config.method, Method::Recipe(r) if !r.attributes)
+}
+
+/// The number of inputs of the predictor of a table model made with `config`, whose encoder
+/// makes `encoded` values a row, with a photo price head or not.
+pub fn input_width(config: &TableConfig, encoded: usize, photo: bool) -> usize {
+    if photos_only(config) {
+        1
+    } else {
+        encoded + usize::from(photo)
     }
 }
 
