@@ -783,7 +783,7 @@ mod tests {
             Some(&cache),
             &none,
             &|_| {},
-            &crate::cancel::Cancel::default(),
+            &Cancel::default(),
         )
         .unwrap();
         assert_eq!(source, Source::Decoded);
@@ -793,7 +793,7 @@ mod tests {
             Some(&cache),
             &none,
             &|_| {},
-            &crate::cancel::Cancel::default(),
+            &Cancel::default(),
         )
         .unwrap();
         assert_eq!(source, Source::Cache);
@@ -811,7 +811,7 @@ mod tests {
             Some(&cache),
             &none,
             &|_| {},
-            &crate::cancel::Cancel::default(),
+            &Cancel::default(),
         )
         .unwrap();
         assert_eq!(source, Source::Decoded);
@@ -831,7 +831,7 @@ mod tests {
             Some(&cache),
             &none,
             &|_| {},
-            &crate::cancel::Cancel::default(),
+            &Cancel::default(),
         )
         .unwrap();
         assert_eq!(source, Source::Rebuilt);
@@ -844,7 +844,7 @@ mod tests {
                 Some(&cache),
                 &none,
                 &|_| {},
-                &crate::cancel::Cancel::default()
+                &Cancel::default()
             )
             .unwrap()
             .1,
@@ -857,7 +857,7 @@ mod tests {
                 Some(&cache),
                 &none,
                 &|_| {},
-                &crate::cancel::Cancel::default()
+                &Cancel::default()
             )
             .unwrap()
             .1,
@@ -874,7 +874,7 @@ mod tests {
             Some(&blocked.join("cache")),
             &none,
             &|w| heard.lock().unwrap().push(w.to_string()),
-            &crate::cancel::Cancel::default(),
+            &Cancel::default(),
         )
         .unwrap();
         assert_eq!(montages.ids, ids.to_vec());

@@ -134,26 +134,17 @@ pub fn load_photos(
     if matches!(config.method, Method::Recipe(_)) {
         observer.stage(Stage::LoadingImages);
         let ids: Vec<usize> = houses.iter().map(|h| h.id).collect();
-        let progress = observer.photos(ids.len());
-        let warnings = std::sync::Mutex::new(Vec::new());
-        let features = crate::extractor::featurize_cached(
-            Backbone::default(),
-            dataset_dir,
-            &ids,
-            cache_dir,
-            &*progress,
-            &|line: &str| {
-                warnings
-                    .lock()
-                    .expect("no panic holds it")
-                    .push(line.to_string())
-            },
-            &config.train.cancel,
-        )?;
-        drop(progress);
-        for line in warnings.into_inner().expect("no panic holds it") {
-            observer.warning(&line);
-        }
+        let features = with_photo_reports(observer, ids.len(), |progress, warn| {
+            crate::extractor::featurize_cached(
+                Backbone::default(),
+                dataset_dir,
+                &ids,
+                cache_dir,
+                progress,
+                warn,
+                &config.train.cancel,
+            )
+        })?;
         return Ok(PhotoInputs::Features(features));
     }
     Ok(PhotoInputs::Montages(load_montages(
@@ -176,26 +167,33 @@ pub fn load_montages(
 ) -> Result<Montages> {
     observer.stage(Stage::LoadingImages);
     let ids: Vec<usize> = houses.iter().map(|h| h.id).collect();
-    let progress = observer.photos(ids.len());
+    let (montages, _) = with_photo_reports(observer, ids.len(), |progress, warn| {
+        photos::ingest(dataset_dir, &ids, cache_dir, progress, warn, cancel)
+    })?;
+    Ok(montages)
+}
+
+/// Runs a photo loader over `total` houses with `observer`'s progress report and a warning
+/// sink, then hands the warnings to `observer`: the loaders work on every core, and the
+/// observer is not shared between threads.
+fn with_photo_reports<T>(
+    observer: &mut dyn Observer,
+    total: usize,
+    load: impl FnOnce(&(dyn Fn(usize) + Sync), &(dyn Fn(&str) + Sync)) -> Result<T>,
+) -> Result<T> {
+    let progress = observer.photos(total);
     let warnings = std::sync::Mutex::new(Vec::new());
-    let (montages, _) = photos::ingest(
-        dataset_dir,
-        &ids,
-        cache_dir,
-        &*progress,
-        &|line: &str| {
-            warnings
-                .lock()
-                .expect("no panic holds it")
-                .push(line.to_string())
-        },
-        cancel,
-    )?;
+    let loaded = load(&*progress, &|line: &str| {
+        warnings
+            .lock()
+            .expect("no panic holds it")
+            .push(line.to_string())
+    })?;
     drop(progress);
     for line in warnings.into_inner().expect("no panic holds it") {
         observer.warning(&line);
     }
-    Ok(montages)
+    Ok(loaded)
 }
 
 /// What a run produced.
