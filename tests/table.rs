@@ -519,22 +519,21 @@ fn the_recipe_prices_sacramento_within_its_target() {
     );
 }
 
-#[test]
-fn a_photo_column_feeds_the_recipe_and_predict() {
-    let dir = tempfile::tempdir().unwrap();
-    let synth = dir.path().join("synth");
+/// `houses.csv` in `dir`: `n` synthetic houses (`appraise synth --photos` into `dir/synth`)
+/// whose photo cells, relative to the table's folder, name two photos each.
+fn synth_photo_table(dir: &Path, n: usize) -> PathBuf {
+    let synth = dir.join("synth");
     run_ok(
         &[
             "synth",
             "--houses",
-            "60",
+            &n.to_string(),
             "--photos",
             "--out",
             synth.to_str().unwrap(),
         ],
-        dir.path(),
+        dir,
     );
-    // A table of the synthetic houses whose photo cells are relative to the table's folder.
     let info = std::fs::read_to_string(synth.join("HousesInfo.txt")).unwrap();
     let mut csv = String::from("house,bedrooms,bathrooms,area,zip,price,photo\n");
     for (i, line) in info.lines().enumerate() {
@@ -546,8 +545,115 @@ fn a_photo_column_feeds_the_recipe_and_predict() {
             f[0], f[1], f[2], f[3], f[4]
         );
     }
-    let table = dir.path().join("houses.csv");
+    let table = dir.join("houses.csv");
     std::fs::write(&table, csv).unwrap();
+    table
+}
+
+#[test]
+fn the_tutorial_photo_networks_read_a_montage_of_each_rows_photos() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = synth_photo_table(dir.path(), 48);
+    let train = |model: &str, out: &Path| {
+        run_ok(
+            &[
+                "train",
+                "--data",
+                table.to_str().unwrap(),
+                "--model",
+                model,
+                "--epochs",
+                "3",
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            dir.path(),
+        )
+    };
+    for model in ["cnn", "mixed"] {
+        let out = dir.path().join(model);
+        let (stdout, _) = train(model, &out);
+        assert!(stdout.contains("Conv2D"), "{stdout}");
+        let file = out.join("model.appraise");
+        // evaluate decodes the test rows' photos again: the same score.
+        let (json, _) = run_ok(
+            &["evaluate", "--model", file.to_str().unwrap(), "--json"],
+            dir.path(),
+        );
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(
+            v["mape"].as_f64().unwrap(),
+            mape_of(&out.join("metrics.json"))
+        );
+        let (summary, _) = run_ok(&["summary", "--model", file.to_str().unwrap()], dir.path());
+        assert!(summary.contains("64x64 montage"), "{summary}");
+    }
+    // The CNN reads the photos alone: rows that differ only in their other columns get the
+    // same price; a row without photos is priced from black tiles; a missing photo is an
+    // error naming it and the table's line.
+    let new = dir.path().join("new.csv");
+    std::fs::write(
+        &new,
+        "bedrooms,bathrooms,area,zip,photo\n3,2,1500,90003,synth/1_frontal.jpg\n\
+         6,5,9000,90011,synth/1_frontal.jpg\n3,2,1500,90003,\n",
+    )
+    .unwrap();
+    let model = dir.path().join("cnn").join("model.appraise");
+    let (prices, _) = run_ok(
+        &[
+            "predict",
+            "--model",
+            model.to_str().unwrap(),
+            "--input",
+            new.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    let priced: Vec<&str> = prices
+        .lines()
+        .skip(1)
+        .map(|l| l.rsplit_once(',').unwrap().1)
+        .collect();
+    assert!(priced.len() == 3 && priced[0] == priced[1], "{prices}");
+    assert_ne!(priced[0], priced[2], "{prices}");
+    std::fs::write(
+        &new,
+        "bedrooms,bathrooms,area,zip,photo\n3,2,1500,90003,synth/1_frontal.jpg\n\
+         3,2,1500,90003,synth/none.jpg\n",
+    )
+    .unwrap();
+    let result = appraise(
+        &[
+            "predict",
+            "--model",
+            model.to_str().unwrap(),
+            "--input",
+            new.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    let stderr = text(&result.stderr);
+    assert_eq!(result.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("none.jpg") && stderr.contains("column photo") && stderr.contains("line 3"),
+        "{stderr}"
+    );
+    // A table without a photo column says what is missing.
+    let bare = dir.path().join("bare.csv");
+    std::fs::write(&bare, "bedrooms,area,price\n3,1500,100000\n4,2000,150000\n").unwrap();
+    let result = appraise(
+        &["train", "--data", bare.to_str().unwrap(), "--model", "cnn"],
+        dir.path(),
+    );
+    let stderr = text(&result.stderr);
+    assert_eq!(result.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("no column of photo paths"), "{stderr}");
+}
+
+#[test]
+fn a_photo_column_feeds_the_recipe_and_predict() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = synth_photo_table(dir.path(), 60);
     let light = dir.path().join("light.json");
     std::fs::write(
         &light,

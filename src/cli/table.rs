@@ -94,15 +94,8 @@ fn load(run: &RunArgs) -> Result<(Frame, Schema, TableConfig)> {
     let path = table.data.as_ref().expect("table mode has --data");
     // The pretrained kinds are the recipe with its photo inputs always on (and for
     // `photos-pretrained` no other input), as on the Houses dataset; the tutorial's photo
-    // networks read the Houses dataset's montages only.
+    // networks read a montage of each row's photos.
     let pretrained = run.model.pretrained();
-    if run.model != super::ModelKind::Mlp && !pretrained {
-        return Err(Error::Usage(format!(
-            "--model {} needs the Houses dataset's photos; on a table (--data) use the mlp, \
-             --recipe best, or --model mixed-pretrained or photos-pretrained (with a photo column)",
-            run.model.name()
-        )));
-    }
     if pretrained && run.recipe_photos != super::RecipePhotosArg::Auto {
         return Err(Error::Usage(format!(
             "--model {} always reads the photos; leave out --recipe-photos",
@@ -111,7 +104,8 @@ fn load(run: &RunArgs) -> Result<(Frame, Schema, TableConfig)> {
     }
     let frame = Frame::read(path)?;
     let schema = schema::infer(&frame, &table.options()?)?;
-    if pretrained && !schema.columns.iter().any(|c| c.role == Role::Photos) {
+    let reads_photos = pretrained || run.model.spec().uses_photos();
+    if reads_photos && !schema.columns.iter().any(|c| c.role == Role::Photos) {
         return Err(Error::Usage(format!(
             "--model {} reads each row's photos, but {} has no column of photo paths; name it \
              with --photos COLUMN",
@@ -137,7 +131,7 @@ fn load(run: &RunArgs) -> Result<(Frame, Schema, TableConfig)> {
             train.optimizer.learning_rate = run.learning_rate;
             train.validate()?;
             Method::Tutorial {
-                model: Default::default(),
+                model: run.model.spec(),
                 train,
             }
         }
@@ -187,8 +181,8 @@ fn fingerprint(path: &Path) -> Result<String> {
 /// `appraise train --data FILE`.
 pub fn train(args: &TrainArgs, verbosity: Verbosity, printer: &mut dyn Observer) -> Result<()> {
     let (frame, schema, config) = load(&args.run)?;
-    let name = match config.method {
-        Method::Tutorial { .. } => "mlp",
+    let name = match &config.method {
+        Method::Tutorial { model, .. } => model.name(),
         Method::Recipe(_) => "best",
     };
     let out_dir = args

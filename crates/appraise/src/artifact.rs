@@ -503,6 +503,16 @@ pub enum AnyModel {
     Table(Box<crate::tabular::TableModel>),
 }
 
+/// The spec a table model's network is built from: the tutorial's, as configured (an MLP,
+/// CNN or mixed model), or the recipe's ensemble or MLP, read off the network.
+fn table_network_spec(model: &crate::tabular::TableModel) -> Option<ModelSpec> {
+    let network = model.predictor.network()?;
+    Some(match &model.info.config.method {
+        crate::tabular::Method::Tutorial { model, .. } if network.uses_photos() => model.clone(),
+        _ => network_spec(network),
+    })
+}
+
 fn network_spec(network: &Network) -> ModelSpec {
     match network {
         Network::Ensemble(e) => ModelSpec::Ensemble(crate::model::EnsembleConfig {
@@ -514,7 +524,7 @@ fn network_spec(network: &Network) -> ModelSpec {
         Network::Mlp(m) => ModelSpec::Mlp(crate::model::MlpConfig {
             hidden: m.hidden_widths(),
         }),
-        _ => unreachable!("table models are MLPs"),
+        _ => unreachable!("photo networks are read off the run's config"),
     }
 }
 
@@ -526,7 +536,7 @@ pub fn table_to_bytes(model: &crate::tabular::TableModel) -> Vec<u8> {
         schema: model.schema.clone(),
         encoder: model.encoder.clone(),
         scale: model.scale.clone(),
-        network: network.map(network_spec),
+        network: table_network_spec(model),
         linear: model.predictor.linear().cloned(),
         photo: model.photo.clone(),
         calibration: model.calibration.clone(),
@@ -677,8 +687,8 @@ pub fn table_summary(model: &crate::tabular::TableModel) -> String {
     use std::fmt::Write as _;
     let width = model.width();
     let mut out = String::new();
-    if let Some(n) = model.predictor.network() {
-        out += &network_spec(n).summary(width);
+    if let Some(spec) = table_network_spec(model) {
+        out += &spec.summary(width);
         out += "\n";
     }
     if let Some(l) = model.predictor.linear() {
@@ -694,6 +704,14 @@ pub fn table_summary(model: &crate::tabular::TableModel) -> String {
     for c in &model.encoder.columns {
         let _ = writeln!(out, "  {}", c.describe());
     }
+    let montage = model.network_photo_columns();
+    if !montage.is_empty() {
+        let _ = writeln!(
+            out,
+            "  photos of {}: a 64x64 montage of each row's first four photos",
+            montage.join(", ")
+        );
+    }
     if let Some(head) = &model.photo {
         let _ = writeln!(
             out,
@@ -707,7 +725,16 @@ pub fn table_summary(model: &crate::tabular::TableModel) -> String {
     }
     let i = &model.info;
     let method = match &i.config.method {
-        crate::tabular::Method::Tutorial { .. } => "the tutorial's MLP".to_string(),
+        crate::tabular::Method::Tutorial { model, .. } => match model {
+            ModelSpec::Cnn(_) => {
+                "the tutorial's CNN (Part 2) on each row's photo montage".to_string()
+            }
+            ModelSpec::Mixed(_) => {
+                "the tutorial's mixed model (Part 3) on the columns and each row's photo montage"
+                    .to_string()
+            }
+            _ => "the tutorial's MLP".to_string(),
+        },
         crate::tabular::Method::Recipe(_) => format!(
             "the best recipe; chose {}",
             i.candidates.get(i.chosen).map_or("?", |c| c.label.as_str())

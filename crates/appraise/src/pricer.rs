@@ -349,12 +349,13 @@ fn houses_card(m: &SavedModel) -> Card {
 
 fn table_fields(m: &TableModel) -> Vec<Field> {
     use crate::encoder::ColumnEncoding;
-    let photo_columns: Vec<&String> = m.photo.iter().flat_map(|h| &h.columns).collect();
+    let mut photo_columns: Vec<String> = m.photo.iter().flat_map(|h| h.columns.clone()).collect();
+    photo_columns.extend(m.network_photo_columns());
     m.schema
         .columns
         .iter()
         .filter_map(|c| {
-            if photo_columns.contains(&&c.name) {
+            if photo_columns.contains(&c.name) {
                 return Some(Field {
                     name: c.name.clone(),
                     kind: FieldKind::Photo { max_photos: 16 },
@@ -394,7 +395,9 @@ fn table_fields(m: &TableModel) -> Vec<Field> {
 fn table_card(m: &TableModel) -> Card {
     let i = &m.info;
     let method = match &i.config.method {
-        crate::tabular::Method::Tutorial { .. } => "tutorial mlp on a table".to_string(),
+        crate::tabular::Method::Tutorial { model, .. } => {
+            format!("tutorial {} on a table", model.name())
+        }
         _ => format!(
             "best recipe on a table ({})",
             i.candidates

@@ -323,6 +323,15 @@ impl Schema {
         self.columns.iter().filter(|c| c.role.is_input())
     }
 
+    /// The names of the columns of photo paths, in table order.
+    pub fn photo_columns(&self) -> Vec<String> {
+        self.columns
+            .iter()
+            .filter(|c| c.role == Role::Photos)
+            .map(|c| c.name.clone())
+            .collect()
+    }
+
     /// The schema as a table for the terminal: column, role, missing, and distinct values or
     /// range.
     pub fn render(&self) -> String {

@@ -4,6 +4,10 @@
 //! and the columns sit side by side. A ridge head on them ([`crate::ridge`]) prices the house
 //! from its photos alone; the recipe reads that price as one more input, out of fold for the
 //! training rows, so no row's input has seen its own price.
+//!
+//! The tutorial's photo networks (`--model cnn|mixed`) read a row's photos as the Houses
+//! dataset's: its first four photos, each shrunk to 32x32 and tiled into one 64x64 montage
+//! ([`row_montages`]).
 
 use std::path::{Path, PathBuf};
 
@@ -12,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::cancel::Cancel;
 use crate::error::{Error, Result};
 use crate::extractor::Backbone;
+use crate::photos::{self, MONTAGE_BYTES, TILE};
 use crate::ridge::{Design, PENALTIES};
 use crate::split::Split;
 use crate::table::Frame;
@@ -52,6 +57,78 @@ pub fn row_paths(frame: &Frame, column: usize, row: usize) -> Vec<PathBuf> {
         .unwrap_or_default()
 }
 
+/// The photos of a row a montage holds: its four tiles.
+pub const MONTAGE_PHOTOS: usize = 4;
+
+/// Each row's 64x64 montage (`rows.len() x` [`MONTAGE_BYTES`] bytes), decoded on every core:
+/// the row's first four photos (the columns in order, each cell's paths in order), placed as
+/// the Houses dataset's four rooms are (top-left, top-right, bottom-right, bottom-left). A
+/// row with fewer photos has black tiles in the remaining places. A photo that cannot be
+/// read or decoded is an error naming it (a missing one also names the table's line and
+/// column). `on_row` hears how many rows are
+/// done.
+pub fn row_montages(
+    frame: &Frame,
+    columns: &[String],
+    rows: &[usize],
+    on_row: &(dyn Fn(usize) + Sync),
+    cancel: &Cancel,
+) -> Result<Vec<u8>> {
+    use rayon::prelude::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let positions = column_positions(frame, columns)?;
+    let done = AtomicUsize::new(0);
+    let montages: Vec<Vec<u8>> = rows
+        .par_iter()
+        .map(|&r| {
+            cancel.check()?;
+            on_row(done.fetch_add(1, Ordering::Relaxed) + 1);
+            let mut tiles = Vec::with_capacity(MONTAGE_PHOTOS);
+            'cells: for &c in &positions {
+                for path in row_paths(frame, c, r) {
+                    if tiles.len() == MONTAGE_PHOTOS {
+                        break 'cells;
+                    }
+                    let bytes = std::fs::read(&path).map_err(|e| {
+                        Error::reading(
+                            &path,
+                            e,
+                            &format!(
+                                "photo not found (named in column {} of {}, line {})",
+                                frame.names[c],
+                                frame.path.display(),
+                                r + 2
+                            ),
+                        )
+                    })?;
+                    let tile = photos::decode_tile(&bytes, &path)?;
+                    tiles.push(tile);
+                }
+            }
+            tiles.resize_with(MONTAGE_PHOTOS, || {
+                image::RgbImage::new(TILE as u32, TILE as u32)
+            });
+            let tiles: [image::RgbImage; MONTAGE_PHOTOS] = tiles.try_into().expect("four tiles");
+            Ok(photos::montage(&tiles))
+        })
+        .collect::<Result<_>>()?;
+    debug_assert!(montages.iter().all(|m| m.len() == MONTAGE_BYTES));
+    Ok(montages.concat())
+}
+
+/// The positions of the photo `columns` in `frame`, or an error naming the missing one.
+fn column_positions(frame: &Frame, columns: &[String]) -> Result<Vec<usize>> {
+    columns
+        .iter()
+        .map(|name| {
+            frame.find(name).ok_or_else(|| Error::Input {
+                path: frame.path.clone(),
+                message: format!("has no column {name:?}, which holds the photos the model reads"),
+            })
+        })
+        .collect()
+}
+
 /// The rows' photo embeddings, row-major (`columns.len() x backbone.dim()` values per row;
 /// zeros for a row without photos in a column). `on_photo` hears how many photos are done.
 pub fn embed_rows(
@@ -62,15 +139,7 @@ pub fn embed_rows(
     on_photo: &(dyn Fn(usize, usize) + Sync),
     cancel: &Cancel,
 ) -> Result<Vec<f64>> {
-    let positions: Vec<usize> = columns
-        .iter()
-        .map(|name| {
-            frame.find(name).ok_or_else(|| Error::Input {
-                path: frame.path.clone(),
-                message: format!("has no column {name:?}, which holds the photos the model reads"),
-            })
-        })
-        .collect::<Result<_>>()?;
+    let positions = column_positions(frame, columns)?;
     let per_cell: Vec<Vec<PathBuf>> = rows
         .iter()
         .flat_map(|&r| positions.iter().map(move |&c| (r, c)))

@@ -1,7 +1,8 @@
 //! Training, cross-validation and prediction on a user's own table (`--data FILE`).
 //!
 //! One [`Method`]: the tutorial's network generalized (min-max numbers, one-hot categories,
-//! price over the largest training price, MAPE loss, 200 epochs of Adam), or the best recipe
+//! price over the largest training price, MAPE loss, 200 epochs of Adam; Part 2's CNN and
+//! Part 3's mixed model read the montage of each row's photos), or the best recipe
 //! generalized (standardized inputs with log-scaled skewed numbers and target-encoded
 //! many-level categories, log price, and a choice by inner K-fold cross-validation on the
 //! training rows among networks at several weight decays, ridge regression, and their blend).
@@ -19,6 +20,7 @@ use crate::interval::{Calibration, Coverage};
 use crate::metrics::Metrics;
 use crate::model::{Ensemble, MlpConfig, ModelSpec, Network};
 use crate::optim::AdamConfig;
+use crate::photos::MONTAGE_BYTES;
 use crate::pipeline::Observer;
 use crate::recipe::{mape_factor, train_fold_networks};
 use crate::ridge::{self, Linear};
@@ -32,10 +34,12 @@ use crate::train::{Loss, Table, TrainConfig, predict, train};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Method {
-    /// The tutorial's MLP and training, on the table's columns.
+    /// The tutorial's network and training, on the table's columns: the MLP, or with a photo
+    /// column the CNN or the mixed model.
     Tutorial {
-        /// Hidden layers.
-        model: MlpConfig,
+        /// The network (earlier table models stored the MLP's hidden layers alone).
+        #[serde(deserialize_with = "crate::model::spec_or_legacy")]
+        model: ModelSpec,
         /// Epochs, batch size, optimizer, seed.
         train: TrainConfig,
     },
@@ -46,7 +50,7 @@ pub enum Method {
 impl Default for Method {
     fn default() -> Self {
         Method::Tutorial {
-            model: MlpConfig::default(),
+            model: ModelSpec::default(),
             train: TrainConfig::default(),
         }
     }
@@ -226,8 +230,10 @@ impl Predictor {
         }
     }
 
-    fn outputs(&self, features: &[f32], width: usize) -> Vec<f64> {
-        let net = self.network().map(|n| predict(n, features, width, &[]));
+    /// Outputs of encoded rows (`width` values each) and, for a photo network, their
+    /// montages as the network reads them.
+    fn outputs(&self, features: &[f32], width: usize, images: &[f32]) -> Vec<f64> {
+        let net = self.network().map(|n| predict(n, features, width, images));
         let lin = self.linear().map(|l| {
             features
                 .chunks_exact(width.max(1))
@@ -397,26 +403,41 @@ pub fn fit(
                 Encoder::fit(frame, schema, &train_rows, &y, &EncoderConfig::default())?;
             let width = encoder.width();
             let (test_features, _) = encoder.encode(frame, &test_rows)?;
-            let table = |features: Vec<f32>, prices: &[f64]| Table {
+            let spec = model;
+            let (train_images, test_images) = if spec.uses_photos() {
+                let columns = tutorial_photo_columns(spec, frame, schema)?;
+                let total = observer.photos(train_rows.len() + test_rows.len());
+                let montages = table_photos::row_montages(
+                    frame,
+                    &columns,
+                    &[train_rows.as_slice(), test_rows.as_slice()].concat(),
+                    &*total,
+                    &config.cancel,
+                )?;
+                let (train, test) = montages.split_at(train_rows.len() * MONTAGE_BYTES);
+                (network_images(train), network_images(test))
+            } else {
+                (Vec::new(), Vec::new())
+            };
+            let table = |features: Vec<f32>, prices: &[f64], images: Vec<f32>| Table {
                 features,
                 n_features: width,
                 targets: prices.iter().map(|&p| scale.target(p) as f32).collect(),
-                images: Vec::new(),
+                images,
             };
-            let spec = ModelSpec::Mlp(model.clone());
             observer.model_summary(&spec.summary(width));
-            let train_table = table(features, &train_prices);
+            let train_table = table(features, &train_prices, train_images);
             let (network, _) = train(
-                &spec,
+                spec,
                 tc,
                 &train_table,
-                &table(test_features, &test_prices),
+                &table(test_features, &test_prices, test_images),
                 |r| observer.epoch(r, tc.epochs),
             )?;
             // The ranges: a K-fold pass over the training rows (the encoder fitted on all of
             // them, as the final network's).
             config.ranges.validate()?;
-            let folds = config.ranges.folds(false, train_table.rows());
+            let folds = config.ranges.folds(spec.uses_photos(), train_table.rows());
             let calibration = if folds == 0 {
                 None
             } else {
@@ -424,7 +445,7 @@ pub fn fit(
                     "calibrating price ranges: {folds}-fold pass over the training rows ({folds} more networks)"
                 ));
                 let splits = crate::split::kfold_seeded(train_table.rows(), folds, tc.seed)?;
-                let outputs = crate::train::out_of_fold(&spec, tc, &train_table, &splits)?;
+                let outputs = crate::train::out_of_fold(spec, tc, &train_table, &splits)?;
                 let predicted: Vec<f64> =
                     outputs.iter().map(|&o| scale.price(f64::from(o))).collect();
                 Some(Calibration::from_out_of_fold(&train_prices, &predicted))
@@ -495,6 +516,28 @@ pub fn fit(
         })
         .collect();
     Ok(TableFit { model, predictions })
+}
+
+/// The photo columns a tutorial photo network (`spec`) reads: all of the schema's; an error
+/// naming `--photos` when the table has none.
+fn tutorial_photo_columns(spec: &ModelSpec, frame: &Frame, schema: &Schema) -> Result<Vec<String>> {
+    let columns = schema.photo_columns();
+    if columns.is_empty() {
+        return Err(Error::Usage(format!(
+            "--model {} reads each row's photos, but {} has no column of photo paths; name it \
+             with --photos COLUMN",
+            spec.name(),
+            frame.path.display()
+        )));
+    }
+    Ok(columns)
+}
+
+/// Montages (bytes, channels last) as the photo networks read them.
+fn network_images(montages: &[u8]) -> Vec<f32> {
+    let mut images = Vec::with_capacity(montages.len());
+    crate::photos::push_network_input(montages, &mut images);
+    images
 }
 
 /// What the recipe fitted: price scale, encoder, predictor, photo head, candidates, choice.
@@ -689,12 +732,7 @@ fn fit_recipe(
         (Metrics::compute(prices, &p).mape, factor)
     };
     // The photo price, out of fold, as one more input (only if it helps: both are tried).
-    let photo_columns: Vec<String> = schema
-        .columns
-        .iter()
-        .filter(|c| c.role == Role::Photos)
-        .map(|c| c.name.clone())
-        .collect();
+    let photo_columns = schema.photo_columns();
     use crate::recipe::PhotoUse;
     if !recipe.attributes && (photo_columns.is_empty() || recipe.photos != PhotoUse::On) {
         return Err(Error::Usage(format!(
@@ -829,6 +867,15 @@ impl TableModel {
         )
     }
 
+    /// The photo columns whose montages its network reads (none unless it is a tutorial
+    /// photo network).
+    pub fn network_photo_columns(&self) -> Vec<String> {
+        match self.predictor.network() {
+            Some(n) if n.uses_photos() => self.schema.photo_columns(),
+            _ => Vec::new(),
+        }
+    }
+
     /// Whether the photos' price is the model's only input (a photos-only recipe).
     fn photos_only(&self) -> bool {
         photos_only(&self.info.config)
@@ -888,7 +935,20 @@ impl TableModel {
                 with_photo
             };
         }
-        let outputs = self.predictor.outputs(&features, self.width());
+        let images = match self.predictor.network() {
+            Some(n) if n.uses_photos() => {
+                let columns = self.network_photo_columns();
+                network_images(&table_photos::row_montages(
+                    frame,
+                    &columns,
+                    rows,
+                    &|_| {},
+                    &Cancel::default(),
+                )?)
+            }
+            _ => Vec::new(),
+        };
+        let outputs = self.predictor.outputs(&features, self.width(), &images);
         Ok((
             outputs.into_iter().map(|o| self.scale.price(o)).collect(),
             unseen,
@@ -1043,4 +1103,25 @@ pub fn cross_validate(
 /// The tutorial's split of the usable rows.
 pub fn split(rows: usize, config: &TableConfig) -> Result<Split> {
     train_test_split(rows, config.test_size, config.split_seed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tutorial_method_of_an_earlier_table_model_still_reads() {
+        // Table models written before the tutorial's photo networks ran on tables stored the
+        // MLP's hidden layers alone.
+        let mut json = serde_json::to_value(Method::default()).unwrap();
+        json["tutorial"]["model"] = serde_json::json!({"hidden": [8, 4]});
+        let method: Method = serde_json::from_value(json).unwrap();
+        assert_eq!(method, Method::default());
+        let cnn = Method::Tutorial {
+            model: ModelSpec::Cnn(Default::default()),
+            train: TrainConfig::default(),
+        };
+        let again: Method = serde_json::from_str(&serde_json::to_string(&cnn).unwrap()).unwrap();
+        assert_eq!(again, cnn);
+    }
 }

@@ -190,6 +190,11 @@ pub enum Network {
 }
 
 impl Network {
+    /// Whether it reads a house's photos (Part 2 and Part 3).
+    pub fn uses_photos(&self) -> bool {
+        matches!(self, Network::Cnn(_) | Network::Mixed(_))
+    }
+
     /// Scaled prices `[batch, 1]` from attributes `[batch, n_features]` and, for photo models,
     /// montages `[batch, 3, 64, 64]`. With `dropout` (training), dropout masks come from it.
     ///
