@@ -552,7 +552,7 @@ pub fn ingest(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A solid-colour JPEG of `w x h` pixels.

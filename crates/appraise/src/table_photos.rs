@@ -236,3 +236,57 @@ impl TablePhotoHead {
         (prediction - self.mean) / self.std
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::photos::{ROOMS, house_montage, photo_path, tests::solid_jpeg};
+    use crate::table::{Texts, Values};
+
+    #[test]
+    fn a_rows_four_room_photos_make_the_houses_montage() {
+        let dir = tempfile::tempdir().unwrap();
+        let colours = [[200, 30, 30], [30, 200, 30], [30, 30, 200], [200, 200, 30]];
+        for (room, rgb) in ROOMS.iter().zip(colours) {
+            std::fs::write(photo_path(dir.path(), 7, room), solid_jpeg(80, 60, rgb)).unwrap();
+        }
+        let cell = |rooms: &[&str]| {
+            Some(
+                rooms
+                    .iter()
+                    .map(|r| format!("7_{r}.jpg"))
+                    .collect::<Vec<_>>()
+                    .join(";"),
+            )
+        };
+        // Row 0: the rooms in the Houses order, split over two columns; row 1: one photo.
+        let frame = Frame {
+            path: dir.path().join("t.csv"),
+            names: vec!["a".into(), "b".into()],
+            columns: vec![
+                Values::Texts(Texts::from_cells(&[cell(&ROOMS[..1]), cell(&ROOMS[2..3])])),
+                Values::Texts(Texts::from_cells(&[cell(&ROOMS[1..]), None])),
+            ],
+        };
+        let columns = ["a".to_string(), "b".to_string()];
+        let m = row_montages(&frame, &columns, &[0, 1], &|_| {}, &Cancel::default()).unwrap();
+        assert_eq!(&m[..MONTAGE_BYTES], house_montage(dir.path(), 7).unwrap());
+        // One photo: its tile top-left, the other three black.
+        let one = &m[MONTAGE_BYTES..];
+        let frontal = house_montage(dir.path(), 7).unwrap();
+        let (side, tile) = (2 * TILE, TILE);
+        for y in 0..side {
+            for x in 0..side {
+                let at = (y * side + x) * 3;
+                let want: &[u8] = if y < tile && x < tile {
+                    // The frontal photo's tile sits bottom-right in the Houses montage.
+                    let from = ((y + tile) * side + x + tile) * 3;
+                    &frontal[from..from + 3]
+                } else {
+                    &[0, 0, 0]
+                };
+                assert_eq!(&one[at..at + 3], want, "pixel ({x}, {y})");
+            }
+        }
+    }
+}
