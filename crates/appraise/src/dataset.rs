@@ -1,4 +1,6 @@
-//! The Houses dataset: reading `HousesInfo.txt`, finding the dataset folder, and the zip-code filter.
+//! The Houses dataset: reading `HousesInfo.txt`, finding the dataset folder, the zip-code
+//! filter, and the houses as a table of the schema every table has ([`frame`], [`schema`]):
+//! the zip code a category, the three attributes numbers, the price the target.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -6,6 +8,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::schema::{Schema, SchemaOptions};
+use crate::table::{Frame, Values};
 
 /// The attribute file inside a dataset folder.
 pub const INFO_FILE: &str = "HousesInfo.txt";
@@ -223,6 +227,62 @@ pub fn price_mean_std(houses: &[House]) -> (f64, f64) {
     let mean = houses.iter().map(|h| h.price).sum::<f64>() / n;
     let var = houses.iter().map(|h| (h.price - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
     (mean, var.sqrt())
+}
+
+/// The zip-code column of the Houses dataset's table.
+pub const ZIPCODE: &str = "zipcode";
+/// Its attribute columns, in the tutorial's feature order.
+pub const ATTRIBUTES: [&str; 3] = ["bedrooms", "bathrooms", "area"];
+/// Its price column.
+pub const PRICE: &str = "price";
+
+/// Houses' attributes (`[bedrooms, bathrooms, area]` and zip code, one pair per house) as a
+/// table of the columns [`ZIPCODE`] and [`ATTRIBUTES`], named `path` in errors.
+pub fn attribute_frame(continuous: &[[f64; 3]], zipcodes: &[u32], path: &Path) -> Frame {
+    let mut names = vec![ZIPCODE.to_string()];
+    let mut columns = vec![Values::Numbers(
+        zipcodes.iter().map(|&z| Some(f64::from(z))).collect(),
+    )];
+    for (k, name) in ATTRIBUTES.iter().enumerate() {
+        names.push(name.to_string());
+        columns.push(Values::Numbers(
+            continuous.iter().map(|c| Some(c[k])).collect(),
+        ));
+    }
+    Frame {
+        path: path.to_path_buf(),
+        names,
+        columns,
+    }
+}
+
+/// The houses as a table: [`ZIPCODE`], [`ATTRIBUTES`] and [`PRICE`], one row per house.
+pub fn frame(houses: &[House], path: &Path) -> Frame {
+    let continuous: Vec<[f64; 3]> = houses
+        .iter()
+        .map(|h| [h.bedrooms, h.bathrooms, h.area])
+        .collect();
+    let zipcodes: Vec<u32> = houses.iter().map(|h| h.zipcode).collect();
+    let mut frame = attribute_frame(&continuous, &zipcodes, path);
+    frame.names.push(PRICE.to_string());
+    frame.columns.push(Values::Numbers(
+        houses.iter().map(|h| Some(h.price)).collect(),
+    ));
+    frame
+}
+
+/// The schema of [`frame`]'s table: the zip code a category (it is written as a number), the
+/// attributes numbers, the price the target.
+pub fn schema(frame: &Frame) -> Result<Schema> {
+    crate::schema::infer(
+        frame,
+        &SchemaOptions {
+            target: Some(PRICE.to_string()),
+            categorical: vec![ZIPCODE.to_string()],
+            numeric: ATTRIBUTES.iter().map(|a| a.to_string()).collect(),
+            ..SchemaOptions::default()
+        },
+    )
 }
 
 #[cfg(test)]

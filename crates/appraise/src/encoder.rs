@@ -96,7 +96,7 @@ pub enum ColumnEncoding {
     OneHot {
         /// Column name.
         column: String,
-        /// Kept levels, sorted.
+        /// Kept levels, in input order (sorted as text when fitted on a table).
         levels: Vec<String>,
         /// Whether rare levels were pooled into an "other" input.
         other: bool,
@@ -330,7 +330,9 @@ impl Encoder {
                     let key = level(values, r);
                     match encoding {
                         ColumnEncoding::OneHot { levels, pooled, .. } => {
-                            let hit = levels.binary_search(&key).ok();
+                            // Looked up once per distinct value, in the levels' own order
+                            // (a table's are sorted as text, the Houses zip codes as numbers).
+                            let hit = levels.iter().position(|l| *l == key);
                             let new = hit.is_none() && pooled.binary_search(&key).is_err();
                             (hit, 0.0, new)
                         }
@@ -475,8 +477,7 @@ impl Encoder {
                     for (i, &r) in rows.iter().enumerate() {
                         let new = *memo.entry(cell_id(values, r)).or_insert_with(|| {
                             let key = level(values, r);
-                            levels.binary_search(&key).is_err()
-                                && pooled.binary_search(&key).is_err()
+                            !levels.contains(&key) && pooled.binary_search(&key).is_err()
                         });
                         if new {
                             add(

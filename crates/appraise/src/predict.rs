@@ -258,9 +258,9 @@ pub fn predict_prices(
                 }
             }
             None => {
-                for q in chunk {
-                    p.push_attributes(q.continuous, q.zipcode, &mut features);
-                }
+                let continuous: Vec<[f64; 3]> = chunk.iter().map(|q| q.continuous).collect();
+                let zipcodes: Vec<u32> = chunk.iter().map(|q| q.zipcode).collect();
+                features = p.attribute_features(&continuous, &zipcodes);
             }
         }
         let scaled = predict(&model.network, &features, n_features, &images);

@@ -1,12 +1,20 @@
-//! Feature and target preprocessing, fitted once and kept as one serializable value so that a
-//! saved model can transform new houses exactly as it transformed its training data.
+//! The tutorial's preprocessing of the Houses dataset, fitted once and kept as one
+//! serializable value so that a saved model transforms new houses exactly as it transformed
+//! its training data. It encodes through the encoder of every table ([`Encoder`]): the
+//! Houses dataset is a table ([`dataset::frame`]) whose zip code is one-hot encoded over the
+//! vocabulary of every kept house and whose attributes are min-max scaled. The fields below
+//! are what model files have always stored.
+
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::dataset::House;
+use crate::dataset::{self, ATTRIBUTES, House, ZIPCODE};
+use crate::encoder::{ColumnEncoding, Encoder, EncoderConfig};
+use crate::table::Frame;
 
 /// The continuous attributes, in feature order.
-pub const CONTINUOUS: [&str; 3] = ["bedrooms", "bathrooms", "area"];
+pub const CONTINUOUS: [&str; 3] = ATTRIBUTES;
 
 /// Fitted preprocessing: the zip-code vocabulary (one-hot), min-max bounds of the continuous
 /// attributes and the price scale.
@@ -57,6 +65,36 @@ impl Preprocessor {
         }
     }
 
+    /// The preprocessing as the table encoder: the zip code one-hot over the vocabulary in
+    /// numeric order (an unknown zip code gets an all-zero one-hot, as `LabelBinarizer`
+    /// does), then the attributes scaled as scikit-learn's `MinMaxScaler` (a constant column
+    /// by 1). The Houses dataset has no missing cells, so no median is ever imputed.
+    pub fn encoder(&self) -> Encoder {
+        let mut columns = vec![ColumnEncoding::OneHot {
+            column: ZIPCODE.to_string(),
+            levels: self.zip_codes.iter().map(u32::to_string).collect(),
+            other: false,
+            pooled: Vec::new(),
+        }];
+        for (k, name) in CONTINUOUS.iter().enumerate() {
+            let range = self.max[k] - self.min[k];
+            columns.push(ColumnEncoding::Number {
+                column: name.to_string(),
+                median: self.min[k],
+                indicator: false,
+                log: false,
+                floor: self.min[k],
+                ceiling: Some(self.max[k]),
+                shift: self.min[k],
+                scale: if range == 0.0 { 1.0 } else { range },
+            });
+        }
+        Encoder {
+            config: EncoderConfig::default(),
+            columns,
+        }
+    }
+
     /// Number of model inputs: one per zip code plus the three continuous attributes.
     pub fn n_features(&self) -> usize {
         self.zip_codes.len() + CONTINUOUS.len()
@@ -67,36 +105,30 @@ impl Preprocessor {
         self.zip_codes.binary_search(&zipcode).ok()
     }
 
-    /// Appends the feature vector of one house to `out`. An unknown zip code gets an all-zero
-    /// one-hot (what `LabelBinarizer` does); callers that must refuse unknown zips check
-    /// [`Preprocessor::zip_index`] first.
-    pub fn push_features(&self, house: &House, out: &mut Vec<f32>) {
-        self.push_attributes(continuous(house), house.zipcode, out);
-    }
-
-    /// Like [`Preprocessor::push_features`], from the attributes alone
-    /// (`[bedrooms, bathrooms, area]` and the zip code).
-    pub fn push_attributes(&self, continuous: [f64; 3], zipcode: u32, out: &mut Vec<f32>) {
-        let start = out.len();
-        out.resize(start + self.zip_codes.len(), 0.0);
-        if let Some(i) = self.zip_index(zipcode) {
-            out[start + i] = 1.0;
-        }
-        for (k, v) in continuous.into_iter().enumerate() {
-            // scikit-learn's MinMaxScaler: a constant column scales by 1.
-            let range = self.max[k] - self.min[k];
-            let range = if range == 0.0 { 1.0 } else { range };
-            out.push(((v - self.min[k]) / range) as f32);
-        }
+    /// Feature matrix of every row of a table of the Houses columns ([`dataset::frame`] or
+    /// [`dataset::attribute_frame`]), row-major, `rows x n_features()`.
+    pub fn encode(&self, frame: &Frame) -> Vec<f32> {
+        let rows: Vec<usize> = (0..frame.rows()).collect();
+        let (features, _) = self
+            .encoder()
+            .encode(frame, &rows)
+            .expect("a Houses table has the encoder's columns, all numbers");
+        features
     }
 
     /// Feature matrix of `houses`, row-major, `houses.len() x n_features()`.
     pub fn features(&self, houses: &[House]) -> Vec<f32> {
-        let mut out = Vec::with_capacity(houses.len() * self.n_features());
-        for house in houses {
-            self.push_features(house, &mut out);
-        }
-        out
+        self.encode(&dataset::frame(houses, Path::new(dataset::INFO_FILE)))
+    }
+
+    /// Feature matrix of houses given by their attributes (`[bedrooms, bathrooms, area]`)
+    /// and zip codes.
+    pub fn attribute_features(&self, continuous: &[[f64; 3]], zipcodes: &[u32]) -> Vec<f32> {
+        self.encode(&dataset::attribute_frame(
+            continuous,
+            zipcodes,
+            Path::new("query"),
+        ))
     }
 
     /// Scaled targets: price / price_scale.
@@ -166,6 +198,28 @@ mod tests {
         assert_eq!(p.features(&test), vec![0.0, 0.0, 1.0, 2.0, 0.5, -0.25]);
         assert_eq!(p.targets(&test), vec![0.5]);
         assert_eq!(p.price(0.5), 200.0);
+    }
+
+    #[test]
+    fn zip_codes_keep_their_numeric_order_as_table_levels() {
+        let train = [
+            house(1, 2.0, 1.0, 1000.0, 10001, 100.0),
+            house(2, 4.0, 3.0, 3000.0, 9000, 400.0),
+        ];
+        let p = Preprocessor::fit(&train, &train);
+        assert_eq!(p.zip_codes, vec![9000, 10001]);
+        // "10001" sorts before "9000" as text; the one-hot follows the numbers.
+        assert_eq!(
+            p.features(&train),
+            vec![0.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 1.0, 1.0, 1.0]
+        );
+        let frame = crate::dataset::frame(&train, std::path::Path::new("t"));
+        let schema = crate::dataset::schema(&frame).unwrap();
+        let roles: Vec<&str> = schema.columns.iter().map(|c| c.role.name()).collect();
+        assert_eq!(
+            roles,
+            ["categorical", "numeric", "numeric", "numeric", "target"]
+        );
     }
 
     #[test]
