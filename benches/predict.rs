@@ -11,6 +11,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use appraise::artifact::SavedModel;
+use appraise::context::Context;
 use appraise::pipeline::{RunConfig, Silent, run};
 use appraise::predict::{Format, UnknownZip, format_predictions, parse_queries, predict_prices};
 
@@ -25,7 +26,12 @@ fn main() {
     let dataset = std::env::var_os("APPRAISE_DATASET")
         .expect("set APPRAISE_DATASET to the Houses Dataset folder");
     let dir = tempfile::tempdir().expect("temporary folder");
-    let result = run(Path::new(&dataset), &RunConfig::default(), &mut Silent).expect("training");
+    let result = run(
+        Path::new(&dataset),
+        &RunConfig::default(),
+        &mut Context::new(&mut Silent),
+    )
+    .expect("training");
     let model = SavedModel::from_run(&result);
     let model_path = dir.path().join("model.appraise");
     model.save(&model_path).expect("save");

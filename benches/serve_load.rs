@@ -21,6 +21,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 
 use appraise::artifact::SavedModel;
+use appraise::context::Context;
 use appraise::pipeline::{RunConfig, Silent, run};
 
 struct Server {
@@ -218,7 +219,12 @@ fn main() {
     let models = dir.path().join("models");
 
     // The tutorial MLP (Part 1, 200 epochs), with its price ranges.
-    let result = run(&dataset, &RunConfig::default(), &mut Silent).expect("training");
+    let result = run(
+        &dataset,
+        &RunConfig::default(),
+        &mut Context::new(&mut Silent),
+    )
+    .expect("training");
     std::fs::create_dir_all(models.join("mlp")).expect("a folder");
     SavedModel::from_run(&result)
         .save(&models.join("mlp/model.appraise"))

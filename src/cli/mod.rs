@@ -14,12 +14,13 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use appraise::artifact::{self, SavedModel};
 use appraise::atomic;
+use appraise::context::Context;
 use appraise::cv;
 use appraise::dataset;
 use appraise::device::Compute;
 use appraise::error::{Error, Result};
 use appraise::model::ModelSpec;
-use appraise::pipeline::{self, DataConfig, Method, Observer, RunConfig, Stage};
+use appraise::pipeline::{self, DataConfig, Method, Observer, RunConfig, Silent, Stage};
 use appraise::predict::{self, Format, Queries, Query, UnknownZip};
 use appraise::train::{EpochRecord, TrainConfig};
 
@@ -388,6 +389,18 @@ pub struct RunArgs {
 }
 
 impl RunArgs {
+    /// The context of a run these flags ask for: the device (`--device`), the photo cache
+    /// (`--cache-dir`, `--no-cache`) and the process's Ctrl-C stop flag, reporting to
+    /// `observer`.
+    pub fn context<'a>(&self, observer: &'a mut dyn Observer) -> Context<'a> {
+        Context {
+            compute: self.device,
+            cache_dir: self.cache.dir(),
+            cancel: interrupt::cancel(),
+            observer,
+        }
+    }
+
     /// The run configuration these flags describe.
     pub fn config(&self) -> Result<RunConfig> {
         let mut config = RunConfig {
@@ -405,8 +418,6 @@ impl RunArgs {
         config.train.optimizer.learning_rate = self.learning_rate;
         // Checked here, once: a backend this build lacks is refused before any work.
         self.device.device()?;
-        config.train.compute = self.device;
-        config.train.cancel = interrupt::cancel();
         config.ranges.folds = self.range_folds;
         config.ranges.validate()?;
         if self.recipe == RecipeArg::Best || self.model.pretrained() {
@@ -732,11 +743,10 @@ fn train(args: &TrainArgs) -> Result<()> {
         }),
     };
     atomic::check_output_dir(&out_dir, "the run folder (--out)")?;
-    let result = pipeline::run_with_cache(
+    let result = pipeline::run(
         &dataset_dir,
         &config,
-        args.run.cache.dir().as_deref(),
-        &mut Printer::new(verbosity),
+        &mut args.run.context(&mut Printer::new(verbosity)),
     )?;
     // After Ctrl-C nothing more is written.
     interrupt::cancel().check()?;
@@ -948,13 +958,12 @@ fn cv(args: &CvArgs) -> Result<()> {
         return Err(Error::Usage("--jobs must be at least 1".into()));
     }
     let done = AtomicUsize::new(0);
-    let cache_dir = args.run.cache.dir();
     let report = cv::run(
         &dataset_dir,
         &config,
         &scheme,
         jobs,
-        cache_dir.as_deref(),
+        &mut args.run.context(&mut Silent),
         &|r| {
             let k = done.fetch_add(1, Ordering::Relaxed) + 1;
             eprintln!(

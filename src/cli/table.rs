@@ -12,7 +12,7 @@ use appraise::atomic;
 use appraise::cv::Scheme;
 use appraise::error::{Error, Result};
 use appraise::metrics::Metrics;
-use appraise::pipeline::{self, Observer};
+use appraise::pipeline::{self, Observer, Silent};
 use appraise::schema::{self, Role, Schema, SchemaOptions};
 use appraise::table::Frame;
 use appraise::tabular::{self, Method, TableConfig, TableModel, TableRecipe};
@@ -121,13 +121,10 @@ fn load(run: &RunArgs) -> Result<(Frame, Schema, TableConfig)> {
     let method = match recipe_arg {
         RecipeArg::Tutorial => {
             run.device.device()?;
-            let mut train = appraise::train::TrainConfig {
-                epochs: run.epochs,
-                batch_size: run.batch_size,
-                seed: run.seed,
-                compute: run.device,
-                ..Default::default()
-            };
+            let mut train = appraise::train::TrainConfig::default();
+            train.epochs = run.epochs;
+            train.batch_size = run.batch_size;
+            train.seed = run.seed;
             train.optimizer.learning_rate = run.learning_rate;
             train.validate()?;
             Method::Tutorial {
@@ -168,7 +165,6 @@ fn load(run: &RunArgs) -> Result<(Frame, Schema, TableConfig)> {
         ranges: appraise::interval::RangeConfig {
             folds: run.range_folds,
         },
-        cancel: super::interrupt::cancel(),
     };
     Ok((frame, schema, config))
 }
@@ -203,7 +199,15 @@ pub fn train(args: &TrainArgs, verbosity: Verbosity, printer: &mut dyn Observer)
         eprintln!("warning: dropped {dropped} rows whose price is missing, zero or negative");
     }
     let split = tabular::split(rows.len(), &config)?;
-    let mut fit = tabular::fit(&frame, &schema, &rows, &prices, &split, &config, printer)?;
+    let mut fit = tabular::fit(
+        &frame,
+        &schema,
+        &rows,
+        &prices,
+        &split,
+        &config,
+        &mut args.run.context(printer),
+    )?;
     fit.model.info.fingerprint = fingerprint(&frame.path)?;
     // An absolute path, so that `evaluate` finds the table from any folder.
     if let Ok(absolute) = std::fs::canonicalize(&frame.path) {
@@ -254,13 +258,16 @@ pub fn cv(args: &CvArgs, scheme: &Scheme) -> Result<()> {
     }
     println!("{}", schema.render());
     let mut k = 0;
-    let results = tabular::cross_validate(&frame, &schema, &config, scheme, &mut |r| {
-        k += 1;
-        eprintln!(
-            "[INFO] {k} done: {} (model MAPE {:.2}%)",
-            r.label, r.model.mape
-        );
-    })?;
+    let mut silent = Silent;
+    let mut context = args.run.context(&mut silent);
+    let results =
+        tabular::cross_validate(&frame, &schema, &config, scheme, &mut context, &mut |r| {
+            k += 1;
+            eprintln!(
+                "[INFO] {k} done: {} (model MAPE {:.2}%)",
+                r.label, r.model.mape
+            );
+        })?;
     println!("Test MAPE per split:");
     let mut header = format!("{:<16}{:>12}", "split", "model");
     for (name, _) in &results[0].baselines {

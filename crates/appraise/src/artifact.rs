@@ -777,6 +777,7 @@ fn f32_bytes(values: &[f32]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::context::Context;
     use crate::pipeline::{Silent, run};
 
     /// A small trained model (a few epochs on a generated dataset) and its run.
@@ -797,7 +798,7 @@ mod tests {
         let mut config = RunConfig::default();
         config.data.min_zip_count = 1;
         config.train.epochs = 3;
-        let result = run(dir.path(), &config, &mut Silent).unwrap();
+        let result = run(dir.path(), &config, &mut Context::new(&mut Silent)).unwrap();
         (SavedModel::from_run(&result), result)
     }
 

@@ -1,6 +1,6 @@
 //! Cancellation: the caller's request that a long run stop. The library never catches signals
 //! itself; a front end (the CLI on Ctrl-C, a server on shutdown) holds a [`Cancel`], passes a
-//! clone in with the run's configuration, and sets it. Long loops (training steps, photo
+//! clone in with the run's [`crate::context::Context`], and sets it. Long loops (training steps, photo
 //! decoding, photo features, synthetic houses, cross-validation splits) check it and stop with
 //! [`crate::Error::Interrupted`], before anything is written.
 

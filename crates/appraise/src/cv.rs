@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use serde::Serialize;
 
 use crate::baseline;
+use crate::context::Context;
 use crate::dataset::{self, House};
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
@@ -137,24 +138,31 @@ fn score(
     Ok((fitted.metrics, baselines, coverage))
 }
 
-/// Runs cross-validation on the dataset in `dataset_dir` with `jobs` splits at a time;
-/// `on_split` hears of each finished split (in completion order). Photo models read the
-/// montages through the cache in `cache_dir`, when given.
+/// Runs cross-validation on the dataset in `dataset_dir` with `jobs` splits at a time, in
+/// `context` (its observer hears the photo loading; the splits run silently);
+/// `on_split` hears of each finished split (in completion order).
 pub fn run(
     dataset_dir: &Path,
     config: &RunConfig,
     scheme: &Scheme,
     jobs: usize,
-    cache_dir: Option<&Path>,
+    context: &mut Context,
     on_split: &(dyn Fn(&SplitResult) + Sync),
 ) -> Result<Report> {
+    let config = &crate::pipeline::in_context(config, context);
     config.train.validate()?;
     if let crate::pipeline::Method::Tutorial(spec) = &config.method {
         spec.validate().map_err(Error::Usage)?;
     }
     let data = dataset::load_houses(&dataset_dir.join(dataset::INFO_FILE))?;
     let houses = filter(&data.houses, &config.data)?;
-    let photos = load_photos(dataset_dir, &houses, config, cache_dir, &mut Silent)?;
+    let photos = load_photos(
+        dataset_dir,
+        &houses,
+        config,
+        context.cache_dir.as_deref(),
+        context.observer,
+    )?;
     let splits = splits(scheme, houses.len(), config.data.test_size)?;
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<Result<SplitResult>>>> =

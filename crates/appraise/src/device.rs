@@ -2,7 +2,7 @@
 //! or a GPU through a backend compiled in with a cargo feature (`wgpu`, `cuda`).
 //!
 //! The front end parses the user's choice once (`--device`) and passes it in through
-//! [`crate::train::TrainConfig::compute`]; the library never picks a device on its own.
+//! the run's [`crate::context::Context`]; the library never picks a device on its own.
 
 use std::fmt;
 use std::str::FromStr;

@@ -4,11 +4,14 @@
 //! dataset: [`dataset`] reads `HousesInfo.txt`, [`split`] splits exactly as scikit-learn,
 //! [`preprocess`] scales and encodes, [`model`] and [`train`] define and fit the network with
 //! Keras's defaults, [`metrics`] scores it, and [`pipeline`] runs all of it end to end.
+//! [`tabular`] does the same on a user's own table. A caller hands every run a
+//! [`context::Context`]: device, cache folder, stop flag and observer.
 
 pub mod artifact;
 pub mod atomic;
 pub mod baseline;
 pub mod cancel;
+pub mod context;
 pub mod cv;
 pub mod dataset;
 pub mod device;

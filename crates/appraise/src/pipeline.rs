@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::atomic;
 use crate::cancel::Cancel;
+use crate::context::Context;
 use crate::dataset::{self, House};
 use crate::error::{Error, Result};
 use crate::extractor::Backbone;
@@ -337,28 +338,19 @@ fn calibrate(
     Ok(Some(Calibration::from_out_of_fold(&actual, &predicted)))
 }
 
-/// Runs the tutorial pipeline on the dataset folder `dataset_dir`, with the photo cache in
-/// its default place ([`photos::default_cache_dir`]).
-pub fn run(
-    dataset_dir: &Path,
-    config: &RunConfig,
-    observer: &mut dyn Observer,
-) -> Result<RunResult> {
-    run_with_cache(
-        dataset_dir,
-        config,
-        Some(&photos::default_cache_dir()),
-        observer,
-    )
+/// `config` with `context`'s device and stop flag, which its training carries.
+pub(crate) fn in_context(config: &RunConfig, context: &Context) -> RunConfig {
+    RunConfig {
+        train: context.train_config(&config.train),
+        ..config.clone()
+    }
 }
 
-/// [`run`] with the photo cache in `cache_dir`, or no cache.
-pub fn run_with_cache(
-    dataset_dir: &Path,
-    config: &RunConfig,
-    cache_dir: Option<&Path>,
-    observer: &mut dyn Observer,
-) -> Result<RunResult> {
+/// Runs the tutorial pipeline (or the recipe) on the dataset folder `dataset_dir`, in
+/// `context` (device, photo cache, stop flag, observer).
+pub fn run(dataset_dir: &Path, config: &RunConfig, context: &mut Context) -> Result<RunResult> {
+    let config = &in_context(config, context);
+    let (cache_dir, observer) = (context.cache_dir.as_deref(), &mut *context.observer);
     config.train.validate()?;
     if let Method::Tutorial(spec) = &config.method {
         spec.validate().map_err(Error::Usage)?;

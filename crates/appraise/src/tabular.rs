@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::baseline::median;
 use crate::cancel::Cancel;
+use crate::context::Context;
 use crate::cv::{self, Scheme};
 use crate::encoder::{Encoder, EncoderConfig, Scaling, Unseen, Warnings, merge_unseen};
 use crate::error::{Error, Result};
@@ -148,9 +149,6 @@ pub struct TableConfig {
     pub drop_bad_target: bool,
     /// How the tutorial's method gets its price ranges (the recipe calibrates its own).
     pub ranges: crate::interval::RangeConfig,
-    /// The caller's stop flag (for every network the run trains); not saved.
-    #[serde(skip)]
-    pub cancel: Cancel,
 }
 
 impl Default for TableConfig {
@@ -161,7 +159,6 @@ impl Default for TableConfig {
             split_seed: 42,
             drop_bad_target: false,
             ranges: crate::interval::RangeConfig::default(),
-            cancel: Cancel::default(),
         }
     }
 }
@@ -383,7 +380,7 @@ pub fn fit(
     prices: &[f64],
     split: &Split,
     config: &TableConfig,
-    observer: &mut dyn Observer,
+    context: &mut Context,
 ) -> Result<TableFit> {
     let train_rows: Vec<usize> = split.train.iter().map(|&i| rows[i]).collect();
     let test_rows: Vec<usize> = split.test.iter().map(|&i| rows[i]).collect();
@@ -391,10 +388,7 @@ pub fn fit(
     let test_prices: Vec<f64> = split.test.iter().map(|&i| prices[i]).collect();
     let parts = match &config.method {
         Method::Tutorial { model, train: tc } => {
-            let tc = &TrainConfig {
-                cancel: config.cancel.clone(),
-                ..tc.clone()
-            };
+            let tc = &context.train_config(tc);
             let scale = PriceScale::Ratio {
                 max_price: train_prices.iter().copied().fold(f64::MIN, f64::max),
             };
@@ -406,13 +400,13 @@ pub fn fit(
             let spec = model;
             let (train_images, test_images) = if spec.uses_photos() {
                 let columns = tutorial_photo_columns(spec, frame, schema)?;
-                let total = observer.photos(train_rows.len() + test_rows.len());
+                let total = context.observer.photos(train_rows.len() + test_rows.len());
                 let montages = table_photos::row_montages(
                     frame,
                     &columns,
                     &[train_rows.as_slice(), test_rows.as_slice()].concat(),
                     &*total,
-                    &config.cancel,
+                    &context.cancel,
                 )?;
                 let (train, test) = montages.split_at(train_rows.len() * MONTAGE_BYTES);
                 (network_images(train), network_images(test))
@@ -425,14 +419,14 @@ pub fn fit(
                 targets: prices.iter().map(|&p| scale.target(p) as f32).collect(),
                 images,
             };
-            observer.model_summary(&spec.summary(width));
+            context.observer.model_summary(&spec.summary(width));
             let train_table = table(features, &train_prices, train_images);
             let (network, _) = train(
                 spec,
                 tc,
                 &train_table,
                 &table(test_features, &test_prices, test_images),
-                |r| observer.epoch(r, tc.epochs),
+                |r| context.observer.epoch(r, tc.epochs),
             )?;
             // The ranges: a K-fold pass over the training rows (the encoder fitted on all of
             // them, as the final network's).
@@ -441,7 +435,7 @@ pub fn fit(
             let calibration = if folds == 0 {
                 None
             } else {
-                observer.note(&format!(
+                context.observer.note(&format!(
                     "calibrating price ranges: {folds}-fold pass over the training rows ({folds} more networks)"
                 ));
                 let splits = crate::split::kfold_seeded(train_table.rows(), folds, tc.seed)?;
@@ -466,8 +460,8 @@ pub fn fit(
             &train_rows,
             &train_prices,
             recipe,
-            &config.cancel,
-            observer,
+            &context.cancel,
+            context.observer,
         )?,
     };
     let RecipeParts {
@@ -1064,13 +1058,14 @@ pub fn cross_validate(
     schema: &Schema,
     config: &TableConfig,
     scheme: &Scheme,
+    context: &mut Context,
     on_split: &mut dyn FnMut(&TableSplitResult),
 ) -> Result<Vec<TableSplitResult>> {
     let (rows, prices, _) = usable_rows(frame, schema, config.drop_bad_target)?;
     let splits = cv::splits(scheme, rows.len(), config.test_size)?;
     let mut results = Vec::new();
     for (label, split) in &splits {
-        config.cancel.check()?;
+        context.cancel.check()?;
         let fit = fit(
             frame,
             schema,
@@ -1078,7 +1073,7 @@ pub fn cross_validate(
             &prices,
             split,
             config,
-            &mut crate::pipeline::Silent,
+            &mut context.reporting_to(&mut crate::pipeline::Silent),
         )?;
         let train: Vec<usize> = split.train.iter().map(|&i| rows[i]).collect();
         let test: Vec<usize> = split.test.iter().map(|&i| rows[i]).collect();

@@ -38,12 +38,12 @@ pub struct TrainConfig {
     /// Stop when the validation loss has not improved for this many epochs, and keep the
     /// model of the best epoch (`None`, the tutorial: train every epoch, keep the last).
     pub patience: Option<usize>,
-    /// Where the network trains; a choice of this run, not saved with the model.
+    /// Where the network trains: the run's [`crate::context::Context`]'s, not saved.
     #[serde(skip)]
-    pub compute: Compute,
-    /// The caller's stop flag, checked before every optimizer step; not saved either.
+    pub(crate) compute: Compute,
+    /// The run's stop flag (its context's), checked before every optimizer step; not saved.
     #[serde(skip)]
-    pub cancel: Cancel,
+    pub(crate) cancel: Cancel,
 }
 
 /// A training loss.
