@@ -281,9 +281,11 @@ fn col2im_add(cols: &[f32], first: usize, h: usize, w: usize, c: usize, dx: &mut
     }
 }
 
-/// Pixels per tile of the input gradient's patch product: the tile's `[64, 9c]` patch
-/// gradients stay in the core's cache instead of an image-sized buffer.
-const DX_TILE: usize = 64;
+/// Pixels per tile of the input gradient's patch product: the tile's `[256, 9c]` patch
+/// gradients (at most 288 KiB) stay in the core's L2 cache instead of an image-sized buffer,
+/// and the product is tall enough for gemm's kernels (64-pixel tiles ran them at ~100
+/// GFLOPS, 256-pixel tiles at ~140; the step 3-7% faster, `cnn_step` side by side).
+const DX_TILE: usize = 256;
 
 /// One image's convolution, bias and ReLU: `[h * w, f]` activations into `act`, its patches
 /// into `cols`, and when asked each channel's sum over the image's pixels (in f32, pixel by
