@@ -82,6 +82,8 @@ fn main() {
     unsafe {
         libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
     }
+    // Denormals flushed, as the binary and every training run set it.
+    appraise::float_mode::flush_denormals();
     let filter = std::env::args().nth(1).unwrap_or_default();
     for spec in [
         ModelSpec::Cnn(CnnConfig::default()),

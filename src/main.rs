@@ -28,6 +28,9 @@ fn main() {
         unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS) };
     }
     no_transparent_huge_pages();
+    // Before any thread computes: the mode TensorFlow's CPU threads run in (and ~20% faster
+    // late in a photo network's training).
+    appraise::float_mode::flush_denormals();
     let cli = cli::Cli::parse();
     std::process::exit(cli::run(cli));
 }

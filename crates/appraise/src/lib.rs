@@ -18,6 +18,7 @@ pub mod device;
 pub mod encoder;
 pub mod error;
 pub mod extractor;
+pub mod float_mode;
 pub mod interval;
 pub mod matmul;
 pub mod metrics;

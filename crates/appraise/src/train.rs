@@ -289,6 +289,7 @@ fn predict_chunk(model: &Network) -> usize {
 /// Predicts the scaled targets of every row with an evaluation-mode model. `images` holds
 /// the rows' montages for photo models and is empty otherwise.
 pub fn predict(model: &Network, features: &[f32], n_features: usize, images: &[f32]) -> Vec<f32> {
+    crate::float_mode::flush_denormals();
     let rows = features
         .len()
         .checked_div(n_features)
@@ -374,6 +375,7 @@ fn train_with(
     mut on_epoch: impl FnMut(&EpochRecord),
     fuse: bool,
 ) -> Result<(Network, Vec<EpochRecord>)> {
+    crate::float_mode::flush_denormals();
     config.validate()?;
     spec.validate().map_err(Error::Usage)?;
     // The shuffle permutes positions, whatever they hold, so these rows are visited in the

@@ -187,6 +187,7 @@ pub fn featurize<I: std::fmt::Display + Sync>(
     on_house: &(dyn Fn(usize) + Sync),
     cancel: &Cancel,
 ) -> Result<PhotoFeatures> {
+    crate::float_mode::flush_denormals();
     let done = AtomicUsize::new(0);
     let houses: Vec<Vec<f32>> = ids
         .par_iter()
@@ -211,6 +212,7 @@ pub fn embed_photos(
     on_photo: &(dyn Fn(usize) + Sync),
     cancel: &Cancel,
 ) -> Result<Vec<Vec<f32>>> {
+    crate::float_mode::flush_denormals();
     let done = AtomicUsize::new(0);
     paths
         .par_iter()
