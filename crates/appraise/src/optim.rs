@@ -196,7 +196,7 @@ impl Step32 {
 /// The same update as one pass over the values on the flex CPU backend. Training the
 /// tutorial's MLP is ~6,800 steps of a 129-parameter network, where each of burn's ops costs
 /// far more than its arithmetic; this does every parameter tensor's update in one operation.
-/// Each value goes through the same f32 operations in the same order as [`KerasAdam::step_ops`]
+/// Each value goes through the same f32 operations in the same order as `KerasAdam::step_ops`
 /// (scalars rounded to f32 as flex rounds them), so both give the same numbers bit for bit.
 #[backend_extension(Flex)]
 pub trait AdamBackend: Backend {
