@@ -954,6 +954,103 @@ fn a_photo_model_prices_a_house_from_its_four_photos() {
 }
 
 /// SIGTERM stops new connections but lets a request already in flight finish.
+/// The tutorial's CNN trained on a table with a photo column: the server takes the column as
+/// a photo field and prices a row from its photo as `appraise predict` does, alone or with
+/// others.
+#[test]
+fn a_table_cnn_model_prices_a_row_from_its_photo_column() {
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().unwrap();
+    let synth = dir.path().join("synth");
+    let out = appraise(
+        &[
+            "synth",
+            "--houses",
+            "24",
+            "--photos",
+            "--out",
+            synth.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let info = std::fs::read_to_string(synth.join("HousesInfo.txt")).unwrap();
+    let mut csv = String::from("bedrooms,area,price,photo\n");
+    for (i, line) in info.lines().enumerate() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        csv += &format!("{},{},{},synth/{}_frontal.jpg\n", f[0], f[2], f[4], i + 1);
+    }
+    std::fs::write(dir.path().join("houses.csv"), csv).unwrap();
+    let out = appraise(
+        &[
+            "train",
+            "--data",
+            "houses.csv",
+            "--model",
+            "cnn",
+            "--epochs",
+            "2",
+            "--out",
+            "cnn",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let model = dir.path().join("cnn/model.appraise");
+    let expected = cli_table_prices(
+        &model,
+        "bedrooms,area,photo\n3,1500,synth/1_frontal.jpg\n4,2000,synth/2_frontal.jpg\n",
+        dir.path(),
+    );
+    let server = Server::start(&["--model", "cnn/model.appraise", "--quiet"], dir.path());
+    let agent = agent();
+    let (status, body) = get(&agent, &server.url("/v1/models/cnn"));
+    assert_eq!(status, 200, "{body}");
+    let photo = json(&body)["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "photo")
+        .cloned()
+        .unwrap();
+    assert_eq!(photo["kind"], "photo", "{body}");
+    let b64 = |id: usize| {
+        base64::engine::general_purpose::STANDARD
+            .encode(std::fs::read(synth.join(format!("{id}_frontal.jpg"))).unwrap())
+    };
+    let house = |id: usize, bedrooms: u32, area: u32| {
+        format!(
+            r#"{{"bedrooms": {bedrooms}, "area": {area}, "photo": "{}"}}"#,
+            b64(id)
+        )
+    };
+    let url = server.url("/v1/models/cnn/predict");
+    let (status, body) = post(
+        &agent,
+        &url,
+        &format!(
+            r#"{{"houses": [{}, {}]}}"#,
+            house(1, 3, 1500),
+            house(2, 4, 2000)
+        ),
+    );
+    assert_eq!(status, 200, "{body}");
+    let priced = |body: &str, k: usize| {
+        json(body)["predictions"][k]["predicted_price"]
+            .as_f64()
+            .unwrap()
+    };
+    assert_eq!([priced(&body, 0), priced(&body, 1)], expected[..]);
+    // Alone, the same price.
+    let (status, body) = post(
+        &agent,
+        &url,
+        &format!(r#"{{"houses": [{}]}}"#, house(1, 3, 1500)),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(priced(&body, 0), expected[0]);
+}
+
 #[test]
 fn a_request_in_flight_finishes_after_sigterm() {
     let dir = tempfile::tempdir().unwrap();
