@@ -146,16 +146,14 @@ pub fn embed_rows(
         .map(|(r, c)| row_paths(frame, c, r))
         .collect();
     let all: Vec<PathBuf> = per_cell.iter().flatten().cloned().collect();
-    let total = all.len();
-    let embeddings =
-        crate::extractor::embed_photos(backbone, &all, &|done| on_photo(done, total), cancel)?;
+    let embeddings = embed_remembered(backbone, &all, on_photo, cancel)?;
     let d = backbone.dim();
     let mut x = Vec::with_capacity(per_cell.len() * d);
     let mut next = 0;
     for paths in &per_cell {
         let mut mean = vec![0.0f64; d];
         for e in &embeddings[next..next + paths.len()] {
-            for (m, v) in mean.iter_mut().zip(e) {
+            for (m, v) in mean.iter_mut().zip(e.iter()) {
                 *m += f64::from(*v);
             }
         }
@@ -166,6 +164,71 @@ pub fn embed_rows(
         x.extend(mean);
     }
     Ok(x)
+}
+
+/// What identifies a photo's embedding: the network, the file, and the file's size and
+/// modification time (a changed photo is embedded again).
+type MemoKey = (Backbone, PathBuf, u64, Option<std::time::SystemTime>);
+
+/// Embeddings this process has computed, so that cross-validation (every split embeds its
+/// training and test rows) embeds each photo once: 10 splits of 1,448 photos took 3.4 min.
+static MEMO: std::sync::Mutex<Option<std::collections::HashMap<MemoKey, std::sync::Arc<[f32]>>>> =
+    std::sync::Mutex::new(None);
+
+/// The most embedding values [`MEMO`] holds (~64 MiB); past it, new photos are not kept.
+const MEMO_VALUES: usize = 16 << 20;
+
+/// The embeddings of `paths`, in order, from [`MEMO`] or computed (on every core) and kept
+/// there. A photo that cannot be read is an error naming it.
+fn embed_remembered(
+    backbone: Backbone,
+    paths: &[PathBuf],
+    on_photo: &(dyn Fn(usize, usize) + Sync),
+    cancel: &Cancel,
+) -> Result<Vec<std::sync::Arc<[f32]>>> {
+    let key = |path: &PathBuf| -> MemoKey {
+        let meta = std::fs::metadata(path).ok();
+        (
+            backbone,
+            path.clone(),
+            meta.as_ref().map_or(0, std::fs::Metadata::len),
+            meta.and_then(|m| m.modified().ok()),
+        )
+    };
+    let keys: Vec<MemoKey> = paths.iter().map(key).collect();
+    let mut found: Vec<Option<std::sync::Arc<[f32]>>> = {
+        let memo = MEMO.lock().unwrap_or_else(|e| e.into_inner());
+        keys.iter()
+            .map(|k| memo.as_ref().and_then(|m| m.get(k).cloned()))
+            .collect()
+    };
+    // Each missing photo once, even if several rows name it.
+    let mut missing: Vec<usize> = (0..paths.len()).filter(|&i| found[i].is_none()).collect();
+    missing.sort_by(|&a, &b| keys[a].1.cmp(&keys[b].1));
+    missing.dedup_by(|a, b| keys[*a] == keys[*b]);
+    let todo: Vec<PathBuf> = missing.iter().map(|&i| paths[i].clone()).collect();
+    let total = todo.len();
+    let computed =
+        crate::extractor::embed_photos(backbone, &todo, &|done| on_photo(done, total), cancel)?;
+    let mut memo = MEMO.lock().unwrap_or_else(|e| e.into_inner());
+    let memo = memo.get_or_insert_with(Default::default);
+    let mut fresh = std::collections::HashMap::new();
+    for (&i, embedding) in missing.iter().zip(computed) {
+        let embedding: std::sync::Arc<[f32]> = embedding.into();
+        if (memo.len() + 1) * backbone.dim() <= MEMO_VALUES {
+            memo.insert(keys[i].clone(), embedding.clone());
+        }
+        fresh.insert(keys[i].clone(), embedding);
+    }
+    for (slot, k) in found.iter_mut().zip(&keys) {
+        if slot.is_none() {
+            *slot = fresh.get(k).cloned();
+        }
+    }
+    Ok(found
+        .into_iter()
+        .map(|e| e.expect("every photo embedded"))
+        .collect())
 }
 
 /// Fits the head on the training rows' embeddings `x` (`dim` values per row) and targets
@@ -242,6 +305,58 @@ mod tests {
     use super::*;
     use crate::photos::{ROOMS, house_montage, photo_path, tests::solid_jpeg};
     use crate::table::{Texts, Values};
+
+    #[test]
+    fn each_photo_is_embedded_once_per_process_until_it_changes() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, rgb: [u8; 3]| {
+            std::fs::write(dir.path().join(name), solid_jpeg(64, 48, rgb)).unwrap();
+        };
+        write("a.jpg", [200, 30, 30]);
+        write("b.jpg", [30, 30, 200]);
+        let frame = Frame {
+            path: dir.path().join("t.csv"),
+            names: vec!["photo".into()],
+            columns: vec![Values::Texts(Texts::from_cells(&[
+                Some("a.jpg;b.jpg"),
+                Some("b.jpg"),
+            ]))],
+        };
+        let columns = ["photo".to_string()];
+        let embedded = AtomicUsize::new(0);
+        let count = |done: usize, _total: usize| {
+            embedded.fetch_max(done, Ordering::Relaxed);
+        };
+        let embed = || {
+            embedded.store(0, Ordering::Relaxed);
+            let x = embed_rows(
+                &frame,
+                &columns,
+                &[0, 1],
+                Backbone::default(),
+                &count,
+                &Cancel::default(),
+            )
+            .unwrap();
+            (x, embedded.load(Ordering::Relaxed))
+        };
+        // b.jpg is named twice but embedded once; nothing the second time.
+        let (first, n) = embed();
+        assert_eq!(n, 2);
+        let (again, n) = embed();
+        assert_eq!((again.as_slice(), n), (first.as_slice(), 0));
+        // Row 1's embedding is b's alone; row 0's the mean of a's and b's.
+        let d = Backbone::default().dim();
+        assert_ne!(first[..d], first[d..]);
+        // A changed photo is embedded again.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        write("a.jpg", [30, 200, 30]);
+        let (changed, n) = embed();
+        assert_eq!(n, 1);
+        assert_ne!(changed[..d], first[..d]);
+        assert_eq!(changed[d..], first[d..]);
+    }
 
     #[test]
     fn a_rows_four_room_photos_make_the_houses_montage() {

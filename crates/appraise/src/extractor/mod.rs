@@ -27,7 +27,7 @@ pub use efficientnet::{EMBEDDING, EfficientNetLite0, INPUT, MOBILE_HOME, network
 pub const FRONTAL: usize = 2;
 
 /// A pretrained image network whose frozen features appraise reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Backbone {
     /// EfficientNet-Lite0, ImageNet, 224x224 input, 1,280-wide embedding.
