@@ -123,6 +123,28 @@ fn run_ok(args: &[&str], cwd: &Path) -> (String, String) {
     (stdout, stderr)
 }
 
+/// `appraise predict --model MODEL --input INPUT` in `cwd`.
+fn predict_run(model: &Path, input: &Path, cwd: &Path) -> std::process::Output {
+    appraise(
+        &[
+            "predict",
+            "--model",
+            model.to_str().unwrap(),
+            "--input",
+            input.to_str().unwrap(),
+        ],
+        cwd,
+    )
+}
+
+/// [`predict_run`], which must succeed: its standard output and error.
+fn predict_ok(model: &Path, input: &Path, cwd: &Path) -> (String, String) {
+    let result = predict_run(model, input, cwd);
+    let (stdout, stderr) = (text(&result.stdout), text(&result.stderr));
+    assert!(result.status.success(), "predict\n{stdout}\n{stderr}");
+    (stdout, stderr)
+}
+
 fn mape_of(metrics_json: &Path) -> f64 {
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(metrics_json).unwrap()).unwrap();
@@ -189,16 +211,7 @@ fn trains_predicts_evaluates_and_summarizes_a_csv_table() {
         "listing,zip,sqft,type,lot\nN1,95801,1500,house,3000\nN2,95802,1500,castle,\n",
     )
     .unwrap();
-    let (csv, stderr) = run_ok(
-        &[
-            "predict",
-            "--model",
-            model.to_str().unwrap(),
-            "--input",
-            new.to_str().unwrap(),
-        ],
-        dir.path(),
-    );
+    let (csv, stderr) = predict_ok(&model, &new, dir.path());
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(
         lines[0],
@@ -599,16 +612,7 @@ fn the_tutorial_photo_networks_read_a_montage_of_each_rows_photos() {
     )
     .unwrap();
     let model = dir.path().join("cnn").join("model.appraise");
-    let (prices, _) = run_ok(
-        &[
-            "predict",
-            "--model",
-            model.to_str().unwrap(),
-            "--input",
-            new.to_str().unwrap(),
-        ],
-        dir.path(),
-    );
+    let (prices, _) = predict_ok(&model, &new, dir.path());
     let priced: Vec<&str> = prices
         .lines()
         .skip(1)
@@ -622,16 +626,7 @@ fn the_tutorial_photo_networks_read_a_montage_of_each_rows_photos() {
          3,2,1500,90003,synth/none.jpg\n",
     )
     .unwrap();
-    let result = appraise(
-        &[
-            "predict",
-            "--model",
-            model.to_str().unwrap(),
-            "--input",
-            new.to_str().unwrap(),
-        ],
-        dir.path(),
-    );
+    let result = predict_run(&model, &new, dir.path());
     let stderr = text(&result.stderr);
     assert_eq!(result.status.code(), Some(2), "{stderr}");
     assert!(
@@ -707,16 +702,7 @@ fn a_photo_column_feeds_the_recipe_and_predict() {
         "bedrooms,bathrooms,area,zip,photo\n3,2,1500,90003,synth/1_frontal.jpg\n",
     )
     .unwrap();
-    let (prices, _) = run_ok(
-        &[
-            "predict",
-            "--model",
-            model.to_str().unwrap(),
-            "--input",
-            new.to_str().unwrap(),
-        ],
-        dir.path(),
-    );
+    let (prices, _) = predict_ok(&model, &new, dir.path());
     assert!(
         prices
             .lines()
@@ -730,16 +716,7 @@ fn a_photo_column_feeds_the_recipe_and_predict() {
         "bedrooms,bathrooms,area,zip,photo\n3,2,1500,90003,synth/none.jpg\n",
     )
     .unwrap();
-    let result = appraise(
-        &[
-            "predict",
-            "--model",
-            model.to_str().unwrap(),
-            "--input",
-            new.to_str().unwrap(),
-        ],
-        dir.path(),
-    );
+    let result = predict_run(&model, &new, dir.path());
     assert_eq!(result.status.code(), Some(2));
     assert!(
         text(&result.stderr).contains("none.jpg"),
@@ -800,16 +777,7 @@ fn a_photo_column_feeds_the_recipe_and_predict() {
          6,5,9000,90011,synth/1_frontal.jpg\n",
     )
     .unwrap();
-    let (prices, _) = run_ok(
-        &[
-            "predict",
-            "--model",
-            only.join("model.appraise").to_str().unwrap(),
-            "--input",
-            new.to_str().unwrap(),
-        ],
-        dir.path(),
-    );
+    let (prices, _) = predict_ok(&only.join("model.appraise"), &new, dir.path());
     let priced: Vec<&str> = prices
         .lines()
         .skip(1)
