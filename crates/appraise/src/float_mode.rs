@@ -15,12 +15,17 @@
 
 use std::sync::Once;
 
-/// Flushes denormals on the calling thread and (once) on rayon's global pool.
+/// Flushes denormals on the calling thread and (once) on rayon's global pool. A pool of the
+/// caller's own (`rayon::ThreadPoolBuilder`) is the caller's to set.
 pub fn flush_denormals() {
     static POOL: Once = Once::new();
     set_on_this_thread();
     POOL.call_once(|| {
-        rayon::broadcast(|_| set_on_this_thread());
+        // From a thread outside every pool, so that the broadcast reaches the global pool
+        // even when the first caller runs inside a pool of its own.
+        std::thread::spawn(|| rayon::broadcast(|_| set_on_this_thread()))
+            .join()
+            .expect("setting a thread's floating-point mode does not panic");
     });
 }
 
@@ -59,9 +64,19 @@ mod tests {
     #[test]
     #[cfg(target_arch = "x86_64")]
     fn denormals_flush_here_and_on_the_pool() {
+        // Called (perhaps first: tests share the process) from inside a pool of its own, it
+        // sets that thread and the global pool.
+        let own = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        assert!(own.install(|| {
+            flush_denormals();
+            flushing()
+        }));
+        assert!(rayon::broadcast(|_| flushing()).into_iter().all(|f| f));
         flush_denormals();
         assert!(flushing());
-        assert!(rayon::broadcast(|_| flushing()).into_iter().all(|f| f));
         let tiny = std::hint::black_box(1e-30f32);
         // 1e-30 * 1e-10 is a denormal; flushed, it is zero.
         assert_eq!(tiny * std::hint::black_box(1e-10f32), 0.0);
