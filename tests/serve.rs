@@ -43,16 +43,7 @@ fn cli_price(model: &std::path::Path, cwd: &std::path::Path) -> f64 {
 fn cli_table_prices(model: &std::path::Path, csv: &str, cwd: &std::path::Path) -> Vec<f64> {
     let input = cwd.join("ask.csv");
     std::fs::write(&input, csv).unwrap();
-    let out = appraise(
-        &[
-            "predict",
-            "--model",
-            model.to_str().unwrap(),
-            "--input",
-            input.to_str().unwrap(),
-        ],
-        cwd,
-    );
+    let out = common::predict_run(model, &input, cwd);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     let mut lines = stdout.lines();

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use common::{appraise, text};
+use common::{appraise, predict_run, text};
 
 /// A listing table: price = 150 $/sqft, x1.3 for a condo... with missing lot sizes, a text
 /// category, a numeric zip code and an identifier. Deterministic.
@@ -121,20 +121,6 @@ fn run_ok(args: &[&str], cwd: &Path) -> (String, String) {
     let (stdout, stderr) = (text(&result.stdout), text(&result.stderr));
     assert!(result.status.success(), "{args:?}\n{stdout}\n{stderr}");
     (stdout, stderr)
-}
-
-/// `appraise predict --model MODEL --input INPUT` in `cwd`.
-fn predict_run(model: &Path, input: &Path, cwd: &Path) -> std::process::Output {
-    appraise(
-        &[
-            "predict",
-            "--model",
-            model.to_str().unwrap(),
-            "--input",
-            input.to_str().unwrap(),
-        ],
-        cwd,
-    )
 }
 
 /// [`predict_run`], which must succeed: its standard output and error.

@@ -14,6 +14,20 @@ pub fn appraise(args: &[&str], cwd: &Path) -> Output {
         .expect("the appraise binary runs")
 }
 
+/// `appraise predict --model MODEL --input INPUT` in `cwd`.
+pub fn predict_run(model: &Path, input: &Path, cwd: &Path) -> Output {
+    appraise(
+        &[
+            "predict",
+            "--model",
+            model.to_str().unwrap(),
+            "--input",
+            input.to_str().unwrap(),
+        ],
+        cwd,
+    )
+}
+
 /// Bytes as text, lossily.
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()

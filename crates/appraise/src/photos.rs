@@ -777,25 +777,21 @@ pub(crate) mod tests {
         }
         let ids = [1, 2, 3];
         let none = |_| {};
-        let (first, source) = ingest(
-            dir.path(),
-            &ids,
-            Some(&cache),
-            &none,
-            &|_| {},
-            &Cancel::default(),
-        )
-        .unwrap();
+        // The montages of `ids` through the cache, and where they came from.
+        let cached = || {
+            ingest(
+                dir.path(),
+                &ids,
+                Some(&cache),
+                &none,
+                &|_| {},
+                &Cancel::default(),
+            )
+            .unwrap()
+        };
+        let (first, source) = cached();
         assert_eq!(source, Source::Decoded);
-        let (second, source) = ingest(
-            dir.path(),
-            &ids,
-            Some(&cache),
-            &none,
-            &|_| {},
-            &Cancel::default(),
-        )
-        .unwrap();
+        let (second, source) = cached();
         assert_eq!(source, Source::Cache);
         assert_eq!(second, first);
         // A changed photo (size and time) misses the cache.
@@ -805,15 +801,7 @@ pub(crate) mod tests {
             solid_jpeg(64, 64, [9, 9, 9]),
         )
         .unwrap();
-        let (third, source) = ingest(
-            dir.path(),
-            &ids,
-            Some(&cache),
-            &none,
-            &|_| {},
-            &Cancel::default(),
-        )
-        .unwrap();
+        let (third, source) = cached();
         assert_eq!(source, Source::Decoded);
         assert_ne!(third, first);
         // A damaged cache file is rebuilt, never trusted.
@@ -825,44 +813,12 @@ pub(crate) mod tests {
         let mut bytes = std::fs::read(&file).unwrap();
         bytes[100] ^= 0xff;
         std::fs::write(&file, &bytes).unwrap();
-        let (fourth, source) = ingest(
-            dir.path(),
-            &ids,
-            Some(&cache),
-            &none,
-            &|_| {},
-            &Cancel::default(),
-        )
-        .unwrap();
+        let (fourth, source) = cached();
         assert_eq!(source, Source::Rebuilt);
         assert_eq!(fourth, third);
         std::fs::write(&file, b"junk").unwrap();
-        assert_eq!(
-            ingest(
-                dir.path(),
-                &ids,
-                Some(&cache),
-                &none,
-                &|_| {},
-                &Cancel::default()
-            )
-            .unwrap()
-            .1,
-            Source::Rebuilt
-        );
-        assert_eq!(
-            ingest(
-                dir.path(),
-                &ids,
-                Some(&cache),
-                &none,
-                &|_| {},
-                &Cancel::default()
-            )
-            .unwrap()
-            .1,
-            Source::Cache
-        );
+        assert_eq!(cached().1, Source::Rebuilt);
+        assert_eq!(cached().1, Source::Cache);
         // A cache folder that cannot be made: the montages still come, and the caller hears
         // why they were not cached (the library prints nothing itself).
         let blocked = dir.path().join("a-file");
