@@ -139,12 +139,7 @@ pub fn embed_rows(
     on_photo: &(dyn Fn(usize, usize) + Sync),
     cancel: &Cancel,
 ) -> Result<Vec<f64>> {
-    let positions = column_positions(frame, columns)?;
-    let per_cell: Vec<Vec<PathBuf>> = rows
-        .iter()
-        .flat_map(|&r| positions.iter().map(move |&c| (r, c)))
-        .map(|(r, c)| row_paths(frame, c, r))
-        .collect();
+    let per_cell = cell_paths(frame, columns, rows)?;
     let all: Vec<PathBuf> = per_cell.iter().flatten().cloned().collect();
     let embeddings = embed_remembered(backbone, &all, on_photo, cancel)?;
     let d = backbone.dim();
@@ -166,6 +161,33 @@ pub fn embed_rows(
     Ok(x)
 }
 
+/// How many photos [`embed_rows`] with these arguments would run through the network: the
+/// rows' distinct photos that this process has not embedded yet (what a progress bar counts).
+pub fn photos_to_embed(
+    frame: &Frame,
+    columns: &[String],
+    rows: &[usize],
+    backbone: Backbone,
+) -> Result<usize> {
+    let all: Vec<PathBuf> = cell_paths(frame, columns, rows)?
+        .into_iter()
+        .flatten()
+        .collect();
+    let keys: Vec<MemoKey> = all.iter().map(|p| memo_key(backbone, p)).collect();
+    let (_, missing) = remembered(&keys);
+    Ok(missing.len())
+}
+
+/// Each of `rows`' cells in `columns` (row by row), as the photo paths it names.
+fn cell_paths(frame: &Frame, columns: &[String], rows: &[usize]) -> Result<Vec<Vec<PathBuf>>> {
+    let positions = column_positions(frame, columns)?;
+    Ok(rows
+        .iter()
+        .flat_map(|&r| positions.iter().map(move |&c| (r, c)))
+        .map(|(r, c)| row_paths(frame, c, r))
+        .collect())
+}
+
 /// What identifies a photo's embedding: the network, the file, and the file's size and
 /// modification time (a changed photo is embedded again).
 type MemoKey = (Backbone, PathBuf, u64, Option<std::time::SystemTime>);
@@ -178,6 +200,33 @@ static MEMO: std::sync::Mutex<Option<std::collections::HashMap<MemoKey, std::syn
 /// The most embedding values [`MEMO`] holds (~64 MiB); past it, new photos are not kept.
 const MEMO_VALUES: usize = 16 << 20;
 
+/// The memo key of the photo at `path`.
+fn memo_key(backbone: Backbone, path: &Path) -> MemoKey {
+    let meta = std::fs::metadata(path).ok();
+    (
+        backbone,
+        path.to_path_buf(),
+        meta.as_ref().map_or(0, std::fs::Metadata::len),
+        meta.and_then(|m| m.modified().ok()),
+    )
+}
+
+/// For each key, its embedding if [`MEMO`] holds it; and the positions of the missing ones,
+/// each distinct photo once even if several rows name it.
+#[allow(clippy::type_complexity)]
+fn remembered(keys: &[MemoKey]) -> (Vec<Option<std::sync::Arc<[f32]>>>, Vec<usize>) {
+    let found: Vec<Option<std::sync::Arc<[f32]>>> = {
+        let memo = MEMO.lock().unwrap_or_else(|e| e.into_inner());
+        keys.iter()
+            .map(|k| memo.as_ref().and_then(|m| m.get(k).cloned()))
+            .collect()
+    };
+    let mut missing: Vec<usize> = (0..keys.len()).filter(|&i| found[i].is_none()).collect();
+    missing.sort_by(|&a, &b| keys[a].1.cmp(&keys[b].1));
+    missing.dedup_by(|a, b| keys[*a] == keys[*b]);
+    (found, missing)
+}
+
 /// The embeddings of `paths`, in order, from [`MEMO`] or computed (on every core) and kept
 /// there. A photo that cannot be read is an error naming it.
 fn embed_remembered(
@@ -186,26 +235,8 @@ fn embed_remembered(
     on_photo: &(dyn Fn(usize, usize) + Sync),
     cancel: &Cancel,
 ) -> Result<Vec<std::sync::Arc<[f32]>>> {
-    let key = |path: &PathBuf| -> MemoKey {
-        let meta = std::fs::metadata(path).ok();
-        (
-            backbone,
-            path.clone(),
-            meta.as_ref().map_or(0, std::fs::Metadata::len),
-            meta.and_then(|m| m.modified().ok()),
-        )
-    };
-    let keys: Vec<MemoKey> = paths.iter().map(key).collect();
-    let mut found: Vec<Option<std::sync::Arc<[f32]>>> = {
-        let memo = MEMO.lock().unwrap_or_else(|e| e.into_inner());
-        keys.iter()
-            .map(|k| memo.as_ref().and_then(|m| m.get(k).cloned()))
-            .collect()
-    };
-    // Each missing photo once, even if several rows name it.
-    let mut missing: Vec<usize> = (0..paths.len()).filter(|&i| found[i].is_none()).collect();
-    missing.sort_by(|&a, &b| keys[a].1.cmp(&keys[b].1));
-    missing.dedup_by(|a, b| keys[*a] == keys[*b]);
+    let keys: Vec<MemoKey> = paths.iter().map(|p| memo_key(backbone, p)).collect();
+    let (mut found, missing) = remembered(&keys);
     let todo: Vec<PathBuf> = missing.iter().map(|&i| paths[i].clone()).collect();
     let total = todo.len();
     let computed =
@@ -329,6 +360,8 @@ mod tests {
             embedded.fetch_max(done, Ordering::Relaxed);
         };
         let embed = || {
+            // What a progress bar is told before the photos are embedded.
+            let pending = photos_to_embed(&frame, &columns, &[0, 1], Backbone::default()).unwrap();
             embedded.store(0, Ordering::Relaxed);
             let x = embed_rows(
                 &frame,
@@ -339,7 +372,12 @@ mod tests {
                 &Cancel::default(),
             )
             .unwrap();
-            (x, embedded.load(Ordering::Relaxed))
+            let done = embedded.load(Ordering::Relaxed);
+            assert_eq!(
+                pending, done,
+                "the photos announced are the photos embedded"
+            );
+            (x, done)
         };
         // b.jpg is named twice but embedded once; nothing the second time.
         let (first, n) = embed();

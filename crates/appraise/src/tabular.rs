@@ -745,7 +745,8 @@ fn fit_recipe(
     let mut options = vec![(features, width, String::new())];
     if !photo_columns.is_empty() && recipe.photos != PhotoUse::Off {
         let backbone = Backbone::default();
-        let total = observer.photos(n * photo_columns.len());
+        let pending = table_photos::photos_to_embed(frame, &photo_columns, train_rows, backbone)?;
+        let total = observer.photos(pending);
         let x = table_photos::embed_rows(
             frame,
             &photo_columns,
