@@ -288,8 +288,9 @@ fn col2im_add(cols: &[f32], first: usize, h: usize, w: usize, c: usize, dx: &mut
 const DX_TILE: usize = 256;
 
 /// One image's convolution, bias and ReLU: `[h * w, f]` activations into `act`, its patches
-/// into `cols`, and when asked each channel's sum over the image's pixels (in f32, pixel by
-/// pixel from zero, while the activations are still in cache).
+/// into `cols`, and when asked (`moments`, `2f` long) each channel's sum over the image's
+/// pixels and the sum of squares about the image's own mean (each in f32, pixel by pixel
+/// from zero, while the activations are still in cache).
 fn conv_relu_image(
     s: BlockShape,
     x: &[f32],
@@ -297,7 +298,7 @@ fn conv_relu_image(
     bias: &[f32],
     cols: &mut [f32],
     act: &mut [f32],
-    sums: Option<&mut [f32]>,
+    moments: Option<&mut [f32]>,
 ) {
     let (hw, patch, f) = (s.pixels(), s.patch(), s.f);
     let bias = &bias[..f];
@@ -314,7 +315,7 @@ fn conv_relu_image(
     // The bias is added to the product here rather than given to gemm as the product's
     // starting value: the same single rounding of `product + bias`, without a copy of the
     // bias into every pixel first.
-    match sums {
+    match moments {
         None => {
             for row in act.chunks_exact_mut(f) {
                 for (v, b) in row.iter_mut().zip(bias) {
@@ -322,8 +323,8 @@ fn conv_relu_image(
                 }
             }
         }
-        Some(sums) => {
-            let sums = &mut sums[..f];
+        Some(moments) => {
+            let (sums, squares) = moments[..2 * f].split_at_mut(f);
             sums.fill(0.0);
             for row in act.chunks_exact_mut(f) {
                 for ((v, t), b) in row.iter_mut().zip(sums.iter_mut()).zip(bias) {
@@ -331,29 +332,45 @@ fn conv_relu_image(
                     *t += *v;
                 }
             }
+            // About the image's own mean, while the image is still in cache: the batch's
+            // variance is then combined from these without another pass over the batch.
+            let center: Vec<f32> = sums.iter().map(|&t| t / hw as f32).collect();
+            squares.fill(0.0);
+            for row in act.chunks_exact(f) {
+                for ((q, v), m) in squares.iter_mut().zip(row).zip(&center) {
+                    let d = v - m;
+                    *q += d * d;
+                }
+            }
         }
     }
 }
 
 /// Convolution, bias and ReLU of every image, keeping the patches for the backward pass:
-/// `[n, h * w, f]` activations, `[n, h * w, 9c]` patches, and the per-channel sums of the
-/// activations over all images (each image's in f32, combined in f64 in image order).
+/// `[n, h * w, f]` activations, `[n, h * w, 9c]` patches, and the batch's per-channel mean and
+/// biased variance.
+///
+/// Each image's sums and squares about its own mean are taken in f32 within the image; they
+/// are combined over images in f64 and in image order (Chan's pairwise formula:
+/// `sum over images of squares_i + pixels * ((mean_i - mean)^2 - (mean_i - center_i)^2)`,
+/// where `center_i` is the f32 mean the squares were taken about), so the result does not
+/// depend on how the images were shared among threads.
 fn conv_relu(
     s: BlockShape,
     x: &[f32],
     kernel: &[f32],
     bias: &[f32],
-) -> (Vec<f32>, Vec<f32>, Vec<f64>) {
+) -> (Vec<f32>, Vec<f32>, Vec<f64>, Vec<f64>) {
     let (hw, patch, f) = (s.pixels(), s.patch(), s.f);
     // Both are overwritten whole: the activations by the product, the patches by im2col.
     let mut act = scratch(s.n * hw * f);
     let mut cols = scratch(s.n * hw * patch);
-    let mut sums = vec![0.0f32; s.n * f];
+    let mut moments = vec![0.0f32; s.n * 2 * f];
     act.par_chunks_mut(hw * f)
         .zip(cols.par_chunks_mut(hw * patch))
-        .zip(sums.par_chunks_mut(f))
+        .zip(moments.par_chunks_mut(2 * f))
         .enumerate()
-        .for_each(|(i, ((a, c), t))| {
+        .for_each(|(i, ((a, c), m))| {
             conv_relu_image(
                 s,
                 &x[i * hw * s.c..][..hw * s.c],
@@ -361,42 +378,34 @@ fn conv_relu(
                 bias,
                 c,
                 a,
-                Some(t),
+                Some(m),
             )
         });
-    let mut total = vec![0.0f64; f];
-    for image in sums.chunks_exact(f) {
-        for (t, &v) in total.iter_mut().zip(image) {
+    let pixels = hw as f64;
+    let count = (s.n * hw) as f64;
+    let mut mean = vec![0.0f64; f];
+    for image in moments.chunks_exact(2 * f) {
+        for (t, &v) in mean.iter_mut().zip(&image[..f]) {
             *t += v as f64;
         }
     }
-    (act, cols, total)
-}
-
-/// Per-channel sums of `(v - center)^2` over each image's `[pixels, f]` values: within an
-/// image in f32 across the channels' lanes, combined over images in f64 and in image order.
-fn centered_squares(values: &[f32], per_image: usize, f: usize, center: &[f32]) -> Vec<f64> {
-    let partial: Vec<Vec<f32>> = values
-        .par_chunks(per_image)
-        .map(|image| {
-            let center = &center[..f];
-            let mut sums = vec![0.0f32; f];
-            for row in image.chunks_exact(f) {
-                for ((s, v), m) in sums.iter_mut().zip(row).zip(center) {
-                    let d = v - m;
-                    *s += d * d;
-                }
-            }
-            sums
-        })
-        .collect();
-    let mut total = vec![0.0f64; f];
-    for sums in partial {
-        for (t, s) in total.iter_mut().zip(sums) {
-            *t += s as f64;
+    for t in &mut mean {
+        *t /= count;
+    }
+    let mut var = vec![0.0f64; f];
+    for image in moments.chunks_exact(2 * f) {
+        let (sums, squares) = image.split_at(f);
+        for ch in 0..f {
+            let own = sums[ch] as f64 / pixels;
+            let center = (sums[ch] / hw as f32) as f64;
+            var[ch] +=
+                squares[ch] as f64 + pixels * ((own - mean[ch]).powi(2) - (own - center).powi(2));
         }
     }
-    total
+    for v in &mut var {
+        *v = (*v / count).max(0.0);
+    }
+    (act, cols, mean, var)
 }
 
 /// Normalizes (`v * scale + shift`) and max-pools one image's `[h * w, f]` activations into
@@ -463,15 +472,8 @@ fn forward_train(
     save: bool,
 ) -> Forward {
     let kernel = kernel_matrix(weight, s.c, s.f);
-    let (act, cols, sums) = conv_relu(s, x, &kernel, bias);
-    let per_image = s.pixels() * s.f;
-    let count = (s.n * s.pixels()) as f64;
-    let mean: Vec<f64> = sums.into_iter().map(|t| t / count).collect();
+    let (act, cols, mean, var) = conv_relu(s, x, &kernel, bias);
     let mean32: Vec<f32> = mean.iter().map(|&m| m as f32).collect();
-    let var: Vec<f64> = centered_squares(&act, per_image, s.f, &mean32)
-        .into_iter()
-        .map(|t| t / count)
-        .collect();
     let invstd: Vec<f32> = var
         .iter()
         .map(|v| (1.0 / (v + epsilon).sqrt()) as f32)
