@@ -1,6 +1,7 @@
 //! One training step of Part 2's CNN and Part 3's mixed model at batch 8 (forward, Keras MAPE
 //! loss, backward, Adam), on random montages: `cargo bench --bench cnn_step`.
-//! Prints the median of 40 steps after 5 warm-up steps, and the same for a forward pass alone.
+//! Prints the median of 40 steps after 5 warm-up steps (the fused CPU step that `appraise
+//! train` runs, and the same step through burn's layers and autodiff), and of 10 evaluations.
 
 use std::time::Instant;
 
@@ -8,7 +9,8 @@ use appraise::model::{CnnConfig, MixedConfig, ModelSpec};
 use appraise::optim::AdamConfig;
 use appraise::photos::SIDE;
 use appraise::rng::SeededRng;
-use appraise::train::mape_loss;
+use appraise::train::fused_photo::FusedPhoto;
+use appraise::train::{Loss, mape_loss};
 use burn::module::Module;
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Distribution, Tensor};
@@ -50,6 +52,22 @@ fn bench(spec: &ModelSpec, batch: usize) {
             steps.push(start.elapsed().as_secs_f64());
         }
     }
+    // The fused step that `appraise train` runs on the CPU, from the same initial weights,
+    // inside rayon's pool as the binary runs it.
+    let values = |t: Tensor<2>| t.into_data().try_to_vec::<f32>().unwrap();
+    let (fx, fy) = (values(x.clone()), values(y.clone()));
+    let fimages = images.clone().into_data().try_to_vec::<f32>().unwrap();
+    let mut fused =
+        FusedPhoto::new(&spec.init(10, &mut SeededRng::new(1, 1), &device)).expect("a photo model");
+    let adam = AdamConfig::default();
+    let mut fused_steps = Vec::new();
+    for i in 0..STEPS + 5 {
+        let start = Instant::now();
+        rayon::scope(|_| fused.step(&fx, 10, &fimages, &fy, Loss::Mape, &adam, 1e-3, &mut rng));
+        if i >= 5 {
+            fused_steps.push(start.elapsed().as_secs_f64());
+        }
+    }
     let valid = model.valid();
     let plain = Device::flex();
     let x = Tensor::random([91, 10], Distribution::Default, &plain);
@@ -63,8 +81,9 @@ fn bench(spec: &ModelSpec, batch: usize) {
         forwards.push(start.elapsed().as_secs_f64());
     }
     println!(
-        "{:<6} batch {batch:>3}: training step {:.1} ms, evaluation of 91 houses {:.1} ms",
+        "{:<6} batch {batch:>3}: training step {:.2} ms (through burn's layers {:.2} ms), evaluation of 91 houses {:.1} ms",
         spec.name(),
+        median(fused_steps) * 1e3,
         median(steps) * 1e3,
         median(forwards) * 1e3
     );

@@ -19,7 +19,9 @@ use crate::photos::SIDE;
 use crate::rng::{STREAM_DROPOUT, STREAM_INIT, STREAM_SHUFFLE, SeededRng};
 
 pub mod fused_mlp;
+pub mod fused_photo;
 use fused_mlp::FusedMlp;
+use fused_photo::FusedPhoto;
 
 /// How to train: everything Keras's `compile` and `fit` take in the tutorial.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -364,8 +366,9 @@ pub fn train_rows(
     train_with(spec, config, train, rows, validation, on_epoch, true)
 }
 
-/// [`train_rows`]; `fuse`: whether the attribute network may train through
-/// [`FusedMlp`] on the CPU (the same numbers as burn's ops, ~20x faster).
+/// [`train_rows`]; `fuse`: whether on the CPU the attribute network may train through
+/// [`FusedMlp`] (the same numbers as burn's ops, ~20x faster) and the photo networks through
+/// [`FusedPhoto`] (the same to float rounding, ~20% faster).
 fn train_with(
     spec: &ModelSpec,
     config: &TrainConfig,
@@ -404,11 +407,18 @@ fn train_with(
         Network::Mlp(mlp) if fuse && config.compute == Compute::Cpu => FusedMlp::new(mlp),
         _ => None,
     };
+    let fused_photo = match &model {
+        Network::Cnn(_) | Network::Mixed(_) if fuse && config.compute == Compute::Cpu => {
+            FusedPhoto::new(&model)
+        }
+        _ => None,
+    };
     let mut trainer = Trainer {
         config,
         table: train,
         model: Some(model),
         fused,
+        fused_photo,
         optim: ModuleOptimizer::from(config.optimizer.build()),
         shuffle: SeededRng::new(config.seed, STREAM_SHUFFLE),
         dropout: SeededRng::new(config.seed, STREAM_DROPOUT),
@@ -534,6 +544,8 @@ struct Trainer<'a> {
     model: Option<Network>,
     /// The attribute network's fused CPU step, which then holds the weights.
     fused: Option<FusedMlp>,
+    /// The photo networks' fused CPU step, which then holds the weights.
+    fused_photo: Option<FusedPhoto>,
     optim: ModuleOptimizer,
     shuffle: SeededRng,
     dropout: SeededRng,
@@ -581,6 +593,25 @@ impl Trainer<'_> {
                 self.step += 1;
                 continue;
             }
+            if let Some(fused) = &mut self.fused_photo {
+                let value = f64::from(fused.step(
+                    &batch_x,
+                    f,
+                    &batch_images,
+                    &batch_y,
+                    config.loss,
+                    &config.optimizer,
+                    rate,
+                    &mut self.dropout,
+                ));
+                if !value.is_finite() {
+                    return Err(diverged(epoch, value));
+                }
+                loss_sum += value;
+                batches += 1;
+                self.step += 1;
+                continue;
+            }
             let x = tensor2(batch_x.clone(), chunk.len(), f, &self.device);
             let y = tensor2(batch_y.clone(), chunk.len(), 1, &self.device);
             let images = images4(&batch_images, chunk.len(), &self.device);
@@ -605,6 +636,9 @@ impl Trainer<'_> {
     fn snapshot(&self) -> Network {
         if let Some(fused) = &self.fused {
             return Network::Mlp(fused.to_mlp(&Device::flex()));
+        }
+        if let Some(fused) = &self.fused_photo {
+            return fused.network();
         }
         self.model.as_ref().expect("a model between steps").valid()
     }

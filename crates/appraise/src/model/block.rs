@@ -89,7 +89,7 @@ impl BlockShape {
 
 /// What the forward pass keeps for the backward pass.
 #[derive(Debug)]
-struct Saved {
+pub(crate) struct Saved {
     shape: BlockShape,
     /// `[n, h * w, 9c]` patches, rows ordered (dy, dx, channel).
     cols: Vec<f32>,
@@ -147,21 +147,24 @@ fn recycle(buffer: Vec<f32>) {
 }
 
 /// A block's forward pass.
-struct Forward {
-    out: Vec<f32>,
-    mean: Vec<f32>,
-    var: Vec<f32>,
-    saved: Option<Saved>,
+pub(crate) struct Forward {
+    /// The pooled output, channels-last `[n, h/2 * w/2, f]`.
+    pub(crate) out: Vec<f32>,
+    /// The batch's mean and biased variance of the activations, `[f]` each.
+    pub(crate) mean: Vec<f32>,
+    pub(crate) var: Vec<f32>,
+    /// What the backward pass needs, when asked for.
+    pub(crate) saved: Option<Saved>,
 }
 
 /// A block's gradients: input (if asked), weight in burn's `[f, c, 3, 3]` order, bias, gamma,
 /// beta.
-struct Grads {
-    x: Option<Vec<f32>>,
-    weight: Vec<f32>,
-    bias: Vec<f32>,
-    gamma: Vec<f32>,
-    beta: Vec<f32>,
+pub(crate) struct Grads {
+    pub(crate) x: Option<Vec<f32>>,
+    pub(crate) weight: Vec<f32>,
+    pub(crate) bias: Vec<f32>,
+    pub(crate) gamma: Vec<f32>,
+    pub(crate) beta: Vec<f32>,
 }
 
 /// burn's `[f, c, 3, 3]` kernel as the `[9c, f]` matrix the patches multiply.
@@ -461,7 +464,7 @@ fn normalize_pool(s: BlockShape, act: &[f32], scale: &[f32], shift: &[f32]) -> (
 
 /// The forward pass with the batch's statistics; `save` keeps what the backward pass needs.
 #[allow(clippy::too_many_arguments)]
-fn forward_train(
+pub(crate) fn forward_train(
     s: BlockShape,
     x: &[f32],
     weight: &[f32],
@@ -537,7 +540,7 @@ fn forward_eval(
 }
 
 /// The backward pass from the pooled output's gradient `dy` `[n, h/2 * w/2, f]`.
-fn backward(saved: &Saved, dy: &[f32], need_dx: bool) -> Grads {
+pub(crate) fn backward(saved: &Saved, dy: &[f32], need_dx: bool) -> Grads {
     let s = saved.shape;
     let (hw, f, pooled, patch) = (s.pixels(), s.f, s.pooled(), s.patch());
     let (ow, w) = (s.w / 2, s.w);

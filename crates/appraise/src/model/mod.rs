@@ -1,7 +1,7 @@
 //! The networks: Part 1's attribute MLP, Part 2's photo CNN and Part 3's mixed model, each
 //! with Keras's initialization and a Keras-style summary.
 
-mod block;
+pub(crate) mod block;
 mod cnn;
 mod layers;
 mod mixed;

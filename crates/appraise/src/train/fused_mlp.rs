@@ -101,7 +101,7 @@ impl FusedMlp {
         self.forward(features, rows);
         let last = self.layers.len() - 1;
         let predicted = std::mem::take(&mut self.outputs[last]);
-        let value = self.loss_gradient(&predicted, targets, loss);
+        let value = loss_gradient(&mut self.grad, &predicted, targets, loss);
         self.outputs[last] = predicted;
         self.time += 1;
         let step = Step32::new(&adam.build().scalars(rate, self.time));
@@ -193,52 +193,6 @@ impl FusedMlp {
         }
     }
 
-    /// The loss of `predicted` (one value per row) against `targets`, leaving its gradient with
-    /// respect to `predicted` in `self.grad`, op by op as burn-autodiff computes it.
-    fn loss_gradient(&mut self, predicted: &[f32], targets: &[f32], loss: Loss) -> f32 {
-        let rows = targets.len();
-        let n = rows as f32;
-        // `mean`'s backward multiplies by `1 / n`, computed in f64 and rounded.
-        let share = (1.0 / rows as f64) as f32;
-        self.grad.clear();
-        let mut terms = Vec::with_capacity(rows);
-        // MAPE's final `mul_scalar(100)`.
-        let scale = match loss {
-            Loss::Mape => {
-                // (|t - p| / max(|t|, 1e-7)).mean() * 100; backward: 100, times 1/n, times
-                // 1/denominator, times sign(t - p), negated.
-                let upstream = share * 100.0f32;
-                for (&t, &p) in targets.iter().zip(predicted) {
-                    let a = t.abs();
-                    let denominator = if a.is_nan() || a > 1e-7f32 {
-                        a
-                    } else {
-                        1e-7f32
-                    };
-                    let diff = t - p;
-                    terms.push(diff.abs() / denominator);
-                    let g = upstream * (1.0 / denominator);
-                    self.grad.push(-(g * sign(diff)));
-                }
-                Some(100.0f32)
-            }
-            Loss::Mae => {
-                for (&t, &p) in targets.iter().zip(predicted) {
-                    let diff = t - p;
-                    terms.push(diff.abs());
-                    self.grad.push(-(share * sign(diff)));
-                }
-                None
-            }
-        };
-        // flex's own sum (its SIMD order depends on the CPU), then `mean` and `mul_scalar`.
-        let sum: f32 = Tensor::<1>::from_data(TensorData::new(terms, [rows]), &Device::flex())
-            .sum()
-            .into_scalar();
-        let mean = sum / n;
-        scale.map_or(mean, |s| mean * s)
-    }
-
     /// The network as it is now, on `device`, with the original parameter ids.
     pub fn to_mlp(&self, device: &Device) -> Mlp {
         let layers = self
@@ -263,6 +217,57 @@ impl FusedMlp {
             regress: true,
         }
     }
+}
+
+/// The loss of `predicted` (one value per row) against `targets`, leaving its gradient with
+/// respect to `predicted` in `grad`, op by op as burn-autodiff computes it.
+pub(super) fn loss_gradient(
+    grad: &mut Vec<f32>,
+    predicted: &[f32],
+    targets: &[f32],
+    loss: Loss,
+) -> f32 {
+    let rows = targets.len();
+    let n = rows as f32;
+    // `mean`'s backward multiplies by `1 / n`, computed in f64 and rounded.
+    let share = (1.0 / rows as f64) as f32;
+    grad.clear();
+    let mut terms = Vec::with_capacity(rows);
+    // MAPE's final `mul_scalar(100)`.
+    let scale = match loss {
+        Loss::Mape => {
+            // (|t - p| / max(|t|, 1e-7)).mean() * 100; backward: 100, times 1/n, times
+            // 1/denominator, times sign(t - p), negated.
+            let upstream = share * 100.0f32;
+            for (&t, &p) in targets.iter().zip(predicted) {
+                let a = t.abs();
+                let denominator = if a.is_nan() || a > 1e-7f32 {
+                    a
+                } else {
+                    1e-7f32
+                };
+                let diff = t - p;
+                terms.push(diff.abs() / denominator);
+                let g = upstream * (1.0 / denominator);
+                grad.push(-(g * sign(diff)));
+            }
+            Some(100.0f32)
+        }
+        Loss::Mae => {
+            for (&t, &p) in targets.iter().zip(predicted) {
+                let diff = t - p;
+                terms.push(diff.abs());
+                grad.push(-(share * sign(diff)));
+            }
+            None
+        }
+    };
+    // flex's own sum (its SIMD order depends on the CPU), then `mean` and `mul_scalar`.
+    let sum: f32 = Tensor::<1>::from_data(TensorData::new(terms, [rows]), &Device::flex())
+        .sum()
+        .into_scalar();
+    let mean = sum / n;
+    scale.map_or(mean, |s| mean * s)
 }
 
 /// flex's `sign`: 0 for 0 and NaN, else +-1.
