@@ -689,10 +689,12 @@ mod tests {
             }
             let theirs = &collect.out[&slot.path];
             // Relative to the tensor's largest gradient: values near zero are rounding noise.
+            // (The largest difference measured was 2.6e-6 of it; an error of 1% in
+            // BatchNorm's backward moved the convolutions' gradients by ~2e-3.)
             let scale = theirs.iter().fold(1e-6f32, |m, v| m.max(v.abs()));
             for (a, b) in slot.grad.iter().zip(theirs) {
                 assert!(
-                    (a - b).abs() <= 2e-3 * scale,
+                    (a - b).abs() <= 5e-5 * scale,
                     "{}: {a} vs {b} (largest {scale})",
                     slot.path
                 );
