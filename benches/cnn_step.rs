@@ -10,7 +10,7 @@ use appraise::optim::AdamConfig;
 use appraise::photos::SIDE;
 use appraise::rng::SeededRng;
 use appraise::train::fused_photo::FusedPhoto;
-use appraise::train::{Loss, mape_loss};
+use appraise::train::{Batch, Loss, mape_loss};
 use burn::module::Module;
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Distribution, Tensor};
@@ -63,7 +63,13 @@ fn bench(spec: &ModelSpec, batch: usize) {
     let mut fused_steps = Vec::new();
     for i in 0..STEPS + 5 {
         let start = Instant::now();
-        rayon::scope(|_| fused.step(&fx, 10, &fimages, &fy, Loss::Mape, &adam, 1e-3, &mut rng));
+        let batch = Batch {
+            features: &fx,
+            n_features: 10,
+            images: &fimages,
+            targets: &fy,
+        };
+        rayon::scope(|_| fused.step(&batch, Loss::Mape, &adam, 1e-3, &mut rng));
         if i >= 5 {
             fused_steps.push(start.elapsed().as_secs_f64());
         }

@@ -138,6 +138,19 @@ pub struct Table {
     pub images: Vec<f32>,
 }
 
+/// One optimizer step's rows, borrowed from a [`Table`]'s layout.
+#[derive(Debug, Clone, Copy)]
+pub struct Batch<'a> {
+    /// `rows x n_features` values.
+    pub features: &'a [f32],
+    /// Features per row.
+    pub n_features: usize,
+    /// `rows x IMAGE_LEN` montage values, or empty for a model that reads no photos.
+    pub images: &'a [f32],
+    /// One scaled target per row.
+    pub targets: &'a [f32],
+}
+
 impl Table {
     /// Number of rows.
     pub fn rows(&self) -> usize {
@@ -582,28 +595,27 @@ impl Trainer<'_> {
                 }
             }
             rate = config.optimizer.rate_at(self.step);
-            if let Some(fused) = &mut self.fused {
-                let value =
-                    f64::from(fused.step(&batch_x, &batch_y, config.loss, &config.optimizer, rate));
-                if !value.is_finite() {
-                    return Err(diverged(epoch, value));
-                }
-                loss_sum += value;
-                batches += 1;
-                self.step += 1;
-                continue;
-            }
-            if let Some(fused) = &mut self.fused_photo {
-                let value = f64::from(fused.step(
-                    &batch_x,
-                    f,
-                    &batch_images,
-                    &batch_y,
-                    config.loss,
-                    &config.optimizer,
-                    rate,
-                    &mut self.dropout,
-                ));
+            let fused_loss = if let Some(fused) = &mut self.fused {
+                Some(fused.step(&batch_x, &batch_y, config.loss, &config.optimizer, rate))
+            } else {
+                self.fused_photo.as_mut().map(|fused| {
+                    let batch = Batch {
+                        features: &batch_x,
+                        n_features: f,
+                        images: &batch_images,
+                        targets: &batch_y,
+                    };
+                    fused.step(
+                        &batch,
+                        config.loss,
+                        &config.optimizer,
+                        rate,
+                        &mut self.dropout,
+                    )
+                })
+            };
+            if let Some(value) = fused_loss {
+                let value = f64::from(value);
                 if !value.is_finite() {
                     return Err(diverged(epoch, value));
                 }

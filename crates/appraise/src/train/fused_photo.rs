@@ -19,8 +19,8 @@ use std::collections::BTreeMap;
 
 use burn::module::Module;
 
-use super::Loss;
 use super::fused_mlp::loss_gradient;
+use super::{Batch, Loss};
 use crate::matmul::{Mat, matmul};
 use crate::model::block::{self, BlockShape, Saved};
 use crate::model::{Cnn, Mixed, NamedTensor, Network};
@@ -219,22 +219,18 @@ impl FusedPhoto {
         })
     }
 
-    /// One optimizer step on a batch of `targets.len()` rows: `features` (row-major
-    /// attributes, read by the mixed model) and `images` (`[rows, 3, 64, 64]` montages), at
-    /// learning rate `rate`, with dropout masks from `dropout`. Returns the batch's loss.
-    #[allow(clippy::too_many_arguments)]
+    /// One optimizer step on `batch` (its attributes are read by the mixed model; its images
+    /// are `[rows, 3, 64, 64]` montages) at learning rate `rate`, with dropout masks from
+    /// `dropout`. Returns the batch's loss.
     pub fn step(
         &mut self,
-        features: &[f32],
-        n_features: usize,
-        images: &[f32],
-        targets: &[f32],
+        batch: &Batch,
         loss: Loss,
         adam: &AdamConfig,
         rate: f64,
         dropout: &mut SeededRng,
     ) -> f32 {
-        let value = self.gradients(features, n_features, images, targets, loss, dropout);
+        let value = self.gradients(batch, loss, dropout);
         self.time += 1;
         let step = Step32::new(&adam.build().scalars(rate, self.time));
         let first = self.time == 1;
@@ -248,15 +244,13 @@ impl FusedPhoto {
 
     /// The forward and backward passes of [`Self::step`]: returns the batch's loss and leaves
     /// each trainable tensor's gradient in its slot (and the moving statistics updated).
-    fn gradients(
-        &mut self,
-        features: &[f32],
-        n_features: usize,
-        images: &[f32],
-        targets: &[f32],
-        loss: Loss,
-        dropout: &mut SeededRng,
-    ) -> f32 {
+    fn gradients(&mut self, batch: &Batch, loss: Loss, dropout: &mut SeededRng) -> f32 {
+        let Batch {
+            features,
+            n_features,
+            images,
+            targets,
+        } = *batch;
         let rows = targets.len();
         let slots = &mut self.slots;
         let mut grad = Vec::new();
@@ -652,14 +646,13 @@ mod tests {
         let targets: Vec<f32> = (0..rows).map(|_| rng.uniform(0.5, 1.5) as f32).collect();
         let model = spec.init(n_features, &mut SeededRng::new(seed, 1), &device);
         let mut fused = FusedPhoto::new(&model).expect("a photo network");
-        let ours = fused.gradients(
-            &features,
+        let batch = Batch {
+            features: &features,
             n_features,
-            &images,
-            &targets,
-            Loss::Mape,
-            &mut SeededRng::new(seed, 3),
-        );
+            images: &images,
+            targets: &targets,
+        };
+        let ours = fused.gradients(&batch, Loss::Mape, &mut SeededRng::new(seed, 3));
         // The same step through burn's ops.
         let x = Tensor::<2>::from_data(TensorData::new(features, [rows, n_features]), &device);
         let im = Tensor::<4>::from_data(TensorData::new(images, [rows, 3, SIDE, SIDE]), &device);
@@ -756,12 +749,15 @@ mod tests {
             pool.install(|| {
                 let mut fused = FusedPhoto::new(&model).unwrap();
                 let mut dropout = SeededRng::new(6, 3);
+                let batch = Batch {
+                    features: &features,
+                    n_features: 3,
+                    images: &images,
+                    targets: &targets,
+                };
                 for _ in 0..3 {
                     fused.step(
-                        &features,
-                        3,
-                        &images,
-                        &targets,
+                        &batch,
                         Loss::Mape,
                         &AdamConfig::default(),
                         1e-3,
