@@ -372,7 +372,9 @@ impl SavedModel {
                 r.inputs.factor,
             );
             for (i, c) in r.report.candidates.iter().enumerate() {
-                let mark = if i == r.report.chosen {
+                let mark = if r.report.blended.contains(&i) {
+                    " (averaged)"
+                } else if r.report.blended.is_empty() && i == r.report.chosen {
                     " (chosen)"
                 } else {
                     ""

@@ -18,6 +18,8 @@
 //!
 //! The test rows decide nothing: they are scored once, at the end.
 
+use burn::module::Param;
+use burn::tensor::{Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use crate::cancel::Cancel;
@@ -26,7 +28,7 @@ use crate::error::{Error, Result};
 use crate::extractor::{Backbone, PhotoFeatures};
 use crate::metrics::Metrics;
 use crate::metrics::{Prediction, score};
-use crate::model::{Ensemble, MAX_ENSEMBLE_MEMBERS, MlpConfig, ModelSpec, Network};
+use crate::model::{Ensemble, MAX_ENSEMBLE_MEMBERS, Mlp, MlpConfig, ModelSpec, Network};
 use crate::observer::Observer;
 use crate::optim::AdamConfig;
 use crate::photo_price::PhotoPriceHead;
@@ -80,6 +82,13 @@ pub struct RecipeConfig {
     /// minimizes relative error sits lower, because overpricing a house by 2x costs 100%
     /// while underpricing it by 2x costs 50%.
     pub calibrate: bool,
+    /// Average the networks of every candidate instead of keeping the best one alone (with
+    /// `auto`, every candidate without photo inputs or every candidate with them, whichever
+    /// averages better in the inner cross-validation). The candidates differ in weight decay
+    /// and photo inputs, so their errors differ, and their mean errs less: on the design
+    /// split seeds 20-29 the photo recipe's test MAPE fell by 0.45 points, on every training
+    /// seed.
+    pub blend: bool,
 }
 
 /// The recipe's training target.
@@ -108,6 +117,7 @@ impl Default for RecipeConfig {
             learning_rate: 2e-3,
             target: Target::LogPricePerSqft,
             calibrate: true,
+            blend: true,
         }
     }
 }
@@ -402,8 +412,12 @@ impl Candidate {
 pub struct RecipeReport {
     /// Every candidate with its inner-CV score, in grid order.
     pub candidates: Vec<Candidate>,
-    /// Index of the chosen candidate.
+    /// Index of the best candidate on its own.
     pub chosen: usize,
+    /// The candidates whose networks the model averages (empty: the chosen one alone, as
+    /// models written before blending).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blended: Vec<usize>,
 }
 
 /// Builds the recipe's table for `houses`; `photo` holds each house's photo inputs (empty
@@ -562,8 +576,15 @@ pub fn fit(
         hidden: config.hidden.clone(),
     });
     let mut candidates = Vec::new();
-    // Per candidate: its inputs, fold networks, first history and out-of-fold prices.
-    type Trained = (RecipeInputs, Vec<Network>, Vec<EpochRecord>, Vec<f64>);
+    // Per candidate: its inputs, fold networks, first history, out-of-fold prices and
+    // out-of-fold network outputs.
+    type Trained = (
+        RecipeInputs,
+        Vec<Network>,
+        Vec<EpochRecord>,
+        Vec<f64>,
+        Vec<f32>,
+    );
     let mut trained: Vec<Trained> = Vec::new();
     for &option in &photo_options {
         let rows = photo_rows(option);
@@ -636,6 +657,7 @@ pub fn fit(
                 networks,
                 first_history,
                 out_of_fold,
+                mean_held_out,
             ));
         }
     }
@@ -649,16 +671,113 @@ pub fn fit(
         "recipe chose: {}",
         candidates[chosen].label(config.attributes)
     ));
-    let (inputs, networks, history, out_of_fold) = trained.swap_remove(chosen);
     let actual: Vec<f64> = train_houses.iter().map(|h| h.price).collect();
+    // The blends: every candidate with photo inputs, and (with `auto`, or without photos)
+    // every one without; the better by inner MAPE.
+    let mut blend: Option<Blend> = None;
+    if config.blend {
+        let mut pools: Vec<Vec<usize>> = Vec::new();
+        for with_photos in [false, true] {
+            let pool: Vec<usize> = (0..candidates.len())
+                .filter(|&c| trained[c].0.uses_photos() == with_photos)
+                .collect();
+            let members: usize = pool.iter().map(|&c| trained[c].1.len()).sum();
+            if pool.len() > 1 && members <= MAX_ENSEMBLE_MEMBERS {
+                pools.push(pool);
+            }
+        }
+        for pool in pools {
+            let union = PhotoSet {
+                score: pool.iter().any(|&c| candidates[c].photos),
+                price: pool.iter().any(|&c| candidates[c].photo_price),
+            };
+            let rows = photo_rows(union);
+            let mut inputs = RecipeInputs::fit(
+                zip_codes,
+                &train_houses,
+                config.attributes,
+                union,
+                &rows,
+                head.as_ref(),
+                backbone,
+                config.target,
+            );
+            // The members' mean output, as the model averages them (every candidate has
+            // the same number of networks per house).
+            let scaled: Vec<f32> = (0..train_houses.len())
+                .map(|i| {
+                    let sum: f64 = pool.iter().map(|&c| f64::from(trained[c].4[i])).sum();
+                    (sum / pool.len() as f64) as f32
+                })
+                .collect();
+            let mut prices: Vec<f64> = scaled
+                .iter()
+                .zip(&train_houses)
+                .map(|(&s, h)| inputs.price(s, h.area))
+                .collect();
+            inputs.factor = if config.calibrate {
+                mape_factor(&actual, &prices)
+            } else {
+                1.0
+            };
+            for price in &mut prices {
+                *price *= inputs.factor;
+            }
+            let inner_mape = Metrics::compute(&actual, &prices).mape;
+            let labels: Vec<String> = pool
+                .iter()
+                .map(|&c| candidates[c].label(config.attributes))
+                .collect();
+            observer.note(&format!(
+                "recipe blend of {} candidates ({}): inner {}-fold CV MAPE {:.2}% (price factor {:.4})",
+                pool.len(),
+                labels.join("; "),
+                config.folds,
+                inner_mape,
+                inputs.factor
+            ));
+            if blend.as_ref().is_none_or(|b| inner_mape < b.inner_mape) {
+                blend = Some(Blend {
+                    pool,
+                    inputs,
+                    inner_mape,
+                    out_of_fold: prices,
+                });
+            }
+        }
+    }
+    let (inputs, members, history, out_of_fold, blended) = match blend {
+        Some(Blend {
+            pool,
+            inputs,
+            out_of_fold,
+            ..
+        }) => {
+            observer.note(&format!(
+                "recipe averages the {} candidates' {} networks",
+                pool.len(),
+                pool.iter().map(|&c| trained[c].1.len()).sum::<usize>()
+            ));
+            let history = trained[pool[0]].2.clone();
+            let mut members = Vec::new();
+            for &c in &pool {
+                let own = PhotoSet {
+                    score: candidates[c].photos,
+                    price: candidates[c].photo_price,
+                };
+                for network in &trained[c].1 {
+                    members.push(widen(mlp_of(network.clone()), &inputs, own));
+                }
+            }
+            (inputs, members, history, out_of_fold, pool)
+        }
+        None => {
+            let (inputs, networks, history, out_of_fold, _) = trained.swap_remove(chosen);
+            let members = networks.into_iter().map(mlp_of).collect();
+            (inputs, members, history, out_of_fold, Vec::new())
+        }
+    };
     let calibration = crate::interval::Calibration::from_out_of_fold(&actual, &out_of_fold);
-    let members = networks
-        .into_iter()
-        .map(|n| match n {
-            Network::Mlp(m) => m,
-            _ => unreachable!("the recipe trains MLPs"),
-        })
-        .collect();
     let network = Network::Ensemble(Ensemble { members });
     // The test houses' photo inputs come from the saved head, exactly as `predict` makes them.
     let test_photo: Vec<Vec<f64>> = match &photo_features {
@@ -682,10 +801,74 @@ pub fn fit(
         recipe: RecipeFit {
             config: config.clone(),
             inputs,
-            report: RecipeReport { candidates, chosen },
+            report: RecipeReport {
+                candidates,
+                chosen,
+                blended,
+            },
             calibration: Some(calibration),
         },
     })
+}
+
+/// The recipe's blend of candidates being weighed.
+struct Blend {
+    /// The candidates averaged.
+    pool: Vec<usize>,
+    /// Inputs reading every photo input of any of them, with the blend's price factor.
+    inputs: RecipeInputs,
+    inner_mape: f64,
+    /// Out-of-fold prices (after the factor).
+    out_of_fold: Vec<f64>,
+}
+
+/// The recipe's networks are MLPs.
+fn mlp_of(network: Network) -> Mlp {
+    match network {
+        Network::Mlp(m) => m,
+        _ => unreachable!("the recipe trains MLPs"),
+    }
+}
+
+/// `mlp`, trained on the inputs of photo set `own`, reading `inputs` instead (a superset:
+/// the same zip codes and attributes, and maybe more photo inputs): its first layer gains
+/// zero weights for the photo inputs it never read, so its outputs are unchanged.
+fn widen(mut mlp: Mlp, inputs: &RecipeInputs, own: PhotoSet) -> Mlp {
+    let photo_start = inputs.n_features()
+        - usize::from(inputs.photos)
+        - usize::from(inputs.photo_price.is_some());
+    let mut missing = Vec::new();
+    if inputs.photos && !own.score {
+        missing.push(photo_start);
+    }
+    if inputs.photo_price.is_some() && !own.price {
+        missing.push(photo_start + usize::from(inputs.photos));
+    }
+    if missing.is_empty() {
+        return mlp;
+    }
+    let first = &mut mlp.layers[0];
+    let [fan_in, fan_out] = first.weight.dims();
+    let device = first.weight.device();
+    let old: Vec<f32> = first
+        .weight
+        .val()
+        .into_data()
+        .try_to_vec()
+        .expect("f32 weights");
+    let mut rows = old.chunks_exact(fan_out);
+    let mut widened = Vec::with_capacity((fan_in + missing.len()) * fan_out);
+    for r in 0..fan_in + missing.len() {
+        match missing.contains(&r) {
+            true => widened.extend(std::iter::repeat_n(0.0f32, fan_out)),
+            false => widened.extend_from_slice(rows.next().expect("a row per input")),
+        }
+    }
+    first.weight = Param::from_tensor(Tensor::from_data(
+        TensorData::new(widened, [fan_in + missing.len(), fan_out]),
+        &device,
+    ));
+    mlp
 }
 
 /// Each house's frontal-photo manufactured-home score.
@@ -792,6 +975,96 @@ mod tests {
             },
         ] {
             assert!(matches!(bad.validate(), Err(Error::Usage(_))), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_widened_network_reads_the_wider_inputs_as_it_read_its_own() {
+        use burn::tensor::Device;
+        let device = Device::flex();
+        let houses: Vec<House> = (0..6)
+            .map(|i| House {
+                id: i + 1,
+                bedrooms: 2.0 + i as f64,
+                bathrooms: 1.0 + (i % 3) as f64,
+                area: 1000.0 + 300.0 * i as f64,
+                zipcode: [85000, 92000][i % 2],
+                price: 1e5 * (1.0 + i as f64),
+            })
+            .collect();
+        let zips = [85000, 92000];
+        let score: Vec<f64> = (0..6).map(|i| (i as f64 * 0.7).sin()).collect();
+        let price: Vec<f64> = (0..6).map(|i| 11.0 + 0.1 * i as f64).collect();
+        let head = PhotoPriceHead {
+            reduction: crate::photo_price::Reduction::Frontal,
+            penalty: 1.0,
+            weights: Vec::new(),
+            bias: 11.0,
+            inner_mae: 0.1,
+        };
+        let fit = |set: PhotoSet| {
+            let rows: Vec<Vec<f64>> = (0..6)
+                .map(|i| {
+                    let mut r = Vec::new();
+                    if set.score {
+                        r.push(score[i]);
+                    }
+                    if set.price {
+                        r.push(price[i]);
+                    }
+                    r
+                })
+                .collect();
+            let inputs = RecipeInputs::fit(
+                &zips,
+                &houses,
+                true,
+                set,
+                &rows,
+                Some(&head),
+                Backbone::default(),
+                Target::LogPricePerSqft,
+            );
+            let table = recipe_table(&inputs, &houses, &rows);
+            (inputs, table)
+        };
+        let both = PhotoSet {
+            score: true,
+            price: true,
+        };
+        let (wide_inputs, wide) = fit(both);
+        for own in [
+            PhotoSet::default(),
+            PhotoSet {
+                score: true,
+                price: false,
+            },
+            PhotoSet {
+                score: false,
+                price: true,
+            },
+        ] {
+            let (_, narrow) = fit(own);
+            let mlp = MlpConfig { hidden: vec![5, 3] }.init(
+                narrow.n_features,
+                true,
+                &mut crate::rng::SeededRng::new(3, 1),
+                &device,
+            );
+            let before = predict(
+                &Network::Mlp(mlp.clone()),
+                &narrow.features,
+                narrow.n_features,
+                &[],
+            );
+            let widened = widen(mlp, &wide_inputs, own);
+            let after = predict(&Network::Mlp(widened), &wide.features, wide.n_features, &[]);
+            for (a, b) in after.iter().zip(&before) {
+                assert!(
+                    (a - b).abs() <= 1e-6 * b.abs().max(1.0),
+                    "{own:?}: {a} vs {b}"
+                );
+            }
         }
     }
 
