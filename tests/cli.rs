@@ -910,19 +910,29 @@ fn best_recipe_chooses_by_inner_cv_and_saves_an_ensemble() {
         "{stdout}"
     );
     assert!(stdout.contains("recipe chose: "), "{stdout}");
+    // The model averages a blend of candidates: the two without photo inputs, or the six
+    // with, whichever the inner cross-validation scores better.
+    assert!(
+        stdout.contains("recipe blend of 2 candidates") && stdout.contains("recipe blend of 6"),
+        "{stdout}"
+    );
     let summary =
         text(&appraise(&["summary", "--model", "best/model.appraise"], dir.path()).stdout);
+    let averaged = summary.matches("(averaged)").count();
     assert!(
-        summary.contains("Model: \"ensemble\"") && summary.contains("(chosen)"),
+        summary.contains("Model: \"ensemble\"") && (averaged == 2 || averaged == 6),
         "{summary}"
     );
     // Prices are calibrated on the out-of-fold predictions; such a file is format 3 (4 when
     // it reads the frontal photo's score, 5 with the photo price head), which a build that
     // does not know them refuses.
     assert!(summary.contains("(price factor "), "{summary}");
-    // Three networks per fold of the 5-fold inner cross-validation.
+    // Three networks per fold of the 5-fold inner cross-validation, per candidate averaged.
     assert!(
-        summary.contains("the geometric mean of the 15 networks'"),
+        summary.contains(&format!(
+            "the geometric mean of the {} networks'",
+            15 * averaged
+        )),
         "{summary}"
     );
     // The recipe's own training settings, not the tutorial's defaults.
