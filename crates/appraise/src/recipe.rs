@@ -11,10 +11,12 @@
 //!    scored by K-fold cross-validation inside the training rows. Each fold trains a few
 //!    networks from different seeds, with early stopping on its held-out fold; a house's
 //!    out-of-fold price averages its fold's networks, which steadies the noisy photo input.
-//! 4. The best candidate's fold networks form the model: its price is the geometric mean of
-//!    theirs (the mean of their log prices), times a factor chosen on the out-of-fold
-//!    predictions to minimize their MAPE (the networks aim at the median price; relative
-//!    error is minimized a little lower, since overpricing costs more than underpricing).
+//! 4. The candidates' fold networks are blended into the model (every peer candidate with
+//!    photo inputs, or every one without, whichever blend errs less out of fold; or, with
+//!    `blend` off, the best candidate's alone): its price is the geometric mean of theirs
+//!    (the mean of their log prices), times a factor chosen on the out-of-fold predictions
+//!    to minimize their MAPE (the networks aim at the median price; relative error is
+//!    minimized a little lower, since overpricing costs more than underpricing).
 //!
 //! The test rows decide nothing: they are scored once, at the end.
 
@@ -453,16 +455,17 @@ pub struct RecipeFit {
     pub inputs: RecipeInputs,
     /// The candidates and the choice.
     pub report: RecipeReport,
-    /// The chosen candidate's out-of-fold errors, which its price ranges come from (absent
+    /// The model's out-of-fold errors, which its price ranges come from (absent
     /// in models written before ranges).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub calibration: Option<crate::interval::Calibration>,
 }
 
-/// What [`fit`] made: the chosen candidate's networks as one model, and its test scores.
+/// What [`fit`] made: the blended (or chosen) candidates' networks as one model, and its
+/// test scores.
 #[derive(Debug, Clone)]
 pub struct RecipeOutcome {
-    /// The chosen candidate's fold networks (all seeds), averaged, as one network.
+    /// The candidates' fold networks (all seeds), averaged, as one network.
     pub model: Network,
     /// Its training history (empty: the recipe's networks keep none).
     pub history: Vec<EpochRecord>,
@@ -474,9 +477,10 @@ pub struct RecipeOutcome {
     pub recipe: RecipeFit,
 }
 
-/// Runs the recipe on `prepared` (whose tables carry images when photos may be used): chooses
-/// a candidate by inner cross-validation on the training rows, then scores the test rows once.
-/// The fitted model is the chosen candidate's fold networks (all seeds), averaged.
+/// Runs the recipe on `prepared` (whose tables carry images when photos may be used): scores
+/// the candidates and their blends by inner cross-validation on the training rows, then
+/// scores the test rows once.
+/// The fitted model is the blended candidates' fold networks (all seeds), averaged.
 pub fn fit(
     prepared: &Prepared,
     config: &RecipeConfig,
