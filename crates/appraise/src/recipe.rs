@@ -209,6 +209,27 @@ pub struct PhotoSet {
 }
 
 impl PhotoSet {
+    /// Every set, in the order the candidates are tried: none, the score, the photo price,
+    /// both.
+    const ALL: [PhotoSet; 4] = [
+        PhotoSet {
+            score: false,
+            price: false,
+        },
+        PhotoSet {
+            score: true,
+            price: false,
+        },
+        PhotoSet {
+            score: false,
+            price: true,
+        },
+        PhotoSet {
+            score: true,
+            price: true,
+        },
+    ];
+
     fn any(self) -> bool {
         self.score || self.price
     }
@@ -499,26 +520,10 @@ pub fn fit(
                 "the recipe was asked to use photos but none were loaded".into(),
             ));
         }
-        (use_, Some(_)) => {
-            let all = [
-                PhotoSet::default(),
-                PhotoSet {
-                    score: true,
-                    price: false,
-                },
-                PhotoSet {
-                    score: false,
-                    price: true,
-                },
-                PhotoSet {
-                    score: true,
-                    price: true,
-                },
-            ];
-            all.into_iter()
-                .filter(|o| o.any() || (use_ == PhotoUse::Auto && config.attributes))
-                .collect()
-        }
+        (use_, Some(_)) => PhotoSet::ALL
+            .into_iter()
+            .filter(|o| o.any() || (use_ == PhotoUse::Auto && config.attributes))
+            .collect(),
     };
     if train_houses.len() < config.folds {
         return Err(Error::Usage(format!(
@@ -1048,22 +1053,9 @@ mod tests {
             let table = recipe_table(&inputs, &houses, &rows);
             (inputs, table)
         };
-        let both = PhotoSet {
-            score: true,
-            price: true,
-        };
+        let [none, score, price, both] = PhotoSet::ALL;
         let (wide_inputs, wide) = fit(both);
-        for own in [
-            PhotoSet::default(),
-            PhotoSet {
-                score: true,
-                price: false,
-            },
-            PhotoSet {
-                score: false,
-                price: true,
-            },
-        ] {
+        for own in [none, score, price] {
             let (_, narrow) = fit(own);
             let mlp = MlpConfig { hidden: vec![5, 3] }.init(
                 narrow.n_features,
