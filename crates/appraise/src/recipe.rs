@@ -586,15 +586,6 @@ pub fn fit(
         hidden: config.hidden.clone(),
     });
     let mut candidates = Vec::new();
-    // Per candidate: its inputs, fold networks, first history, out-of-fold prices and
-    // out-of-fold network outputs.
-    type Trained = (
-        RecipeInputs,
-        Vec<Network>,
-        Vec<EpochRecord>,
-        Vec<f64>,
-        Vec<f32>,
-    );
     let mut trained: Vec<Trained> = Vec::new();
     for &option in &photo_options {
         let rows = photo_rows(option);
@@ -659,16 +650,16 @@ pub fn fit(
                 factor
             ));
             candidates.push(candidate);
-            trained.push((
-                RecipeInputs {
+            trained.push(Trained {
+                inputs: RecipeInputs {
                     factor,
                     ..inputs.clone()
                 },
                 networks,
-                first_history,
+                history: first_history,
                 out_of_fold,
-                mean_held_out,
-            ));
+                outputs: mean_held_out,
+            });
         }
     }
     let chosen = candidates
@@ -689,7 +680,7 @@ pub fn fit(
         let mut pools: Vec<Vec<usize>> = Vec::new();
         for with_photos in [false, true] {
             let group: Vec<usize> = (0..candidates.len())
-                .filter(|&c| trained[c].0.uses_photos() == with_photos)
+                .filter(|&c| trained[c].inputs.uses_photos() == with_photos)
                 .collect();
             // Peers only: a candidate far behind the group's best would drag the mean
             // (photos alone, the manufactured-home score by itself errs ~60% against the
@@ -702,7 +693,7 @@ pub fn fit(
                 .into_iter()
                 .filter(|&c| candidates[c].inner_mape <= BLEND_WITHIN * best)
                 .collect();
-            let members: usize = pool.iter().map(|&c| trained[c].1.len()).sum();
+            let members: usize = pool.iter().map(|&c| trained[c].networks.len()).sum();
             if pool.len() > 1 && members <= MAX_ENSEMBLE_MEMBERS {
                 pools.push(pool);
             }
@@ -727,7 +718,7 @@ pub fn fit(
             // the same number of networks per house).
             let scaled: Vec<f32> = (0..train_houses.len())
                 .map(|i| {
-                    let sum: f64 = pool.iter().map(|&c| f64::from(trained[c].4[i])).sum();
+                    let sum: f64 = pool.iter().map(|&c| f64::from(trained[c].outputs[i])).sum();
                     (sum / pool.len() as f64) as f32
                 })
                 .collect();
@@ -777,23 +768,31 @@ pub fn fit(
             observer.note(&format!(
                 "recipe averages the {} candidates' {} networks",
                 pool.len(),
-                pool.iter().map(|&c| trained[c].1.len()).sum::<usize>()
+                pool.iter()
+                    .map(|&c| trained[c].networks.len())
+                    .sum::<usize>()
             ));
-            let history = trained[pool[0]].2.clone();
+            let history = trained[pool[0]].history.clone();
             let mut members = Vec::new();
             for &c in &pool {
                 let own = PhotoSet {
                     score: candidates[c].photos,
                     price: candidates[c].photo_price,
                 };
-                for network in &trained[c].1 {
+                for network in &trained[c].networks {
                     members.push(widen(mlp_of(network.clone()), &inputs, own));
                 }
             }
             (inputs, members, history, out_of_fold, pool)
         }
         None => {
-            let (inputs, networks, history, out_of_fold, _) = trained.swap_remove(chosen);
+            let Trained {
+                inputs,
+                networks,
+                history,
+                out_of_fold,
+                ..
+            } = trained.swap_remove(chosen);
             let members = networks.into_iter().map(mlp_of).collect();
             (inputs, members, history, out_of_fold, Vec::new())
         }
@@ -830,6 +829,20 @@ pub fn fit(
             calibration: Some(calibration),
         },
     })
+}
+
+/// A recipe candidate after its inner cross-validation.
+struct Trained {
+    /// Its inputs, with its price factor.
+    inputs: RecipeInputs,
+    /// Its fold networks (every seed).
+    networks: Vec<Network>,
+    /// The first network's training history.
+    history: Vec<EpochRecord>,
+    /// Each training house's out-of-fold price (after the factor).
+    out_of_fold: Vec<f64>,
+    /// Each training house's out-of-fold network output (the mean of its fold's networks).
+    outputs: Vec<f32>,
 }
 
 /// A blend averages the candidates whose inner MAPE is at most this multiple of the best
