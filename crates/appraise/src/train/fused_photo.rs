@@ -256,11 +256,12 @@ impl FusedPhoto {
         let mut grad = Vec::new();
         match &self.shape {
             Shape::Cnn(cnn) => {
-                let (branch, trace) = photo_forward(slots, cnn, images, rows, dropout);
+                let trace = photo_forward(slots, cnn, images, rows, dropout);
+                let branch = &trace.head_out;
                 let output = cnn.output.expect("Part 2's network predicts");
-                let predicted = dense_forward(slots, output, &branch, rows, false);
+                let predicted = dense_forward(slots, output, branch, rows, false);
                 let value = loss_gradient(&mut grad, &predicted, targets, loss);
-                let d_branch = dense_backward(slots, output, &branch, &grad, rows, true);
+                let d_branch = dense_backward(slots, output, branch, &grad, rows, true);
                 photo_backward(slots, cnn, &trace, &d_branch, rows);
                 value
             }
@@ -277,7 +278,8 @@ impl FusedPhoto {
                     let out = dense_forward(slots, layer, input, rows, true);
                     mlp_out.push(out);
                 }
-                let (branch, trace) = photo_forward(slots, cnn, images, rows, dropout);
+                let trace = photo_forward(slots, cnn, images, rows, dropout);
+                let branch = &trace.head_out;
                 let m = mlp.last().map_or(n_features, |l| l.fan_out);
                 let c = branch.len() / rows.max(1);
                 // Concatenated: the attribute branch's values first, as `Tensor::cat`.
@@ -396,6 +398,23 @@ fn dense_backward(
     below
 }
 
+/// Each image of `values`, a row-major `[rows, cols]` matrix, transposed to `[cols, rows]`:
+/// channels-last `[pixels, channels]` to burn's channel-first order and back.
+fn transpose_each(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0.0f32; values.len()];
+    for (image, dst) in values
+        .chunks_exact(rows * cols)
+        .zip(out.chunks_exact_mut(rows * cols))
+    {
+        for (r, row) in image.chunks_exact(cols).enumerate() {
+            for (c, &v) in row.iter().enumerate() {
+                dst[c * rows + r] = v;
+            }
+        }
+    }
+    out
+}
+
 /// ReLU's backward: no gradient where the (ReLU'd) output is not positive.
 fn relu_backward(grad: &mut [f32], out: &[f32]) {
     for (g, &o) in grad.iter_mut().zip(out) {
@@ -417,30 +436,19 @@ fn track(slots: &mut [Slot], norm: Norm, mean: &[f32], var: &[f32]) {
     }
 }
 
-/// The photo layers' training forward pass on `[rows, 3, 64, 64]` montages: the branch's
-/// output `[rows, head]` and what the backward pass needs.
+/// The photo layers' training forward pass on `[rows, 3, 64, 64]` montages: what the
+/// backward pass needs, and the branch's output `[rows, head]` in its `head_out`.
 fn photo_forward(
     slots: &mut [Slot],
     cnn: &PhotoLayers,
     images: &[f32],
     rows: usize,
     dropout: &mut SeededRng,
-) -> (Vec<f32>, PhotoTrace) {
+) -> PhotoTrace {
     let mut trace = PhotoTrace::default();
     // Channel-first montages to the blocks' channels-last layout.
     let pixels = SIDE * SIDE;
-    let channels = crate::model::CHANNELS;
-    let mut x = vec![0.0f32; rows * pixels * channels];
-    for (image, out) in images
-        .chunks_exact(pixels * channels)
-        .zip(x.chunks_exact_mut(pixels * channels))
-    {
-        for (p, px) in out.chunks_exact_mut(channels).enumerate() {
-            for (ch, v) in px.iter_mut().enumerate() {
-                *v = image[ch * pixels + p];
-            }
-        }
-    }
+    let mut x = transpose_each(images, crate::model::CHANNELS, pixels);
     for block in &cnn.blocks {
         let s = BlockShape {
             n: rows,
@@ -469,17 +477,7 @@ fn photo_forward(
     // order the dense layer's weights were trained and saved in).
     let last = cnn.blocks.last().expect("at least one block");
     let (pooled, filters) = ((last.side / 2).pow(2), last.filters);
-    trace.flat = vec![0.0f32; x.len()];
-    for (image, flat) in x
-        .chunks_exact(pooled * filters)
-        .zip(trace.flat.chunks_exact_mut(pooled * filters))
-    {
-        for (p, px) in image.chunks_exact(filters).enumerate() {
-            for (ch, &v) in px.iter().enumerate() {
-                flat[ch * pooled + p] = v;
-            }
-        }
-    }
+    trace.flat = transpose_each(&x, pooled, filters);
     trace.dense_out = dense_forward(slots, cnn.dense, &trace.flat, rows, true);
     // BatchNorm with the batch's statistics (f64 sums, biased variance).
     let (width, norm) = (cnn.dense.fan_out, cnn.dense_norm);
@@ -527,8 +525,7 @@ fn photo_forward(
     }
     trace.dropped = y;
     trace.head_out = dense_forward(slots, cnn.head, &trace.dropped, rows, true);
-    let out = trace.head_out.clone();
-    (out, trace)
+    trace
 }
 
 /// The photo layers' backward pass from the gradient of their output (`[rows, head]`, before
@@ -580,17 +577,7 @@ fn photo_backward(
     // Back to the last block's channels-last layout.
     let last = cnn.blocks.last().expect("at least one block");
     let (pooled, filters) = ((last.side / 2).pow(2), last.filters);
-    let mut dy = vec![0.0f32; d_flat.len()];
-    for (flat, image) in d_flat
-        .chunks_exact(pooled * filters)
-        .zip(dy.chunks_exact_mut(pooled * filters))
-    {
-        for (p, px) in image.chunks_exact_mut(filters).enumerate() {
-            for (ch, v) in px.iter_mut().enumerate() {
-                *v = flat[ch * pooled + p];
-            }
-        }
-    }
+    let mut dy = transpose_each(&d_flat, filters, pooled);
     for (k, (block, saved)) in cnn.blocks.iter().zip(&trace.saved).enumerate().rev() {
         let grads = block::backward(saved, &dy, k > 0);
         slots[block.weight].grad = grads.weight;
