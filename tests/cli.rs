@@ -923,10 +923,14 @@ fn best_recipe_chooses_by_inner_cv_and_saves_an_ensemble() {
             && averaged >= 2,
         "{summary}"
     );
-    // Prices are calibrated on the out-of-fold predictions; such a file is format 3 (4 when
-    // it reads the frontal photo's score, 5 with the photo price head), which a build that
-    // does not know them refuses.
+    // Prices are calibrated on the out-of-fold predictions, overall and per zip code; such a
+    // file is format 7, which a build that does not know per-zip factors refuses.
     assert!(summary.contains("(price factor "), "{summary}");
+    assert!(
+        summary.contains("Per-zip price factors (times the above): ")
+            && stdout.contains("recipe per-zip price factors"),
+        "{summary}"
+    );
     // Three networks per fold of the 5-fold inner cross-validation, per candidate averaged.
     assert!(
         summary.contains(&format!(
@@ -938,14 +942,9 @@ fn best_recipe_chooses_by_inner_cv_and_saves_an_ensemble() {
     // The recipe's own training settings, not the tutorial's defaults.
     assert!(summary.contains("early stopping after 40"), "{summary}");
     let bytes = std::fs::read(dir.path().join("best/model.appraise")).unwrap();
-    let auto_format = if summary.contains("+ the photo price (ridge") {
-        5u32
-    } else if summary.contains("+ the frontal photo's manufactured-home score") {
-        4
-    } else {
-        3
-    };
-    assert_eq!(&bytes[8..12], &auto_format.to_le_bytes(), "{summary}");
+    assert_eq!(&bytes[8..12], &7u32.to_le_bytes(), "{summary}");
+    let auto_reads_photos = summary.contains("+ the photo price (ridge")
+        || summary.contains("+ the frontal photo's manufactured-home score");
     let rows = predict_synthetic_with_photos(dir.path(), "best/model.appraise");
     assert_eq!(rows.lines().count(), 61);
     // Recipe models price with a range, calibrated on their out-of-fold errors.
@@ -1000,14 +999,9 @@ fn best_recipe_chooses_by_inner_cv_and_saves_an_ensemble() {
         "{summary}"
     );
     let bytes = std::fs::read(dir.path().join("best-on/model.appraise")).unwrap();
-    let format = if summary.contains("+ the photo price (ridge") {
-        5u32
-    } else {
-        4
-    };
-    assert_eq!(&bytes[8..12], &format.to_le_bytes(), "{summary}");
+    assert_eq!(&bytes[8..12], &7u32.to_le_bytes(), "{summary}");
     let priced = predict_synthetic_with_photos(dir.path(), "best-on/model.appraise");
-    if auto_format == 3 {
+    if !auto_reads_photos {
         // `auto` kept attributes only; `on` reads photos and prices differently.
         assert_ne!(priced, rows);
     }

@@ -37,7 +37,8 @@ pub const MAGIC: &[u8; 8] = b"APPRAISE";
 /// as version 4 (before, recipe models with photos read 24 photo statistics instead).
 /// Version 5: recipe models that read the photo price head, or no attributes.
 /// Version 6: models of a user's own table (`--data`), whose header is a [`TableHeader`].
-pub const FORMAT_VERSION: u32 = 6;
+/// Version 7: recipe models with a price factor per zip code.
+pub const FORMAT_VERSION: u32 = 7;
 /// The format version of table models.
 pub const TABLE_FORMAT: u32 = 6;
 /// Conventional file name inside a run folder.
@@ -165,6 +166,7 @@ impl SavedModel {
     /// The format version this model is written with.
     pub fn format_version(&self) -> u32 {
         match &self.header.recipe {
+            Some(r) if !r.inputs.zip_factors.is_empty() => 7,
             Some(r) if r.inputs.photo_price.is_some() || !r.inputs.attributes => 5,
             Some(r) if r.inputs.photos => 4,
             Some(r) if r.inputs.factor != 1.0 => 3,
@@ -371,6 +373,20 @@ impl SavedModel {
                 },
                 r.inputs.factor,
             );
+            if !r.inputs.zip_factors.is_empty() {
+                let listed: Vec<String> = r
+                    .inputs
+                    .zip_codes
+                    .iter()
+                    .zip(&r.inputs.zip_factors)
+                    .map(|(z, f)| format!("{z} x{f:.4}"))
+                    .collect();
+                out += &format!(
+                    "Per-zip price factors (times the above): {}
+",
+                    listed.join(", ")
+                );
+            }
             for (i, c) in r.report.candidates.iter().enumerate() {
                 let mark = if r.report.blended.contains(&i) {
                     " (averaged)"

@@ -265,7 +265,7 @@ pub fn predict_prices(
         }
         let scaled = predict(&model.network, &features, n_features, &images);
         prices.extend(scaled.into_iter().zip(chunk).map(|(s, q)| match recipe {
-            Some(inputs) => inputs.price(s, q.continuous[2]),
+            Some(inputs) => inputs.price(s, q.continuous[2], q.zipcode),
             None => p.price(s),
         }));
     }
