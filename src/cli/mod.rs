@@ -447,7 +447,7 @@ impl RunArgs {
                 recipe.photos = appraise::recipe::PhotoUse::On;
                 if self.model == ModelKind::PhotosPretrained {
                     recipe.attributes = false;
-                    recipe.target = appraise::recipe::Target::LogPrice;
+                    recipe.target = Some(appraise::recipe::Target::LogPrice);
                 }
             }
             recipe.validate()?;

@@ -5,8 +5,9 @@
 //! 1. Inputs: the zip code one-hot, bedrooms, bathrooms and log(area), standardized, and
 //!    optionally the frontal photo's manufactured-home score from a network pretrained on
 //!    ImageNet ([`crate::extractor`]).
-//! 2. Target: log(price), standardized; loss: mean absolute error, which on a log scale is
-//!    close to the relative error the tutorial scores.
+//! 2. Target: log(price) for the candidates that read photo inputs, log(price per square
+//!    foot) for those that do not, standardized; loss: mean absolute error, which on a log
+//!    scale is close to the relative error the tutorial scores.
 //! 3. Candidates: a small grid (weight decay, with or without the photo score), each
 //!    scored by K-fold cross-validation inside the training rows. Each fold trains a few
 //!    networks from different seeds, with early stopping on its held-out fold; a house's
@@ -78,11 +79,13 @@ pub struct RecipeConfig {
     pub batch_size: usize,
     /// Adam's learning rate (no decay).
     pub learning_rate: f64,
-    /// What the networks predict. `log_price` since 2026-12-05: with the photo price head
-    /// and the blend, it beat `log_price_per_sqft` on the design split seeds 20-29 by 0.47
-    /// points with photos and 0.07 without (five training seeds each; before the blend and
-    /// the photo inputs, ln(price per square foot) had been 0.4 points better).
-    pub target: Target,
+    /// What the networks predict; unset (the default): ln(price) for the candidates that
+    /// read photo inputs, ln(price per square foot) for those that do not. With the photo
+    /// price head and the blend, ln(price) beat ln(price per square foot) on the design split
+    /// seeds 20-29 by 0.47 points with photos (checked on 0-9 and 10-19: by 0.23 and 0.34),
+    /// while without photos the two tied on 20-29 (0.07 apart) and ln(price) lost by 0.18
+    /// and 0.21 points on 0-9 and 10-19 (five training seeds each, 2026-12-05).
+    pub target: Option<Target>,
     /// Scale the model's prices by the factor that minimizes the MAPE of the out-of-fold
     /// predictions. A prediction that minimizes absolute log error is a median; the one that
     /// minimizes relative error sits lower, because overpricing a house by 2x costs 100%
@@ -134,7 +137,7 @@ impl Default for RecipeConfig {
             patience: 40,
             batch_size: 16,
             learning_rate: 2e-3,
-            target: Target::LogPrice,
+            target: None,
             calibrate: true,
             blend: true,
             zip_factors: true,
@@ -158,7 +161,9 @@ impl RecipeConfig {
                 self.folds, self.seeds_per_fold
             )));
         }
-        if !self.attributes && (self.photos == PhotoUse::Off || self.target != Target::LogPrice) {
+        if !self.attributes
+            && (self.photos == PhotoUse::Off || self.target == Some(Target::LogPricePerSqft))
+        {
             return Err(Error::Usage(
                 "a recipe without attributes prices houses from their photos alone: it needs \
                  photos (not off) and the log_price target"
@@ -260,6 +265,17 @@ impl PhotoSet {
 
     fn any(self) -> bool {
         self.score || self.price
+    }
+}
+
+impl RecipeConfig {
+    /// What the networks of a candidate reading photo inputs `photos` predict.
+    fn target_of(&self, photos: PhotoSet) -> Target {
+        self.target.unwrap_or(if photos.any() || !self.attributes {
+            Target::LogPrice
+        } else {
+            Target::LogPricePerSqft
+        })
     }
 }
 
@@ -608,9 +624,14 @@ pub fn fit(
         backbone = train_f.backbone;
         let scores = mobile_home_scores(train_f);
         let oof = if photo_options.iter().any(|o| o.price) {
+            // The head predicts what the networks that read it predict.
+            let head_target = config.target_of(PhotoSet {
+                score: false,
+                price: true,
+            });
             let y: Vec<f64> = train_houses
                 .iter()
-                .map(|h| log_target(config.target, h.price, h.area))
+                .map(|h| log_target(head_target, h.price, h.area))
                 .collect();
             let (fitted, oof, _) = crate::photo_price::fit(train_f, &y, &folds);
             observer.note(&format!(
@@ -662,7 +683,7 @@ pub fn fit(
             &rows,
             head.as_ref(),
             backbone,
-            config.target,
+            config.target_of(option),
         );
         let table = recipe_table(&inputs, &train_houses, &rows);
         for &weight_decay in &config.weight_decays {
@@ -777,7 +798,7 @@ pub fn fit(
                 &rows,
                 head.as_ref(),
                 backbone,
-                config.target,
+                config.target_of(union),
             );
             // The members' mean output, as the model averages them (every candidate has
             // the same number of networks per house).
@@ -1243,6 +1264,29 @@ mod tests {
         assert!((scaled.price(t, 4000.0, 90001) - 180_000.0).abs() < 0.1);
         assert!((scaled.price(t, 4000.0, 90002) - 720_000.0).abs() < 0.1);
         assert!((scaled.price(t, 4000.0, 99999) - 360_000.0).abs() < 0.1);
+    }
+
+    #[test]
+    fn the_default_target_follows_the_photo_inputs_unless_set() {
+        let config = RecipeConfig::default();
+        let [none, score, price, both] = PhotoSet::ALL;
+        assert_eq!(config.target_of(none), Target::LogPricePerSqft);
+        for photos in [score, price, both] {
+            assert_eq!(config.target_of(photos), Target::LogPrice);
+        }
+        let photos_only = RecipeConfig {
+            attributes: false,
+            ..RecipeConfig::default()
+        };
+        assert_eq!(photos_only.target_of(price), Target::LogPrice);
+        let set = RecipeConfig {
+            target: Some(Target::LogPricePerSqft),
+            ..RecipeConfig::default()
+        };
+        assert_eq!(set.target_of(both), Target::LogPricePerSqft);
+        // A configuration file's "target" still reads as before.
+        let read: RecipeConfig = serde_json::from_str(r#"{"target": "log_price"}"#).unwrap();
+        assert_eq!(read.target_of(none), Target::LogPrice);
     }
 
     #[test]
