@@ -67,6 +67,16 @@ fn same_padding(size: usize, kernel: usize, stride: usize) -> (usize, usize) {
 }
 
 impl Conv {
+    /// `pixels` copies of the bias, where the output accumulates. (Collected from a
+    /// flattened iterator, one value at a time, this took a fifth of the featurizing time.)
+    fn bias_planes(&self, pixels: usize) -> Vec<f32> {
+        let mut values = Vec::with_capacity(pixels * self.bias.len());
+        for _ in 0..pixels {
+            values.extend_from_slice(&self.bias);
+        }
+        values
+    }
+
     /// The convolution plus bias, then ReLU6 when `relu6`.
     fn forward(&self, x: &Planes, relu6: bool) -> Planes {
         let mut y = if self.depthwise {
@@ -89,10 +99,7 @@ impl Conv {
         let (k, s, c) = (self.kernel, self.stride, x.channels);
         let (oh, top) = same_padding(x.h, k, s);
         let (ow, left) = same_padding(x.w, k, s);
-        let mut values: Vec<f32> = std::iter::repeat_n(&self.bias, oh * ow)
-            .flatten()
-            .copied()
-            .collect();
+        let mut values = self.bias_planes(oh * ow);
         let depth = c * k * k;
         if k == 1 && s == 1 {
             // values [pixels][out] += inputs [pixels][depth] x weight [out][depth]^T
@@ -149,10 +156,7 @@ impl Conv {
         let (k, s, c, (h, w)) = (self.kernel, self.stride, x.channels, (x.h, x.w));
         let (oh, top) = same_padding(h, k, s);
         let (ow, left) = same_padding(w, k, s);
-        let mut values: Vec<f32> = std::iter::repeat_n(&self.bias, oh * ow)
-            .flatten()
-            .copied()
-            .collect();
+        let mut values = self.bias_planes(oh * ow);
         for (pixel, out) in values.chunks_exact_mut(c).enumerate() {
             let (oy, ox) = (pixel / ow, pixel % ow);
             for ky in 0..k {
@@ -287,10 +291,15 @@ impl EfficientNetLite0 {
     pub fn embed(&self, image: &[f32]) -> Vec<f32> {
         assert_eq!(image.len(), 3 * INPUT * INPUT, "one 224x224 RGB image");
         let pixels = INPUT * INPUT;
+        // Channel-first to pixel-first, a pixel at a time.
+        let (red, rest) = image.split_at(pixels);
+        let (green, blue) = rest.split_at(pixels);
+        let mut values = Vec::with_capacity(3 * pixels);
+        for ((&r, &g), &b) in red.iter().zip(green).zip(blue) {
+            values.extend_from_slice(&[r, g, b]);
+        }
         let x = Planes {
-            values: (0..3 * pixels)
-                .map(|i| image[(i % 3) * pixels + i / 3])
-                .collect(),
+            values,
             channels: 3,
             h: INPUT,
             w: INPUT,
