@@ -79,12 +79,16 @@ pub struct RecipeConfig {
     pub batch_size: usize,
     /// Adam's learning rate (no decay).
     pub learning_rate: f64,
-    /// What the networks predict; unset (the default): ln(price) for the candidates that
-    /// read photo inputs, ln(price per square foot) for those that do not. With the photo
-    /// price head and the blend, ln(price) beat ln(price per square foot) on the design split
-    /// seeds 20-29 by 0.47 points with photos (checked on 0-9 and 10-19: by 0.23 and 0.34),
-    /// while without photos the two tied on 20-29 (0.07 apart) and ln(price) lost by 0.18
-    /// and 0.21 points on 0-9 and 10-19 (five training seeds each, 2026-12-05).
+    /// What the networks predict, and the photo price head with them; unset (the default):
+    /// ln(price) for the candidates that read photo inputs, ln(price per square foot) for
+    /// those that do not. With the photo price head and the blend, ln(price) beat ln(price
+    /// per square foot) on the design split seeds 20-29 by 0.47 points with photos (checked
+    /// on 0-9 and 10-19: by 0.23 and 0.36), mostly through the head (ridge on the embeddings
+    /// predicts a price better than a price per square foot), while without photos the two
+    /// tied on 20-29 (0.07 apart) and ln(price) lost by 0.18 and 0.21 points on 0-9 and 10-19
+    /// (five training seeds each, 2026-12-05). Left out of saved files when unset, so that a
+    /// build before the choice still reads a model that has no per-zip factors.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub target: Option<Target>,
     /// Scale the model's prices by the factor that minimizes the MAPE of the out-of-fold
     /// predictions. A prediction that minimizes absolute log error is a median; the one that
@@ -99,8 +103,11 @@ pub struct RecipeConfig {
     /// split seeds 20-29 the photo recipe's test MAPE fell by 0.45 points, on every training
     /// seed.
     pub blend: bool,
-    /// With `calibrate`, also give each zip code its own factor, chosen the same way on its
-    /// training houses' out-of-fold predictions and shrunk toward the overall one. The
+    /// With `calibrate` and the attributes (a zip code), also give each zip code its own
+    /// factor, chosen the same way on its training houses' out-of-fold predictions and shrunk
+    /// toward the overall one. (Like the overall factor, it is chosen on the same out-of-fold
+    /// prices that then calibrate the price ranges and report the inner MAPE, which are
+    /// therefore a little optimistic; the shrinkage keeps this small.) The
     /// MAPE-optimal price sits further below the median where prices are less predictable
     /// (for log-normal errors of spread s, by about exp(-s^2)), and the zip codes differ:
     /// ln(price per square foot) spreads 0.12 in one and 0.39 in another. On the design split
@@ -330,17 +337,20 @@ impl RecipeInputs {
         }
     }
 
-    /// The price factor of a house in `zipcode`: the overall factor times the zip code's own
-    /// (1 for a zip code the model has no factor for).
+    /// The price factor of a house in `zipcode`: the overall factor times the zip code's own.
     pub fn factor_of(&self, zipcode: u32) -> f64 {
-        let own = self
-            .zip_codes
+        self.factor * self.zip_factor(zipcode)
+    }
+
+    /// The zip code's own factor, relative to the overall one (1 for a zip code the model has
+    /// no factor for).
+    pub fn zip_factor(&self, zipcode: u32) -> f64 {
+        self.zip_codes
             .iter()
             .position(|&z| z == zipcode)
             .and_then(|i| self.zip_factors.get(i))
             .copied()
-            .unwrap_or(1.0);
-        self.factor * own
+            .unwrap_or(1.0)
     }
 
     /// Whether pricing a house needs its photos.
@@ -892,7 +902,7 @@ pub fn fit(
             config.zip_factor_prior,
         );
         for (price, h) in out_of_fold.iter_mut().zip(&train_houses) {
-            *price *= inputs.factor_of(h.zipcode) / inputs.factor;
+            *price *= inputs.zip_factor(h.zipcode);
         }
         let listed: Vec<String> = inputs
             .zip_codes
@@ -1264,6 +1274,15 @@ mod tests {
         assert!((scaled.price(t, 4000.0, 90001) - 180_000.0).abs() < 0.1);
         assert!((scaled.price(t, 4000.0, 90002) - 720_000.0).abs() < 0.1);
         assert!((scaled.price(t, 4000.0, 99999) - 360_000.0).abs() < 0.1);
+        // Inputs without per-zip factors are saved without the field, as before, and read
+        // back to the same prices; with them, the factors travel with the model.
+        let json = serde_json::to_string(&inputs).unwrap();
+        assert!(!json.contains("zip_factors"), "{json}");
+        let read: RecipeInputs = serde_json::from_str(&json).unwrap();
+        assert_eq!(read, inputs);
+        let read: RecipeInputs =
+            serde_json::from_str(&serde_json::to_string(&scaled).unwrap()).unwrap();
+        assert_eq!(read.price(t, 4000.0, 90001), scaled.price(t, 4000.0, 90001));
     }
 
     #[test]
@@ -1284,7 +1303,10 @@ mod tests {
             ..RecipeConfig::default()
         };
         assert_eq!(set.target_of(both), Target::LogPricePerSqft);
-        // A configuration file's "target" still reads as before.
+        // Unset, the target is left out of a saved configuration (a build from before the
+        // choice reads it); a configuration file's "target" still reads as before.
+        let saved = serde_json::to_string(&RecipeConfig::default()).unwrap();
+        assert!(!saved.contains("\"target\""), "{saved}");
         let read: RecipeConfig = serde_json::from_str(r#"{"target": "log_price"}"#).unwrap();
         assert_eq!(read.target_of(none), Target::LogPrice);
     }
