@@ -374,16 +374,9 @@ impl SavedModel {
                 r.inputs.factor,
             );
             if !r.inputs.zip_factors.is_empty() {
-                let listed: Vec<String> = r
-                    .inputs
-                    .zip_codes
-                    .iter()
-                    .zip(&r.inputs.zip_factors)
-                    .map(|(z, f)| format!("{z} x{f:.4}"))
-                    .collect();
                 out += &format!(
                     "Per-zip price factors (times the above): {}\n",
-                    listed.join(", ")
+                    r.inputs.zip_factors_label()
                 );
             }
             for (i, c) in r.report.candidates.iter().enumerate() {

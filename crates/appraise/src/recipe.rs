@@ -353,6 +353,17 @@ impl RecipeInputs {
             .unwrap_or(1.0)
     }
 
+    /// The per-zip factors as `91901 x0.9935, 92276 x0.9527, ...` (empty without them).
+    pub fn zip_factors_label(&self) -> String {
+        let listed: Vec<String> = self
+            .zip_codes
+            .iter()
+            .zip(&self.zip_factors)
+            .map(|(z, f)| format!("{z} x{f:.4}"))
+            .collect();
+        listed.join(", ")
+    }
+
     /// Whether pricing a house needs its photos.
     pub fn uses_photos(&self) -> bool {
         self.photos || self.photo_price.is_some()
@@ -904,16 +915,10 @@ pub fn fit(
         for (price, h) in out_of_fold.iter_mut().zip(&train_houses) {
             *price *= inputs.zip_factor(h.zipcode);
         }
-        let listed: Vec<String> = inputs
-            .zip_codes
-            .iter()
-            .zip(&inputs.zip_factors)
-            .map(|(z, f)| format!("{z} x{f:.3}"))
-            .collect();
         observer.note(&format!(
             "recipe per-zip price factors (relative to {:.4}): {}; inner {}-fold CV MAPE {:.2}%",
             inputs.factor,
-            listed.join(", "),
+            inputs.zip_factors_label(),
             config.folds,
             Metrics::compute(&actual, &out_of_fold).mape
         ));
