@@ -512,6 +512,14 @@ pub struct Candidate {
 }
 
 impl Candidate {
+    /// The photo inputs it reads.
+    fn photo_set(&self) -> PhotoSet {
+        PhotoSet {
+            score: self.photos,
+            price: self.photo_price,
+        }
+    }
+
     /// `weight decay 0.0001, attributes + frontal photo's manufactured-home score`.
     pub fn label(&self, attributes: bool) -> String {
         let mut parts = Vec::new();
@@ -692,6 +700,7 @@ pub fn fit(
     let spec = ModelSpec::Mlp(MlpConfig {
         hidden: config.hidden.clone(),
     });
+    let actual: Vec<f64> = train_houses.iter().map(|h| h.price).collect();
     let mut candidates = Vec::new();
     let mut trained: Vec<Trained> = Vec::new();
     for &option in &photo_options {
@@ -732,7 +741,6 @@ pub fn fit(
                 .zip(&train_houses)
                 .map(|(&s, h)| inputs.price(s, h.area, h.zipcode))
                 .collect();
-            let actual: Vec<f64> = train_houses.iter().map(|h| h.price).collect();
             let factor = if config.calibrate {
                 mape_factor(&actual, &out_of_fold)
             } else {
@@ -779,7 +787,6 @@ pub fn fit(
         "recipe chose: {}",
         candidates[chosen].label(config.attributes)
     ));
-    let actual: Vec<f64> = train_houses.iter().map(|h| h.price).collect();
     // The blends: every candidate with photo inputs, and (with `auto`, or without photos)
     // every one without; the better by inner MAPE.
     let mut blend: Option<Blend> = None;
@@ -882,10 +889,7 @@ pub fn fit(
             let history = trained[pool[0]].history.clone();
             let mut members = Vec::new();
             for &c in &pool {
-                let own = PhotoSet {
-                    score: candidates[c].photos,
-                    price: candidates[c].photo_price,
-                };
+                let own = candidates[c].photo_set();
                 for network in &trained[c].networks {
                     members.push(widen(mlp_of(network.clone()), &inputs, own));
                 }
