@@ -5,7 +5,7 @@
 //! | bytes | content |
 //! |---|---|
 //! | 8 | magic `APPRAISE` |
-//! | 4 | format version (u32): 1 for Part 1 models, 2 for photo and recipe models, 3 for recipe models with a price factor, 4 for recipe models that read the frontal photo's score, 5 for recipe models with a photo price head or without attributes, 6 for models of a user's table, 7 for recipe models with a price factor per zip code (an older appraise refuses a newer format rather than misread it) |
+//! | 4 | format version (u32): 1 for Part 1 models, 2 for photo and recipe models, 3 for recipe models with a price factor, 4 for recipe models that read the frontal photo's score, 5 for recipe models with a photo price head or without attributes, 6 for models of a user's table, 7 for recipe models with a price factor per zip code, 8 for models of a user's table whose blend is not weighed half and half (an older appraise refuses a newer format rather than misread it) |
 //! | 8 | length N of the JSON header (u64) |
 //! | N | JSON header ([`Header`]): appraise version, model config, preprocessing, metadata |
 //! | rest | the weights as a safetensors file: every tensor by its path in the network, f32 (the MLP's `layers.{i}.weight` of shape `[in, out]`, Keras's kernel layout, and `layers.{i}.bias`; convolutions `[out, in, 3, 3]`; BatchNorm `gamma`, `beta`, `running_mean`, `running_var`) |
@@ -38,9 +38,13 @@ pub const MAGIC: &[u8; 8] = b"APPRAISE";
 /// Version 5: recipe models that read the photo price head, or no attributes.
 /// Version 6: models of a user's own table (`--data`), whose header is a [`TableHeader`].
 /// Version 7: recipe models with a price factor per zip code.
-pub const FORMAT_VERSION: u32 = 7;
-/// The format version of table models.
+/// Version 8: models of a user's table that an appraise reading version 6 would misprice
+/// (a blend not weighed half and half); their header is a [`TableHeader`] too.
+pub const FORMAT_VERSION: u32 = 8;
+/// The format version of table models (those that need nothing newer; see [`FORMAT_VERSION`]).
 pub const TABLE_FORMAT: u32 = 6;
+/// The format version of table models that need a newer reader than version 6.
+pub const TABLE_FORMAT_8: u32 = 8;
 /// Conventional file name inside a run folder.
 pub const FILE_NAME: &str = "model.appraise";
 const PREFIX_LEN: usize = 8 + 4 + 8;
@@ -246,7 +250,7 @@ impl SavedModel {
         if version == 0 {
             return Err(damaged("format version", "0".into()));
         }
-        if version == TABLE_FORMAT {
+        if is_table_format(version) {
             return Err(bad(
                 "is a model of a user's table (trained with --data), not of the Houses dataset; \
                  price rows with `appraise predict --model FILE --input TABLE`"
@@ -494,6 +498,10 @@ pub struct TableHeader {
     pub network: Option<ModelSpec>,
     /// The ridge part, when the model has one.
     pub linear: Option<crate::ridge::Linear>,
+    /// With a network and a ridge part: the network's share of the output, when not a half
+    /// (format 8; a format 6 file's blend weighs them equally).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_share: Option<f64>,
     /// The photo price head, when the model reads photos (its prediction is the last input).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub photo: Option<crate::table_photos::TablePhotoHead>,
@@ -548,6 +556,10 @@ pub fn table_to_bytes(model: &crate::tabular::TableModel) -> Vec<u8> {
         scale: model.scale.clone(),
         network: table_network_spec(model),
         linear: model.predictor.linear().cloned(),
+        network_share: match &model.predictor {
+            crate::tabular::Predictor::Blend(_, _, share) if *share != 0.5 => Some(*share),
+            _ => None,
+        },
         photo: model.photo.clone(),
         calibration: model.calibration.clone(),
         info: model.info.clone(),
@@ -567,7 +579,13 @@ pub fn table_to_bytes(model: &crate::tabular::TableModel) -> Vec<u8> {
         .expect("f32 tensors serialize");
     let mut out = Vec::with_capacity(PREFIX_LEN + json.len() + tensors.len());
     out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&TABLE_FORMAT.to_le_bytes());
+    // Format 6 unless it needs what an appraise before format 8 would misread.
+    let format = if header.network_share.is_some() {
+        TABLE_FORMAT_8
+    } else {
+        TABLE_FORMAT
+    };
+    out.extend_from_slice(&format.to_le_bytes());
     out.extend_from_slice(&(json.len() as u64).to_le_bytes());
     out.extend_from_slice(&json);
     out.extend_from_slice(&tensors);
@@ -640,7 +658,16 @@ fn table_from_bytes(bytes: &[u8], path: &Path) -> Result<crate::tabular::TableMo
         None => None,
     };
     let predictor = match (network, header.linear) {
-        (Some(n), Some(l)) => Predictor::Blend(n, l),
+        (Some(n), Some(l)) => match header.network_share {
+            Some(share) if (0.0..=1.0).contains(&share) => Predictor::Blend(n, l, share),
+            Some(share) => {
+                return Err(damaged(
+                    "header",
+                    format!("network share {share} is not 0 to 1"),
+                ));
+            }
+            None => Predictor::Blend(n, l, 0.5),
+        },
         (Some(n), None) => Predictor::Network(n),
         (None, Some(l)) => {
             if l.weights.len() != inputs {
@@ -678,12 +705,19 @@ fn read_model_file(path: &Path) -> Result<Vec<u8>> {
     })
 }
 
+/// Whether a file of format `version` holds a table model.
+fn is_table_format(version: u32) -> bool {
+    version == TABLE_FORMAT || version == TABLE_FORMAT_8
+}
+
 /// Reads a model file of either kind.
 pub fn load_any(path: &Path) -> Result<AnyModel> {
     let bytes = read_model_file(path)?;
     if bytes.len() >= PREFIX_LEN
         && &bytes[..MAGIC.len()] == MAGIC
-        && u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes")) == TABLE_FORMAT
+        && is_table_format(u32::from_le_bytes(
+            bytes[8..12].try_into().expect("4 bytes"),
+        ))
     {
         return Ok(AnyModel::Table(Box::new(table_from_bytes(&bytes, path)?)));
     }
