@@ -187,12 +187,27 @@ fn missing_or_wrong_dataset_paths_are_refused() {
         2,
         &["nowhere", "does not exist"],
     );
-    refuses(
-        dir.path(),
-        &["train", "--out", "out"],
-        2,
-        &["git clone https://github.com/emanhamed/Houses-dataset"],
-    );
+    // No dataset anywhere and no downloads allowed (the cache folder lies outside `dir`,
+    // which must stay unchanged).
+    let cache = tempfile::tempdir().unwrap();
+    let cache_dir = cache.path().to_str().unwrap();
+    for command in ["train", "cv", "ingest"] {
+        let mut args = vec![command, "--offline", "--cache-dir", cache_dir];
+        if command == "train" {
+            args.extend(["--out", "out"]);
+        }
+        refuses(
+            dir.path(),
+            &args,
+            2,
+            &[
+                "--offline forbids downloading",
+                "appraise fetch",
+                "git clone https://github.com/emanhamed/Houses-dataset",
+            ],
+        );
+    }
+    assert_eq!(std::fs::read_dir(cache.path()).unwrap().count(), 0);
 }
 
 #[test]

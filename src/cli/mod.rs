@@ -19,6 +19,7 @@ use appraise::cv;
 use appraise::dataset;
 use appraise::device::Compute;
 use appraise::error::{Error, Result};
+use appraise::fetch;
 use appraise::model::ModelSpec;
 use appraise::pipeline::{self, DataConfig, Method, Observer, RunConfig, Silent, Stage};
 use appraise::predict::{self, Format, Queries, Query, UnknownZip};
@@ -52,14 +53,34 @@ pub enum Command {
     Ingest(IngestArgs),
     /// Serve saved models over HTTP: a web page, a JSON API and the Open Inference Protocol (v2).
     Serve(serve::ServeArgs),
+    /// Download the Houses dataset into the cache folder (train, cv and ingest do it on first
+    /// use) and print where it is.
+    Fetch(FetchArgs),
+}
+
+/// Arguments of `appraise fetch`.
+#[derive(Debug, Args)]
+pub struct FetchArgs {
+    /// Cache folder to download into [default: $XDG_CACHE_HOME/appraise or ~/.cache/appraise]
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+
+    /// Download again, even when the dataset is in the cache already (the old copy is replaced
+    /// only once the new one is checked).
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Arguments of `appraise ingest`.
 #[derive(Debug, Args)]
 pub struct IngestArgs {
-    /// Dataset folder holding HousesInfo.txt and the photos [default: $APPRAISE_DATASET, else "Houses-dataset/Houses Dataset"]
+    /// Dataset folder holding HousesInfo.txt and the photos [default: $APPRAISE_DATASET, else "Houses-dataset/Houses Dataset", else the copy in the cache folder, downloaded if missing]
     #[arg(long, value_name = "DIR")]
     pub dataset: Option<PathBuf>,
+
+    /// Never download the dataset: without it on this machine, stop with an error.
+    #[arg(long)]
+    pub offline: bool,
 
     /// Only houses whose zip code occurs at least this many times (as `train` keeps them).
     #[arg(long, default_value_t = DataConfig::default().min_zip_count)]
@@ -77,19 +98,23 @@ pub struct CacheArgs {
     #[arg(long)]
     pub no_cache: bool,
 
-    /// Folder of the photo cache [default: $XDG_CACHE_HOME/appraise or ~/.cache/appraise]
+    /// Folder of the photo cache and of the downloaded dataset [default: $XDG_CACHE_HOME/appraise or ~/.cache/appraise]
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
 }
 
 impl CacheArgs {
+    /// The cache folder, even with --no-cache (which concerns the photos): the downloaded
+    /// dataset lives there.
+    pub fn root(&self) -> PathBuf {
+        self.cache_dir
+            .clone()
+            .unwrap_or_else(appraise::photos::default_cache_dir)
+    }
+
     /// The cache folder to use, or `None` with --no-cache.
     pub fn dir(&self) -> Option<PathBuf> {
-        (!self.no_cache).then(|| {
-            self.cache_dir
-                .clone()
-                .unwrap_or_else(appraise::photos::default_cache_dir)
-        })
+        (!self.no_cache).then(|| self.root())
     }
 }
 
@@ -207,7 +232,7 @@ pub struct EvaluateArgs {
     #[arg(long, value_name = "FILE")]
     pub model: PathBuf,
 
-    /// Dataset folder holding HousesInfo.txt [default: $APPRAISE_DATASET, else "Houses-dataset/Houses Dataset"]
+    /// Dataset folder holding HousesInfo.txt [default: $APPRAISE_DATASET, else "Houses-dataset/Houses Dataset", else the copy in the cache folder]
     #[arg(long, value_name = "DIR")]
     pub dataset: Option<PathBuf>,
 
@@ -319,9 +344,13 @@ pub enum RecipePhotosArg {
 /// The settings shared by `train` and `cv`: data, split, network and training.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Dataset folder holding HousesInfo.txt [default: $APPRAISE_DATASET, else "Houses-dataset/Houses Dataset"]
+    /// Dataset folder holding HousesInfo.txt [default: $APPRAISE_DATASET, else "Houses-dataset/Houses Dataset", else the copy in the cache folder, downloaded if missing]
     #[arg(long, value_name = "DIR")]
     pub dataset: Option<PathBuf>,
+
+    /// Never download the dataset: without it on this machine, stop with an error.
+    #[arg(long)]
+    pub offline: bool,
 
     /// Which network to train.
     #[arg(long, value_enum, default_value_t = ModelKind::Mlp)]
@@ -730,7 +759,6 @@ fn train(args: &TrainArgs) -> Result<()> {
     args.run.check()?;
     let config = args.run.config()?;
     config.train.validate()?;
-    let dataset_dir = dataset::resolve_dataset_dir(args.run.dataset.as_deref())?;
     let out_dir = match &args.out {
         Some(dir) => dir.clone(),
         None => pipeline::default_out_dir(if args.run.model.pretrained() {
@@ -743,6 +771,12 @@ fn train(args: &TrainArgs) -> Result<()> {
         }),
     };
     atomic::check_output_dir(&out_dir, "the run folder (--out)")?;
+    // After the checks of what is cheap to check: a download takes a while.
+    let dataset_dir = houses_dir(
+        args.run.dataset.as_deref(),
+        &args.run.cache,
+        args.run.offline,
+    )?;
     let result = pipeline::run(
         &dataset_dir,
         &config,
@@ -898,7 +932,12 @@ fn evaluate(args: &EvaluateArgs) -> Result<()> {
             "this is a model of the Houses dataset; score it on a dataset folder with --dataset DIR".into(),
         ));
     }
-    let dataset_dir = dataset::resolve_dataset_dir(args.dataset.as_deref())?;
+    let dataset_dir = dataset::find_dataset_dir(args.dataset.as_deref(), &args.cache.root())?
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "the Houses dataset is not on this machine; {GET_DATASET}"
+            ))
+        })?;
     let evaluation = predict::evaluate(
         &model,
         &dataset_dir,
@@ -947,7 +986,6 @@ fn cv(args: &CvArgs) -> Result<()> {
     args.run.check()?;
     let config = args.run.config()?;
     config.train.validate()?;
-    let dataset_dir = dataset::resolve_dataset_dir(args.run.dataset.as_deref())?;
     if let Some(path) = &args.json {
         atomic::check_output_file(path, "the report (--json)")?;
     }
@@ -957,6 +995,11 @@ fn cv(args: &CvArgs) -> Result<()> {
     if jobs == 0 {
         return Err(Error::Usage("--jobs must be at least 1".into()));
     }
+    let dataset_dir = houses_dir(
+        args.run.dataset.as_deref(),
+        &args.run.cache,
+        args.run.offline,
+    )?;
     let done = AtomicUsize::new(0);
     let report = cv::run(
         &dataset_dir,
@@ -1024,7 +1067,7 @@ fn cv(args: &CvArgs) -> Result<()> {
 }
 
 fn ingest(args: &IngestArgs) -> Result<()> {
-    let dataset_dir = dataset::resolve_dataset_dir(args.dataset.as_deref())?;
+    let dataset_dir = houses_dir(args.dataset.as_deref(), &args.cache, args.offline)?;
     println!("[INFO] loading house attributes...");
     let data = dataset::load_houses(&dataset_dir.join(dataset::INFO_FILE))?;
     let config = DataConfig {
@@ -1064,6 +1107,95 @@ fn ingest(args: &IngestArgs) -> Result<()> {
     Ok(())
 }
 
+/// What to do when the Houses dataset is not on this machine.
+const GET_DATASET: &str = "download it with `appraise fetch` (with internet), or give its folder with \
+     --dataset DIR or APPRAISE_DATASET (git clone https://github.com/emanhamed/Houses-dataset)";
+
+/// The Houses dataset's folder: the one named by `flag` or found on this machine (see
+/// [`dataset::find_dataset_dir`]), else downloaded into the cache folder unless `offline`.
+fn houses_dir(flag: Option<&std::path::Path>, cache: &CacheArgs, offline: bool) -> Result<PathBuf> {
+    let cache_dir = cache.root();
+    if let Some(dir) = dataset::find_dataset_dir(flag, &cache_dir)? {
+        return Ok(dir);
+    }
+    if offline {
+        return Err(Error::Usage(format!(
+            "the Houses dataset is not on this machine and --offline forbids downloading it; {GET_DATASET}"
+        )));
+    }
+    let source = fetch::Source::from_env()?;
+    fetch::fetch(
+        &cache_dir,
+        &source,
+        false,
+        &interrupt::cancel(),
+        &mut Fetching,
+    )
+}
+
+/// `appraise fetch`: downloads the dataset (unless cached) and prints its folder.
+fn fetch_command(args: &FetchArgs) -> Result<()> {
+    let cache_dir = args
+        .cache_dir
+        .clone()
+        .unwrap_or_else(appraise::photos::default_cache_dir);
+    let source = fetch::Source::from_env()?;
+    match fetch::cached(&cache_dir) {
+        Some(_) if !args.force => {
+            eprintln!(
+                "[INFO] the Houses dataset is in the cache already (--force downloads it again)"
+            )
+        }
+        _ => {
+            fetch::fetch(
+                &cache_dir,
+                &source,
+                args.force,
+                &interrupt::cancel(),
+                &mut Fetching,
+            )?;
+        }
+    }
+    println!("{}", fetch::dataset_dir(&cache_dir).display());
+    Ok(())
+}
+
+/// Prints a download's notes and, on a terminal, its progress bar, on standard error (standard
+/// output stays the command's own).
+struct Fetching;
+
+impl Observer for Fetching {
+    fn note(&mut self, line: &str) {
+        eprintln!("[INFO] {line}");
+    }
+
+    fn download(&mut self, total: Option<u64>) -> Box<dyn Fn(u64)> {
+        if !std::io::stderr().is_terminal() {
+            return Box::new(|_| {});
+        }
+        let (bar, template) = match total {
+            Some(total) => (
+                indicatif::ProgressBar::new(total),
+                "download [{bar:30}] {bytes}/{total_bytes} ETA {eta}",
+            ),
+            // GitHub makes its archives as it sends them, often without a size.
+            None => {
+                let spinner = indicatif::ProgressBar::new_spinner();
+                spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+                (spinner, "download {spinner} {bytes} {binary_bytes_per_sec}")
+            }
+        };
+        let bar = bar
+            .with_style(
+                indicatif::ProgressStyle::with_template(template)
+                    .expect("a valid template")
+                    .progress_chars("=> "),
+            )
+            .with_finish(indicatif::ProgressFinish::AndClear);
+        Box::new(move |received| bar.set_position(received))
+    }
+}
+
 fn summary(args: &SummaryArgs) -> Result<()> {
     match artifact::load_any(&args.model)? {
         artifact::AnyModel::Houses(model) => print!("{}", model.summary()),
@@ -1084,6 +1216,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Summary(args) => summary(args),
         Command::Ingest(args) => ingest(args),
         Command::Serve(args) => serve::serve(args),
+        Command::Fetch(args) => fetch_command(args),
         Command::Synth(args) if args.table => {
             appraise::synth::write_table(args.houses, args.seed, &args.out).map(|()| {
                 eprintln!(

@@ -4,12 +4,18 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// Runs the `appraise` binary in `cwd` (without `APPRAISE_DATASET`).
+/// Where tests that might download the dataset send the request: nothing listens on port 9
+/// of loopback, so no test reaches the internet or fills a real cache.
+pub const NO_DOWNLOADS: &str = "http://127.0.0.1:9/no-downloads-in-tests.tar.gz";
+
+/// Runs the `appraise` binary in `cwd` (without `APPRAISE_DATASET`, and with downloads sent to
+/// [`NO_DOWNLOADS`]).
 pub fn appraise(args: &[&str], cwd: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_appraise"))
         .args(args)
         .current_dir(cwd)
         .env_remove("APPRAISE_DATASET")
+        .env("APPRAISE_DATA_URL", NO_DOWNLOADS)
         .output()
         .expect("the appraise binary runs")
 }

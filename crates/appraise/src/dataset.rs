@@ -15,7 +15,8 @@ use crate::table::{Frame, Values};
 pub const INFO_FILE: &str = "HousesInfo.txt";
 /// Environment variable that may name the dataset folder.
 pub const DATASET_ENV: &str = "APPRAISE_DATASET";
-/// Where appraise looks when neither `--dataset` nor `APPRAISE_DATASET` is given.
+/// Where appraise looks first when neither `--dataset` nor `APPRAISE_DATASET` is given (then
+/// in the cache, [`crate::fetch`]).
 pub const DEFAULT_DATASET_DIR: &str = "Houses-dataset/Houses Dataset";
 
 /// One house: a line of `HousesInfo.txt`.
@@ -173,28 +174,30 @@ pub fn load_houses(path: &Path) -> Result<Dataset> {
     })
 }
 
-/// Finds the dataset folder: `--dataset` if given, else `APPRAISE_DATASET`, else
-/// `Houses-dataset/Houses Dataset` under the current folder.
-pub fn resolve_dataset_dir(flag: Option<&Path>) -> Result<PathBuf> {
-    let how_to_get = "get the data with: git clone https://github.com/emanhamed/Houses-dataset \
-                      (then pass --dataset \"Houses-dataset/Houses Dataset\" or set APPRAISE_DATASET)";
+/// Finds the dataset folder without downloading it: `flag` (the folder the user named) if
+/// given, else `APPRAISE_DATASET`, else `Houses-dataset/Houses Dataset` under the current
+/// folder, else the copy [`crate::fetch`] downloaded into `cache_dir`. `None`: none of these
+/// is there. A folder the user named must exist: nothing is downloaded in its place.
+pub fn find_dataset_dir(flag: Option<&Path>, cache_dir: &Path) -> Result<Option<PathBuf>> {
     let (dir, source) = if let Some(dir) = flag {
         (dir.to_path_buf(), "--dataset")
     } else if let Some(dir) = std::env::var_os(DATASET_ENV).filter(|v| !v.is_empty()) {
         (PathBuf::from(dir), DATASET_ENV)
     } else {
-        let dir = PathBuf::from(DEFAULT_DATASET_DIR);
-        if !dir.is_dir() {
-            return Err(Error::Usage(format!(
-                "no dataset given and no '{DEFAULT_DATASET_DIR}' folder here; {how_to_get}"
-            )));
-        }
-        return Ok(dir);
+        let local = PathBuf::from(DEFAULT_DATASET_DIR);
+        return Ok(if local.is_dir() {
+            Some(local)
+        } else {
+            crate::fetch::cached(cache_dir)
+        });
     };
     if !dir.exists() {
         return Err(Error::Input {
             path: dir,
-            message: format!("dataset folder (from {source}) does not exist; {how_to_get}"),
+            message: format!(
+                "dataset folder (from {source}) does not exist; check the path, or leave out \
+                 {source} to use the copy appraise downloads"
+            ),
         });
     }
     if !dir.is_dir() {
@@ -205,7 +208,7 @@ pub fn resolve_dataset_dir(flag: Option<&Path>) -> Result<PathBuf> {
             ),
         });
     }
-    Ok(dir)
+    Ok(Some(dir))
 }
 
 /// Keeps only houses whose zip code occurs at least `min_count` times, preserving file order.

@@ -56,6 +56,10 @@ pub enum Error {
         message: String,
     },
 
+    /// Downloading the dataset failed, or what arrived is not the expected dataset.
+    #[error("{0}")]
+    Download(String),
+
     /// The user pressed Ctrl-C.
     #[error("interrupted; no output was written (files from earlier runs are untouched)")]
     Interrupted,
@@ -67,7 +71,7 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Usage(_) | Error::Parse { .. } | Error::Input { .. } | Error::Field { .. } => 2,
-            Error::Io { .. } | Error::Training(_) => 1,
+            Error::Io { .. } | Error::Training(_) | Error::Download(_) => 1,
             Error::Interrupted => 130,
         }
     }

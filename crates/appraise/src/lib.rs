@@ -1,9 +1,10 @@
 //! appraise: predict house prices with neural networks, from a house's attributes.
 //!
 //! The library reproduces PyImageSearch's "Regression with Keras" (Part 1) on the Houses
-//! dataset: [`dataset`] reads `HousesInfo.txt`, [`split`] splits exactly as scikit-learn,
-//! [`preprocess`] scales and encodes, [`model`] and [`train`] define and fit the network with
-//! Keras's defaults, [`metrics`] scores it, and [`pipeline`] runs all of it end to end.
+//! dataset: [`fetch`] downloads it on first use, [`dataset`] reads `HousesInfo.txt`, [`split`]
+//! splits exactly as scikit-learn, [`preprocess`] scales and encodes, [`model`] and [`train`]
+//! define and fit the network with Keras's defaults, [`metrics`] scores it, and [`pipeline`]
+//! runs all of it end to end.
 //! [`tabular`] does the same on a user's own table. A caller hands every run a
 //! [`context::Context`]: device, cache folder, stop flag and observer.
 
@@ -18,6 +19,7 @@ pub mod device;
 pub mod encoder;
 pub mod error;
 pub mod extractor;
+pub mod fetch;
 pub mod float_mode;
 pub mod interval;
 pub mod matmul;

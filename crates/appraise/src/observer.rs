@@ -46,6 +46,11 @@ pub trait Observer {
     fn photos(&mut self, _total: usize) -> Box<dyn Fn(usize) + Sync> {
         Box::new(|_| {})
     }
+    /// A download of `total` bytes (`None`: size unknown) is starting; the returned function
+    /// hears how many bytes have arrived.
+    fn download(&mut self, _total: Option<u64>) -> Box<dyn Fn(u64)> {
+        Box::new(|_| {})
+    }
     /// The network about to be trained, as Keras's `model.summary()` prints it.
     fn model_summary(&mut self, _summary: &str) {}
     /// A line of information (the recipe's candidates and choice).
