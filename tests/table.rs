@@ -457,6 +457,22 @@ fn the_recipe_prices_sacramento_within_its_target() {
     );
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["mape"].as_f64().unwrap(), mape);
+    // The blend's weights and the per-level price factors: format 8, listed by summary.
+    let bytes = std::fs::read(out.join("model.appraise")).unwrap();
+    assert_eq!(u32::from_le_bytes(bytes[8..12].try_into().unwrap()), 8);
+    let (summary, _) = run_ok(
+        &[
+            "summary",
+            "--model",
+            out.join("model.appraise").to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
+    assert!(summary.contains("price factors per level of "), "{summary}");
+    assert!(
+        stdout.contains("recipe price factors per level of "),
+        "{stdout}"
+    );
     // Price ranges: 80% by default, any level, or none; a bad level is refused.
     assert!(
         stdout.contains("[INFO] 80% price range: covers "),

@@ -5,7 +5,7 @@
 //! | bytes | content |
 //! |---|---|
 //! | 8 | magic `APPRAISE` |
-//! | 4 | format version (u32): 1 for Part 1 models, 2 for photo and recipe models, 3 for recipe models with a price factor, 4 for recipe models that read the frontal photo's score, 5 for recipe models with a photo price head or without attributes, 6 for models of a user's table, 7 for recipe models with a price factor per zip code, 8 for models of a user's table whose blend is not weighed half and half (an older appraise refuses a newer format rather than misread it) |
+//! | 4 | format version (u32): 1 for Part 1 models, 2 for photo and recipe models, 3 for recipe models with a price factor, 4 for recipe models that read the frontal photo's score, 5 for recipe models with a photo price head or without attributes, 6 for models of a user's table, 7 for recipe models with a price factor per zip code, 8 for models of a user's table whose blend is not weighed half and half or that have price factors per level (an older appraise refuses a newer format rather than misread it) |
 //! | 8 | length N of the JSON header (u64) |
 //! | N | JSON header ([`Header`]): appraise version, model config, preprocessing, metadata |
 //! | rest | the weights as a safetensors file: every tensor by its path in the network, f32 (the MLP's `layers.{i}.weight` of shape `[in, out]`, Keras's kernel layout, and `layers.{i}.bias`; convolutions `[out, in, 3, 3]`; BatchNorm `gamma`, `beta`, `running_mean`, `running_var`) |
@@ -39,7 +39,8 @@ pub const MAGIC: &[u8; 8] = b"APPRAISE";
 /// Version 6: models of a user's own table (`--data`), whose header is a [`TableHeader`].
 /// Version 7: recipe models with a price factor per zip code.
 /// Version 8: models of a user's table that an appraise reading version 6 would misprice
-/// (a blend not weighed half and half); their header is a [`TableHeader`] too.
+/// (a blend not weighed half and half, price factors per level); their header is a
+/// [`TableHeader`] too.
 pub const FORMAT_VERSION: u32 = 8;
 /// The format version of table models (those that need nothing newer; see [`FORMAT_VERSION`]).
 pub const TABLE_FORMAT: u32 = 6;
@@ -502,6 +503,9 @@ pub struct TableHeader {
     /// (format 8; a format 6 file's blend weighs them equally).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network_share: Option<f64>,
+    /// A price factor per level of one categorical column (format 8).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level_factors: Option<crate::level_factors::LevelFactors>,
     /// The photo price head, when the model reads photos (its prediction is the last input).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub photo: Option<crate::table_photos::TablePhotoHead>,
@@ -560,6 +564,7 @@ pub fn table_to_bytes(model: &crate::tabular::TableModel) -> Vec<u8> {
             crate::tabular::Predictor::Blend(_, _, share) if *share != 0.5 => Some(*share),
             _ => None,
         },
+        level_factors: model.level_factors.clone(),
         photo: model.photo.clone(),
         calibration: model.calibration.clone(),
         info: model.info.clone(),
@@ -580,7 +585,7 @@ pub fn table_to_bytes(model: &crate::tabular::TableModel) -> Vec<u8> {
     let mut out = Vec::with_capacity(PREFIX_LEN + json.len() + tensors.len());
     out.extend_from_slice(MAGIC);
     // Format 6 unless it needs what an appraise before format 8 would misread.
-    let format = if header.network_share.is_some() {
+    let format = if header.network_share.is_some() || header.level_factors.is_some() {
         TABLE_FORMAT_8
     } else {
         TABLE_FORMAT
@@ -684,6 +689,7 @@ fn table_from_bytes(bytes: &[u8], path: &Path) -> Result<crate::tabular::TableMo
         predictor,
         photo: header.photo,
         calibration: header.calibration,
+        level_factors: header.level_factors,
         info: header.info,
     })
 }
@@ -789,6 +795,19 @@ pub fn table_summary(model: &crate::tabular::TableModel) -> String {
         "trained on {} ({} rows, {} with a price; {} training, {} test, split seed {}) by {method}",
         i.data, i.rows, i.kept_rows, i.train_rows, i.test_rows, i.config.split_seed
     );
+    if let crate::tabular::PriceScale::Log { factor, .. } = &model.scale {
+        let _ = writeln!(out, "price factor: x{factor:.4}");
+    }
+    if let Some(levels) = &model.level_factors {
+        let _ = writeln!(out, "price factors per level of {}", levels.label());
+    }
+    if let crate::tabular::Predictor::Blend(_, _, share) = &model.predictor {
+        let _ = writeln!(
+            out,
+            "blend: the networks' mean weighs {share:.4}, the ridge model {:.4}",
+            1.0 - share
+        );
+    }
     let _ = writeln!(
         out,
         "test MAPE {:.2}%, median APE {:.2}%, R2 {:.4}",

@@ -22,6 +22,7 @@ pub mod extractor;
 pub mod fetch;
 pub mod float_mode;
 pub mod interval;
+pub mod level_factors;
 pub mod matmul;
 pub mod metrics;
 pub mod model;

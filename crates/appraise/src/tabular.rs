@@ -18,6 +18,7 @@ use crate::encoder::{Encoder, EncoderConfig, Scaling, Unseen, Warnings, merge_un
 use crate::error::{Error, Result};
 use crate::extractor::Backbone;
 use crate::interval::{Calibration, Coverage};
+use crate::level_factors::{LevelFactors, level_keys};
 use crate::metrics::Metrics;
 use crate::model::{Ensemble, Mlp, MlpConfig, ModelSpec, Network};
 use crate::optim::AdamConfig;
@@ -93,6 +94,13 @@ pub struct TableRecipe {
     /// best inner MAPE, and its best ridge model if it is a peer too) instead of keeping the
     /// best candidate alone.
     pub blend: bool,
+    /// With `calibrate` and the attributes, also give each level of the most predictive
+    /// categorical column (the one the baseline prices by) its own price factor, chosen on its
+    /// training rows' out-of-fold prices and shrunk toward the overall one
+    /// ([`crate::level_factors`]).
+    pub level_factors: bool,
+    /// How many rows' weight the overall factor has in each level's factor.
+    pub level_factor_prior: f64,
 }
 
 impl Default for TableRecipe {
@@ -112,6 +120,8 @@ impl Default for TableRecipe {
             photos: crate::recipe::PhotoUse::Auto,
             attributes: true,
             blend: true,
+            level_factors: true,
+            level_factor_prior: 40.0,
         }
     }
 }
@@ -120,6 +130,12 @@ impl TableRecipe {
     fn validate(&self) -> Result<()> {
         if self.folds < 2 {
             return Err(Error::Usage("the recipe needs at least 2 folds".into()));
+        }
+        if !(self.level_factor_prior >= 0.0 && self.level_factor_prior.is_finite()) {
+            return Err(Error::Usage(format!(
+                "the recipe's level_factor_prior must be a number of rows, 0 or more; got {}",
+                self.level_factor_prior
+            )));
         }
         if self.weight_decays.is_empty() && self.ridge_penalties.is_empty() {
             return Err(Error::Usage(
@@ -293,6 +309,8 @@ pub struct TableModel {
     pub photo: Option<TablePhotoHead>,
     /// The out-of-fold errors its price ranges come from (`None`: the model gives no ranges).
     pub calibration: Option<Calibration>,
+    /// A price factor per level of one categorical column, if the recipe fitted them.
+    pub level_factors: Option<LevelFactors>,
     /// How and on what it was trained.
     pub info: TableInfo,
 }
@@ -463,6 +481,7 @@ pub fn fit(
             };
             RecipeParts {
                 scale,
+                level_factors: None,
                 encoder,
                 predictor: Predictor::Network(network),
                 photo: None,
@@ -483,6 +502,7 @@ pub fn fit(
     };
     let RecipeParts {
         scale,
+        level_factors,
         encoder,
         predictor,
         photo,
@@ -497,6 +517,7 @@ pub fn fit(
         predictor,
         photo,
         calibration,
+        level_factors,
         info: TableInfo {
             data: frame.path.display().to_string(),
             fingerprint: String::new(),
@@ -554,6 +575,7 @@ fn network_images(montages: &[u8]) -> Vec<f32> {
 /// What the recipe fitted: price scale, encoder, predictor, photo head, candidates, choice.
 struct RecipeParts {
     scale: PriceScale,
+    level_factors: Option<LevelFactors>,
     encoder: Encoder,
     predictor: Predictor,
     photo: Option<TablePhotoHead>,
@@ -887,10 +909,36 @@ fn fit_recipe(
         *factor = candidates[chosen].factor;
     }
     // The ranges come from the chosen candidate's out-of-fold prices, as the model makes them.
-    let out_of_fold: Vec<f64> = outputs.iter().map(|&o| scale.price(o)).collect();
+    let mut out_of_fold: Vec<f64> = outputs.iter().map(|&o| scale.price(o)).collect();
+    let level_factors = (recipe.calibrate && recipe.level_factors && recipe.attributes)
+        .then(|| most_predictive_category(frame, schema, train_rows, prices))
+        .flatten()
+        .map(|column| {
+            let keys = level_keys(frame, &column, train_rows);
+            let levels = LevelFactors::fit(
+                &column,
+                &keys,
+                prices,
+                &out_of_fold,
+                recipe.level_factor_prior,
+            );
+            for (price, factor) in out_of_fold
+                .iter_mut()
+                .zip(levels.of_rows(frame, train_rows))
+            {
+                *price *= factor;
+            }
+            observer.note(&format!(
+                "recipe price factors per level of {column}: inner {}-fold CV MAPE {:.2}%",
+                recipe.folds,
+                Metrics::compute(prices, &out_of_fold).mape
+            ));
+            levels
+        });
     let calibration = Some(Calibration::from_out_of_fold(prices, &out_of_fold));
     Ok(RecipeParts {
         scale,
+        level_factors,
         encoder,
         predictor,
         photo,
@@ -1016,10 +1064,13 @@ impl TableModel {
             _ => Vec::new(),
         };
         let outputs = self.predictor.outputs(&features, self.width(), &images);
-        Ok((
-            outputs.into_iter().map(|o| self.scale.price(o)).collect(),
-            unseen,
-        ))
+        let mut prices: Vec<f64> = outputs.into_iter().map(|o| self.scale.price(o)).collect();
+        if let Some(levels) = &self.level_factors {
+            for (price, factor) in prices.iter_mut().zip(levels.of_rows(frame, rows)) {
+                *price *= factor;
+            }
+        }
+        Ok((prices, unseen))
     }
 }
 
@@ -1051,64 +1102,119 @@ pub fn baselines(
 ) -> Vec<(String, Vec<f64>)> {
     let overall = median(&mut train_prices.to_vec());
     let mut out = vec![("global median price".to_string(), vec![overall; test.len()])];
-    let area = schema
+    let area = area_column(frame, schema);
+    let per_unit = |r: usize| area.and_then(|a| a[r]).filter(|&a| a > 0.0);
+    if let Some(column) = most_predictive_category(frame, schema, train, train_prices) {
+        let medians = LevelMedians::fit(frame, schema, &column, train, train_prices);
+        let prices = test
+            .iter()
+            .map(|&r| medians.price(r, per_unit(r)))
+            .collect();
+        let what = if area.is_some() {
+            format!("median price per area unit by {column}, x area")
+        } else {
+            format!("median price by {column}")
+        };
+        out.push((what, prices));
+    }
+    out
+}
+
+/// The area of each row of `frame` in the schema's area column, when one is declared.
+fn area_column<'a>(frame: &'a Frame, schema: &Schema) -> Option<&'a [Option<f64>]> {
+    schema
         .area
         .as_ref()
         .and_then(|a| frame.find(a))
         .and_then(|c| match &frame.columns[c] {
-            Values::Numbers(v) => Some(v),
+            Values::Numbers(v) => Some(v.as_slice()),
             Values::Texts(_) => None,
-        });
-    let per_unit = |r: usize| area.and_then(|a| a[r]).filter(|&a| a > 0.0);
-    let mut best: Option<(f64, String, Vec<f64>)> = None;
+        })
+}
+
+/// The median price (per area unit when an area column is declared) of each level of one
+/// categorical column over training rows.
+struct LevelMedians<'a> {
+    values: &'a Values,
+    medians: std::collections::BTreeMap<String, f64>,
+    /// The median over every training row, for a level they lack.
+    fallback: f64,
+    per_area: bool,
+}
+
+impl<'a> LevelMedians<'a> {
+    fn fit(
+        frame: &'a Frame,
+        schema: &Schema,
+        column: &str,
+        train: &[usize],
+        prices: &[f64],
+    ) -> Self {
+        let values = &frame.columns[frame.find(column).expect("a column")];
+        let area = area_column(frame, schema);
+        let value = |r: usize, price: f64| match area.and_then(|a| a[r]).filter(|&a| a > 0.0) {
+            Some(a) => price / a,
+            None => price,
+        };
+        let mut by_level: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
+        let mut all = Vec::new();
+        for (&r, &p) in train.iter().zip(prices) {
+            let v = value(r, p);
+            by_level.entry(values.display(r)).or_default().push(v);
+            all.push(v);
+        }
+        Self {
+            values,
+            medians: by_level
+                .into_iter()
+                .map(|(k, mut v)| (k, median(&mut v)))
+                .collect(),
+            fallback: median(&mut all),
+            per_area: area.is_some(),
+        }
+    }
+
+    /// The baseline's price of row `r` of area `area` (when known and positive).
+    fn price(&self, r: usize, area: Option<f64>) -> f64 {
+        let m = self
+            .medians
+            .get(&self.values.display(r))
+            .copied()
+            .unwrap_or(self.fallback);
+        match (self.per_area, area) {
+            (true, Some(a)) => m * a,
+            _ => m,
+        }
+    }
+}
+
+/// The categorical column whose per-level median prices (per area unit when an area column
+/// is declared) price the training rows best: the one the baseline prices by and the recipe
+/// gives per-level price factors. `None` without a categorical column.
+pub fn most_predictive_category(
+    frame: &Frame,
+    schema: &Schema,
+    train: &[usize],
+    train_prices: &[f64],
+) -> Option<String> {
+    let area = area_column(frame, schema);
+    let mut best: Option<(f64, String)> = None;
     for info in schema
         .columns
         .iter()
         .filter(|c| c.role == Role::Categorical)
     {
-        let values = &frame.columns[frame.find(&info.name).expect("a column")];
-        let value = |r: usize, price: f64| match (area, per_unit(r)) {
-            (Some(_), Some(a)) => price / a,
-            _ => price,
-        };
-        let mut by_level: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
-        let mut all = Vec::new();
-        for (&r, &p) in train.iter().zip(train_prices) {
-            let v = value(r, p);
-            by_level.entry(values.display(r)).or_default().push(v);
-            all.push(v);
-        }
-        let fallback = median(&mut all);
-        let medians: std::collections::BTreeMap<String, f64> = by_level
-            .into_iter()
-            .map(|(k, mut v)| (k, median(&mut v)))
+        let medians = LevelMedians::fit(frame, schema, &info.name, train, train_prices);
+        let fitted: Vec<f64> = train
+            .iter()
+            .map(|&r| medians.price(r, area.and_then(|a| a[r]).filter(|&a| a > 0.0)))
             .collect();
-        let price = |r: usize| {
-            let m = medians.get(&values.display(r)).copied().unwrap_or(fallback);
-            match (area, per_unit(r)) {
-                (Some(_), Some(a)) => m * a,
-                _ => m,
-            }
-        };
-        let fitted: Vec<f64> = train.iter().map(|&r| price(r)).collect();
         let mape = Metrics::compute(train_prices, &fitted).mape;
         if best.as_ref().is_none_or(|b| mape < b.0) {
-            best = Some((
-                mape,
-                info.name.clone(),
-                test.iter().map(|&r| price(r)).collect(),
-            ));
+            best = Some((mape, info.name.clone()));
         }
     }
-    if let Some((_, name, prices)) = best {
-        let what = if area.is_some() {
-            format!("median price per area unit by {name}, x area")
-        } else {
-            format!("median price by {name}")
-        };
-        out.push((what, prices));
-    }
-    out
+    best.map(|b| b.1)
 }
 
 /// One split of a table's cross-validation.
