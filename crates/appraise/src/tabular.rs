@@ -694,20 +694,26 @@ fn candidates_on(
 /// one's on the same inputs (as on the Houses dataset).
 const BLEND_WITHIN: f64 = 1.25;
 
+/// The ridge model's shares of a blend that are tried; the networks share the rest equally.
+const RIDGE_SHARES: [f64; 6] = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5];
+
 /// The blend of one input set's peers (`own`, from [`candidates_on`]): its networks whose
-/// inner MAPE is within [`BLEND_WITHIN`] of the best candidate's, and its best ridge model
-/// when it is a peer too, each candidate weighing the same. `None` with fewer than two peers.
+/// inner MAPE is within [`BLEND_WITHIN`] of the best candidate's, weighing the same, and its
+/// best ridge model when it is a peer too, with the share of [`RIDGE_SHARES`] whose blended
+/// out-of-fold prices err least (non-negative weights summing to one, fitted on the
+/// out-of-fold predictions only). `None` without two network peers or a network and a ridge.
 fn peer_blend(
     own: &[(TableCandidate, Predictor, Vec<f64>)],
     suffix: &str,
     score: &dyn Fn(&[f64]) -> (f64, f64),
 ) -> Option<(TableCandidate, Predictor, Vec<f64>)> {
+    type Entry = (TableCandidate, Predictor, Vec<f64>);
     let best = own
         .iter()
         .map(|c| c.0.inner_mape)
         .fold(f64::INFINITY, f64::min);
-    let peer = |c: &&(TableCandidate, Predictor, Vec<f64>)| c.0.inner_mape <= BLEND_WITHIN * best;
-    let networks: Vec<&(TableCandidate, Predictor, Vec<f64>)> = own
+    let peer = |c: &&Entry| c.0.inner_mape <= BLEND_WITHIN * best;
+    let networks: Vec<&Entry> = own
         .iter()
         .filter(|c| matches!(c.1, Predictor::Network(_)))
         .filter(peer)
@@ -717,14 +723,31 @@ fn peer_blend(
         .filter(|c| matches!(c.1, Predictor::Ridge(_)))
         .filter(peer)
         .min_by(|a, b| a.0.inner_mape.total_cmp(&b.0.inner_mape));
-    let pool: Vec<&(TableCandidate, Predictor, Vec<f64>)> =
-        networks.iter().copied().chain(ridge).collect();
-    if pool.len() < 2 {
+    if networks.is_empty() || networks.len() + usize::from(ridge.is_some()) < 2 {
         return None;
     }
-    let outputs: Vec<f64> = (0..pool[0].2.len())
-        .map(|r| pool.iter().map(|c| c.2[r]).sum::<f64>() / pool.len() as f64)
+    let rows = networks[0].2.len();
+    let net_mean: Vec<f64> = (0..rows)
+        .map(|r| networks.iter().map(|c| c.2[r]).sum::<f64>() / networks.len() as f64)
         .collect();
+    let mix = |share: f64| -> Vec<f64> {
+        match ridge {
+            Some(l) => (0..rows)
+                .map(|r| (1.0 - share) * net_mean[r] + share * l.2[r])
+                .collect(),
+            None => net_mean.clone(),
+        }
+    };
+    let shares: &[f64] = if ridge.is_some() {
+        &RIDGE_SHARES
+    } else {
+        &[0.0]
+    };
+    let (share, (inner_mape, factor)) = shares
+        .iter()
+        .map(|&share| (share, score(&mix(share))))
+        .min_by(|a, b| a.1.0.total_cmp(&b.1.0))
+        .expect("a share");
     // Every network candidate has the same number of members, so the ensemble of all of
     // them averages the candidates.
     let members: Vec<Mlp> = networks
@@ -735,29 +758,28 @@ fn peer_blend(
         })
         .collect();
     let ensemble = Network::Ensemble(Ensemble { members });
-    let predictor = match ridge {
-        None => Predictor::Network(ensemble),
-        Some((_, Predictor::Ridge(l), _)) if !networks.is_empty() => {
-            let share = networks.len() as f64 / pool.len() as f64;
-            Predictor::Blend(ensemble, l.clone(), share)
-        }
-        _ => return None,
-    };
-    let labels: Vec<&str> = pool
+    let mut labels: Vec<String> = networks
         .iter()
-        .map(|c| c.0.label.trim_end_matches(suffix))
+        .map(|c| c.0.label.trim_end_matches(suffix).to_string())
         .collect();
-    let (inner_mape, factor) = score(&outputs);
+    let predictor = match ridge {
+        Some((c, Predictor::Ridge(l), _)) if share > 0.0 => {
+            labels.push(format!("{} x{share}", c.label.trim_end_matches(suffix)));
+            Predictor::Blend(ensemble, l.clone(), 1.0 - share)
+        }
+        _ if networks.len() < 2 => return None,
+        _ => Predictor::Network(ensemble),
+    };
     let candidate = TableCandidate {
         label: format!(
             "blend of {} candidates ({}){suffix}",
-            pool.len(),
+            labels.len(),
             labels.join("; ")
         ),
         inner_mape,
         factor,
     };
-    Some((candidate, predictor, outputs))
+    Some((candidate, predictor, mix(share)))
 }
 
 fn fit_recipe(
