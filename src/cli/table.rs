@@ -283,10 +283,7 @@ pub fn cv(args: &CvArgs, scheme: &Scheme) -> Result<()> {
     }
     let stats = |f: &dyn Fn(&tabular::TableSplitResult) -> &Metrics| {
         let v: Vec<f64> = results.iter().map(|r| f(r).mape).collect();
-        let n = v.len() as f64;
-        let mean = v.iter().sum::<f64>() / n;
-        let std = (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n).sqrt();
-        (mean, std)
+        appraise::stats::mean_std(&v)
     };
     println!(
         "\nMean ± standard deviation of the test MAPE over {} splits:",

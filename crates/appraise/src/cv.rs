@@ -85,7 +85,6 @@ pub struct Report {
 }
 
 fn summarize(method: &str, all: &[&Metrics]) -> Summary {
-    let n = all.len() as f64;
     let pick: [fn(&Metrics) -> f64; 7] = [
         |m| m.mape,
         |m| m.ape_std,
@@ -98,8 +97,8 @@ fn summarize(method: &str, all: &[&Metrics]) -> Summary {
     let mut mean = [0.0; 7];
     let mut std = [0.0; 7];
     for (k, f) in pick.iter().enumerate() {
-        mean[k] = all.iter().map(|m| f(m)).sum::<f64>() / n;
-        std[k] = (all.iter().map(|m| (f(m) - mean[k]).powi(2)).sum::<f64>() / n).sqrt();
+        let values: Vec<f64> = all.iter().map(|m| f(m)).collect();
+        (mean[k], std[k]) = crate::stats::mean_std(&values);
     }
     let count = all.iter().map(|m| m.count).sum::<usize>() / all.len().max(1);
     let make = |v: [f64; 7]| Metrics {

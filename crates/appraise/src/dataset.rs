@@ -226,10 +226,8 @@ pub fn filter_min_zip_count(houses: &[House], min_count: usize) -> Vec<House> {
 
 /// Mean and sample standard deviation (n - 1) of the prices, as pandas computes them.
 pub fn price_mean_std(houses: &[House]) -> (f64, f64) {
-    let n = houses.len() as f64;
-    let mean = houses.iter().map(|h| h.price).sum::<f64>() / n;
-    let var = houses.iter().map(|h| (h.price - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
-    (mean, var.sqrt())
+    let prices: Vec<f64> = houses.iter().map(|h| h.price).collect();
+    crate::stats::mean_sample_std(&prices)
 }
 
 /// The zip-code column of the Houses dataset's table.

@@ -207,13 +207,6 @@ fn median(values: &mut [f64]) -> f64 {
     }
 }
 
-fn mean_std(values: &[f64]) -> (f64, f64) {
-    let n = values.len().max(1) as f64;
-    let mean = values.iter().sum::<f64>() / n;
-    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
-    (mean, var.sqrt())
-}
-
 fn level(values: &Values, row: usize) -> String {
     values.key(row).unwrap_or_else(|| MISSING_LEVEL.to_string())
 }
@@ -553,7 +546,7 @@ fn fit_number(
     let floor = if floor.is_finite() { floor } else { 0.0 };
     let ceiling = present.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let ceiling = ceiling.is_finite().then_some(ceiling);
-    let (m, s) = mean_std(&present);
+    let (m, s) = crate::stats::mean_std(&present);
     let skew = if s > 0.0 {
         present.iter().map(|v| ((v - m) / s).powi(3)).sum::<f64>() / present.len() as f64
     } else {
@@ -577,7 +570,7 @@ fn fit_number(
                 .fold(f64::NEG_INFINITY, f64::max);
             (lo, hi - lo)
         }
-        Scaling::Standard => mean_std(&transformed),
+        Scaling::Standard => crate::stats::mean_std(&transformed),
     };
     let scale = if scale > 1e-12 { scale } else { 1.0 };
     ColumnEncoding::Number {
@@ -681,7 +674,7 @@ fn fit_category(
                 .unwrap_or(fold_prior);
         }
     }
-    let (shift, scale) = mean_std(&oof);
+    let (shift, scale) = crate::stats::mean_std(&oof);
     let scale = if scale > 1e-12 { scale } else { 1.0 };
     let block = oof.iter().map(|m| (m - shift) / scale).collect();
     let encoding = ColumnEncoding::TargetMean {

@@ -41,6 +41,7 @@ pub mod ridge;
 pub mod rng;
 pub mod schema;
 pub mod split;
+pub mod stats;
 pub mod synth;
 pub mod table;
 pub mod table_photos;

@@ -63,8 +63,7 @@ impl Metrics {
             .zip(predicted)
             .map(|(&a, &p)| abs_pct_error(a, p))
             .collect();
-        let mape = apes.iter().sum::<f64>() / n;
-        let ape_std = (apes.iter().map(|e| (e - mape).powi(2)).sum::<f64>() / n).sqrt();
+        let (mape, ape_std) = crate::stats::mean_std(&apes);
         apes.sort_by(f64::total_cmp);
         let mid = apes.len() / 2;
         let median_ape = if apes.len() % 2 == 1 {

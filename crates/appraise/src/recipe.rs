@@ -311,12 +311,15 @@ impl RecipeInputs {
         for k in 0..width {
             columns.push(photo_columns.iter().map(|row| row[k]).collect());
         }
-        let (mean, std) = columns.iter().map(|c| mean_std(c)).unzip();
+        let (mean, std) = columns
+            .iter()
+            .map(|c| crate::stats::standardizer(c))
+            .unzip();
         let log_prices: Vec<f64> = houses
             .iter()
             .map(|h| log_target(target, h.price, h.area))
             .collect();
-        let (log_price_mean, log_price_std) = mean_std(&log_prices);
+        let (log_price_mean, log_price_std) = crate::stats::standardizer(&log_prices);
         Self {
             zip_codes: if attributes {
                 zip_codes.to_vec()
@@ -484,14 +487,6 @@ fn zip_factors(zip_codes: &[u32], houses: &[House], prices: &[f64], prior: f64) 
             (mape_factor(&actual, &predicted).ln() * n / (n + prior)).exp()
         })
         .collect()
-}
-
-fn mean_std(values: &[f64]) -> (f64, f64) {
-    let n = values.len().max(1) as f64;
-    let mean = values.iter().sum::<f64>() / n;
-    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
-    let std = var.sqrt();
-    (mean, if std > 1e-12 { std } else { 1.0 })
 }
 
 /// One candidate of the grid and its inner cross-validation score.

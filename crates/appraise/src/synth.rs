@@ -238,8 +238,7 @@ mod tests {
         let parsed = parse_houses(&housesinfo(&hs), Path::new("HousesInfo.txt")).unwrap();
         assert_eq!(parsed, hs);
         let log_ratios: Vec<f64> = hs.iter().map(|h| (h.price / rule_price(h)).ln()).collect();
-        let mean = log_ratios.iter().sum::<f64>() / 2000.0;
-        let std = (log_ratios.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / 2000.0).sqrt();
+        let (mean, std) = crate::stats::mean_std(&log_ratios);
         assert!(mean.abs() < 0.01, "{mean}");
         assert!((std - NOISE).abs() < 0.01, "{std}");
         assert!(

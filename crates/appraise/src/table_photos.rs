@@ -292,9 +292,7 @@ pub fn fit(
     let all: Vec<usize> = (0..y.len()).collect();
     let linear = design.fit(&all, y, PENALTIES[best]);
     let chosen = oof.swap_remove(best);
-    let n = chosen.len().max(1) as f64;
-    let mean = chosen.iter().sum::<f64>() / n;
-    let std = (chosen.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
+    let (mean, std) = crate::stats::standardizer(&chosen);
     let head = TablePhotoHead {
         backbone,
         columns: columns.to_vec(),
@@ -303,7 +301,7 @@ pub fn fit(
         bias: linear.bias,
         inner_mae: mae(&chosen),
         mean,
-        std: if std > 1e-12 { std } else { 1.0 },
+        std,
     };
     (head, chosen)
 }

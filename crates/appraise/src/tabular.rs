@@ -801,11 +801,7 @@ fn fit_recipe(
         )));
     }
     let logs: Vec<f64> = prices.iter().map(|p| p.ln()).collect();
-    let (mean, std) = {
-        let m = logs.iter().sum::<f64>() / n as f64;
-        let v = logs.iter().map(|l| (l - m).powi(2)).sum::<f64>() / n as f64;
-        (m, if v.sqrt() > 1e-12 { v.sqrt() } else { 1.0 })
-    };
+    let (mean, std) = crate::stats::standardizer(&logs);
     let mut scale = PriceScale::Log {
         mean,
         std,
