@@ -41,9 +41,44 @@ pub struct Plot {
 
 type Drawn<DB> = std::result::Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
 
+/// What a run's learning curves show: the loss, and what the validation loss is measured on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Curves {
+    /// The y axis's title.
+    pub loss: &'static str,
+    /// The validation series's name.
+    pub validation: &'static str,
+}
+
+impl Curves {
+    /// A tutorial network's: Keras's MAPE loss, validated on the test houses.
+    pub const TUTORIAL: Curves = Curves {
+        loss: "loss: MAPE %",
+        validation: "val_loss (test)",
+    };
+    /// The recipe's first network's: the absolute error of the standardized log price,
+    /// validated on its held-out inner fold (which also stops it early).
+    pub const RECIPE: Curves = Curves {
+        loss: "loss: absolute error of the standardized log price",
+        validation: "val_loss (held-out inner fold)",
+    };
+}
+
+/// Decimals that tell the labels of an axis running up to `hi` apart.
+fn decimals(hi: f64) -> usize {
+    if hi >= 10.0 {
+        0
+    } else if hi >= 1.0 {
+        1
+    } else {
+        2
+    }
+}
+
 fn learning_curves<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     history: &[EpochRecord],
+    curves: Curves,
 ) -> Drawn<DB> {
     root.fill(&WHITE)?;
     let finite = |v: f64| v.is_finite() && v >= 0.0;
@@ -77,15 +112,15 @@ fn learning_curves<DB: DrawingBackend>(
     chart
         .configure_mesh()
         .x_desc("epoch")
-        .y_desc("loss: MAPE %")
+        .y_desc(curves.loss)
         .x_label_formatter(&|v| format!("{v:.0}"))
-        .y_label_formatter(&|v| format!("{v:.0}"))
+        .y_label_formatter(&|v| format!("{v:.*}", decimals(hi)))
         .light_line_style(WHITE)
         .label_style((FONT_NAME, 14))
         .draw()?;
     let series = [
         ("loss (training)", BLUE, true),
-        ("val_loss (test)", RED, false),
+        (curves.validation, RED, false),
     ];
     for (label, color, training) in series {
         let points = history
@@ -328,11 +363,12 @@ impl Kind {
         self,
         root: &DrawingArea<DB, Shift>,
         history: &[EpochRecord],
+        curves: Curves,
         predictions: &[Prediction],
         calibration: Option<&Calibration>,
     ) -> Drawn<DB> {
         match self {
-            Kind::LearningCurves => learning_curves(root, history),
+            Kind::LearningCurves => learning_curves(root, history, curves),
             Kind::PredictedVsActual => predicted_vs_actual(root, predictions, calibration),
             Kind::ErrorDistribution => error_distribution(root, predictions),
         }
@@ -342,6 +378,7 @@ impl Kind {
 fn render(
     kind: Kind,
     history: &[EpochRecord],
+    curves: Curves,
     predictions: &[Prediction],
     calibration: Option<&Calibration>,
 ) -> Result<Plot> {
@@ -351,13 +388,13 @@ fn render(
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        kind.draw(&root, history, predictions, calibration)
+        kind.draw(&root, history, curves, predictions, calibration)
             .map_err(|e| failed(e.to_string()))?;
     }
     let mut rgb = vec![0u8; (SIZE.0 * SIZE.1 * 3) as usize];
     {
         let root = BitMapBackend::with_buffer(&mut rgb, SIZE).into_drawing_area();
-        kind.draw(&root, history, predictions, calibration)
+        kind.draw(&root, history, curves, predictions, calibration)
             .map_err(|e| failed(e.to_string()))?;
     }
     let mut png = Vec::new();
@@ -382,6 +419,7 @@ fn render(
 /// house's 80% price range.
 pub fn plots(
     history: &[EpochRecord],
+    curves: Curves,
     predictions: &[Prediction],
     calibration: Option<&Calibration>,
 ) -> Result<Vec<Plot>> {
@@ -391,7 +429,7 @@ pub fn plots(
         Kind::ErrorDistribution,
     ]
     .into_iter()
-    .map(|kind| render(kind, history, predictions, calibration))
+    .map(|kind| render(kind, history, curves, predictions, calibration))
     .collect()
 }
 
@@ -475,8 +513,13 @@ pub fn html(result: &RunResult, plots: &[Plot]) -> String {
 
 /// Writes the plots (PNG and SVG) and `report.html` into `out_dir`, each atomically.
 pub fn write(result: &RunResult, out_dir: &Path) -> Result<()> {
+    let curves = match result.config.recipe() {
+        Some(_) => Curves::RECIPE,
+        None => Curves::TUTORIAL,
+    };
     let plots = plots(
         &result.fitted.history,
+        curves,
         &result.fitted.predictions,
         result.fitted.calibration.as_ref(),
     )?;
@@ -515,7 +558,7 @@ mod tests {
                 abs_pct_error: 5.0,
             })
             .collect();
-        let plots_of = |c| plots(&history, &predictions, c).unwrap();
+        let plots_of = |c| plots(&history, Curves::TUTORIAL, &predictions, c).unwrap();
         let plots = plots_of(None);
         assert_eq!(plots.len(), 3);
         assert!(!plots[1].svg.contains("price range"));
@@ -540,6 +583,30 @@ mod tests {
             );
             assert_eq!(&p.png[1..4], b"PNG");
         }
-        assert!(plots[0].svg.contains("val_loss"));
+        assert!(plots[0].svg.contains("val_loss (test)"));
+    }
+
+    #[test]
+    fn the_recipes_learning_curves_say_what_they_show_with_labels_that_differ() {
+        // The recipe's loss, an absolute error of a standardized log price, stays below 1.
+        let history: Vec<EpochRecord> = (1..=40)
+            .map(|e| EpochRecord {
+                epoch: e,
+                loss: 0.8 / (e as f64).sqrt(),
+                val_loss: 0.9 / (e as f64).sqrt(),
+                learning_rate: 2e-3,
+            })
+            .collect();
+        let plots = plots(&history, Curves::RECIPE, &[], None).unwrap();
+        let svg = &plots[0].svg;
+        assert!(svg.contains("standardized log price"), "{svg}");
+        assert!(svg.contains("held-out inner fold"), "{svg}");
+        assert!(!svg.contains("MAPE"), "{svg}");
+        // The y labels are not all "0": at least three distinct decimal labels.
+        let labels: Vec<&str> = ["0.10", "0.20", "0.30", "0.40", "0.50", "0.60"]
+            .into_iter()
+            .filter(|l| svg.contains(&format!("\n{l}\n")))
+            .collect();
+        assert!(labels.len() >= 3, "{labels:?}\n{svg}");
     }
 }
