@@ -895,3 +895,37 @@ fn ranges_cover_their_level_on_data_with_known_noise() {
     assert_eq!(reported_coverage(&evaluated, "80"), (covered_80, width_80));
     assert_eq!(reported_coverage(&evaluated, "90"), (covered_90, width_90));
 }
+
+#[test]
+fn cv_of_a_table_runs_splits_side_by_side_with_the_same_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = write_csv(dir.path(), "listings.csv", 120);
+    let cv = |jobs: &str| {
+        run_ok(
+            &[
+                "cv",
+                "--data",
+                data.to_str().unwrap(),
+                "--recipe",
+                "best",
+                "--recipe-config",
+                "tiny.json",
+                "--folds",
+                "3",
+                "--jobs",
+                jobs,
+            ],
+            dir.path(),
+        )
+        .0
+    };
+    std::fs::write(
+        dir.path().join("tiny.json"),
+        r#"{"max_epochs": 30, "patience": 5, "seeds_per_fold": 1}"#,
+    )
+    .unwrap();
+    let one = cv("1");
+    assert!(one.contains("fold 3/3"), "{one}");
+    assert!(one.contains("Mean ± standard deviation"), "{one}");
+    assert_eq!(cv("3"), one);
+}

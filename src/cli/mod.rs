@@ -521,6 +521,17 @@ pub struct TrainArgs {
     pub quiet: bool,
 }
 
+/// Splits `cv` trains at the same time (`--jobs`, default the CPU cores).
+fn cv_jobs(args: &CvArgs) -> Result<usize> {
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+    if jobs == 0 {
+        return Err(Error::Usage("--jobs must be at least 1".into()));
+    }
+    Ok(jobs)
+}
+
 /// Arguments of `appraise cv`.
 #[derive(Debug, Args)]
 #[command(allow_negative_numbers = true, args_override_self = true)]
@@ -989,12 +1000,7 @@ fn cv(args: &CvArgs) -> Result<()> {
     if let Some(path) = &args.json {
         atomic::check_output_file(path, "the report (--json)")?;
     }
-    let jobs = args
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
-    if jobs == 0 {
-        return Err(Error::Usage("--jobs must be at least 1".into()));
-    }
+    let jobs = cv_jobs(args)?;
     let dataset_dir = houses_dir(
         args.run.dataset.as_deref(),
         &args.run.cache,

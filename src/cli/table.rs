@@ -257,12 +257,13 @@ pub fn cv(args: &CvArgs, scheme: &Scheme) -> Result<()> {
         atomic::check_output_file(path, "the report (--json)")?;
     }
     println!("{}", schema.render());
-    let mut k = 0;
+    let jobs = super::cv_jobs(args)?;
+    let done = std::sync::atomic::AtomicUsize::new(0);
     let mut silent = Silent;
     let mut context = args.run.context(&mut silent);
     let results =
-        tabular::cross_validate(&frame, &schema, &config, scheme, &mut context, &mut |r| {
-            k += 1;
+        tabular::cross_validate(&frame, &schema, &config, scheme, jobs, &mut context, &|r| {
+            let k = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
             eprintln!(
                 "[INFO] {k} done: {} (model MAPE {:.2}%)",
                 r.label, r.model.mape

@@ -137,6 +137,56 @@ fn score(
     Ok((fitted.metrics, baselines, coverage))
 }
 
+/// Runs `work` on splits `0..count`, `jobs` at a time (each split's result is the same
+/// whatever the number of jobs), and returns the results in split order; `on_done` hears
+/// each in completion order. After an error no further split starts, and the first error in
+/// split order is returned; a split left unstarted without an error (the stop flag) is
+/// [`Error::Interrupted`].
+pub fn each_split<T: Send>(
+    count: usize,
+    jobs: usize,
+    work: &(dyn Fn(usize) -> Result<T> + Sync),
+    on_done: &(dyn Fn(&T) + Sync),
+) -> Result<Vec<T>> {
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<Result<T>>>> = Mutex::new((0..count).map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.clamp(1, count.max(1)) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= count {
+                        break;
+                    }
+                    let outcome = work(i);
+                    if let Ok(result) = &outcome {
+                        on_done(result);
+                    }
+                    let failed = outcome.is_err();
+                    results.lock().expect("no worker panics")[i] = Some(outcome);
+                    if failed {
+                        // Stop handing out work; the error is reported below.
+                        next.store(count, Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+    });
+    let mut done = Vec::with_capacity(count);
+    for outcome in results
+        .into_inner()
+        .expect("no worker panics")
+        .into_iter()
+        .flatten()
+    {
+        done.push(outcome?);
+    }
+    if done.len() != count {
+        return Err(Error::Interrupted);
+    }
+    Ok(done)
+}
+
 /// Runs cross-validation on the dataset in `dataset_dir` with `jobs` splits at a time, in
 /// `context` (its observer hears the photo loading; the splits run silently);
 /// `on_split` hears of each finished split (in completion order).
@@ -163,50 +213,20 @@ pub fn run(
         context.observer,
     )?;
     let splits = splits(scheme, houses.len(), config.data.test_size)?;
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<Result<SplitResult>>>> =
-        Mutex::new((0..splits.len()).map(|_| None).collect());
-    std::thread::scope(|scope| {
-        for _ in 0..jobs.clamp(1, splits.len()) {
-            scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some((label, split)) = splits.get(i) else {
-                        break;
-                    };
-                    let outcome = score(&houses, &photos, split, config).map(
-                        |(model, baselines, coverage)| SplitResult {
-                            label: label.clone(),
-                            model,
-                            baselines,
-                            coverage,
-                        },
-                    );
-                    if let Ok(result) = &outcome {
-                        on_split(result);
-                    }
-                    let failed = outcome.is_err();
-                    results.lock().expect("no worker panics")[i] = Some(outcome);
-                    if failed {
-                        // Stop handing out work; the error is reported below.
-                        next.store(splits.len(), Ordering::Relaxed);
-                    }
-                }
-            });
-        }
-    });
-    let mut done = Vec::with_capacity(splits.len());
-    for outcome in results
-        .into_inner()
-        .expect("no worker panics")
-        .into_iter()
-        .flatten()
-    {
-        done.push(outcome?);
-    }
-    if done.len() != splits.len() {
-        return Err(Error::Interrupted);
-    }
+    let done = each_split(
+        splits.len(),
+        jobs,
+        &|i| {
+            let (label, split) = &splits[i];
+            score(&houses, &photos, split, config).map(|(model, baselines, coverage)| SplitResult {
+                label: label.clone(),
+                model,
+                baselines,
+                coverage,
+            })
+        },
+        on_split,
+    )?;
     let mut summaries = vec![summarize(
         "model",
         &done.iter().map(|r| &r.model).collect::<Vec<_>>(),

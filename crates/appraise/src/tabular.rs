@@ -1255,41 +1255,82 @@ pub fn cross_validate(
     schema: &Schema,
     config: &TableConfig,
     scheme: &Scheme,
+    jobs: usize,
     context: &mut Context,
-    on_split: &mut dyn FnMut(&TableSplitResult),
+    on_split: &(dyn Fn(&TableSplitResult) + Sync),
 ) -> Result<Vec<TableSplitResult>> {
     let (rows, prices, _) = usable_rows(frame, schema, config.drop_bad_target)?;
     let splits = cv::splits(scheme, rows.len(), config.test_size)?;
-    let mut results = Vec::new();
-    for (label, split) in &splits {
-        context.cancel.check()?;
-        let fit = fit(
-            frame,
-            schema,
-            &rows,
-            &prices,
-            split,
-            config,
-            &mut context.reporting_to(&mut crate::pipeline::Silent),
-        )?;
-        let train: Vec<usize> = split.train.iter().map(|&i| rows[i]).collect();
-        let test: Vec<usize> = split.test.iter().map(|&i| rows[i]).collect();
-        let train_prices: Vec<f64> = split.train.iter().map(|&i| prices[i]).collect();
-        let test_prices: Vec<f64> = split.test.iter().map(|&i| prices[i]).collect();
-        let baselines = baselines(frame, schema, &train, &train_prices, &test)
-            .into_iter()
-            .map(|(name, p)| (name, Metrics::compute(&test_prices, &p)))
-            .collect();
-        let result = TableSplitResult {
-            label: label.clone(),
-            model: fit.model.info.test_metrics.clone(),
-            baselines,
-            coverage: fit.model.info.coverage.clone(),
-        };
-        on_split(&result);
-        results.push(result);
+    embed_ahead(frame, schema, config, &rows, context)?;
+    let (compute, cache_dir, cancel) = (context.compute, &context.cache_dir, &context.cancel);
+    cv::each_split(
+        splits.len(),
+        jobs,
+        &|i| {
+            let (label, split) = &splits[i];
+            cancel.check()?;
+            let mut silent = crate::pipeline::Silent;
+            let mut split_context = Context {
+                compute,
+                cache_dir: cache_dir.clone(),
+                cancel: cancel.clone(),
+                observer: &mut silent,
+            };
+            let fit = fit(
+                frame,
+                schema,
+                &rows,
+                &prices,
+                split,
+                config,
+                &mut split_context,
+            )?;
+            let train: Vec<usize> = split.train.iter().map(|&i| rows[i]).collect();
+            let test: Vec<usize> = split.test.iter().map(|&i| rows[i]).collect();
+            let train_prices: Vec<f64> = split.train.iter().map(|&i| prices[i]).collect();
+            let test_prices: Vec<f64> = split.test.iter().map(|&i| prices[i]).collect();
+            let baselines = baselines(frame, schema, &train, &train_prices, &test)
+                .into_iter()
+                .map(|(name, p)| (name, Metrics::compute(&test_prices, &p)))
+                .collect();
+            Ok(TableSplitResult {
+                label: label.clone(),
+                model: fit.model.info.test_metrics.clone(),
+                baselines,
+                coverage: fit.model.info.coverage.clone(),
+            })
+        },
+        on_split,
+    )
+}
+
+/// Embeds the photos of every usable row once, with the context's progress, before splits
+/// run side by side (each would otherwise embed the photos it lacks, some at once).
+fn embed_ahead(
+    frame: &Frame,
+    schema: &Schema,
+    config: &TableConfig,
+    rows: &[usize],
+    context: &mut Context,
+) -> Result<()> {
+    let columns = schema.photo_columns();
+    let reads =
+        matches!(&config.method, Method::Recipe(r) if r.photos != crate::recipe::PhotoUse::Off);
+    if columns.is_empty() || !reads {
+        return Ok(());
     }
-    Ok(results)
+    let backbone = Backbone::default();
+    let pending = table_photos::photos_to_embed(frame, &columns, rows, backbone)?;
+    let total = context.observer.photos(pending);
+    table_photos::embed_rows(
+        frame,
+        &columns,
+        rows,
+        backbone,
+        &|done, _| total(done),
+        &context.cancel,
+    )?;
+    Ok(())
 }
 
 /// The tutorial's split of the usable rows.
