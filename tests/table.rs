@@ -171,14 +171,32 @@ fn trains_predicts_evaluates_and_summarizes_a_csv_table() {
     }
     let lot = stdout.lines().find(|l| l.starts_with("lot ")).unwrap();
     assert!(lot.contains(" 35 "), "35 missing lot sizes: {lot}");
+    // The same run folder as on the Houses dataset.
     for file in [
         "model.appraise",
         "predictions.csv",
         "metrics.json",
         "schema.json",
+        "config.json",
+        "history.csv",
+        "learning_curves.png",
+        "predicted_vs_actual.svg",
+        "error_distribution.png",
+        "report.html",
     ] {
         assert!(out.join(file).exists(), "{file}");
     }
+    let history = std::fs::read_to_string(out.join("history.csv")).unwrap();
+    assert_eq!(
+        history.lines().count(),
+        31,
+        "a header and 30 epochs:\n{history}"
+    );
+    let report = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(
+        report.contains("test rows") && report.contains("MAPE %"),
+        "{report}"
+    );
     let model = out.join("model.appraise");
     let trained = mape_of(&out.join("metrics.json"));
 

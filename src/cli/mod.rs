@@ -796,7 +796,7 @@ fn train(args: &TrainArgs) -> Result<()> {
     // After Ctrl-C nothing more is written.
     interrupt::cancel().check()?;
     pipeline::write_outputs(&result, &out_dir)?;
-    appraise::report::write(&result, &out_dir)?;
+    appraise::report::write(&appraise::report::Run::of_houses(&result), &out_dir)?;
     SavedModel::from_run(&result).save(&out_dir.join(artifact::FILE_NAME))?;
     if verbosity != Verbosity::Quiet {
         print_test_scores(&result.fitted.metrics, &result.fitted.coverage(), "houses");

@@ -1,7 +1,6 @@
 //! The commands on a user's own table (`--data FILE`): `train`, `cv`, `predict`, `evaluate`
 //! and `summary` of table models.
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
@@ -213,33 +212,9 @@ pub fn train(args: &TrainArgs, verbosity: Verbosity, printer: &mut dyn Observer)
     if let Ok(absolute) = std::fs::canonicalize(&frame.path) {
         fit.model.info.data = absolute.display().to_string();
     }
-    std::fs::create_dir_all(&out_dir).map_err(|e| Error::io(&out_dir, e))?;
-    let mut csv = String::from("row,actual_price,predicted_price,abs_pct_error\n");
-    for p in &fit.predictions {
-        let _ = writeln!(
-            csv,
-            "{},{:.2},{:.2},{:.4}",
-            p.place,
-            p.actual,
-            p.predicted,
-            appraise::metrics::abs_pct_error(p.actual, p.predicted)
-        );
-    }
     // After Ctrl-C nothing more is written.
     super::interrupt::cancel().check()?;
-    atomic::write(&out_dir.join("predictions.csv"), csv.as_bytes())?;
-    atomic::write(
-        &out_dir.join("metrics.json"),
-        pipeline::to_json(&fit.model.info.test_metrics).as_bytes(),
-    )?;
-    atomic::write(
-        &out_dir.join("schema.json"),
-        pipeline::to_json(&schema).as_bytes(),
-    )?;
-    atomic::write(
-        &out_dir.join("config.json"),
-        pipeline::to_json(&config).as_bytes(),
-    )?;
+    tabular::write_run(&fit, &config, &out_dir)?;
     artifact::save_table(&fit.model, &out_dir.join(artifact::FILE_NAME))?;
     let m = &fit.model.info.test_metrics;
     if verbosity != Verbosity::Quiet {

@@ -8,8 +8,9 @@ use plotters::prelude::*;
 
 use crate::atomic;
 use crate::error::{Error, Result};
-use crate::interval::Calibration;
-use crate::pipeline::{Prediction, RunResult, to_json};
+use crate::interval::{Calibration, Coverage};
+use crate::metrics::Metrics;
+use crate::pipeline::{RunResult, to_json};
 use crate::train::EpochRecord;
 
 /// The font every plot uses, embedded so plots look the same on every machine
@@ -147,13 +148,13 @@ fn learning_curves<DB: DrawingBackend>(
 
 fn predicted_vs_actual<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
-    predictions: &[Prediction],
+    predictions: &[(f64, f64)],
     calibration: Option<&Calibration>,
 ) -> Drawn<DB> {
     root.fill(&WHITE)?;
     let positive: Vec<(f64, f64)> = predictions
         .iter()
-        .map(|p| (p.price, p.predicted))
+        .copied()
         .filter(|&(a, p)| a > 0.0 && p > 0.0 && p.is_finite())
         .collect();
     // Thousands of points say no more than a few thousand, and keep the SVG small.
@@ -280,14 +281,14 @@ const BIN: f64 = 10.0;
 
 fn error_distribution<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
-    predictions: &[Prediction],
+    predictions: &[(f64, f64)],
 ) -> Drawn<DB> {
     root.fill(&WHITE)?;
     // Signed percentage error, clamped into the outermost bins.
     let bins: Vec<i32> = predictions
         .iter()
-        .map(|p| {
-            let e = (p.predicted - p.price) / p.price * 100.0;
+        .map(|&(actual, predicted)| {
+            let e = (predicted - actual) / actual * 100.0;
             (e.clamp(-100.0, 200.0 - 1e-9) / BIN).floor() as i32
         })
         .collect();
@@ -364,7 +365,7 @@ impl Kind {
         root: &DrawingArea<DB, Shift>,
         history: &[EpochRecord],
         curves: Curves,
-        predictions: &[Prediction],
+        predictions: &[(f64, f64)],
         calibration: Option<&Calibration>,
     ) -> Drawn<DB> {
         match self {
@@ -379,7 +380,7 @@ fn render(
     kind: Kind,
     history: &[EpochRecord],
     curves: Curves,
-    predictions: &[Prediction],
+    predictions: &[(f64, f64)],
     calibration: Option<&Calibration>,
 ) -> Result<Plot> {
     ensure_font();
@@ -420,7 +421,7 @@ fn render(
 pub fn plots(
     history: &[EpochRecord],
     curves: Curves,
-    predictions: &[Prediction],
+    predictions: &[(f64, f64)],
     calibration: Option<&Calibration>,
 ) -> Result<Vec<Plot>> {
     [
@@ -439,9 +440,64 @@ fn escape(text: &str) -> String {
         .replace('>', "&gt;")
 }
 
+/// What a run's report shows, for any dataset and method.
+pub struct Run<'a> {
+    /// Each test row's actual and predicted price.
+    pub prices: Vec<(f64, f64)>,
+    /// The learning curves' epochs (empty: no curves to draw).
+    pub history: &'a [EpochRecord],
+    /// What the curves show.
+    pub curves: Curves,
+    /// The test scores.
+    pub metrics: &'a Metrics,
+    /// The price ranges' out-of-fold errors, if the model gives ranges.
+    pub calibration: Option<&'a Calibration>,
+    /// Training rows.
+    pub train_rows: usize,
+    /// What the rows are ("houses", "rows").
+    pub rows: &'static str,
+    /// The run's settings, as JSON.
+    pub config: String,
+}
+
+impl<'a> Run<'a> {
+    /// A run on the Houses dataset.
+    pub fn of_houses(result: &'a RunResult) -> Self {
+        Self {
+            prices: result
+                .fitted
+                .predictions
+                .iter()
+                .map(|p| (p.price, p.predicted))
+                .collect(),
+            history: &result.fitted.history,
+            curves: match result.config.recipe() {
+                Some(_) => Curves::RECIPE,
+                None => Curves::TUTORIAL,
+            },
+            metrics: &result.fitted.metrics,
+            calibration: result.fitted.calibration.as_ref(),
+            train_rows: result.prepared.train.rows(),
+            rows: "houses",
+            config: to_json(&result.config),
+        }
+    }
+
+    /// How the price ranges held on the test rows.
+    fn coverage(&self) -> Vec<Coverage> {
+        let Some(c) = self.calibration else {
+            return Vec::new();
+        };
+        let (actual, predicted): (Vec<f64>, Vec<f64>) = self.prices.iter().copied().unzip();
+        Coverage::all_reported(c, &actual, &predicted)
+    }
+}
+
 /// A self-contained HTML page: metrics, plots (inline SVG) and the run's configuration.
-pub fn html(result: &RunResult, plots: &[Plot]) -> String {
-    let m = &result.fitted.metrics;
+pub fn html(run: &Run, plots: &[Plot]) -> String {
+    let m = run.metrics;
+    let what = run.rows;
+    let one = what.trim_end_matches('s');
     let mut page = String::from(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>appraise run report</title>\n\
          <style>body{font-family:sans-serif;max-width:860px;margin:2em auto;color:#222}\
@@ -451,10 +507,10 @@ pub fn html(result: &RunResult, plots: &[Plot]) -> String {
     );
     let _ = writeln!(
         page,
-        "<p>{} test houses, {} training houses; {} epochs.</p>\n<h2>Test metrics</h2>\n<table>",
-        result.prepared.test.rows(),
-        result.prepared.train.rows(),
-        result.fitted.history.len()
+        "<p>{} test {what}, {} training {what}; {} epochs.</p>\n<h2>Test metrics</h2>\n<table>",
+        run.prices.len(),
+        run.train_rows,
+        run.history.len()
     );
     let rows = [
         (
@@ -481,13 +537,14 @@ pub fn html(result: &RunResult, plots: &[Plot]) -> String {
         let _ = writeln!(page, "<tr><th>{name}</th><td>{value}</td></tr>");
     }
     page.push_str("</table>\n");
-    let coverage = result.fitted.coverage();
+    let coverage = run.coverage();
     if coverage.is_empty() {
         page.push_str("<p>Price ranges: none (this model carries no calibration).</p>\n");
     } else {
-        page.push_str(
-            "<h2>Price ranges</h2>\n<p>Split-conformal ranges, calibrated on out-of-fold errors of the training houses. On the predicted-vs-actual plot each test house's 80% range is a vertical bar; it holds the actual price where it crosses the diagonal.</p>\n<table>\n\
-             <tr><th>range</th><th>covers (test houses)</th><th>median width (of the price)</th></tr>\n",
+        let _ = write!(
+            page,
+            "<h2>Price ranges</h2>\n<p>Split-conformal ranges, calibrated on out-of-fold errors of the training {what}. On the predicted-vs-actual plot each test {one}'s 80% range is a vertical bar; it holds the actual price where it crosses the diagonal.</p>\n<table>\n\
+             <tr><th>range</th><th>covers (test {what})</th><th>median width (of the price)</th></tr>\n",
         );
         for c in &coverage {
             let _ = writeln!(
@@ -506,23 +563,14 @@ pub fn html(result: &RunResult, plots: &[Plot]) -> String {
     let _ = writeln!(
         page,
         "<h2>Configuration</h2>\n<pre>{}</pre>\n</body></html>",
-        escape(&to_json(&result.config))
+        escape(&run.config)
     );
     page
 }
 
 /// Writes the plots (PNG and SVG) and `report.html` into `out_dir`, each atomically.
-pub fn write(result: &RunResult, out_dir: &Path) -> Result<()> {
-    let curves = match result.config.recipe() {
-        Some(_) => Curves::RECIPE,
-        None => Curves::TUTORIAL,
-    };
-    let plots = plots(
-        &result.fitted.history,
-        curves,
-        &result.fitted.predictions,
-        result.fitted.calibration.as_ref(),
-    )?;
+pub fn write(run: &Run, out_dir: &Path) -> Result<()> {
+    let plots = plots(run.history, run.curves, &run.prices, run.calibration)?;
     for plot in &plots {
         atomic::write(
             &out_dir.join(format!("{}.svg", plot.name)),
@@ -532,7 +580,7 @@ pub fn write(result: &RunResult, out_dir: &Path) -> Result<()> {
     }
     atomic::write(
         &out_dir.join("report.html"),
-        html(result, &plots).as_bytes(),
+        html(run, plots.as_slice()).as_bytes(),
     )
 }
 
@@ -550,13 +598,8 @@ mod tests {
                 learning_rate: 1e-3,
             })
             .collect();
-        let predictions: Vec<Prediction> = (1..=30)
-            .map(|i| Prediction {
-                house: i,
-                price: 100_000.0 * i as f64,
-                predicted: 90_000.0 * i as f64 + 5_000.0,
-                abs_pct_error: 5.0,
-            })
+        let predictions: Vec<(f64, f64)> = (1..=30)
+            .map(|i| (100_000.0 * i as f64, 90_000.0 * i as f64 + 5_000.0))
             .collect();
         let plots_of = |c| plots(&history, Curves::TUTORIAL, &predictions, c).unwrap();
         let plots = plots_of(None);

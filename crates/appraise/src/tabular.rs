@@ -30,7 +30,7 @@ use crate::schema::{Role, Schema};
 use crate::split::{Split, train_test_split};
 use crate::table::{Frame, Values};
 use crate::table_photos::{self, TablePhotoHead};
-use crate::train::{Loss, Table, TrainConfig, predict, train};
+use crate::train::{EpochRecord, Loss, Table, TrainConfig, predict, train};
 
 /// How a table model is made.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -361,6 +361,10 @@ pub struct TableFit {
     pub model: TableModel,
     /// The test rows' prices.
     pub predictions: Vec<TablePrediction>,
+    /// The training history of the network the learning curves show: the tutorial's, or
+    /// the recipe's first network (validated on its held-out inner fold); empty when the
+    /// model has none.
+    pub history: Vec<EpochRecord>,
 }
 
 /// The rows with a usable price and the prices, or an error naming the first bad row
@@ -456,7 +460,7 @@ pub fn fit(
             };
             context.observer.model_summary(&spec.summary(width));
             let train_table = table(features, &train_prices, train_images);
-            let (network, _) = train(
+            let (network, history) = train(
                 spec,
                 tc,
                 &train_table,
@@ -480,6 +484,7 @@ pub fn fit(
                 Some(Calibration::from_out_of_fold(&train_prices, &predicted))
             };
             RecipeParts {
+                history,
                 scale,
                 level_factors: None,
                 encoder,
@@ -501,6 +506,7 @@ pub fn fit(
         )?,
     };
     let RecipeParts {
+        history,
         scale,
         level_factors,
         encoder,
@@ -547,7 +553,11 @@ pub fn fit(
             predicted,
         })
         .collect();
-    Ok(TableFit { model, predictions })
+    Ok(TableFit {
+        model,
+        predictions,
+        history,
+    })
 }
 
 /// The photo columns a tutorial photo network (`spec`) reads: all of the schema's; an error
@@ -574,6 +584,8 @@ fn network_images(montages: &[u8]) -> Vec<f32> {
 
 /// What the recipe fitted: price scale, encoder, predictor, photo head, candidates, choice.
 struct RecipeParts {
+    /// The training history of the network whose learning curves the run shows.
+    history: Vec<EpochRecord>,
     scale: PriceScale,
     level_factors: Option<LevelFactors>,
     encoder: Encoder,
@@ -618,6 +630,7 @@ fn candidates_on(
     suffix: &str,
     score: &dyn Fn(&[f64]) -> (f64, f64),
     cancel: &Cancel,
+    history: &mut Vec<EpochRecord>,
 ) -> Result<Vec<(TableCandidate, Predictor, Vec<f64>)>> {
     let n = y.len();
     let table = Table {
@@ -639,13 +652,16 @@ fn candidates_on(
         hidden: recipe.hidden.clone(),
     });
     for &weight_decay in &recipe.weight_decays {
-        let (members, _, held_out) = train_fold_networks(
+        let (members, first, held_out) = train_fold_networks(
             &spec,
             &network_config(recipe, weight_decay, cancel),
             &table,
             folds,
             recipe.seeds_per_fold,
         )?;
+        if history.is_empty() {
+            *history = first;
+        }
         let outputs: Vec<f64> = held_out.iter().map(|&v| f64::from(v)).collect();
         let members = members
             .into_iter()
@@ -893,11 +909,22 @@ fn fit_recipe(
     }
     let mut candidates = Vec::new();
     let mut predictors = Vec::new();
+    let mut history = Vec::new();
     // Whether each candidate is a blend: when any is, the model is the best blend (as on the
     // Houses dataset, where blending beat keeping the best candidate on every seed).
     let mut is_blend = Vec::new();
     for (k, (features, width, suffix)) in options.iter().enumerate() {
-        let mut own = candidates_on(features, *width, &y, &folds, recipe, suffix, &score, cancel)?;
+        let mut own = candidates_on(
+            features,
+            *width,
+            &y,
+            &folds,
+            recipe,
+            suffix,
+            &score,
+            cancel,
+            &mut history,
+        )?;
         let singles = own.len();
         if recipe.blend {
             own.extend(peer_blend(&own, suffix, &score));
@@ -955,6 +982,7 @@ fn fit_recipe(
         });
     let calibration = Some(Calibration::from_out_of_fold(prices, &out_of_fold));
     Ok(RecipeParts {
+        history,
         scale,
         level_factors,
         encoder,
@@ -1090,6 +1118,60 @@ impl TableModel {
         }
         Ok((prices, unseen))
     }
+}
+
+/// Writes a table run's folder, each file atomically: `predictions.csv` (row, actual,
+/// predicted, absolute percentage error), `history.csv`, `metrics.json`, `schema.json`,
+/// `config.json`, the plots and `report.html`, as a run on the Houses dataset has them.
+pub fn write_run(fit: &TableFit, config: &TableConfig, out_dir: &std::path::Path) -> Result<()> {
+    use crate::atomic;
+    use crate::pipeline::{history_csv, to_json};
+    use std::fmt::Write as _;
+    std::fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
+    let mut csv = String::from("row,actual_price,predicted_price,abs_pct_error\n");
+    for p in &fit.predictions {
+        let _ = writeln!(
+            csv,
+            "{},{:.2},{:.2},{:.4}",
+            p.place,
+            p.actual,
+            p.predicted,
+            crate::metrics::abs_pct_error(p.actual, p.predicted)
+        );
+    }
+    let model = &fit.model;
+    atomic::write(&out_dir.join("predictions.csv"), csv.as_bytes())?;
+    atomic::write(
+        &out_dir.join("history.csv"),
+        history_csv(&fit.history).as_bytes(),
+    )?;
+    atomic::write(
+        &out_dir.join("metrics.json"),
+        to_json(&model.info.test_metrics).as_bytes(),
+    )?;
+    atomic::write(
+        &out_dir.join("schema.json"),
+        to_json(&model.schema).as_bytes(),
+    )?;
+    atomic::write(&out_dir.join("config.json"), to_json(config).as_bytes())?;
+    let run = crate::report::Run {
+        prices: fit
+            .predictions
+            .iter()
+            .map(|p| (p.actual, p.predicted))
+            .collect(),
+        history: &fit.history,
+        curves: match &config.method {
+            Method::Recipe(_) => crate::report::Curves::RECIPE,
+            Method::Tutorial { .. } => crate::report::Curves::TUTORIAL,
+        },
+        metrics: &model.info.test_metrics,
+        calibration: model.calibration.as_ref(),
+        train_rows: model.info.train_rows,
+        rows: "rows",
+        config: to_json(config),
+    };
+    crate::report::write(&run, out_dir)
 }
 
 /// Whether a table model made with `config` reads the photos' price alone.
