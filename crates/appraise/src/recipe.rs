@@ -22,8 +22,6 @@
 //!
 //! The test rows decide nothing: they are scored once, at the end.
 
-use burn::module::Param;
-use burn::tensor::{Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use crate::cancel::Cancel;
@@ -270,7 +268,7 @@ impl PhotoSet {
         },
     ];
 
-    fn any(self) -> bool {
+    pub(crate) fn any(self) -> bool {
         self.score || self.price
     }
 }
@@ -996,7 +994,7 @@ fn mlp_of(network: Network) -> Mlp {
 /// `mlp`, trained on the inputs of photo set `own`, reading `inputs` instead (a superset:
 /// the same zip codes and attributes, and maybe more photo inputs): its first layer gains
 /// zero weights for the photo inputs it never read, so its outputs are unchanged.
-fn widen(mut mlp: Mlp, inputs: &RecipeInputs, own: PhotoSet) -> Mlp {
+fn widen(mlp: Mlp, inputs: &RecipeInputs, own: PhotoSet) -> Mlp {
     let photo_start = inputs.n_features()
         - usize::from(inputs.photos)
         - usize::from(inputs.photo_price.is_some());
@@ -1007,31 +1005,7 @@ fn widen(mut mlp: Mlp, inputs: &RecipeInputs, own: PhotoSet) -> Mlp {
     if inputs.photo_price.is_some() && !own.price {
         missing.push(photo_start + usize::from(inputs.photos));
     }
-    if missing.is_empty() {
-        return mlp;
-    }
-    let first = &mut mlp.layers[0];
-    let [fan_in, fan_out] = first.weight.dims();
-    let device = first.weight.device();
-    let old: Vec<f32> = first
-        .weight
-        .val()
-        .into_data()
-        .try_to_vec()
-        .expect("f32 weights");
-    let mut rows = old.chunks_exact(fan_out);
-    let mut widened = Vec::with_capacity((fan_in + missing.len()) * fan_out);
-    for r in 0..fan_in + missing.len() {
-        match missing.contains(&r) {
-            true => widened.extend(std::iter::repeat_n(0.0f32, fan_out)),
-            false => widened.extend_from_slice(rows.next().expect("a row per input")),
-        }
-    }
-    first.weight = Param::from_tensor(Tensor::from_data(
-        TensorData::new(widened, [fan_in + missing.len(), fan_out]),
-        &device,
-    ));
-    mlp
+    mlp.with_zero_inputs(&missing)
 }
 
 /// Each house's frontal-photo manufactured-home score.

@@ -40,6 +40,10 @@ pub struct TablePhotoHead {
     pub mean: f64,
     /// Their standard deviation.
     pub std: f64,
+    /// When the first photo column's manufactured-home score is an input too (before the
+    /// price; format 8): the training rows' mean and standard deviation of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<[f64; 2]>,
 }
 
 /// The photo paths of cell `row` of column `column`, resolved against the table's folder.
@@ -302,14 +306,35 @@ pub fn fit(
         inner_mae: mae(&chosen),
         mean,
         std,
+        score: None,
     };
     (head, chosen)
 }
 
+/// The manufactured-home score of a row with embeddings `x` (one row of [`embed_rows`]): the
+/// log-odds that the network calls the first photo column's photo "mobile home,
+/// manufactured home" (the Houses recipe's frontal-photo score; the Houses dataset's frontal
+/// photo comes first).
+pub fn mobile_home_score(backbone: Backbone, x: &[f64]) -> f64 {
+    let first: Vec<f32> = x[..backbone.dim()].iter().map(|&v| v as f32).collect();
+    f64::from(backbone.class_log_odds(&first, crate::extractor::MOBILE_HOME))
+}
+
 impl TablePhotoHead {
-    /// The standardized input of a row with embeddings `x` (one row of [`embed_rows`]).
-    pub fn input(&self, x: &[f64]) -> f32 {
-        (self.standardize(self.predict(x))) as f32
+    /// Appends the standardized photo inputs of a row with embeddings `x` (one row of
+    /// [`embed_rows`]): the manufactured-home score when read, then the price; `price`
+    /// replaces the head's own prediction (a training row's out-of-fold one).
+    pub fn inputs(&self, x: &[f64], price: Option<f64>, out: &mut Vec<f32>) {
+        if let Some([mean, std]) = self.score {
+            out.push(((mobile_home_score(self.backbone, x) - mean) / std) as f32);
+        }
+        let price = price.unwrap_or_else(|| self.predict(x));
+        out.push(self.standardize(price) as f32);
+    }
+
+    /// Inputs it adds to a row.
+    pub fn width(&self) -> usize {
+        1 + usize::from(self.score.is_some())
     }
 
     /// The head's price (on the target's scale) of a row with embeddings `x`.

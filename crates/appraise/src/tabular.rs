@@ -24,7 +24,7 @@ use crate::model::{Ensemble, Mlp, MlpConfig, ModelSpec, Network};
 use crate::optim::AdamConfig;
 use crate::photos::MONTAGE_BYTES;
 use crate::pipeline::Observer;
-use crate::recipe::{mape_factor, train_fold_networks};
+use crate::recipe::{PhotoSet, mape_factor, train_fold_networks};
 use crate::ridge::{self, Linear};
 use crate::schema::{Role, Schema};
 use crate::split::{Split, train_test_split};
@@ -101,6 +101,10 @@ pub struct TableRecipe {
     pub level_factors: bool,
     /// How many rows' weight the overall factor has in each level's factor.
     pub level_factor_prior: f64,
+    /// With photos, also try the first photo column's manufactured-home score as an input
+    /// (the Houses recipe's frontal-photo score): candidates read the score, the photo
+    /// price, or both, and the blend averages them.
+    pub photo_score: bool,
 }
 
 impl Default for TableRecipe {
@@ -122,6 +126,7 @@ impl Default for TableRecipe {
             blend: true,
             level_factors: true,
             level_factor_prior: 40.0,
+            photo_score: true,
         }
     }
 }
@@ -713,43 +718,52 @@ const BLEND_WITHIN: f64 = 1.25;
 /// The ridge model's shares of a blend that are tried; the networks share the rest equally.
 const RIDGE_SHARES: [f64; 6] = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5];
 
-/// The blend of one input set's peers (`own`, from [`candidates_on`]): its networks whose
-/// inner MAPE is within [`BLEND_WITHIN`] of the best candidate's, weighing the same, and its
-/// best ridge model when it is a peer too, with the share of [`RIDGE_SHARES`] whose blended
-/// out-of-fold prices err least (non-negative weights summing to one, fitted on the
-/// out-of-fold predictions only). `None` without two network peers or a network and a ridge.
+/// The blend of one group of candidates (`group`: indices into `candidates`, `predictors`
+/// and `reads`): the networks whose inner MAPE is within [`BLEND_WITHIN`] of the group's best
+/// candidate's, weighing the same, and its best ridge model when it is a peer too, with the
+/// share of [`RIDGE_SHARES`] whose blended out-of-fold prices err least (non-negative weights
+/// summing to one, fitted on the out-of-fold predictions only). Members that read fewer
+/// photo inputs than others are widened with zero weights for them. Returns the blend and
+/// the photo inputs it reads; `None` without two network peers or a network and a ridge.
 fn peer_blend(
-    own: &[(TableCandidate, Predictor, Vec<f64>)],
-    suffix: &str,
+    group: &[usize],
+    candidates: &[TableCandidate],
+    predictors: &[(Predictor, Vec<f64>)],
+    reads: &[PhotoSet],
+    base_width: usize,
     score: &dyn Fn(&[f64]) -> (f64, f64),
-) -> Option<(TableCandidate, Predictor, Vec<f64>)> {
-    type Entry = (TableCandidate, Predictor, Vec<f64>);
-    let best = own
+) -> Option<(TableCandidate, Predictor, Vec<f64>, PhotoSet)> {
+    let best = group
         .iter()
-        .map(|c| c.0.inner_mape)
+        .map(|&c| candidates[c].inner_mape)
         .fold(f64::INFINITY, f64::min);
-    let peer = |c: &&Entry| c.0.inner_mape <= BLEND_WITHIN * best;
-    let networks: Vec<&Entry> = own
+    let peer = |c: &usize| candidates[*c].inner_mape <= BLEND_WITHIN * best;
+    let is_ridge = |c: &usize| matches!(predictors[*c].0, Predictor::Ridge(_));
+    let networks: Vec<usize> = group
         .iter()
-        .filter(|c| matches!(c.1, Predictor::Network(_)))
-        .filter(peer)
+        .copied()
+        .filter(|c| !is_ridge(c) && peer(c))
         .collect();
-    let ridge = own
+    let ridge = group
         .iter()
-        .filter(|c| matches!(c.1, Predictor::Ridge(_)))
-        .filter(peer)
-        .min_by(|a, b| a.0.inner_mape.total_cmp(&b.0.inner_mape));
+        .copied()
+        .filter(|c| is_ridge(c) && peer(c))
+        .min_by(|&a, &b| {
+            candidates[a]
+                .inner_mape
+                .total_cmp(&candidates[b].inner_mape)
+        });
     if networks.is_empty() || networks.len() + usize::from(ridge.is_some()) < 2 {
         return None;
     }
-    let rows = networks[0].2.len();
+    let rows = predictors[networks[0]].1.len();
     let net_mean: Vec<f64> = (0..rows)
-        .map(|r| networks.iter().map(|c| c.2[r]).sum::<f64>() / networks.len() as f64)
+        .map(|r| networks.iter().map(|&c| predictors[c].1[r]).sum::<f64>() / networks.len() as f64)
         .collect();
     let mix = |share: f64| -> Vec<f64> {
         match ridge {
             Some(l) => (0..rows)
-                .map(|r| (1.0 - share) * net_mean[r] + share * l.2[r])
+                .map(|r| (1.0 - share) * net_mean[r] + share * predictors[l].1[r])
                 .collect(),
             None => net_mean.clone(),
         }
@@ -764,38 +778,177 @@ fn peer_blend(
         .map(|&share| (share, score(&mix(share))))
         .min_by(|a, b| a.1.0.total_cmp(&b.1.0))
         .expect("a share");
+    let ridge = ridge.filter(|_| share > 0.0);
+    if ridge.is_none() && networks.len() < 2 {
+        return None;
+    }
+    let pool: Vec<usize> = networks.iter().copied().chain(ridge).collect();
+    let any = pool.iter().any(|&c| reads[c].any());
+    let union = PhotoSet {
+        score: pool.iter().any(|&c| reads[c].score),
+        price: any,
+    };
     // Every network candidate has the same number of members, so the ensemble of all of
     // them averages the candidates.
     let members: Vec<Mlp> = networks
         .iter()
-        .flat_map(|c| match &c.1 {
-            Predictor::Network(Network::Ensemble(e)) => e.members.clone(),
-            _ => unreachable!("the recipe's network candidates are ensembles"),
+        .flat_map(|&c| {
+            let missing = missing_inputs(base_width, reads[c], union);
+            match &predictors[c].0 {
+                Predictor::Network(Network::Ensemble(e)) => e
+                    .members
+                    .iter()
+                    .map(move |m| m.clone().with_zero_inputs(&missing))
+                    .collect::<Vec<_>>(),
+                _ => unreachable!("the recipe's network candidates are ensembles"),
+            }
         })
         .collect();
     let ensemble = Network::Ensemble(Ensemble { members });
-    let mut labels: Vec<String> = networks
-        .iter()
-        .map(|c| c.0.label.trim_end_matches(suffix).to_string())
-        .collect();
+    let strip = |c: usize| candidates[c].label.clone();
+    let mut labels: Vec<String> = networks.iter().map(|&c| strip(c)).collect();
     let predictor = match ridge {
-        Some((c, Predictor::Ridge(l), _)) if share > 0.0 => {
-            labels.push(format!("{} x{share}", c.label.trim_end_matches(suffix)));
-            Predictor::Blend(ensemble, l.clone(), 1.0 - share)
+        Some(c) => {
+            labels.push(format!("{} x{share}", strip(c)));
+            let Predictor::Ridge(l) = &predictors[c].0 else {
+                unreachable!("a ridge candidate")
+            };
+            let l = widen_linear(l.clone(), &missing_inputs(base_width, reads[c], union));
+            Predictor::Blend(ensemble, l, 1.0 - share)
         }
-        _ if networks.len() < 2 => return None,
-        _ => Predictor::Network(ensemble),
+        None => Predictor::Network(ensemble),
     };
     let candidate = TableCandidate {
         label: format!(
-            "blend of {} candidates ({}){suffix}",
+            "blend of {} candidates ({})",
             labels.len(),
             labels.join("; ")
         ),
         inner_mape,
         factor,
     };
-    Some((candidate, predictor, mix(share)))
+    Some((candidate, predictor, mix(share), union))
+}
+
+/// The photo inputs the recipe's candidates with photos read, in the order tried (as the
+/// Houses recipe's: the score, the price, both; photos alone: the price, with the score).
+fn photo_sets(recipe: &TableRecipe) -> Vec<PhotoSet> {
+    let (score, price, both) = (
+        PhotoSet {
+            score: true,
+            price: false,
+        },
+        PhotoSet {
+            score: false,
+            price: true,
+        },
+        PhotoSet {
+            score: true,
+            price: true,
+        },
+    );
+    match (recipe.photo_score, recipe.attributes) {
+        (false, _) => vec![price],
+        (true, true) => vec![score, price, both],
+        (true, false) => vec![price, both],
+    }
+}
+
+/// One input set of the recipe: every training row's inputs, and which photo inputs follow
+/// the encoded columns (the score, then the price).
+#[derive(Clone)]
+struct InputSet {
+    features: Vec<f32>,
+    width: usize,
+    suffix: String,
+    reads: PhotoSet,
+}
+
+impl InputSet {
+    /// These inputs (the first `base_width` of each row) followed by the photo inputs
+    /// `reads`: the standardized score of each row's embeddings `x` (`dim` values a row) and
+    /// its out-of-fold photo price `oof`.
+    fn with_photos(
+        &self,
+        reads: PhotoSet,
+        head: &TablePhotoHead,
+        x: &[f64],
+        dim: usize,
+        oof: &[f64],
+        base_width: usize,
+    ) -> InputSet {
+        let width = base_width + usize::from(reads.score) + usize::from(reads.price);
+        let mut features = Vec::with_capacity(oof.len() * width);
+        let mut photo = Vec::with_capacity(2);
+        for (r, (e, &price)) in x.chunks_exact(dim).zip(oof).enumerate() {
+            features.extend_from_slice(&self.features[r * self.width..r * self.width + base_width]);
+            photo.clear();
+            head.inputs(e, Some(price), &mut photo);
+            if reads.score {
+                features.push(photo[0]);
+            }
+            if reads.price {
+                features.push(photo[photo.len() - 1]);
+            }
+        }
+        let what = match (reads.score, reads.price) {
+            (true, false) => "manufactured-home score",
+            (false, true) => "photo price",
+            _ => "manufactured-home score + photo price",
+        };
+        let suffix = if base_width > 0 {
+            format!(" + {what}")
+        } else {
+            format!(" on the {what} alone")
+        };
+        InputSet {
+            features,
+            width,
+            suffix,
+            reads,
+        }
+    }
+}
+
+/// The positions, in a row of `union`'s photo inputs after `base_width` encoded values, of
+/// the photo inputs that `own` lacks.
+fn missing_inputs(base_width: usize, own: PhotoSet, union: PhotoSet) -> Vec<usize> {
+    let mut missing = Vec::new();
+    if union.score && !own.score {
+        missing.push(base_width);
+    }
+    if union.price && !own.price {
+        missing.push(base_width + usize::from(union.score));
+    }
+    missing
+}
+
+/// `linear` reading a wider input: zero weights at positions `missing` (ascending).
+fn widen_linear(mut linear: Linear, missing: &[usize]) -> Linear {
+    for &m in missing {
+        linear.weights.insert(m, 0.0);
+    }
+    linear
+}
+
+/// `predictor` reading a wider input: zero weights at positions `missing` (ascending).
+fn widen(predictor: Predictor, missing: &[usize]) -> Predictor {
+    let widen_net = |n: Network| match n {
+        Network::Ensemble(e) => Network::Ensemble(Ensemble {
+            members: e
+                .members
+                .into_iter()
+                .map(|m| m.with_zero_inputs(missing))
+                .collect(),
+        }),
+        other if missing.is_empty() => other,
+        _ => unreachable!("the recipe's networks are ensembles"),
+    };
+    match predictor {
+        Predictor::Network(n) => Predictor::Network(widen_net(n)),
+        Predictor::Ridge(l) => Predictor::Ridge(widen_linear(l, missing)),
+        Predictor::Blend(n, l, s) => Predictor::Blend(widen_net(n), widen_linear(l, missing), s),
+    }
 }
 
 fn fit_recipe(
@@ -860,7 +1013,14 @@ fn fit_recipe(
         )));
     }
     let mut photo = None;
-    let mut options = vec![(features, width, String::new())];
+    let base_width = if recipe.attributes { width } else { 0 };
+    // The input sets tried: the encoded columns alone, and with photo inputs.
+    let mut sets = vec![InputSet {
+        features,
+        width,
+        suffix: String::new(),
+        reads: PhotoSet::default(),
+    }];
     if !photo_columns.is_empty() && recipe.photos != PhotoUse::Off {
         let backbone = Backbone::default();
         let pending = table_photos::photos_to_embed(frame, &photo_columns, train_rows, backbone)?;
@@ -873,14 +1033,8 @@ fn fit_recipe(
             &|done, _| total(done),
             cancel,
         )?;
-        let (head, oof) = table_photos::fit(
-            &x,
-            photo_columns.len() * backbone.dim(),
-            &y,
-            &folds,
-            backbone,
-            &photo_columns,
-        );
+        let dim = photo_columns.len() * backbone.dim();
+        let (mut head, oof) = table_photos::fit(&x, dim, &y, &folds, backbone, &photo_columns);
         observer.note(&format!(
             "photo price head: ridge on {} x {} photo embedding values of {} ({}), penalty {}: inner {}-fold CV mean absolute error {:.4} (standardized log price)",
             photo_columns.len(),
@@ -891,49 +1045,61 @@ fn fit_recipe(
             recipe.folds,
             head.inner_mae
         ));
-        let mut with_photo = Vec::with_capacity(n * (width + 1));
-        for (row, value) in options[0].0.chunks_exact(width.max(1)).zip(&oof) {
-            with_photo.extend_from_slice(row);
-            with_photo.push(head.standardize(*value) as f32);
+        let scores: Vec<f64> = x
+            .chunks_exact(dim)
+            .map(|e| table_photos::mobile_home_score(backbone, e))
+            .collect();
+        head.score = Some(crate::stats::standardizer(&scores).into());
+        let base = sets.remove(0);
+        if recipe.photos == PhotoUse::Auto {
+            sets.push(base.clone());
         }
-        if recipe.attributes {
-            options.push((with_photo, width + 1, " + photo price".to_string()));
-        } else {
-            let alone = oof.iter().map(|&v| head.standardize(v) as f32).collect();
-            options.push((alone, 1, " on the photo price alone".to_string()));
+        for reads in photo_sets(recipe) {
+            sets.push(base.with_photos(reads, &head, &x, dim, &oof, base_width));
         }
         photo = Some(head);
-        if recipe.photos == PhotoUse::On {
-            options.remove(0);
-        }
     }
     let mut candidates = Vec::new();
     let mut predictors = Vec::new();
     let mut history = Vec::new();
-    // Whether each candidate is a blend: when any is, the model is the best blend (as on the
-    // Houses dataset, where blending beat keeping the best candidate on every seed).
+    // Each candidate's photo inputs and whether it is a blend: when any is, the model is the
+    // best blend (as on the Houses dataset, where blending beat keeping the best candidate
+    // on every seed).
+    let mut reads = Vec::new();
     let mut is_blend = Vec::new();
-    for (k, (features, width, suffix)) in options.iter().enumerate() {
-        let mut own = candidates_on(
-            features,
-            *width,
+    for set in &sets {
+        for (candidate, predictor, outputs) in candidates_on(
+            &set.features,
+            set.width,
             &y,
             &folds,
             recipe,
-            suffix,
+            &set.suffix,
             &score,
             cancel,
             &mut history,
-        )?;
-        let singles = own.len();
-        if recipe.blend {
-            own.extend(peer_blend(&own, suffix, &score));
-        }
-        for (i, (candidate, predictor, outputs)) in own.into_iter().enumerate() {
+        )? {
             note(observer, &candidate, recipe.folds);
             candidates.push(candidate);
-            predictors.push((k, predictor, outputs));
-            is_blend.push(i >= singles);
+            predictors.push((predictor, outputs));
+            reads.push(set.reads);
+            is_blend.push(false);
+        }
+    }
+    if recipe.blend {
+        for with_photos in [false, true] {
+            let group: Vec<usize> = (0..candidates.len())
+                .filter(|&c| !is_blend[c] && reads[c].any() == with_photos)
+                .collect();
+            if let Some((candidate, predictor, outputs, union)) =
+                peer_blend(&group, &candidates, &predictors, &reads, base_width, &score)
+            {
+                note(observer, &candidate, recipe.folds);
+                candidates.push(candidate);
+                predictors.push((predictor, outputs));
+                reads.push(union);
+                is_blend.push(true);
+            }
         }
     }
     let any_blend = is_blend.contains(&true);
@@ -946,9 +1112,21 @@ fn fit_recipe(
         })
         .expect("a candidate");
     observer.note(&format!("recipe chose: {}", candidates[chosen].label));
-    let (option, predictor, outputs) = predictors.swap_remove(chosen);
-    if options[option].2.is_empty() {
+    let (predictor, outputs) = predictors.swap_remove(chosen);
+    // The model reads the price whenever it reads a photo input, and the score if it does.
+    let own = reads[chosen];
+    let model_reads = PhotoSet {
+        score: own.score,
+        price: own.any(),
+    };
+    let predictor = widen(predictor, &missing_inputs(base_width, own, model_reads));
+    if !model_reads.any() {
         photo = None;
+    }
+    if let Some(head) = &mut photo
+        && !model_reads.score
+    {
+        head.score = None;
     }
     if let PriceScale::Log { factor, .. } = &mut scale {
         *factor = candidates[chosen].factor;
@@ -1024,7 +1202,7 @@ impl TableModel {
         input_width(
             &self.info.config,
             self.encoder.width(),
-            self.photo.is_some(),
+            self.photo.as_ref().map_or(0, TablePhotoHead::width),
         )
     }
 
@@ -1082,16 +1260,21 @@ impl TableModel {
             )?;
             let width = self.encoder.width();
             let dim = x.len() / rows.len().max(1);
+            let k = head.width();
+            let mut photo_inputs = Vec::with_capacity(rows.len() * k);
+            for e in x.chunks_exact(dim.max(1)) {
+                head.inputs(e, None, &mut photo_inputs);
+            }
             features = if self.photos_only() {
-                x.chunks_exact(dim.max(1)).map(|e| head.input(e)).collect()
+                photo_inputs
             } else {
-                let mut with_photo = Vec::with_capacity(rows.len() * (width + 1));
-                for (row, e) in features
+                let mut with_photo = Vec::with_capacity(rows.len() * (width + k));
+                for (row, p) in features
                     .chunks_exact(width.max(1))
-                    .zip(x.chunks_exact(dim.max(1)))
+                    .zip(photo_inputs.chunks_exact(k))
                 {
                     with_photo.extend_from_slice(row);
-                    with_photo.push(head.input(e));
+                    with_photo.extend_from_slice(p);
                 }
                 with_photo
             };
@@ -1180,12 +1363,12 @@ fn photos_only(config: &TableConfig) -> bool {
 }
 
 /// The number of inputs of the predictor of a table model made with `config`, whose encoder
-/// makes `encoded` values a row, with a photo price head or not.
-pub fn input_width(config: &TableConfig, encoded: usize, photo: bool) -> usize {
+/// makes `encoded` values a row, and whose photo price head adds `photo` (0 without one).
+pub fn input_width(config: &TableConfig, encoded: usize, photo: usize) -> usize {
     if photos_only(config) {
-        1
+        photo
     } else {
-        encoded + usize::from(photo)
+        encoded + photo
     }
 }
 
@@ -1423,6 +1606,42 @@ pub fn split(rows: usize, config: &TableConfig) -> Result<Split> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_widened_blend_prices_the_wider_rows_as_before() {
+        // A blend member that read [2 encoded, price] joins a blend of [2 encoded, score,
+        // price]: zero weights for the score leave its outputs on every row unchanged.
+        let spec = ModelSpec::Ensemble(crate::model::EnsembleConfig {
+            member: MlpConfig { hidden: vec![4] },
+            members: 2,
+        });
+        let mut rng = crate::rng::SeededRng::new(3, 0);
+        let net = spec.init(3, &mut rng, &burn::tensor::Device::flex());
+        let linear = Linear {
+            weights: vec![0.5, -0.25, 2.0],
+            bias: 0.1,
+        };
+        let narrow = Predictor::Blend(net, linear, 0.7);
+        let own = PhotoSet {
+            score: false,
+            price: true,
+        };
+        let union = PhotoSet {
+            score: true,
+            price: true,
+        };
+        let missing = missing_inputs(2, own, union);
+        assert_eq!(missing, vec![2]);
+        let wide = widen(narrow.clone(), &missing);
+        let rows: [[f32; 3]; 2] = [[0.3, -1.2, 0.8], [1.5, 0.2, -0.4]];
+        let narrow_x: Vec<f32> = rows.iter().flatten().copied().collect();
+        // The score column, whatever it holds, is not read.
+        let wide_x: Vec<f32> = rows.iter().flat_map(|r| [r[0], r[1], 7.5, r[2]]).collect();
+        assert_eq!(
+            narrow.outputs(&narrow_x, 3, &[]),
+            wide.outputs(&wide_x, 4, &[])
+        );
+    }
 
     #[test]
     fn a_tutorial_method_of_an_earlier_table_model_still_reads() {

@@ -83,6 +83,37 @@ impl MlpConfig {
 }
 
 impl Mlp {
+    /// The same network reading a wider input: its first layer gains zero weights for the
+    /// inputs at positions `missing` (of the wider input, ascending), so its outputs on the
+    /// inputs it read are unchanged. How a blend's members that read fewer inputs join it.
+    pub fn with_zero_inputs(mut self, missing: &[usize]) -> Self {
+        if missing.is_empty() {
+            return self;
+        }
+        let first = &mut self.layers[0];
+        let [fan_in, fan_out] = first.weight.dims();
+        let device = first.weight.device();
+        let old: Vec<f32> = first
+            .weight
+            .val()
+            .into_data()
+            .try_to_vec()
+            .expect("f32 weights");
+        let mut rows = old.chunks_exact(fan_out);
+        let mut widened = Vec::with_capacity((fan_in + missing.len()) * fan_out);
+        for r in 0..fan_in + missing.len() {
+            match missing.contains(&r) {
+                true => widened.extend(std::iter::repeat_n(0.0f32, fan_out)),
+                false => widened.extend_from_slice(rows.next().expect("a row per input")),
+            }
+        }
+        first.weight = burn::module::Param::from_tensor(Tensor::from_data(
+            burn::tensor::TensorData::new(widened, [fan_in + missing.len(), fan_out]),
+            &device,
+        ));
+        self
+    }
+
     /// The widths of its hidden layers (its [`MlpConfig::hidden`]).
     pub fn hidden_widths(&self) -> Vec<usize> {
         let hidden = if self.regress {
