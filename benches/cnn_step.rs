@@ -5,12 +5,12 @@
 
 use std::time::Instant;
 
-use appraise::model::{CnnConfig, MixedConfig, ModelSpec};
-use appraise::optim::AdamConfig;
-use appraise::photos::SIDE;
-use appraise::rng::SeededRng;
-use appraise::train::fused_photo::FusedPhoto;
-use appraise::train::{Batch, Loss, mape_loss};
+use appraise::fit::optim::AdamConfig;
+use appraise::fit::train::fused_photo::FusedPhoto;
+use appraise::fit::train::{Batch, Loss, mape_loss};
+use appraise::models::{CnnConfig, MixedConfig, ModelSpec};
+use appraise::photos::montage::SIDE;
+use appraise::runtime::rng::SeededRng;
 use burn::module::Module;
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Distribution, Tensor};
@@ -108,7 +108,7 @@ fn main() {
         libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
     }
     // Denormals flushed, as the binary and every training run set it.
-    appraise::float_mode::flush_denormals();
+    appraise::runtime::float_mode::flush_denormals();
     let filter = std::env::args().nth(1).unwrap_or_default();
     for spec in [
         ModelSpec::Cnn(CnnConfig::default()),

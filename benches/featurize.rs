@@ -7,8 +7,8 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use appraise::extractor::{self, Backbone, EfficientNetLite0};
-use appraise::photos;
+use appraise::photos::extractor::{self, Backbone, EfficientNetLite0};
+use appraise::photos::montage as photos;
 
 fn main() {
     let dir = PathBuf::from(
@@ -46,7 +46,7 @@ fn main() {
         &dir,
         &all,
         &|_| {},
-        &appraise::cancel::Cancel::default(),
+        &appraise::runtime::cancel::Cancel::default(),
     )
     .unwrap();
     let wall = t.elapsed().as_secs_f64();

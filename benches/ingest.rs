@@ -41,47 +41,47 @@ fn main() {
         std::env::var_os("APPRAISE_DATASET").expect("APPRAISE_DATASET names the dataset"),
     );
     let ids: Vec<usize> = (1..=535).collect();
-    let backbone = appraise::extractor::Backbone::default();
-    appraise::extractor::featurize(
+    let backbone = appraise::photos::extractor::Backbone::default();
+    appraise::photos::extractor::featurize(
         backbone,
         &dir,
         &ids[..1],
         &|_| {},
-        &appraise::cancel::Cancel::default(),
+        &appraise::runtime::cancel::Cancel::default(),
     )
     .expect("featurize one house");
     let start = Instant::now();
-    appraise::extractor::featurize(
+    appraise::photos::extractor::featurize(
         backbone,
         &dir,
         &ids,
         &|_| {},
-        &appraise::cancel::Cancel::default(),
+        &appraise::runtime::cancel::Cancel::default(),
     )
     .expect("featurize the photos");
     let cold = start.elapsed().as_secs_f64();
     let cache = tempfile::tempdir().expect("a temporary folder");
-    appraise::extractor::featurize_cached(
+    appraise::photos::extractor::featurize_cached(
         backbone,
         &dir,
         &ids,
         Some(cache.path()),
         &|_| {},
         &|_| {},
-        &appraise::cancel::Cancel::default(),
+        &appraise::runtime::cancel::Cancel::default(),
     )
     .expect("fill the feature cache");
     let cached: Vec<f64> = (0..5)
         .map(|_| {
             let start = Instant::now();
-            appraise::extractor::featurize_cached(
+            appraise::photos::extractor::featurize_cached(
                 backbone,
                 &dir,
                 &ids,
                 Some(cache.path()),
                 &|_| {},
                 &|_| {},
-                &appraise::cancel::Cancel::default(),
+                &appraise::runtime::cancel::Cancel::default(),
             )
             .expect("read the feature cache");
             start.elapsed().as_secs_f64()

@@ -10,10 +10,12 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use appraise::artifact::SavedModel;
-use appraise::context::Context;
-use appraise::pipeline::{RunConfig, Silent, run};
-use appraise::predict::{Format, UnknownZip, format_predictions, parse_queries, predict_prices};
+use appraise::fit::pipeline::{RunConfig, Silent, run};
+use appraise::io::artifact::SavedModel;
+use appraise::io::predict::{
+    Format, UnknownZip, format_predictions, parse_queries, predict_prices,
+};
+use appraise::runtime::context::Context;
 
 const HOUSES: usize = 1_000_000;
 

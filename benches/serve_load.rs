@@ -20,9 +20,9 @@ use std::time::{Duration, Instant};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 
-use appraise::artifact::SavedModel;
-use appraise::context::Context;
-use appraise::pipeline::{RunConfig, Silent, run};
+use appraise::fit::pipeline::{RunConfig, Silent, run};
+use appraise::io::artifact::SavedModel;
+use appraise::runtime::context::Context;
 
 struct Server {
     child: Child,

@@ -30,7 +30,7 @@ fn main() {
     no_transparent_huge_pages();
     // Before any thread computes: the mode TensorFlow's CPU threads run in (and ~20% faster
     // late in a photo network's training).
-    appraise::float_mode::flush_denormals();
+    appraise::runtime::float_mode::flush_denormals();
     let cli = cli::Cli::parse();
     std::process::exit(cli::run(cli));
 }

@@ -279,7 +279,7 @@ fn out_of_range_flags_and_impossible_splits_are_refused() {
         &["unknown device 'tpu'", "cpu, wgpu, cuda"],
     );
     // A GPU backend this build lacks is refused before any work, saying how to get it.
-    if !appraise::device::Compute::Wgpu.is_built() {
+    if !appraise::runtime::device::Compute::Wgpu.is_built() {
         train(&["--device", "wgpu"], &["--features wgpu", "--device cpu"]);
     }
     // Output inside a missing folder is fine for --out (it is created), not inside a file.

@@ -534,8 +534,10 @@ fn the_real_dataset_matches_the_pinned_digest() {
         eprintln!("APPRAISE_DATASET is not set: skipping the real dataset's digest");
         return;
     };
-    let digest =
-        appraise::fetch::content_digest(Path::new(&dir), &appraise::cancel::Cancel::default())
-            .unwrap();
-    assert_eq!(digest, appraise::fetch::HOUSES_SHA256);
+    let digest = appraise::data::fetch::content_digest(
+        Path::new(&dir),
+        &appraise::runtime::cancel::Cancel::default(),
+    )
+    .unwrap();
+    assert_eq!(digest, appraise::data::fetch::HOUSES_SHA256);
 }

@@ -4,7 +4,7 @@ use libfuzzer_sys::fuzz_target;
 use std::path::Path;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(model) = appraise::artifact::SavedModel::from_bytes(data, Path::new("m.appraise")) {
+    if let Ok(model) = appraise::io::artifact::SavedModel::from_bytes(data, Path::new("m.appraise")) {
         let _ = model.summary();
     }
 });

@@ -5,7 +5,7 @@ use std::path::Path;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(data) {
-        if let Ok(queries) = appraise::predict::parse_queries(text, Path::new("houses.csv")) {
+        if let Ok(queries) = appraise::io::predict::parse_queries(text, Path::new("houses.csv")) {
             for q in queries.rows {
                 assert!(q.continuous.iter().all(|v| v.is_finite() && *v >= 0.0));
             }

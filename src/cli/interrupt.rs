@@ -5,7 +5,7 @@
 
 use std::sync::OnceLock;
 
-use appraise::cancel::Cancel;
+use appraise::runtime::cancel::Cancel;
 
 static CANCEL: OnceLock<Cancel> = OnceLock::new();
 

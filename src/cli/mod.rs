@@ -12,18 +12,18 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use appraise::artifact::{self, SavedModel};
-use appraise::atomic;
-use appraise::context::Context;
-use appraise::cv;
-use appraise::dataset;
-use appraise::device::Compute;
+use appraise::data::dataset;
+use appraise::data::fetch;
 use appraise::error::{Error, Result};
-use appraise::fetch;
-use appraise::model::ModelSpec;
-use appraise::pipeline::{self, DataConfig, Method, Observer, RunConfig, Silent, Stage};
-use appraise::predict::{self, Format, Queries, Query, UnknownZip};
-use appraise::train::{EpochRecord, TrainConfig};
+use appraise::evaluate::cv;
+use appraise::fit::pipeline::{self, DataConfig, Method, Observer, RunConfig, Silent, Stage};
+use appraise::fit::train::{EpochRecord, TrainConfig};
+use appraise::io::artifact::{self, SavedModel};
+use appraise::io::atomic;
+use appraise::io::predict::{self, Format, Queries, Query, UnknownZip};
+use appraise::models::ModelSpec;
+use appraise::runtime::context::Context;
+use appraise::runtime::device::Compute;
 
 /// Predict house prices with neural networks (the Keras regression tutorial, in Rust).
 #[derive(Debug, Parser)]
@@ -109,7 +109,7 @@ impl CacheArgs {
     pub fn root(&self) -> PathBuf {
         self.cache_dir
             .clone()
-            .unwrap_or_else(appraise::photos::default_cache_dir)
+            .unwrap_or_else(appraise::photos::montage::default_cache_dir)
     }
 
     /// The cache folder to use, or `None` with --no-cache.
@@ -450,7 +450,7 @@ impl RunArgs {
         config.ranges.folds = self.range_folds;
         config.ranges.validate()?;
         if self.recipe == RecipeArg::Best || self.model.pretrained() {
-            let mut recipe: appraise::recipe::RecipeConfig = match &self.recipe_config {
+            let mut recipe: appraise::fit::recipe::RecipeConfig = match &self.recipe_config {
                 Some(path) => {
                     serde_json::from_str(&read_text(path)?).map_err(|e| Error::Input {
                         path: path.clone(),
@@ -461,9 +461,9 @@ impl RunArgs {
             };
             if self.recipe_config.is_none() || self.recipe_photos != RecipePhotosArg::Auto {
                 recipe.photos = match self.recipe_photos {
-                    RecipePhotosArg::Auto => appraise::recipe::PhotoUse::Auto,
-                    RecipePhotosArg::Off => appraise::recipe::PhotoUse::Off,
-                    RecipePhotosArg::On => appraise::recipe::PhotoUse::On,
+                    RecipePhotosArg::Auto => appraise::fit::recipe::PhotoUse::Auto,
+                    RecipePhotosArg::Off => appraise::fit::recipe::PhotoUse::Off,
+                    RecipePhotosArg::On => appraise::fit::recipe::PhotoUse::On,
                 };
             }
             if self.model.pretrained() {
@@ -473,10 +473,10 @@ impl RunArgs {
                         self.model.name()
                     )));
                 }
-                recipe.photos = appraise::recipe::PhotoUse::On;
+                recipe.photos = appraise::fit::recipe::PhotoUse::On;
                 if self.model == ModelKind::PhotosPretrained {
                     recipe.attributes = false;
-                    recipe.target = Some(appraise::recipe::Target::LogPrice);
+                    recipe.target = Some(appraise::fit::recipe::Target::LogPrice);
                 }
             }
             recipe.validate()?;
@@ -565,7 +565,7 @@ pub struct CvArgs {
 pub fn dollars(amount: f64) -> String {
     let cents = (amount.abs() * 100.0).round() as u128;
     let (whole, frac) = (cents / 100, cents % 100);
-    let grouped = appraise::model::summary::thousands(whole);
+    let grouped = appraise::models::summary::thousands(whole);
     let sign = if amount < 0.0 { "-" } else { "" };
     format!("{sign}${grouped}.{frac:02}")
 }
@@ -573,8 +573,8 @@ pub fn dollars(amount: f64) -> String {
 /// `train`'s closing lines: the test scores, then how the price ranges held (`rows` names
 /// what was priced: houses, rows).
 fn print_test_scores(
-    m: &appraise::metrics::Metrics,
-    coverage: &[appraise::interval::Coverage],
+    m: &appraise::evaluate::metrics::Metrics,
+    coverage: &[appraise::fit::interval::Coverage],
     rows: &str,
 ) {
     println!(
@@ -610,8 +610,8 @@ fn warn_outside(outside: &[Option<String>], rows: &str) {
 /// `evaluate`'s report of scores on `scope`, and of how the price ranges held.
 fn print_scores(
     scope: &str,
-    m: &appraise::metrics::Metrics,
-    coverage: &[appraise::interval::Coverage],
+    m: &appraise::evaluate::metrics::Metrics,
+    coverage: &[appraise::fit::interval::Coverage],
     calibrated: bool,
 ) {
     println!("Scored {scope}");
@@ -635,7 +635,7 @@ fn print_scores(
 }
 
 /// `cv`'s pooled price-range lines: per split its test count and coverage at each level.
-fn print_pooled_coverage(splits: &[(usize, &[appraise::interval::Coverage])], rows: &str) {
+fn print_pooled_coverage(splits: &[(usize, &[appraise::fit::interval::Coverage])], rows: &str) {
     if splits.is_empty() || splits.iter().any(|(_, c)| c.is_empty()) {
         return;
     }
@@ -796,7 +796,10 @@ fn train(args: &TrainArgs) -> Result<()> {
     // After Ctrl-C nothing more is written.
     interrupt::cancel().check()?;
     pipeline::write_outputs(&result, &out_dir)?;
-    appraise::report::write(&appraise::report::Run::of_houses(&result), &out_dir)?;
+    appraise::evaluate::report::write(
+        &appraise::evaluate::report::Run::of_houses(&result),
+        &out_dir,
+    )?;
     SavedModel::from_run(&result).save(&out_dir.join(artifact::FILE_NAME))?;
     if verbosity != Verbosity::Quiet {
         print_test_scores(&result.fitted.metrics, &result.fitted.coverage(), "houses");
@@ -827,7 +830,7 @@ fn predict(args: &PredictArgs) -> Result<()> {
         artifact::AnyModel::Houses(model) => model,
         artifact::AnyModel::Table(model) => return table::predict(args, &model),
     };
-    let level = appraise::interval::parse_level(args.interval.as_deref())?;
+    let level = appraise::fit::interval::parse_level(args.interval.as_deref())?;
     let calibration = model.header.calibration();
     if calibration.is_none() && args.interval.as_deref().is_some_and(|i| i != "none") {
         eprintln!(
@@ -850,7 +853,7 @@ fn predict(args: &PredictArgs) -> Result<()> {
                 if !(v.is_finite() && v >= 0.0) {
                     return Err(Error::Usage(format!(
                         "--{} must be a non-negative number, got {v}",
-                        appraise::preprocess::CONTINUOUS[k]
+                        appraise::features::preprocess::CONTINUOUS[k]
                     )));
                 }
             }
@@ -1022,7 +1025,7 @@ fn cv(args: &CvArgs) -> Result<()> {
         },
     )?;
     let names: Vec<&str> = std::iter::once("model")
-        .chain(appraise::baseline::ALL.iter().map(|b| b.name()))
+        .chain(appraise::evaluate::baseline::ALL.iter().map(|b| b.name()))
         .collect();
     println!("Test MAPE per split:");
     println!(
@@ -1058,7 +1061,7 @@ fn cv(args: &CvArgs) -> Result<()> {
         );
     }
     println!("\n{}", report.verdict());
-    let pooled: Vec<(usize, &[appraise::interval::Coverage])> = report
+    let pooled: Vec<(usize, &[appraise::fit::interval::Coverage])> = report
         .splits
         .iter()
         .map(|r| (r.model.count, r.coverage.as_slice()))
@@ -1090,7 +1093,7 @@ fn ingest(args: &IngestArgs) -> Result<()> {
         indicatif::ProgressBar::hidden()
     };
     let start = std::time::Instant::now();
-    let (montages, source) = appraise::photos::ingest(
+    let (montages, source) = appraise::photos::montage::ingest(
         &dataset_dir,
         &ids,
         cache_dir.as_deref(),
@@ -1100,14 +1103,14 @@ fn ingest(args: &IngestArgs) -> Result<()> {
     )?;
     bar.finish_and_clear();
     let how = match source {
-        appraise::photos::Source::Decoded => "decoded",
-        appraise::photos::Source::Cache => "read from the cache",
-        appraise::photos::Source::Rebuilt => "decoded again (the cache was damaged)",
+        appraise::photos::montage::Source::Decoded => "decoded",
+        appraise::photos::montage::Source::Cache => "read from the cache",
+        appraise::photos::montage::Source::Rebuilt => "decoded again (the cache was damaged)",
     };
     println!(
         "[INFO] {} houses, {} photos: {how} in {:.3} s",
         montages.ids.len(),
-        montages.ids.len() * appraise::photos::ROOMS.len(),
+        montages.ids.len() * appraise::photos::montage::ROOMS.len(),
         start.elapsed().as_secs_f64()
     );
     Ok(())
@@ -1144,7 +1147,7 @@ fn fetch_command(args: &FetchArgs) -> Result<()> {
     let cache_dir = args
         .cache_dir
         .clone()
-        .unwrap_or_else(appraise::photos::default_cache_dir);
+        .unwrap_or_else(appraise::photos::montage::default_cache_dir);
     let source = fetch::Source::from_env()?;
     match fetch::cached(&cache_dir) {
         Some(_) if !args.force => {
@@ -1224,7 +1227,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Serve(args) => serve::serve(args),
         Command::Fetch(args) => fetch_command(args),
         Command::Synth(args) if args.table => {
-            appraise::synth::write_table(args.houses, args.seed, &args.out).map(|()| {
+            appraise::data::synth::write_table(args.houses, args.seed, &args.out).map(|()| {
                 eprintln!(
                     "[INFO] wrote a table of {} houses to {}",
                     args.houses,
@@ -1232,8 +1235,8 @@ pub fn run(cli: Cli) -> i32 {
                 )
             })
         }
-        Command::Synth(args) => appraise::synth::write(
-            &appraise::synth::SynthConfig {
+        Command::Synth(args) => appraise::data::synth::write(
+            &appraise::data::synth::SynthConfig {
                 houses: args.houses,
                 photos: args.photos,
                 seed: args.seed,

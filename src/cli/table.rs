@@ -6,15 +6,15 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use super::{CvArgs, FormatArg, PredictArgs, RecipeArg, RunArgs, TrainArgs, Verbosity};
-use appraise::artifact;
-use appraise::atomic;
-use appraise::cv::Scheme;
+use appraise::data::schema::{self, Role, Schema, SchemaOptions};
+use appraise::data::table::Frame;
 use appraise::error::{Error, Result};
-use appraise::metrics::Metrics;
-use appraise::pipeline::{self, Observer, Silent};
-use appraise::schema::{self, Role, Schema, SchemaOptions};
-use appraise::table::Frame;
-use appraise::tabular::{self, Method, TableConfig, TableModel, TableRecipe};
+use appraise::evaluate::cv::Scheme;
+use appraise::evaluate::metrics::Metrics;
+use appraise::fit::pipeline::{self, Observer, Silent};
+use appraise::fit::tabular::{self, Method, TableConfig, TableModel, TableRecipe};
+use appraise::io::artifact;
+use appraise::io::atomic;
 
 /// Where a user's table is and what its columns are.
 #[derive(Debug, Args)]
@@ -120,7 +120,7 @@ fn load(run: &RunArgs) -> Result<(Frame, Schema, TableConfig)> {
     let method = match recipe_arg {
         RecipeArg::Tutorial => {
             run.device.device()?;
-            let mut train = appraise::train::TrainConfig::default();
+            let mut train = appraise::fit::train::TrainConfig::default();
             train.epochs = run.epochs;
             train.batch_size = run.batch_size;
             train.seed = run.seed;
@@ -144,13 +144,13 @@ fn load(run: &RunArgs) -> Result<(Frame, Schema, TableConfig)> {
             recipe.seed = run.seed;
             if run.recipe_config.is_none() || run.recipe_photos != super::RecipePhotosArg::Auto {
                 recipe.photos = match run.recipe_photos {
-                    super::RecipePhotosArg::Auto => appraise::recipe::PhotoUse::Auto,
-                    super::RecipePhotosArg::Off => appraise::recipe::PhotoUse::Off,
-                    super::RecipePhotosArg::On => appraise::recipe::PhotoUse::On,
+                    super::RecipePhotosArg::Auto => appraise::fit::recipe::PhotoUse::Auto,
+                    super::RecipePhotosArg::Off => appraise::fit::recipe::PhotoUse::Off,
+                    super::RecipePhotosArg::On => appraise::fit::recipe::PhotoUse::On,
                 };
             }
             if pretrained {
-                recipe.photos = appraise::recipe::PhotoUse::On;
+                recipe.photos = appraise::fit::recipe::PhotoUse::On;
                 recipe.attributes = run.model != super::ModelKind::PhotosPretrained;
             }
             Method::Recipe(recipe)
@@ -161,7 +161,7 @@ fn load(run: &RunArgs) -> Result<(Frame, Schema, TableConfig)> {
         test_size: run.test_size,
         split_seed: run.split_seed,
         drop_bad_target: table.drop_bad_target,
-        ranges: appraise::interval::RangeConfig {
+        ranges: appraise::fit::interval::RangeConfig {
             folds: run.range_folds,
         },
     };
@@ -170,7 +170,7 @@ fn load(run: &RunArgs) -> Result<(Frame, Schema, TableConfig)> {
 
 fn fingerprint(path: &Path) -> Result<String> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    Ok(appraise::dataset::fingerprint(&bytes))
+    Ok(appraise::data::dataset::fingerprint(&bytes))
 }
 
 /// `appraise train --data FILE`.
@@ -259,7 +259,7 @@ pub fn cv(args: &CvArgs, scheme: &Scheme) -> Result<()> {
     }
     let stats = |f: &dyn Fn(&tabular::TableSplitResult) -> &Metrics| {
         let v: Vec<f64> = results.iter().map(|r| f(r).mape).collect();
-        appraise::stats::mean_std(&v)
+        appraise::evaluate::stats::mean_std(&v)
     };
     println!(
         "\nMean ± standard deviation of the test MAPE over {} splits:",
@@ -278,7 +278,7 @@ pub fn cv(args: &CvArgs, scheme: &Scheme) -> Result<()> {
         ));
     }
     println!("\n{}", verdicts.join("\n"));
-    let pooled: Vec<(usize, &[appraise::interval::Coverage])> = results
+    let pooled: Vec<(usize, &[appraise::fit::interval::Coverage])> = results
         .iter()
         .map(|r| (r.model.count, r.coverage.as_slice()))
         .collect();
@@ -311,7 +311,7 @@ pub fn predict(args: &PredictArgs, model: &TableModel) -> Result<()> {
     if let Some(path) = &args.output {
         atomic::check_output_file(path, "the predictions (--output)")?;
     }
-    let level = appraise::interval::parse_level(args.interval.as_deref())?;
+    let level = appraise::fit::interval::parse_level(args.interval.as_deref())?;
     let frame = Frame::read(input)?;
     let rows: Vec<usize> = (0..frame.rows()).collect();
     let (prices, warnings) = model.predict(&frame, &rows)?;
@@ -331,7 +331,7 @@ pub fn predict(args: &PredictArgs, model: &TableModel) -> Result<()> {
     };
     let names = ranges
         .as_ref()
-        .map(|(level, _)| appraise::predict::range_columns(*level));
+        .map(|(level, _)| appraise::io::predict::range_columns(*level));
     for line in &warnings.lines {
         eprintln!("warning: {line}");
     }
@@ -354,7 +354,7 @@ pub fn predict(args: &PredictArgs, model: &TableModel) -> Result<()> {
                         ",{:.2},{:.2},{}",
                         r[i].0,
                         r[i].1,
-                        appraise::predict::csv_field(flag(i))
+                        appraise::io::predict::csv_field(flag(i))
                     );
                 }
             };
@@ -362,7 +362,7 @@ pub fn predict(args: &PredictArgs, model: &TableModel) -> Result<()> {
             if let Some((low, high)) = &names {
                 header_tail.push_str(&format!(
                     ",{low},{high},{}",
-                    appraise::predict::OUTSIDE_COLUMN
+                    appraise::io::predict::OUTSIDE_COLUMN
                 ));
             }
             // Most tables hold no quoted field: their records are their lines, found at
@@ -398,7 +398,7 @@ pub fn predict(args: &PredictArgs, model: &TableModel) -> Result<()> {
                 if let Some((low, high)) = &names {
                     header.push_field(low.as_bytes());
                     header.push_field(high.as_bytes());
-                    header.push_field(appraise::predict::OUTSIDE_COLUMN.as_bytes());
+                    header.push_field(appraise::io::predict::OUTSIDE_COLUMN.as_bytes());
                 }
                 w.write_byte_record(&header)
                     .map_err(|e| Error::Training(e.to_string()))?;
@@ -427,7 +427,7 @@ pub fn predict(args: &PredictArgs, model: &TableModel) -> Result<()> {
             if let Some((low, high)) = &names {
                 header.push(low.clone());
                 header.push(high.clone());
-                header.push(appraise::predict::OUTSIDE_COLUMN.into());
+                header.push(appraise::io::predict::OUTSIDE_COLUMN.into());
             }
             w.write_record(&header)
                 .map_err(|e| Error::Training(e.to_string()))?;
@@ -452,10 +452,10 @@ pub fn predict(args: &PredictArgs, model: &TableModel) -> Result<()> {
                     let mut object = serde_json::Map::new();
                     for (name, column) in frame.names.iter().zip(&frame.columns) {
                         let value = match column {
-                            appraise::table::Values::Numbers(v) => {
+                            appraise::data::table::Values::Numbers(v) => {
                                 v[r].map_or(serde_json::Value::Null, serde_json::Value::from)
                             }
-                            appraise::table::Values::Texts(t) => t
+                            appraise::data::table::Values::Texts(t) => t
                                 .get(r)
                                 .map_or(serde_json::Value::Null, serde_json::Value::from),
                         };
@@ -467,7 +467,7 @@ pub fn predict(args: &PredictArgs, model: &TableModel) -> Result<()> {
                         object.insert(low.clone(), cents(ranges[r].0));
                         object.insert(high.clone(), cents(ranges[r].1));
                         object.insert(
-                            appraise::predict::OUTSIDE_COLUMN.into(),
+                            appraise::io::predict::OUTSIDE_COLUMN.into(),
                             outside[r]
                                 .as_deref()
                                 .map_or(serde_json::Value::Null, Into::into),
@@ -534,7 +534,7 @@ pub fn evaluate(model: &TableModel, data: Option<&Path>, all: bool, json: bool) 
     let coverage = model
         .calibration
         .as_ref()
-        .map(|c| appraise::interval::Coverage::all_reported(c, &actual, &predicted))
+        .map(|c| appraise::fit::interval::Coverage::all_reported(c, &actual, &predicted))
         .unwrap_or_default();
     if json {
         /// The scores' fields, then the ranges' coverage.
@@ -542,7 +542,7 @@ pub fn evaluate(model: &TableModel, data: Option<&Path>, all: bool, json: bool) 
         struct Report<'a> {
             #[serde(flatten)]
             metrics: &'a Metrics,
-            coverage: &'a [appraise::interval::Coverage],
+            coverage: &'a [appraise::fit::interval::Coverage],
         }
         let report = Report {
             metrics: &m,
@@ -559,7 +559,7 @@ pub fn evaluate(model: &TableModel, data: Option<&Path>, all: bool, json: bool) 
 /// lines without their line ends, exactly what the csv reader reads from it. `None` for any
 /// other file.
 fn plain_records(bytes: &[u8]) -> Option<Vec<&[u8]>> {
-    if !appraise::table::line_oriented(bytes) {
+    if !appraise::data::table::line_oriented(bytes) {
         return None;
     }
     let mut records = Vec::new();

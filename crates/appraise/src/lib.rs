@@ -1,51 +1,29 @@
-//! appraise: predict house prices with neural networks, from a house's attributes.
+//! appraise: predict house prices with neural networks, from a house's attributes, its
+//! photos, or both.
 //!
-//! The library reproduces PyImageSearch's "Regression with Keras" (Part 1) on the Houses
-//! dataset: [`fetch`] downloads it on first use, [`dataset`] reads `HousesInfo.txt`, [`split`]
-//! splits exactly as scikit-learn, [`preprocess`] scales and encodes, [`model`] and [`train`]
-//! define and fit the network with Keras's defaults, [`metrics`] scores it, and [`pipeline`]
-//! runs all of it end to end.
-//! [`tabular`] does the same on a user's own table. A caller hands every run a
-//! [`context::Context`]: device, cache folder, stop flag and observer.
+//! The folders follow the flow of a run:
+//! - [`data`]: a dataset becomes rows and column roles (the Houses dataset's layout,
+//!   [`data::dataset`], downloaded on first use by [`data::fetch`]; any CSV or Parquet table,
+//!   [`data::table`] and [`data::schema`]), and the splits ([`data::split`]).
+//! - [`photos`]: photos become the tutorial's montages ([`photos::montage`]) or a pretrained
+//!   network's embeddings ([`photos::extractor`]), and ridge price heads on those.
+//! - [`features`]: rows become the numbers a network reads ([`features::encoder`]).
+//! - [`models`]: the networks (Part 1's MLP, Part 2's CNN, Part 3's mixed model) and ridge.
+//! - [`fit`]: training ([`fit::train`]), the tutorial's run ([`fit::pipeline`]), a table's
+//!   run ([`fit::tabular`]), the best recipe, price ranges ([`fit::interval`]).
+//! - [`evaluate`]: scores, baselines, cross-validation ([`evaluate::cv`]) and the report.
+//! - [`io`]: the model file ([`io::artifact`]), prediction inputs and pricing.
+//! - [`runtime`]: what a caller hands every run, a [`runtime::context::Context`] (device,
+//!   cache folder, stop flag, observer), and seeded random numbers.
 
-pub mod artifact;
-pub mod atomic;
-pub mod baseline;
-pub mod cancel;
-pub mod context;
-pub mod cv;
-pub mod dataset;
-pub mod device;
-pub mod encoder;
+pub mod data;
 pub mod error;
-pub mod extractor;
-pub mod fetch;
-pub mod float_mode;
-pub mod interval;
-pub mod level_factors;
-pub mod matmul;
-pub mod metrics;
-pub mod model;
-pub mod observer;
-pub mod optim;
-pub mod photo_price;
+pub mod evaluate;
+pub mod features;
+pub mod fit;
+pub mod io;
+pub mod models;
 pub mod photos;
-pub mod pipeline;
-pub mod predict;
-pub mod prepared;
-pub mod preprocess;
-pub mod pricer;
-pub mod recipe;
-pub mod report;
-pub mod ridge;
-pub mod rng;
-pub mod schema;
-pub mod split;
-pub mod stats;
-pub mod synth;
-pub mod table;
-pub mod table_photos;
-pub mod tabular;
-pub mod train;
+pub mod runtime;
 
 pub use error::{Error, Result};

@@ -30,7 +30,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
-use appraise::pricer::{Pricer, Quotes, Value};
+use appraise::io::pricer::{Pricer, Quotes, Value};
 
 pub use error::ApiError;
 pub use registry::Registry;

@@ -4,11 +4,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use appraise::pricer::Pricer;
+use appraise::io::pricer::Pricer;
 use appraise::{Error, Result};
 
 /// The file name models are saved under (`runs/<name>/model.appraise`).
-pub const MODEL_FILE: &str = appraise::artifact::FILE_NAME;
+pub const MODEL_FILE: &str = appraise::io::artifact::FILE_NAME;
 
 /// Models by name.
 #[derive(Debug, Default, Clone)]

@@ -12,7 +12,7 @@ use base64::Engine as _;
 use serde::Serialize;
 use serde_json::{Map, Value as Json_};
 
-use appraise::pricer::{DEFAULT_LEVEL, Field, FieldKind, Pricer, Value};
+use appraise::io::pricer::{DEFAULT_LEVEL, Field, FieldKind, Pricer, Value};
 
 use crate::error::ApiError;
 use crate::{AppState, ModelName, read_body};
@@ -29,7 +29,7 @@ pub struct ModelInfo<'a> {
     /// Whether it reads photos.
     pub reads_photos: bool,
     /// What it is and how well it did.
-    pub card: &'a appraise::pricer::Card,
+    pub card: &'a appraise::io::pricer::Card,
 }
 
 fn info<'a>(name: &'a str, p: &'a Pricer) -> ModelInfo<'a> {
@@ -123,7 +123,7 @@ pub async fn predict(
     let n = houses.len();
     let quotes = crate::run_pricing(&pricer, houses, level).await?;
     state.metrics.priced(&name, n);
-    let (low, high) = appraise::predict::range_columns(quotes.level);
+    let (low, high) = appraise::io::predict::range_columns(quotes.level);
     let predictions: Vec<Prediction> = quotes
         .quotes
         .iter()
@@ -135,7 +135,7 @@ pub async fn predict(
                 range.insert(high.clone(), cents(hi).into());
             }
             range.insert(
-                appraise::predict::OUTSIDE_COLUMN.into(),
+                appraise::io::predict::OUTSIDE_COLUMN.into(),
                 q.outside_training
                     .clone()
                     .map_or(Json_::Null, Json_::String),

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use serde_json::{Map, Value as Json_, json};
 
-use appraise::pricer::{DEFAULT_LEVEL, FieldKind, Pricer, Value};
+use appraise::io::pricer::{DEFAULT_LEVEL, FieldKind, Pricer, Value};
 
 use crate::error::ApiError;
 use crate::{AppState, ModelName, read_body};
@@ -70,11 +70,11 @@ fn datatype(kind: &FieldKind) -> &'static str {
 fn output_names(p: &Pricer, level: f64) -> Vec<(String, &'static str)> {
     let mut names = vec![("predicted_price".to_string(), "FP64")];
     if p.has_ranges() {
-        let (low, high) = appraise::predict::range_columns(level);
+        let (low, high) = appraise::io::predict::range_columns(level);
         names.push((low, "FP64"));
         names.push((high, "FP64"));
     }
-    names.push((appraise::predict::OUTSIDE_COLUMN.to_string(), "BYTES"));
+    names.push((appraise::io::predict::OUTSIDE_COLUMN.to_string(), "BYTES"));
     names
 }
 
@@ -590,7 +590,7 @@ async fn run_infer(
             }
         })?;
     state.metrics.priced(&name, n);
-    let (low, high) = appraise::predict::range_columns(level);
+    let (low, high) = appraise::io::predict::range_columns(level);
     let mut tail: Vec<u8> = Vec::new();
     let mut outputs = Vec::with_capacity(wanted.len());
     for (oname, dt, as_binary) in &wanted {

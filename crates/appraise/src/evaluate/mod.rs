@@ -1,0 +1,7 @@
+//! Evaluation: the scores, the baselines, cross-validation, the statistics and the report.
+
+pub mod baseline;
+pub mod cv;
+pub mod metrics;
+pub mod report;
+pub mod stats;

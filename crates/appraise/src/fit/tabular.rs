@@ -1,0 +1,1660 @@
+//! Training, cross-validation and prediction on a user's own table (`--data FILE`).
+//!
+//! One [`Method`]: the tutorial's network generalized (min-max numbers, one-hot categories,
+//! price over the largest training price, MAPE loss, 200 epochs of Adam; Part 2's CNN and
+//! Part 3's mixed model read the montage of each row's photos), or the best recipe
+//! generalized (standardized inputs with log-scaled skewed numbers and target-encoded
+//! many-level categories, log price, and a choice by inner K-fold cross-validation on the
+//! training rows among networks at several weight decays, ridge regression, and their blend).
+//! The test rows decide nothing.
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::schema::{Role, Schema};
+use crate::data::split::{Split, train_test_split};
+use crate::data::table::{Frame, Values};
+use crate::error::{Error, Result};
+use crate::evaluate::baseline::median;
+use crate::evaluate::cv::{self, Scheme};
+use crate::evaluate::metrics::Metrics;
+use crate::features::encoder::{Encoder, EncoderConfig, Scaling, Unseen, Warnings, merge_unseen};
+use crate::fit::interval::{Calibration, Coverage};
+use crate::fit::level_factors::{LevelFactors, level_keys};
+use crate::fit::optim::AdamConfig;
+use crate::fit::pipeline::Observer;
+use crate::fit::recipe::{PhotoSet, mape_factor, train_fold_networks};
+use crate::fit::train::{EpochRecord, Loss, Table, TrainConfig, predict, train};
+use crate::models::ridge::{self, Linear};
+use crate::models::{Ensemble, Mlp, MlpConfig, ModelSpec, Network};
+use crate::photos::extractor::Backbone;
+use crate::photos::montage::MONTAGE_BYTES;
+use crate::photos::table_photos::{self, TablePhotoHead};
+use crate::runtime::cancel::Cancel;
+use crate::runtime::context::Context;
+
+/// How a table model is made.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    /// The tutorial's network and training, on the table's columns: the MLP, or with a photo
+    /// column the CNN or the mixed model.
+    Tutorial {
+        /// The network (earlier table models stored the MLP's hidden layers alone).
+        #[serde(deserialize_with = "crate::models::spec_or_legacy")]
+        model: ModelSpec,
+        /// Epochs, batch size, optimizer, seed.
+        train: TrainConfig,
+    },
+    /// The best recipe, on the table's columns.
+    Recipe(TableRecipe),
+}
+
+impl Default for Method {
+    fn default() -> Self {
+        Method::Tutorial {
+            model: ModelSpec::default(),
+            train: TrainConfig::default(),
+        }
+    }
+}
+
+/// The recipe's settings on a table. The defaults are the recipe.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TableRecipe {
+    /// Hidden ReLU layer widths of each network.
+    pub hidden: Vec<usize>,
+    /// Candidate decoupled weight decays of the networks.
+    pub weight_decays: Vec<f64>,
+    /// Candidate ridge penalties (relative to the features' mean variance); empty: no ridge.
+    pub ridge_penalties: Vec<f64>,
+    /// Folds of the inner cross-validation.
+    pub folds: usize,
+    /// Networks per fold, each from its own seed.
+    pub seeds_per_fold: usize,
+    /// Most epochs per network.
+    pub max_epochs: usize,
+    /// Early stopping: epochs without improvement on the held-out fold.
+    pub patience: usize,
+    /// Rows per optimizer step.
+    pub batch_size: usize,
+    /// Adam's learning rate.
+    pub learning_rate: f64,
+    /// Scale prices by the factor that minimizes the out-of-fold MAPE.
+    pub calibrate: bool,
+    /// Seed of the networks and the inner folds.
+    pub seed: u64,
+    /// Whether the photo columns' price is an input: `auto` tries both and keeps what the
+    /// inner cross-validation prefers.
+    pub photos: crate::fit::recipe::PhotoUse,
+    /// Whether the other columns are inputs; `false`: the photos' price is the only input
+    /// (`--model photos-pretrained`; needs a photo column).
+    pub attributes: bool,
+    /// Average the peer candidates of the better input set (its networks within 25% of its
+    /// best inner MAPE, and its best ridge model if it is a peer too) instead of keeping the
+    /// best candidate alone.
+    pub blend: bool,
+    /// With `calibrate` and the attributes, also give each level of the most predictive
+    /// categorical column (the one the baseline prices by) its own price factor, chosen on its
+    /// training rows' out-of-fold prices and shrunk toward the overall one
+    /// ([`crate::fit::level_factors`]).
+    pub level_factors: bool,
+    /// How many rows' weight the overall factor has in each level's factor.
+    pub level_factor_prior: f64,
+    /// With photos, also try the first photo column's manufactured-home score as an input
+    /// (the Houses recipe's frontal-photo score): candidates read the score, the photo
+    /// price, or both, and the blend averages them.
+    pub photo_score: bool,
+}
+
+impl Default for TableRecipe {
+    fn default() -> Self {
+        Self {
+            hidden: vec![32, 16],
+            weight_decays: vec![1e-4, 1e-2],
+            ridge_penalties: vec![1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0],
+            folds: 5,
+            seeds_per_fold: 3,
+            max_epochs: 400,
+            patience: 40,
+            batch_size: 16,
+            learning_rate: 2e-3,
+            calibrate: true,
+            seed: 42,
+            photos: crate::fit::recipe::PhotoUse::Auto,
+            attributes: true,
+            blend: true,
+            level_factors: true,
+            level_factor_prior: 40.0,
+            photo_score: true,
+        }
+    }
+}
+
+impl TableRecipe {
+    fn validate(&self) -> Result<()> {
+        if self.folds < 2 {
+            return Err(Error::Usage("the recipe needs at least 2 folds".into()));
+        }
+        if !(self.level_factor_prior >= 0.0 && self.level_factor_prior.is_finite()) {
+            return Err(Error::Usage(format!(
+                "the recipe's level_factor_prior must be a number of rows, 0 or more; got {}",
+                self.level_factor_prior
+            )));
+        }
+        if self.weight_decays.is_empty() && self.ridge_penalties.is_empty() {
+            return Err(Error::Usage(
+                "the recipe needs a weight decay or a ridge penalty".into(),
+            ));
+        }
+        if self.seeds_per_fold == 0
+            || self.folds * self.seeds_per_fold > crate::models::MAX_ENSEMBLE_MEMBERS
+            || self.hidden.is_empty()
+            || self.hidden.contains(&0)
+        {
+            return Err(Error::Usage(
+                "the recipe needs 1 or more seeds per fold and hidden layers of at least one unit"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Everything that determines a table run's result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TableConfig {
+    /// How the model is made.
+    pub method: Method,
+    /// Fraction of rows held out for testing.
+    pub test_size: f64,
+    /// Seed of the train/test split (scikit-learn's `random_state`).
+    pub split_seed: u32,
+    /// Drop rows whose price is missing, zero or negative (instead of refusing the table).
+    pub drop_bad_target: bool,
+    /// How the tutorial's method gets its price ranges (the recipe calibrates its own).
+    pub ranges: crate::fit::interval::RangeConfig,
+}
+
+impl Default for TableConfig {
+    fn default() -> Self {
+        Self {
+            method: Method::default(),
+            test_size: 0.25,
+            split_seed: 42,
+            drop_bad_target: false,
+            ranges: crate::fit::interval::RangeConfig::default(),
+        }
+    }
+}
+
+/// How network outputs become prices.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum PriceScale {
+    /// The tutorial's: output times the largest training price.
+    Ratio {
+        /// Largest training price.
+        max_price: f64,
+    },
+    /// `exp(output * std + mean) * factor`.
+    Log {
+        /// Mean of ln(price) over the training rows.
+        mean: f64,
+        /// Its standard deviation.
+        std: f64,
+        /// Price factor chosen on out-of-fold predictions (1 without calibration).
+        factor: f64,
+    },
+}
+
+impl PriceScale {
+    fn target(&self, price: f64) -> f64 {
+        match self {
+            PriceScale::Ratio { max_price } => price / max_price,
+            PriceScale::Log { mean, std, .. } => (price.ln() - mean) / std,
+        }
+    }
+
+    fn price(&self, output: f64) -> f64 {
+        match self {
+            PriceScale::Ratio { max_price } => output * max_price,
+            PriceScale::Log { mean, std, factor } => (output * std + mean).exp() * factor,
+        }
+    }
+}
+
+/// What turns encoded rows into outputs.
+#[derive(Debug, Clone)]
+pub enum Predictor {
+    /// A network (or an ensemble of them).
+    Network(Network),
+    /// Ridge regression on the encoded inputs.
+    Ridge(Linear),
+    /// A network ensemble's mean output and a ridge model's, the network's weighing the share
+    /// given (0.5 in models written before the recipe's peer blend).
+    Blend(Network, Linear, f64),
+}
+
+impl Predictor {
+    /// The network part, if any.
+    pub fn network(&self) -> Option<&Network> {
+        match self {
+            Predictor::Network(n) | Predictor::Blend(n, _, _) => Some(n),
+            Predictor::Ridge(_) => None,
+        }
+    }
+
+    /// The ridge part, if any.
+    pub fn linear(&self) -> Option<&Linear> {
+        match self {
+            Predictor::Ridge(l) | Predictor::Blend(_, l, _) => Some(l),
+            Predictor::Network(_) => None,
+        }
+    }
+
+    /// The network's share of a blend's output (1 without a ridge part, 0 without a network).
+    pub fn network_share(&self) -> f64 {
+        match self {
+            Predictor::Network(_) => 1.0,
+            Predictor::Ridge(_) => 0.0,
+            Predictor::Blend(_, _, share) => *share,
+        }
+    }
+
+    /// Outputs of encoded rows (`width` values each) and, for a photo network, their
+    /// montages as the network reads them.
+    fn outputs(&self, features: &[f32], width: usize, images: &[f32]) -> Vec<f64> {
+        let net = self.network().map(|n| predict(n, features, width, images));
+        let lin = self.linear().map(|l| {
+            features
+                .chunks_exact(width.max(1))
+                .map(|row| l.predict(&row.iter().map(|&v| f64::from(v)).collect::<Vec<_>>()))
+                .collect::<Vec<f64>>()
+        });
+        match (net, lin) {
+            (Some(n), None) => n.into_iter().map(f64::from).collect(),
+            (None, Some(l)) => l,
+            (Some(n), Some(l)) => {
+                let share = self.network_share();
+                n.iter()
+                    .zip(&l)
+                    .map(|(a, b)| share * f64::from(*a) + (1.0 - share) * b)
+                    .collect()
+            }
+            (None, None) => unreachable!("a predictor has a part"),
+        }
+    }
+}
+
+/// One recipe candidate and its inner cross-validation score.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TableCandidate {
+    /// What it is ("network, weight decay 0.0001", "ridge, penalty 0.01", "blend").
+    pub label: String,
+    /// MAPE of the out-of-fold predictions over the training rows (after the factor).
+    pub inner_mape: f64,
+    /// The price factor chosen on them.
+    pub factor: f64,
+}
+
+/// A fitted table model: schema, encoder, price scale and predictor.
+#[derive(Debug, Clone)]
+pub struct TableModel {
+    /// The columns and their roles.
+    pub schema: Schema,
+    /// The fitted encoder.
+    pub encoder: Encoder,
+    /// How outputs become prices.
+    pub scale: PriceScale,
+    /// The fitted predictor.
+    pub predictor: Predictor,
+    /// The photo price head whose prediction is the last input, if the model reads photos.
+    pub photo: Option<TablePhotoHead>,
+    /// The out-of-fold errors its price ranges come from (`None`: the model gives no ranges).
+    pub calibration: Option<Calibration>,
+    /// A price factor per level of one categorical column, if the recipe fitted them.
+    pub level_factors: Option<LevelFactors>,
+    /// How and on what it was trained.
+    pub info: TableInfo,
+}
+
+/// How and on what a table model was trained, saved with it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TableInfo {
+    /// The table trained on.
+    pub data: String,
+    /// Fingerprint of its bytes.
+    pub fingerprint: String,
+    /// Rows in it; rows kept (valid price).
+    pub rows: usize,
+    /// Rows with a valid price.
+    pub kept_rows: usize,
+    /// Every setting of the run.
+    pub config: TableConfig,
+    /// Training rows.
+    pub train_rows: usize,
+    /// Test rows.
+    pub test_rows: usize,
+    /// Scores on the test rows.
+    pub test_metrics: Metrics,
+    /// How the price ranges held on the test rows, at 80% and 90% (empty without ranges).
+    #[serde(default)]
+    pub coverage: Vec<Coverage>,
+    /// The recipe's candidates (empty for the tutorial) and the chosen one's index.
+    pub candidates: Vec<TableCandidate>,
+    /// Index of the chosen candidate.
+    pub chosen: usize,
+}
+
+/// One test row's price.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TablePrediction {
+    /// The row's line in the table ([`Frame::place`]).
+    pub place: String,
+    /// The price in the table.
+    pub actual: f64,
+    /// The model's price.
+    pub predicted: f64,
+}
+
+/// A training run's outcome.
+#[derive(Debug, Clone)]
+pub struct TableFit {
+    /// The model.
+    pub model: TableModel,
+    /// The test rows' prices.
+    pub predictions: Vec<TablePrediction>,
+    /// The training history of the network the learning curves show: the tutorial's, or
+    /// the recipe's first network (validated on its held-out inner fold); empty when the
+    /// model has none.
+    pub history: Vec<EpochRecord>,
+}
+
+/// The rows with a usable price and the prices, or an error naming the first bad row
+/// (unless `drop_bad` drops them; the count dropped is returned).
+pub fn usable_rows(
+    frame: &Frame,
+    schema: &Schema,
+    drop_bad: bool,
+) -> Result<(Vec<usize>, Vec<f64>, usize)> {
+    let name = &schema.target().name;
+    let c = frame.find(name).expect("the schema's target is a column");
+    let Values::Numbers(prices) = &frame.columns[c] else {
+        return Err(Error::Usage(format!("the target column {name} holds text")));
+    };
+    let (mut rows, mut kept, mut dropped) = (Vec::new(), Vec::new(), 0);
+    for (r, p) in prices.iter().enumerate() {
+        match p {
+            Some(p) if *p > 0.0 => {
+                rows.push(r);
+                kept.push(*p);
+            }
+            _ if drop_bad => dropped += 1,
+            _ => {
+                return Err(Error::Parse {
+                    path: frame.path.clone(),
+                    line: r + 2,
+                    field: name.clone(),
+                    message: format!(
+                        "the price is {}; prices must be positive (pass --drop-bad-target to drop such rows)",
+                        p.map_or("missing".to_string(), |p| p.to_string())
+                    ),
+                });
+            }
+        }
+    }
+    if rows.len() < 4 {
+        return Err(Error::Usage(format!(
+            "{} has {} rows with a usable price; at least 4 are needed to train and test",
+            frame.path.display(),
+            rows.len()
+        )));
+    }
+    Ok((rows, kept, dropped))
+}
+
+/// Fits a model on the `split` of the usable `rows` (positions into `rows`) and scores its
+/// test rows once.
+pub fn fit(
+    frame: &Frame,
+    schema: &Schema,
+    rows: &[usize],
+    prices: &[f64],
+    split: &Split,
+    config: &TableConfig,
+    context: &mut Context,
+) -> Result<TableFit> {
+    let train_rows: Vec<usize> = split.train.iter().map(|&i| rows[i]).collect();
+    let test_rows: Vec<usize> = split.test.iter().map(|&i| rows[i]).collect();
+    let train_prices: Vec<f64> = split.train.iter().map(|&i| prices[i]).collect();
+    let test_prices: Vec<f64> = split.test.iter().map(|&i| prices[i]).collect();
+    let parts = match &config.method {
+        Method::Tutorial { model, train: tc } => {
+            let tc = &context.train_config(tc);
+            let scale = PriceScale::Ratio {
+                max_price: train_prices.iter().copied().fold(f64::MIN, f64::max),
+            };
+            let y: Vec<f64> = train_prices.iter().map(|&p| scale.target(p)).collect();
+            let (encoder, features) =
+                Encoder::fit(frame, schema, &train_rows, &y, &EncoderConfig::default())?;
+            let width = encoder.width();
+            let (test_features, _) = encoder.encode(frame, &test_rows)?;
+            let spec = model;
+            let (train_images, test_images) = if spec.uses_photos() {
+                let columns = tutorial_photo_columns(spec, frame, schema)?;
+                let total = context.observer.photos(train_rows.len() + test_rows.len());
+                let montages = table_photos::row_montages(
+                    frame,
+                    &columns,
+                    &[train_rows.as_slice(), test_rows.as_slice()].concat(),
+                    &*total,
+                    &context.cancel,
+                )?;
+                let (train, test) = montages.split_at(train_rows.len() * MONTAGE_BYTES);
+                (network_images(train), network_images(test))
+            } else {
+                (Vec::new(), Vec::new())
+            };
+            let table = |features: Vec<f32>, prices: &[f64], images: Vec<f32>| Table {
+                features,
+                n_features: width,
+                targets: prices.iter().map(|&p| scale.target(p) as f32).collect(),
+                images,
+            };
+            context.observer.model_summary(&spec.summary(width));
+            let train_table = table(features, &train_prices, train_images);
+            let (network, history) = train(
+                spec,
+                tc,
+                &train_table,
+                &table(test_features, &test_prices, test_images),
+                |r| context.observer.epoch(r, tc.epochs),
+            )?;
+            // The ranges: a K-fold pass over the training rows (the encoder fitted on all of
+            // them, as the final network's).
+            config.ranges.validate()?;
+            let folds = config.ranges.folds(spec.uses_photos(), train_table.rows());
+            let calibration = if folds == 0 {
+                None
+            } else {
+                context.observer.note(&format!(
+                    "calibrating price ranges: {folds}-fold pass over the training rows ({folds} more networks)"
+                ));
+                let splits = crate::data::split::kfold_seeded(train_table.rows(), folds, tc.seed)?;
+                let outputs = crate::fit::train::out_of_fold(spec, tc, &train_table, &splits)?;
+                let predicted: Vec<f64> =
+                    outputs.iter().map(|&o| scale.price(f64::from(o))).collect();
+                Some(Calibration::from_out_of_fold(&train_prices, &predicted))
+            };
+            RecipeParts {
+                history,
+                scale,
+                level_factors: None,
+                encoder,
+                predictor: Predictor::Network(network),
+                photo: None,
+                calibration,
+                candidates: Vec::new(),
+                chosen: 0,
+            }
+        }
+        Method::Recipe(recipe) => fit_recipe(
+            frame,
+            schema,
+            &train_rows,
+            &train_prices,
+            recipe,
+            &context.cancel,
+            context.observer,
+        )?,
+    };
+    let RecipeParts {
+        history,
+        scale,
+        level_factors,
+        encoder,
+        predictor,
+        photo,
+        calibration,
+        candidates,
+        chosen,
+    } = parts;
+    let mut model = TableModel {
+        schema: schema.clone(),
+        encoder,
+        scale,
+        predictor,
+        photo,
+        calibration,
+        level_factors,
+        info: TableInfo {
+            data: frame.path.display().to_string(),
+            fingerprint: String::new(),
+            rows: frame.rows(),
+            kept_rows: rows.len(),
+            config: config.clone(),
+            train_rows: train_rows.len(),
+            test_rows: test_rows.len(),
+            test_metrics: Metrics::default(),
+            coverage: Vec::new(),
+            candidates,
+            chosen,
+        },
+    };
+    let (predicted, _) = model.predict(frame, &test_rows)?;
+    model.info.test_metrics = Metrics::compute(&test_prices, &predicted);
+    if let Some(c) = &model.calibration {
+        model.info.coverage = Coverage::all_reported(c, &test_prices, &predicted);
+    }
+    let predictions = test_rows
+        .iter()
+        .zip(&test_prices)
+        .zip(&predicted)
+        .map(|((&r, &actual), &predicted)| TablePrediction {
+            place: frame.place(r),
+            actual,
+            predicted,
+        })
+        .collect();
+    Ok(TableFit {
+        model,
+        predictions,
+        history,
+    })
+}
+
+/// The photo columns a tutorial photo network (`spec`) reads: all of the schema's; an error
+/// naming `--photos` when the table has none.
+fn tutorial_photo_columns(spec: &ModelSpec, frame: &Frame, schema: &Schema) -> Result<Vec<String>> {
+    let columns = schema.photo_columns();
+    if columns.is_empty() {
+        return Err(Error::Usage(format!(
+            "--model {} reads each row's photos, but {} has no column of photo paths; name it \
+             with --photos COLUMN",
+            spec.name(),
+            frame.path.display()
+        )));
+    }
+    Ok(columns)
+}
+
+/// Montages (bytes, channels last) as the photo networks read them.
+fn network_images(montages: &[u8]) -> Vec<f32> {
+    let mut images = Vec::with_capacity(montages.len());
+    crate::photos::montage::push_network_input(montages, &mut images);
+    images
+}
+
+/// What the recipe fitted: price scale, encoder, predictor, photo head, candidates, choice.
+struct RecipeParts {
+    /// The training history of the network whose learning curves the run shows.
+    history: Vec<EpochRecord>,
+    scale: PriceScale,
+    level_factors: Option<LevelFactors>,
+    encoder: Encoder,
+    predictor: Predictor,
+    photo: Option<TablePhotoHead>,
+    calibration: Option<Calibration>,
+    candidates: Vec<TableCandidate>,
+    chosen: usize,
+}
+
+/// The settings of the recipe's networks.
+fn network_config(recipe: &TableRecipe, weight_decay: f64, cancel: &Cancel) -> TrainConfig {
+    TrainConfig {
+        epochs: recipe.max_epochs,
+        batch_size: recipe.batch_size,
+        seed: recipe.seed,
+        optimizer: AdamConfig {
+            learning_rate: recipe.learning_rate,
+            decay: 0.0,
+            weight_decay,
+            ..AdamConfig::default()
+        },
+        loss: Loss::Mae,
+        // Small networks: per-operation overhead dominates, a GPU does not pay (as in the
+        // Houses recipe).
+        compute: crate::runtime::device::Compute::Cpu,
+        patience: Some(recipe.patience),
+        cancel: cancel.clone(),
+    }
+}
+
+/// Every candidate on one input matrix (`width` inputs per training row): the networks at
+/// each weight decay and ridge at each penalty, with their out-of-fold outputs and fitted
+/// predictors.
+#[allow(clippy::too_many_arguments)]
+fn candidates_on(
+    features: &[f32],
+    width: usize,
+    y: &[f64],
+    folds: &[Split],
+    recipe: &TableRecipe,
+    suffix: &str,
+    score: &dyn Fn(&[f64]) -> (f64, f64),
+    cancel: &Cancel,
+    history: &mut Vec<EpochRecord>,
+) -> Result<Vec<(TableCandidate, Predictor, Vec<f64>)>> {
+    let n = y.len();
+    let table = Table {
+        features: features.to_vec(),
+        n_features: width,
+        targets: y.iter().map(|&v| v as f32).collect(),
+        images: Vec::new(),
+    };
+    let candidate = |label: String, outputs: &[f64]| {
+        let (inner_mape, factor) = score(outputs);
+        TableCandidate {
+            label,
+            inner_mape,
+            factor,
+        }
+    };
+    let mut out: Vec<(TableCandidate, Predictor, Vec<f64>)> = Vec::new();
+    let spec = ModelSpec::Mlp(MlpConfig {
+        hidden: recipe.hidden.clone(),
+    });
+    for &weight_decay in &recipe.weight_decays {
+        let (members, first, held_out) = train_fold_networks(
+            &spec,
+            &network_config(recipe, weight_decay, cancel),
+            &table,
+            folds,
+            recipe.seeds_per_fold,
+        )?;
+        if history.is_empty() {
+            *history = first;
+        }
+        let outputs: Vec<f64> = held_out.iter().map(|&v| f64::from(v)).collect();
+        let members = members
+            .into_iter()
+            .map(|n| match n {
+                Network::Mlp(m) => m,
+                _ => unreachable!("the recipe trains MLPs"),
+            })
+            .collect();
+        out.push((
+            candidate(
+                format!(
+                    "networks {:?}, weight decay {weight_decay}{suffix}",
+                    recipe.hidden
+                ),
+                &outputs,
+            ),
+            Predictor::Network(Network::Ensemble(Ensemble { members })),
+            outputs,
+        ));
+    }
+    if !recipe.ridge_penalties.is_empty() {
+        let x: Vec<f64> = features.iter().map(|&v| f64::from(v)).collect();
+        let mut oof = vec![vec![0.0; n]; recipe.ridge_penalties.len()];
+        for fold in folds {
+            let fitted = ridge::fit_primal(&x, width, &fold.train, y, &recipe.ridge_penalties);
+            for (p, model) in fitted.iter().enumerate() {
+                for &r in &fold.test {
+                    oof[p][r] = model.predict(&x[r * width..(r + 1) * width]);
+                }
+            }
+        }
+        let all: Vec<usize> = (0..n).collect();
+        let full = ridge::fit_primal(&x, width, &all, y, &recipe.ridge_penalties);
+        for ((penalty, outputs), model) in recipe.ridge_penalties.iter().zip(oof).zip(full) {
+            out.push((
+                candidate(format!("ridge, penalty {penalty}{suffix}"), &outputs),
+                Predictor::Ridge(model),
+                outputs,
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// A blend averages the candidates whose inner MAPE is at most this multiple of the best
+/// one's on the same inputs (as on the Houses dataset).
+const BLEND_WITHIN: f64 = 1.25;
+
+/// The ridge model's shares of a blend that are tried; the networks share the rest equally.
+const RIDGE_SHARES: [f64; 6] = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5];
+
+/// The blend of one group of candidates (`group`: indices into `candidates`, `predictors`
+/// and `reads`): the networks whose inner MAPE is within [`BLEND_WITHIN`] of the group's best
+/// candidate's, weighing the same, and its best ridge model when it is a peer too, with the
+/// share of [`RIDGE_SHARES`] whose blended out-of-fold prices err least (non-negative weights
+/// summing to one, fitted on the out-of-fold predictions only). Members that read fewer
+/// photo inputs than others are widened with zero weights for them. Returns the blend and
+/// the photo inputs it reads; `None` without two network peers or a network and a ridge.
+fn peer_blend(
+    group: &[usize],
+    candidates: &[TableCandidate],
+    predictors: &[(Predictor, Vec<f64>)],
+    reads: &[PhotoSet],
+    base_width: usize,
+    score: &dyn Fn(&[f64]) -> (f64, f64),
+) -> Option<(TableCandidate, Predictor, Vec<f64>, PhotoSet)> {
+    let best = group
+        .iter()
+        .map(|&c| candidates[c].inner_mape)
+        .fold(f64::INFINITY, f64::min);
+    let peer = |c: &usize| candidates[*c].inner_mape <= BLEND_WITHIN * best;
+    let is_ridge = |c: &usize| matches!(predictors[*c].0, Predictor::Ridge(_));
+    let networks: Vec<usize> = group
+        .iter()
+        .copied()
+        .filter(|c| !is_ridge(c) && peer(c))
+        .collect();
+    let ridge = group
+        .iter()
+        .copied()
+        .filter(|c| is_ridge(c) && peer(c))
+        .min_by(|&a, &b| {
+            candidates[a]
+                .inner_mape
+                .total_cmp(&candidates[b].inner_mape)
+        });
+    if networks.is_empty() || networks.len() + usize::from(ridge.is_some()) < 2 {
+        return None;
+    }
+    let rows = predictors[networks[0]].1.len();
+    let net_mean: Vec<f64> = (0..rows)
+        .map(|r| networks.iter().map(|&c| predictors[c].1[r]).sum::<f64>() / networks.len() as f64)
+        .collect();
+    let mix = |share: f64| -> Vec<f64> {
+        match ridge {
+            Some(l) => (0..rows)
+                .map(|r| (1.0 - share) * net_mean[r] + share * predictors[l].1[r])
+                .collect(),
+            None => net_mean.clone(),
+        }
+    };
+    let shares: &[f64] = if ridge.is_some() {
+        &RIDGE_SHARES
+    } else {
+        &[0.0]
+    };
+    let (share, (inner_mape, factor)) = shares
+        .iter()
+        .map(|&share| (share, score(&mix(share))))
+        .min_by(|a, b| a.1.0.total_cmp(&b.1.0))
+        .expect("a share");
+    let ridge = ridge.filter(|_| share > 0.0);
+    if ridge.is_none() && networks.len() < 2 {
+        return None;
+    }
+    let pool: Vec<usize> = networks.iter().copied().chain(ridge).collect();
+    let any = pool.iter().any(|&c| reads[c].any());
+    let union = PhotoSet {
+        score: pool.iter().any(|&c| reads[c].score),
+        price: any,
+    };
+    // Every network candidate has the same number of members, so the ensemble of all of
+    // them averages the candidates.
+    let members: Vec<Mlp> = networks
+        .iter()
+        .flat_map(|&c| {
+            let missing = missing_inputs(base_width, reads[c], union);
+            match &predictors[c].0 {
+                Predictor::Network(Network::Ensemble(e)) => e
+                    .members
+                    .iter()
+                    .map(move |m| m.clone().with_zero_inputs(&missing))
+                    .collect::<Vec<_>>(),
+                _ => unreachable!("the recipe's network candidates are ensembles"),
+            }
+        })
+        .collect();
+    let ensemble = Network::Ensemble(Ensemble { members });
+    let strip = |c: usize| candidates[c].label.clone();
+    let mut labels: Vec<String> = networks.iter().map(|&c| strip(c)).collect();
+    let predictor = match ridge {
+        Some(c) => {
+            labels.push(format!("{} x{share}", strip(c)));
+            let Predictor::Ridge(l) = &predictors[c].0 else {
+                unreachable!("a ridge candidate")
+            };
+            let l = widen_linear(l.clone(), &missing_inputs(base_width, reads[c], union));
+            Predictor::Blend(ensemble, l, 1.0 - share)
+        }
+        None => Predictor::Network(ensemble),
+    };
+    let candidate = TableCandidate {
+        label: format!(
+            "blend of {} candidates ({})",
+            labels.len(),
+            labels.join("; ")
+        ),
+        inner_mape,
+        factor,
+    };
+    Some((candidate, predictor, mix(share), union))
+}
+
+/// The photo inputs the recipe's candidates with photos read, in the order tried (as the
+/// Houses recipe's: the score, the price, both; photos alone: the price, with the score).
+fn photo_sets(recipe: &TableRecipe) -> Vec<PhotoSet> {
+    let (score, price, both) = (
+        PhotoSet {
+            score: true,
+            price: false,
+        },
+        PhotoSet {
+            score: false,
+            price: true,
+        },
+        PhotoSet {
+            score: true,
+            price: true,
+        },
+    );
+    match (recipe.photo_score, recipe.attributes) {
+        (false, _) => vec![price],
+        (true, true) => vec![score, price, both],
+        (true, false) => vec![price, both],
+    }
+}
+
+/// One input set of the recipe: every training row's inputs, and which photo inputs follow
+/// the encoded columns (the score, then the price).
+#[derive(Clone)]
+struct InputSet {
+    features: Vec<f32>,
+    width: usize,
+    suffix: String,
+    reads: PhotoSet,
+}
+
+impl InputSet {
+    /// These inputs (the first `base_width` of each row) followed by the photo inputs
+    /// `reads`: the standardized score of each row's embeddings `x` (`dim` values a row) and
+    /// its out-of-fold photo price `oof`.
+    fn with_photos(
+        &self,
+        reads: PhotoSet,
+        head: &TablePhotoHead,
+        x: &[f64],
+        dim: usize,
+        oof: &[f64],
+        base_width: usize,
+    ) -> InputSet {
+        let width = base_width + usize::from(reads.score) + usize::from(reads.price);
+        let mut features = Vec::with_capacity(oof.len() * width);
+        let mut photo = Vec::with_capacity(2);
+        for (r, (e, &price)) in x.chunks_exact(dim).zip(oof).enumerate() {
+            features.extend_from_slice(&self.features[r * self.width..r * self.width + base_width]);
+            photo.clear();
+            head.inputs(e, Some(price), &mut photo);
+            if reads.score {
+                features.push(photo[0]);
+            }
+            if reads.price {
+                features.push(photo[photo.len() - 1]);
+            }
+        }
+        let what = match (reads.score, reads.price) {
+            (true, false) => "manufactured-home score",
+            (false, true) => "photo price",
+            _ => "manufactured-home score + photo price",
+        };
+        let suffix = if base_width > 0 {
+            format!(" + {what}")
+        } else {
+            format!(" on the {what} alone")
+        };
+        InputSet {
+            features,
+            width,
+            suffix,
+            reads,
+        }
+    }
+}
+
+/// The positions, in a row of `union`'s photo inputs after `base_width` encoded values, of
+/// the photo inputs that `own` lacks.
+fn missing_inputs(base_width: usize, own: PhotoSet, union: PhotoSet) -> Vec<usize> {
+    let mut missing = Vec::new();
+    if union.score && !own.score {
+        missing.push(base_width);
+    }
+    if union.price && !own.price {
+        missing.push(base_width + usize::from(union.score));
+    }
+    missing
+}
+
+/// `linear` reading a wider input: zero weights at positions `missing` (ascending).
+fn widen_linear(mut linear: Linear, missing: &[usize]) -> Linear {
+    for &m in missing {
+        linear.weights.insert(m, 0.0);
+    }
+    linear
+}
+
+/// `predictor` reading a wider input: zero weights at positions `missing` (ascending).
+fn widen(predictor: Predictor, missing: &[usize]) -> Predictor {
+    let widen_net = |n: Network| match n {
+        Network::Ensemble(e) => Network::Ensemble(Ensemble {
+            members: e
+                .members
+                .into_iter()
+                .map(|m| m.with_zero_inputs(missing))
+                .collect(),
+        }),
+        other if missing.is_empty() => other,
+        _ => unreachable!("the recipe's networks are ensembles"),
+    };
+    match predictor {
+        Predictor::Network(n) => Predictor::Network(widen_net(n)),
+        Predictor::Ridge(l) => Predictor::Ridge(widen_linear(l, missing)),
+        Predictor::Blend(n, l, s) => Predictor::Blend(widen_net(n), widen_linear(l, missing), s),
+    }
+}
+
+fn fit_recipe(
+    frame: &Frame,
+    schema: &Schema,
+    train_rows: &[usize],
+    prices: &[f64],
+    recipe: &TableRecipe,
+    cancel: &Cancel,
+    observer: &mut dyn Observer,
+) -> Result<RecipeParts> {
+    recipe.validate()?;
+    let n = train_rows.len();
+    if n < recipe.folds * 2 {
+        return Err(Error::Usage(format!(
+            "the recipe's {}-fold inner cross-validation needs at least {} training rows, got {n}",
+            recipe.folds,
+            recipe.folds * 2
+        )));
+    }
+    let logs: Vec<f64> = prices.iter().map(|p| p.ln()).collect();
+    let (mean, std) = crate::evaluate::stats::standardizer(&logs);
+    let mut scale = PriceScale::Log {
+        mean,
+        std,
+        factor: 1.0,
+    };
+    let y: Vec<f64> = prices.iter().map(|&p| scale.target(p)).collect();
+    let encoder_config = EncoderConfig {
+        scaling: Scaling::Standard,
+        log_skewed: true,
+        ..EncoderConfig::default()
+    };
+    let (encoder, features) = Encoder::fit(frame, schema, train_rows, &y, &encoder_config)?;
+    let width = encoder.width();
+    let folds = crate::data::split::kfold_seeded(n, recipe.folds, recipe.seed)?;
+    let price_scale = scale.clone();
+    let score = |outputs: &[f64]| -> (f64, f64) {
+        let mut p: Vec<f64> = outputs.iter().map(|&o| price_scale.price(o)).collect();
+        let factor = if recipe.calibrate {
+            mape_factor(prices, &p)
+        } else {
+            1.0
+        };
+        p.iter_mut().for_each(|v| *v *= factor);
+        (Metrics::compute(prices, &p).mape, factor)
+    };
+    // The photo price, out of fold, as one more input (only if it helps: both are tried).
+    let photo_columns = schema.photo_columns();
+    use crate::fit::recipe::PhotoUse;
+    if !recipe.attributes && (photo_columns.is_empty() || recipe.photos != PhotoUse::On) {
+        return Err(Error::Usage(format!(
+            "a photos-only model reads each row's photos, but {} has no column of photo paths; \
+             name it with --photos COLUMN",
+            frame.path.display()
+        )));
+    }
+    if recipe.photos == PhotoUse::On && photo_columns.is_empty() {
+        return Err(Error::Usage(format!(
+            "--recipe-photos on, but {} has no photo columns; name them with --photos",
+            frame.path.display()
+        )));
+    }
+    let mut photo = None;
+    let base_width = if recipe.attributes { width } else { 0 };
+    // The input sets tried: the encoded columns alone, and with photo inputs.
+    let mut sets = vec![InputSet {
+        features,
+        width,
+        suffix: String::new(),
+        reads: PhotoSet::default(),
+    }];
+    if !photo_columns.is_empty() && recipe.photos != PhotoUse::Off {
+        let backbone = Backbone::default();
+        let pending = table_photos::photos_to_embed(frame, &photo_columns, train_rows, backbone)?;
+        let total = observer.photos(pending);
+        let x = table_photos::embed_rows(
+            frame,
+            &photo_columns,
+            train_rows,
+            backbone,
+            &|done, _| total(done),
+            cancel,
+        )?;
+        let dim = photo_columns.len() * backbone.dim();
+        let (mut head, oof) = table_photos::fit(&x, dim, &y, &folds, backbone, &photo_columns);
+        observer.note(&format!(
+            "photo price head: ridge on {} x {} photo embedding values of {} ({}), penalty {}: inner {}-fold CV mean absolute error {:.4} (standardized log price)",
+            photo_columns.len(),
+            backbone.dim(),
+            photo_columns.join(", "),
+            backbone.name(),
+            head.penalty,
+            recipe.folds,
+            head.inner_mae
+        ));
+        let scores: Vec<f64> = x
+            .chunks_exact(dim)
+            .map(|e| table_photos::mobile_home_score(backbone, e))
+            .collect();
+        head.score = Some(crate::evaluate::stats::standardizer(&scores).into());
+        let base = sets.remove(0);
+        if recipe.photos == PhotoUse::Auto {
+            sets.push(base.clone());
+        }
+        for reads in photo_sets(recipe) {
+            sets.push(base.with_photos(reads, &head, &x, dim, &oof, base_width));
+        }
+        photo = Some(head);
+    }
+    let mut candidates = Vec::new();
+    let mut predictors = Vec::new();
+    let mut history = Vec::new();
+    // Each candidate's photo inputs and whether it is a blend: when any is, the model is the
+    // best blend (as on the Houses dataset, where blending beat keeping the best candidate
+    // on every seed).
+    let mut reads = Vec::new();
+    let mut is_blend = Vec::new();
+    for set in &sets {
+        for (candidate, predictor, outputs) in candidates_on(
+            &set.features,
+            set.width,
+            &y,
+            &folds,
+            recipe,
+            &set.suffix,
+            &score,
+            cancel,
+            &mut history,
+        )? {
+            note(observer, &candidate, recipe.folds);
+            candidates.push(candidate);
+            predictors.push((predictor, outputs));
+            reads.push(set.reads);
+            is_blend.push(false);
+        }
+    }
+    if recipe.blend {
+        for with_photos in [false, true] {
+            let group: Vec<usize> = (0..candidates.len())
+                .filter(|&c| !is_blend[c] && reads[c].any() == with_photos)
+                .collect();
+            if let Some((candidate, predictor, outputs, union)) =
+                peer_blend(&group, &candidates, &predictors, &reads, base_width, &score)
+            {
+                note(observer, &candidate, recipe.folds);
+                candidates.push(candidate);
+                predictors.push((predictor, outputs));
+                reads.push(union);
+                is_blend.push(true);
+            }
+        }
+    }
+    let any_blend = is_blend.contains(&true);
+    let chosen = (0..candidates.len())
+        .filter(|&i| is_blend[i] || !any_blend)
+        .min_by(|&a, &b| {
+            candidates[a]
+                .inner_mape
+                .total_cmp(&candidates[b].inner_mape)
+        })
+        .expect("a candidate");
+    observer.note(&format!("recipe chose: {}", candidates[chosen].label));
+    let (predictor, outputs) = predictors.swap_remove(chosen);
+    // The model reads the price whenever it reads a photo input, and the score if it does.
+    let own = reads[chosen];
+    let model_reads = PhotoSet {
+        score: own.score,
+        price: own.any(),
+    };
+    let predictor = widen(predictor, &missing_inputs(base_width, own, model_reads));
+    if !model_reads.any() {
+        photo = None;
+    }
+    if let Some(head) = &mut photo
+        && !model_reads.score
+    {
+        head.score = None;
+    }
+    if let PriceScale::Log { factor, .. } = &mut scale {
+        *factor = candidates[chosen].factor;
+    }
+    // The ranges come from the chosen candidate's out-of-fold prices, as the model makes them.
+    let mut out_of_fold: Vec<f64> = outputs.iter().map(|&o| scale.price(o)).collect();
+    let level_factors = (recipe.calibrate && recipe.level_factors && recipe.attributes)
+        .then(|| most_predictive_category(frame, schema, train_rows, prices))
+        .flatten()
+        .map(|column| {
+            let keys = level_keys(frame, &column, train_rows);
+            let levels = LevelFactors::fit(
+                &column,
+                &keys,
+                prices,
+                &out_of_fold,
+                recipe.level_factor_prior,
+            );
+            for (price, factor) in out_of_fold
+                .iter_mut()
+                .zip(levels.of_rows(frame, train_rows))
+            {
+                *price *= factor;
+            }
+            observer.note(&format!(
+                "recipe price factors per level of {column}: inner {}-fold CV MAPE {:.2}%",
+                recipe.folds,
+                Metrics::compute(prices, &out_of_fold).mape
+            ));
+            levels
+        });
+    let calibration = Some(Calibration::from_out_of_fold(prices, &out_of_fold));
+    Ok(RecipeParts {
+        history,
+        scale,
+        level_factors,
+        encoder,
+        predictor,
+        photo,
+        calibration,
+        candidates,
+        chosen,
+    })
+}
+
+fn note(observer: &mut dyn Observer, candidate: &TableCandidate, folds: usize) {
+    observer.note(&format!(
+        "recipe candidate: {}: inner {folds}-fold CV MAPE {:.2}% (price factor {:.4})",
+        candidate.label, candidate.inner_mape, candidate.factor
+    ));
+}
+
+impl TableModel {
+    /// The price ranges at `level` of `prices` this model predicted (`None` without a
+    /// calibration).
+    pub fn ranges(&self, prices: &[f64], level: f64) -> Option<Vec<(f64, f64)>> {
+        let c = self.calibration.as_ref()?;
+        Some(prices.iter().map(|&p| c.range(p, level)).collect())
+    }
+
+    /// Why each of `rows` of `frame` lies outside the training rows (see
+    /// [`Encoder::outside_training`]); `None` for a row inside.
+    pub fn outside_training(&self, frame: &Frame, rows: &[usize]) -> Vec<Option<String>> {
+        // A photos-only model reads none of the encoded columns.
+        if self.photos_only() {
+            return vec![None; rows.len()];
+        }
+        self.encoder.outside_training(frame, rows)
+    }
+
+    /// Inputs of its predictor per row: the encoder's, and the photo price when read.
+    pub fn width(&self) -> usize {
+        input_width(
+            &self.info.config,
+            self.encoder.width(),
+            self.photo.as_ref().map_or(0, TablePhotoHead::width),
+        )
+    }
+
+    /// The photo columns whose montages its network reads (none unless it is a tutorial
+    /// photo network).
+    pub fn network_photo_columns(&self) -> Vec<String> {
+        match self.predictor.network() {
+            Some(n) if n.uses_photos() => self.schema.photo_columns(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Whether the photos' price is the model's only input (a photos-only recipe).
+    fn photos_only(&self) -> bool {
+        photos_only(&self.info.config)
+    }
+
+    /// Prices the `rows` of `frame`, which must hold the model's input columns; warnings
+    /// name categories the model has not seen.
+    pub fn predict(&self, frame: &Frame, rows: &[usize]) -> Result<(Vec<f64>, Warnings)> {
+        use rayon::prelude::*;
+        // Parts of the network's own forward chunk, encoded and priced on every core: a
+        // large table never exists as one encoded matrix, and each row meets the network in
+        // the same chunk as when priced all at once, so its price is the same.
+        let parts: Vec<Result<(Vec<f64>, Unseen)>> = rows
+            .par_chunks(crate::fit::train::MLP_PREDICT_CHUNK)
+            .map(|part| self.predict_part(frame, part))
+            .collect();
+        let mut prices = Vec::with_capacity(rows.len());
+        let mut unseen: Option<Unseen> = None;
+        for part in parts {
+            let (p, u) = part?;
+            prices.extend(p);
+            match &mut unseen {
+                Some(all) => merge_unseen(all, u),
+                None => unseen = Some(u),
+            }
+        }
+        let warnings = unseen.map_or_else(Warnings::default, |u| self.encoder.warnings(&u));
+        Ok((prices, warnings))
+    }
+
+    fn predict_part(&self, frame: &Frame, rows: &[usize]) -> Result<(Vec<f64>, Unseen)> {
+        let (mut features, unseen) = self.encoder.encode_counting(frame, rows)?;
+        if let Some(head) = &self.photo {
+            // Not cancellable: a prediction's photos are a request's few (the server), or the
+            // CLI's, which checks its own stop flag before writing the prices.
+            let x = table_photos::embed_rows(
+                frame,
+                &head.columns,
+                rows,
+                head.backbone,
+                &|_, _| {},
+                &Cancel::default(),
+            )?;
+            let width = self.encoder.width();
+            let dim = x.len() / rows.len().max(1);
+            let k = head.width();
+            let mut photo_inputs = Vec::with_capacity(rows.len() * k);
+            for e in x.chunks_exact(dim.max(1)) {
+                head.inputs(e, None, &mut photo_inputs);
+            }
+            features = if self.photos_only() {
+                photo_inputs
+            } else {
+                let mut with_photo = Vec::with_capacity(rows.len() * (width + k));
+                for (row, p) in features
+                    .chunks_exact(width.max(1))
+                    .zip(photo_inputs.chunks_exact(k))
+                {
+                    with_photo.extend_from_slice(row);
+                    with_photo.extend_from_slice(p);
+                }
+                with_photo
+            };
+        }
+        let images = match self.predictor.network() {
+            Some(n) if n.uses_photos() => {
+                let columns = self.network_photo_columns();
+                network_images(&table_photos::row_montages(
+                    frame,
+                    &columns,
+                    rows,
+                    &|_| {},
+                    &Cancel::default(),
+                )?)
+            }
+            _ => Vec::new(),
+        };
+        let outputs = self.predictor.outputs(&features, self.width(), &images);
+        let mut prices: Vec<f64> = outputs.into_iter().map(|o| self.scale.price(o)).collect();
+        if let Some(levels) = &self.level_factors {
+            for (price, factor) in prices.iter_mut().zip(levels.of_rows(frame, rows)) {
+                *price *= factor;
+            }
+        }
+        Ok((prices, unseen))
+    }
+}
+
+/// Writes a table run's folder, each file atomically: `predictions.csv` (row, actual,
+/// predicted, absolute percentage error), `history.csv`, `metrics.json`, `schema.json`,
+/// `config.json`, the plots and `report.html`, as a run on the Houses dataset has them.
+pub fn write_run(fit: &TableFit, config: &TableConfig, out_dir: &std::path::Path) -> Result<()> {
+    use crate::fit::pipeline::{history_csv, to_json};
+    use crate::io::atomic;
+    use std::fmt::Write as _;
+    std::fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
+    let mut csv = String::from("row,actual_price,predicted_price,abs_pct_error\n");
+    for p in &fit.predictions {
+        let _ = writeln!(
+            csv,
+            "{},{:.2},{:.2},{:.4}",
+            p.place,
+            p.actual,
+            p.predicted,
+            crate::evaluate::metrics::abs_pct_error(p.actual, p.predicted)
+        );
+    }
+    let model = &fit.model;
+    atomic::write(&out_dir.join("predictions.csv"), csv.as_bytes())?;
+    atomic::write(
+        &out_dir.join("history.csv"),
+        history_csv(&fit.history).as_bytes(),
+    )?;
+    atomic::write(
+        &out_dir.join("metrics.json"),
+        to_json(&model.info.test_metrics).as_bytes(),
+    )?;
+    atomic::write(
+        &out_dir.join("schema.json"),
+        to_json(&model.schema).as_bytes(),
+    )?;
+    atomic::write(&out_dir.join("config.json"), to_json(config).as_bytes())?;
+    let run = crate::evaluate::report::Run {
+        prices: fit
+            .predictions
+            .iter()
+            .map(|p| (p.actual, p.predicted))
+            .collect(),
+        history: &fit.history,
+        curves: match &config.method {
+            Method::Recipe(_) => crate::evaluate::report::Curves::RECIPE,
+            Method::Tutorial { .. } => crate::evaluate::report::Curves::TUTORIAL,
+        },
+        metrics: &model.info.test_metrics,
+        calibration: model.calibration.as_ref(),
+        train_rows: model.info.train_rows,
+        rows: "rows",
+        config: to_json(config),
+    };
+    crate::evaluate::report::write(&run, out_dir)
+}
+
+/// Whether a table model made with `config` reads the photos' price alone.
+fn photos_only(config: &TableConfig) -> bool {
+    matches!(&config.method, Method::Recipe(r) if !r.attributes)
+}
+
+/// The number of inputs of the predictor of a table model made with `config`, whose encoder
+/// makes `encoded` values a row, and whose photo price head adds `photo` (0 without one).
+pub fn input_width(config: &TableConfig, encoded: usize, photo: usize) -> usize {
+    if photos_only(config) {
+        photo
+    } else {
+        encoded + photo
+    }
+}
+
+/// The baselines of a table, fitted on training rows: the global median price, and the
+/// median price per level of the most predictive categorical column (the one whose
+/// per-level median prices the training rows best), per area unit when an area column is
+/// declared.
+pub fn baselines(
+    frame: &Frame,
+    schema: &Schema,
+    train: &[usize],
+    train_prices: &[f64],
+    test: &[usize],
+) -> Vec<(String, Vec<f64>)> {
+    let overall = median(&mut train_prices.to_vec());
+    let mut out = vec![("global median price".to_string(), vec![overall; test.len()])];
+    let area = area_column(frame, schema);
+    let per_unit = |r: usize| area.and_then(|a| a[r]).filter(|&a| a > 0.0);
+    if let Some(column) = most_predictive_category(frame, schema, train, train_prices) {
+        let medians = LevelMedians::fit(frame, schema, &column, train, train_prices);
+        let prices = test
+            .iter()
+            .map(|&r| medians.price(r, per_unit(r)))
+            .collect();
+        let what = if area.is_some() {
+            format!("median price per area unit by {column}, x area")
+        } else {
+            format!("median price by {column}")
+        };
+        out.push((what, prices));
+    }
+    out
+}
+
+/// The area of each row of `frame` in the schema's area column, when one is declared.
+fn area_column<'a>(frame: &'a Frame, schema: &Schema) -> Option<&'a [Option<f64>]> {
+    schema
+        .area
+        .as_ref()
+        .and_then(|a| frame.find(a))
+        .and_then(|c| match &frame.columns[c] {
+            Values::Numbers(v) => Some(v.as_slice()),
+            Values::Texts(_) => None,
+        })
+}
+
+/// The median price (per area unit when an area column is declared) of each level of one
+/// categorical column over training rows.
+struct LevelMedians<'a> {
+    values: &'a Values,
+    medians: std::collections::BTreeMap<String, f64>,
+    /// The median over every training row, for a level they lack.
+    fallback: f64,
+    per_area: bool,
+}
+
+impl<'a> LevelMedians<'a> {
+    fn fit(
+        frame: &'a Frame,
+        schema: &Schema,
+        column: &str,
+        train: &[usize],
+        prices: &[f64],
+    ) -> Self {
+        let values = &frame.columns[frame.find(column).expect("a column")];
+        let area = area_column(frame, schema);
+        let value = |r: usize, price: f64| match area.and_then(|a| a[r]).filter(|&a| a > 0.0) {
+            Some(a) => price / a,
+            None => price,
+        };
+        let mut by_level: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
+        let mut all = Vec::new();
+        for (&r, &p) in train.iter().zip(prices) {
+            let v = value(r, p);
+            by_level.entry(values.display(r)).or_default().push(v);
+            all.push(v);
+        }
+        Self {
+            values,
+            medians: by_level
+                .into_iter()
+                .map(|(k, mut v)| (k, median(&mut v)))
+                .collect(),
+            fallback: median(&mut all),
+            per_area: area.is_some(),
+        }
+    }
+
+    /// The baseline's price of row `r` of area `area` (when known and positive).
+    fn price(&self, r: usize, area: Option<f64>) -> f64 {
+        let m = self
+            .medians
+            .get(&self.values.display(r))
+            .copied()
+            .unwrap_or(self.fallback);
+        match (self.per_area, area) {
+            (true, Some(a)) => m * a,
+            _ => m,
+        }
+    }
+}
+
+/// The categorical column whose per-level median prices (per area unit when an area column
+/// is declared) price the training rows best: the one the baseline prices by and the recipe
+/// gives per-level price factors. `None` without a categorical column.
+pub fn most_predictive_category(
+    frame: &Frame,
+    schema: &Schema,
+    train: &[usize],
+    train_prices: &[f64],
+) -> Option<String> {
+    let area = area_column(frame, schema);
+    let mut best: Option<(f64, String)> = None;
+    for info in schema
+        .columns
+        .iter()
+        .filter(|c| c.role == Role::Categorical)
+    {
+        let medians = LevelMedians::fit(frame, schema, &info.name, train, train_prices);
+        let fitted: Vec<f64> = train
+            .iter()
+            .map(|&r| medians.price(r, area.and_then(|a| a[r]).filter(|&a| a > 0.0)))
+            .collect();
+        let mape = Metrics::compute(train_prices, &fitted).mape;
+        if best.as_ref().is_none_or(|b| mape < b.0) {
+            best = Some((mape, info.name.clone()));
+        }
+    }
+    best.map(|b| b.1)
+}
+
+/// One split of a table's cross-validation.
+#[derive(Debug, Clone, Serialize)]
+pub struct TableSplitResult {
+    /// Which split.
+    pub label: String,
+    /// The model's test scores.
+    pub model: Metrics,
+    /// Each baseline's name and test scores.
+    pub baselines: Vec<(String, Metrics)>,
+    /// The model's ranges on the test rows, at [`crate::fit::interval::REPORTED_LEVELS`] (empty without ranges).
+    pub coverage: Vec<Coverage>,
+}
+
+/// Cross-validates on a table: the method and the baselines on every split of `scheme`,
+/// one split after another (each fit uses every core).
+pub fn cross_validate(
+    frame: &Frame,
+    schema: &Schema,
+    config: &TableConfig,
+    scheme: &Scheme,
+    jobs: usize,
+    context: &mut Context,
+    on_split: &(dyn Fn(&TableSplitResult) + Sync),
+) -> Result<Vec<TableSplitResult>> {
+    let (rows, prices, _) = usable_rows(frame, schema, config.drop_bad_target)?;
+    let splits = cv::splits(scheme, rows.len(), config.test_size)?;
+    embed_ahead(frame, schema, config, &rows, context)?;
+    let (compute, cache_dir, cancel) = (context.compute, &context.cache_dir, &context.cancel);
+    cv::each_split(
+        splits.len(),
+        jobs,
+        &|i| {
+            let (label, split) = &splits[i];
+            cancel.check()?;
+            let mut silent = crate::fit::pipeline::Silent;
+            let mut split_context = Context {
+                compute,
+                cache_dir: cache_dir.clone(),
+                cancel: cancel.clone(),
+                observer: &mut silent,
+            };
+            let fit = fit(
+                frame,
+                schema,
+                &rows,
+                &prices,
+                split,
+                config,
+                &mut split_context,
+            )?;
+            let train: Vec<usize> = split.train.iter().map(|&i| rows[i]).collect();
+            let test: Vec<usize> = split.test.iter().map(|&i| rows[i]).collect();
+            let train_prices: Vec<f64> = split.train.iter().map(|&i| prices[i]).collect();
+            let test_prices: Vec<f64> = split.test.iter().map(|&i| prices[i]).collect();
+            let baselines = baselines(frame, schema, &train, &train_prices, &test)
+                .into_iter()
+                .map(|(name, p)| (name, Metrics::compute(&test_prices, &p)))
+                .collect();
+            Ok(TableSplitResult {
+                label: label.clone(),
+                model: fit.model.info.test_metrics.clone(),
+                baselines,
+                coverage: fit.model.info.coverage.clone(),
+            })
+        },
+        on_split,
+    )
+}
+
+/// Embeds the photos of every usable row once, with the context's progress, before splits
+/// run side by side (each would otherwise embed the photos it lacks, some at once).
+fn embed_ahead(
+    frame: &Frame,
+    schema: &Schema,
+    config: &TableConfig,
+    rows: &[usize],
+    context: &mut Context,
+) -> Result<()> {
+    let columns = schema.photo_columns();
+    let reads = matches!(&config.method, Method::Recipe(r) if r.photos != crate::fit::recipe::PhotoUse::Off);
+    if columns.is_empty() || !reads {
+        return Ok(());
+    }
+    let backbone = Backbone::default();
+    let pending = table_photos::photos_to_embed(frame, &columns, rows, backbone)?;
+    let total = context.observer.photos(pending);
+    table_photos::embed_rows(
+        frame,
+        &columns,
+        rows,
+        backbone,
+        &|done, _| total(done),
+        &context.cancel,
+    )?;
+    Ok(())
+}
+
+/// The tutorial's split of the usable rows.
+pub fn split(rows: usize, config: &TableConfig) -> Result<Split> {
+    train_test_split(rows, config.test_size, config.split_seed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_widened_blend_prices_the_wider_rows_as_before() {
+        // A blend member that read [2 encoded, price] joins a blend of [2 encoded, score,
+        // price]: zero weights for the score leave its outputs on every row unchanged.
+        let spec = ModelSpec::Ensemble(crate::models::EnsembleConfig {
+            member: MlpConfig { hidden: vec![4] },
+            members: 2,
+        });
+        let mut rng = crate::runtime::rng::SeededRng::new(3, 0);
+        let net = spec.init(3, &mut rng, &burn::tensor::Device::flex());
+        let linear = Linear {
+            weights: vec![0.5, -0.25, 2.0],
+            bias: 0.1,
+        };
+        let narrow = Predictor::Blend(net, linear, 0.7);
+        let own = PhotoSet {
+            score: false,
+            price: true,
+        };
+        let union = PhotoSet {
+            score: true,
+            price: true,
+        };
+        let missing = missing_inputs(2, own, union);
+        assert_eq!(missing, vec![2]);
+        let wide = widen(narrow.clone(), &missing);
+        let rows: [[f32; 3]; 2] = [[0.3, -1.2, 0.8], [1.5, 0.2, -0.4]];
+        let narrow_x: Vec<f32> = rows.iter().flatten().copied().collect();
+        // The score column, whatever it holds, is not read.
+        let wide_x: Vec<f32> = rows.iter().flat_map(|r| [r[0], r[1], 7.5, r[2]]).collect();
+        assert_eq!(
+            narrow.outputs(&narrow_x, 3, &[]),
+            wide.outputs(&wide_x, 4, &[])
+        );
+    }
+
+    #[test]
+    fn a_tutorial_method_of_an_earlier_table_model_still_reads() {
+        // Table models written before the tutorial's photo networks ran on tables stored the
+        // MLP's hidden layers alone.
+        let mut json = serde_json::to_value(Method::default()).unwrap();
+        json["tutorial"]["model"] = serde_json::json!({"hidden": [8, 4]});
+        let method: Method = serde_json::from_value(json).unwrap();
+        assert_eq!(method, Method::default());
+        let cnn = Method::Tutorial {
+            model: ModelSpec::Cnn(Default::default()),
+            train: TrainConfig::default(),
+        };
+        let again: Method = serde_json::from_str(&serde_json::to_string(&cnn).unwrap()).unwrap();
+        assert_eq!(again, cnn);
+    }
+}

@@ -1,0 +1,688 @@
+//! Prices for houses given field by field rather than in a file: what the prediction server
+//! and its web page need from any saved model. A [`Pricer`] describes a model's inputs
+//! ([`Field`]) and its card, and prices houses given as [`Value`]s, with their ranges and
+//! the warnings a user should see.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::data::schema::Role;
+use crate::data::table::{Frame, Texts, Values};
+use crate::error::{Error, Result};
+use crate::evaluate::metrics::Metrics;
+use crate::fit::interval::Coverage;
+use crate::fit::tabular::TableModel;
+use crate::io::artifact::{AnyModel, SavedModel};
+use crate::io::predict::{self, Query, QueryPhotos, UnknownZip};
+use crate::photos::extractor::PhotoFeatures;
+use crate::photos::montage::ROOMS;
+
+/// The level of the price ranges when a caller names none.
+pub const DEFAULT_LEVEL: f64 = 0.8;
+
+/// What kind of value an input field holds.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FieldKind {
+    /// A number; the training rows' range, when the model knows it (a hint, not a limit).
+    Number {
+        /// Smallest training value.
+        min: Option<f64>,
+        /// Largest training value.
+        max: Option<f64>,
+    },
+    /// A category; the levels the model was trained on (others are priced by a fallback,
+    /// with a warning).
+    Category {
+        /// Known levels, sorted.
+        levels: Vec<String>,
+    },
+    /// JPEG photos.
+    Photo {
+        /// The most photos the field takes (1 for each room of the Houses layout).
+        max_photos: usize,
+    },
+}
+
+/// One input of a model.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Field {
+    /// Its name (a column of the training table, or a Houses attribute or room).
+    pub name: String,
+    /// What it holds.
+    #[serde(flatten)]
+    pub kind: FieldKind,
+    /// Whether a house must give it (otherwise a missing value is imputed as in training).
+    pub required: bool,
+}
+
+/// One field's value for one house.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// Not given.
+    Missing,
+    /// A number.
+    Number(f64),
+    /// A text (a category, or a number written as text).
+    Text(String),
+    /// JPEG photos, as bytes.
+    Photos(Vec<Vec<u8>>),
+}
+
+/// What a model is, in words and figures, for a person choosing or trusting it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Card {
+    /// The method, in words ("best recipe on attributes", "tutorial mlp").
+    pub method: String,
+    /// The data it was trained on.
+    pub trained_on: String,
+    /// Training rows.
+    pub train_rows: usize,
+    /// Test rows.
+    pub test_rows: usize,
+    /// Scores on the test rows.
+    pub test_metrics: Metrics,
+    /// How its price ranges held on the test rows (empty when not measured).
+    pub coverage: Vec<Coverage>,
+    /// How its price ranges are made, or why it has none.
+    pub ranges: String,
+    /// The version of appraise that trained it.
+    pub appraise_version: String,
+}
+
+/// One house's price.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Quote {
+    /// The price, in dollars.
+    pub price: f64,
+    /// The price range at the requested level, when the model has ranges.
+    pub range: Option<(f64, f64)>,
+    /// Why the house lies outside the training houses (its price is less sure), if it does.
+    pub outside_training: Option<String>,
+}
+
+/// The prices of a batch of houses.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Quotes {
+    /// The level of the ranges.
+    pub level: f64,
+    /// One per house, in order.
+    pub quotes: Vec<Quote>,
+    /// What the user should know (unseen categories, extrapolation).
+    pub warnings: Vec<String>,
+}
+
+/// A loaded model, ready to price houses given field by field. Shareable across threads.
+#[derive(Debug)]
+pub struct Pricer {
+    model: AnyModel,
+    fields: Vec<Field>,
+    card: Card,
+}
+
+fn field_error(house: usize, field: &str, message: impl Into<String>) -> Error {
+    Error::Field {
+        house,
+        field: field.to_string(),
+        message: message.into(),
+    }
+}
+
+impl Pricer {
+    /// Wraps a loaded model.
+    pub fn new(model: AnyModel) -> Self {
+        let (fields, card) = match &model {
+            AnyModel::Houses(m) => (houses_fields(m), houses_card(m)),
+            AnyModel::Table(m) => (table_fields(m), table_card(m)),
+        };
+        Self {
+            model,
+            fields,
+            card,
+        }
+    }
+
+    /// Loads the model file at `path`.
+    pub fn load(path: &Path) -> Result<Self> {
+        Ok(Self::new(crate::io::artifact::load_any(path)?))
+    }
+
+    /// The model's inputs, in the order [`Pricer::price`] takes them.
+    pub fn fields(&self) -> &[Field] {
+        &self.fields
+    }
+
+    /// The model's card.
+    pub fn card(&self) -> &Card {
+        &self.card
+    }
+
+    /// Whether it gives price ranges.
+    pub fn has_ranges(&self) -> bool {
+        match &self.model {
+            AnyModel::Houses(m) => m.header.calibration().is_some(),
+            AnyModel::Table(m) => m.calibration.is_some(),
+        }
+    }
+
+    /// Whether pricing a house reads its photos.
+    pub fn reads_photos(&self) -> bool {
+        self.fields
+            .iter()
+            .any(|f| matches!(f.kind, FieldKind::Photo { .. }))
+    }
+
+    /// The model's text summary (as `appraise summary` prints it).
+    pub fn summary(&self) -> String {
+        match &self.model {
+            AnyModel::Houses(m) => m.summary(),
+            AnyModel::Table(m) => crate::io::artifact::table_summary(m),
+        }
+    }
+
+    /// Prices `houses`, each one value per [`Pricer::fields`] in their order, with ranges
+    /// at `level` (0 < level < 1). A missing required field or a value of the wrong kind is
+    /// an [`Error::Field`] naming the house and field; an unseen category is priced by the
+    /// fallback `predict` uses and named in the warnings.
+    pub fn price(&self, houses: &[Vec<Value>], level: f64) -> Result<Quotes> {
+        if !(level > 0.0 && level < 1.0) {
+            return Err(Error::Usage(format!(
+                "the range level must lie strictly between 0 and 1 (got {level})"
+            )));
+        }
+        for (i, house) in houses.iter().enumerate() {
+            if house.len() != self.fields.len() {
+                return Err(Error::Usage(format!(
+                    "house {i} has {} values; the model reads {} fields",
+                    house.len(),
+                    self.fields.len()
+                )));
+            }
+            for (field, value) in self.fields.iter().zip(house) {
+                check(i, field, value)?;
+            }
+        }
+        let (prices, ranges, outside, warnings) = match &self.model {
+            AnyModel::Houses(m) => price_houses(m, &self.fields, houses, level)?,
+            AnyModel::Table(m) => price_table(m, &self.fields, houses, level)?,
+        };
+        let quotes = prices
+            .into_iter()
+            .enumerate()
+            .map(|(i, price)| Quote {
+                price,
+                range: ranges.as_ref().map(|r| r[i]),
+                outside_training: outside[i].clone(),
+            })
+            .collect();
+        Ok(Quotes {
+            level,
+            quotes,
+            warnings,
+        })
+    }
+}
+
+/// Refuses a value of the wrong kind for `field`.
+fn check(house: usize, field: &Field, value: &Value) -> Result<()> {
+    let name = &field.name;
+    match (&field.kind, value) {
+        (_, Value::Missing) if field.required => Err(field_error(
+            house,
+            name,
+            "is missing; the model needs it for every house",
+        )),
+        (_, Value::Missing) => Ok(()),
+        (FieldKind::Number { .. }, Value::Number(v)) if !v.is_finite() => Err(field_error(
+            house,
+            name,
+            format!("{v} is not a finite number"),
+        )),
+        (FieldKind::Number { .. }, Value::Number(_)) => Ok(()),
+        (FieldKind::Number { .. }, _) => Err(field_error(house, name, "must be a number")),
+        (FieldKind::Category { .. }, Value::Text(_) | Value::Number(_)) => Ok(()),
+        (FieldKind::Category { .. }, Value::Photos(_)) => Err(field_error(
+            house,
+            name,
+            "must be a category (a text or a number)",
+        )),
+        (FieldKind::Photo { max_photos }, Value::Photos(p)) => {
+            if p.is_empty() {
+                Err(field_error(house, name, "holds no photo"))
+            } else if p.len() > *max_photos {
+                Err(field_error(
+                    house,
+                    name,
+                    format!("holds {} photos; it takes at most {max_photos}", p.len()),
+                ))
+            } else {
+                Ok(())
+            }
+        }
+        (FieldKind::Photo { .. }, _) => Err(field_error(house, name, "must be a JPEG photo")),
+    }
+}
+
+/// A category's text: numbers as written without a needless `.0`.
+fn category_text(value: &Value) -> Option<String> {
+    match value {
+        Value::Text(t) => Some(t.trim().to_string()),
+        Value::Number(v) if v.fract() == 0.0 && v.abs() < 1e15 => Some(format!("{}", *v as i64)),
+        Value::Number(v) => Some(v.to_string()),
+        _ => None,
+    }
+}
+
+/// Whether a Houses model reads the house's attributes (a photo-only recipe does not).
+fn reads_attributes(m: &SavedModel) -> bool {
+    m.header.recipe.as_ref().is_none_or(|r| r.inputs.attributes)
+}
+
+fn houses_fields(m: &SavedModel) -> Vec<Field> {
+    let p = &m.header.preprocessor;
+    let mut fields = Vec::new();
+    if reads_attributes(m) {
+        fields.extend(
+            crate::features::preprocess::CONTINUOUS
+                .iter()
+                .enumerate()
+                .map(|(k, name)| Field {
+                    name: name.to_string(),
+                    kind: FieldKind::Number {
+                        min: Some(p.min[k]),
+                        max: Some(p.max[k]),
+                    },
+                    required: true,
+                }),
+        );
+        fields.push(Field {
+            name: "zipcode".into(),
+            kind: FieldKind::Category {
+                levels: p.zip_codes.iter().map(u32::to_string).collect(),
+            },
+            required: true,
+        });
+    }
+    if m.header.uses_photos() {
+        fields.extend(ROOMS.iter().map(|room| Field {
+            name: format!("{room}_photo"),
+            kind: FieldKind::Photo { max_photos: 1 },
+            required: true,
+        }));
+    }
+    fields
+}
+
+fn ranges_text(calibration: Option<&crate::fit::interval::Calibration>, photos: bool) -> String {
+    match calibration {
+        Some(c) => c.describe(),
+        None if photos => {
+            "none (photo networks calibrate only when trained with --range-folds)".into()
+        }
+        None => "none (trained before price ranges, or with --range-folds 0)".into(),
+    }
+}
+
+fn houses_card(m: &SavedModel) -> Card {
+    let h = &m.header;
+    let t = &h.training;
+    let method = match &h.recipe {
+        Some(r) if r.inputs.uses_photos() => "best recipe on attributes and photos".to_string(),
+        Some(_) => "best recipe on attributes".to_string(),
+        None => format!("tutorial {} network", h.model.name()),
+    };
+    Card {
+        method,
+        trained_on: format!(
+            "the Houses dataset ({} houses, HousesInfo.txt fingerprint {})",
+            t.dataset_houses, t.dataset_fingerprint
+        ),
+        train_rows: t.train_houses,
+        test_rows: t.test_houses,
+        test_metrics: t.test_metrics.clone(),
+        coverage: Vec::new(),
+        ranges: ranges_text(h.calibration(), h.model.uses_photos()),
+        appraise_version: h.appraise_version.clone(),
+    }
+}
+
+fn table_fields(m: &TableModel) -> Vec<Field> {
+    use crate::features::encoder::ColumnEncoding;
+    let mut photo_columns: Vec<String> = m.photo.iter().flat_map(|h| h.columns.clone()).collect();
+    photo_columns.extend(m.network_photo_columns());
+    m.schema
+        .columns
+        .iter()
+        .filter_map(|c| {
+            if photo_columns.contains(&c.name) {
+                return Some(Field {
+                    name: c.name.clone(),
+                    kind: FieldKind::Photo { max_photos: 16 },
+                    required: false,
+                });
+            }
+            let encoding = m.encoder.columns.iter().find(|e| e.column() == c.name)?;
+            let kind = match encoding {
+                ColumnEncoding::Number { floor, ceiling, .. } => FieldKind::Number {
+                    min: Some(*floor),
+                    max: *ceiling,
+                },
+                ColumnEncoding::OneHot { levels, pooled, .. } => {
+                    let mut all: Vec<String> = levels.iter().chain(pooled).cloned().collect();
+                    all.retain(|l| l != crate::features::encoder::MISSING_LEVEL);
+                    all.sort();
+                    FieldKind::Category { levels: all }
+                }
+                ColumnEncoding::TargetMean { means, .. } => FieldKind::Category {
+                    levels: means
+                        .keys()
+                        .filter(|l| *l != crate::features::encoder::MISSING_LEVEL)
+                        .cloned()
+                        .collect(),
+                },
+            };
+            debug_assert!(matches!(c.role, Role::Numeric | Role::Categorical));
+            Some(Field {
+                name: c.name.clone(),
+                kind,
+                required: false,
+            })
+        })
+        .collect()
+}
+
+fn table_card(m: &TableModel) -> Card {
+    let i = &m.info;
+    let method = match &i.config.method {
+        crate::fit::tabular::Method::Tutorial { model, .. } => {
+            format!("tutorial {} on a table", model.name())
+        }
+        _ => format!(
+            "best recipe on a table ({})",
+            i.candidates
+                .get(i.chosen)
+                .map_or("chosen by inner cross-validation", |c| c.label.as_str())
+        ),
+    };
+    Card {
+        method,
+        trained_on: format!(
+            "{} ({} rows, {} with a price; fingerprint {})",
+            i.data, i.rows, i.kept_rows, i.fingerprint
+        ),
+        train_rows: i.train_rows,
+        test_rows: i.test_rows,
+        test_metrics: i.test_metrics.clone(),
+        coverage: i.coverage.clone(),
+        ranges: ranges_text(m.calibration.as_ref(), false),
+        appraise_version: env!("CARGO_PKG_VERSION").to_string(),
+    }
+}
+
+type Priced = (
+    Vec<f64>,
+    Option<Vec<(f64, f64)>>,
+    Vec<Option<String>>,
+    Vec<String>,
+);
+
+fn price_houses(
+    m: &SavedModel,
+    fields: &[Field],
+    houses: &[Vec<Value>],
+    level: f64,
+) -> Result<Priced> {
+    let number = |house: usize, k: usize| match &houses[house][k] {
+        Value::Number(v) => *v,
+        _ => unreachable!("checked"),
+    };
+    let attributes = reads_attributes(m);
+    let mut queries = Vec::with_capacity(houses.len());
+    for (i, house) in houses.iter().enumerate() {
+        if !attributes {
+            // A photo-only model reads no attribute; the query only carries the house.
+            queries.push(Query {
+                id: None,
+                continuous: [0.0; 3],
+                zipcode: 0,
+            });
+            continue;
+        }
+        let continuous = [number(i, 0), number(i, 1), number(i, 2)];
+        for (k, v) in continuous.iter().enumerate() {
+            if *v < 0.0 {
+                return Err(field_error(i, &fields[k].name, format!("{v} is negative")));
+            }
+        }
+        let zip_text = category_text(&house[3]).unwrap_or_default();
+        let zipcode = zip_text
+            .parse::<f64>()
+            .ok()
+            .and_then(predict::whole_zip)
+            .ok_or_else(|| {
+                field_error(
+                    i,
+                    "zipcode",
+                    format!("{zip_text:?} is not a zip code (a whole number)"),
+                )
+            })?;
+        queries.push(Query {
+            id: None,
+            continuous,
+            zipcode,
+        });
+    }
+    let photos = if m.header.uses_photos() {
+        house_photos(m, houses)?
+    } else {
+        QueryPhotos::default()
+    };
+    let (prices, mut warnings) = predict::predict_prices(m, &queries, &photos, UnknownZip::Zero)?;
+    if !attributes {
+        // Its warnings would be about the placeholder attributes, which it never reads.
+        warnings.clear();
+    }
+    let ranges = m
+        .header
+        .calibration()
+        .map(|c| prices.iter().map(|&p| c.range(p, level)).collect());
+    let outside = if attributes {
+        predict::outside_training(m, &queries)
+    } else {
+        vec![None; queries.len()]
+    };
+    Ok((prices, ranges, outside, warnings))
+}
+
+/// What a Houses photo model reads from each house's four room photos.
+fn house_photos(m: &SavedModel, houses: &[Vec<Value>]) -> Result<QueryPhotos> {
+    use rayon::prelude::*;
+    // The photo fields follow the attribute fields, when the model reads those.
+    let first = if reads_attributes(m) { 4 } else { 0 };
+    let photo = |i: usize, room: usize| -> (&[u8], PathBuf) {
+        let name = PathBuf::from(format!("{}_photo", ROOMS[room]));
+        match &houses[i][first + room] {
+            Value::Photos(p) => (p[0].as_slice(), name),
+            _ => unreachable!("checked"),
+        }
+    };
+    // A photo that cannot be decoded is the fault of its field.
+    let named = |i: usize, room: usize, e: Error| match e {
+        Error::Input { message, .. } => field_error(i, &format!("{}_photo", ROOMS[room]), message),
+        other => other,
+    };
+    let cells: Vec<(usize, usize)> = (0..houses.len())
+        .flat_map(|i| (0..ROOMS.len()).map(move |r| (i, r)))
+        .collect();
+    match &m.header.recipe {
+        Some(recipe) => {
+            let backbone = recipe.inputs.backbone;
+            // Each photo through the network on its own core: four photos take one
+            // photo's time on four cores.
+            let embeddings: Vec<Vec<f32>> = cells
+                .par_iter()
+                .map(|&(i, r)| {
+                    let (bytes, name) = photo(i, r);
+                    backbone
+                        .embed_jpeg(bytes, &name)
+                        .map_err(|e| named(i, r, e))
+                })
+                .collect::<Result<_>>()?;
+            Ok(QueryPhotos {
+                montages: None,
+                features: Some(PhotoFeatures {
+                    backbone,
+                    values: embeddings.concat(),
+                }),
+            })
+        }
+        None => {
+            let tiles: Vec<_> = cells
+                .par_iter()
+                .map(|&(i, r)| {
+                    let (bytes, name) = photo(i, r);
+                    crate::photos::montage::decode_tile(bytes, &name).map_err(|e| named(i, r, e))
+                })
+                .collect::<Result<_>>()?;
+            let montages = tiles
+                .chunks_exact(ROOMS.len())
+                .flat_map(|t| {
+                    crate::photos::montage::montage(&[
+                        t[0].clone(),
+                        t[1].clone(),
+                        t[2].clone(),
+                        t[3].clone(),
+                    ])
+                })
+                .collect();
+            Ok(QueryPhotos {
+                montages: Some(montages),
+                features: None,
+            })
+        }
+    }
+}
+
+fn price_table(
+    m: &TableModel,
+    fields: &[Field],
+    houses: &[Vec<Value>],
+    level: f64,
+) -> Result<Priced> {
+    // Photos are written to a private folder the table's photo paths point into, so they go
+    // through exactly the path the model was trained with.
+    let reads_photos = fields
+        .iter()
+        .any(|f| matches!(f.kind, FieldKind::Photo { .. }));
+    let folder = if reads_photos {
+        Some(tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?)
+    } else {
+        None
+    };
+    let table_path = folder.as_ref().map_or_else(
+        || PathBuf::from("request"),
+        |d| d.path().join("request.csv"),
+    );
+    let mut names = Vec::with_capacity(fields.len());
+    let mut columns = Vec::with_capacity(fields.len());
+    for (k, field) in fields.iter().enumerate() {
+        names.push(field.name.clone());
+        let values = match &field.kind {
+            FieldKind::Number { .. } => Values::Numbers(
+                houses
+                    .iter()
+                    .map(|h| match &h[k] {
+                        Value::Number(v) => Some(*v),
+                        _ => None,
+                    })
+                    .collect(),
+            ),
+            FieldKind::Category { .. } => Values::Texts(Texts::from_cells(
+                &houses
+                    .iter()
+                    .map(|h| category_text(&h[k]).filter(|t| !t.is_empty()))
+                    .collect::<Vec<_>>(),
+            )),
+            FieldKind::Photo { .. } => {
+                let dir = folder.as_ref().expect("made for photo fields").path();
+                let mut cells = Vec::with_capacity(houses.len());
+                for (i, h) in houses.iter().enumerate() {
+                    cells.push(match &h[k] {
+                        Value::Photos(photos) => {
+                            let mut paths = Vec::with_capacity(photos.len());
+                            for (j, bytes) in photos.iter().enumerate() {
+                                let file = format!("{i}-{k}-{j}.jpg");
+                                std::fs::write(dir.join(&file), bytes)
+                                    .map_err(|e| Error::io(dir.join(&file), e))?;
+                                paths.push(file);
+                            }
+                            Some(paths.join(";"))
+                        }
+                        _ => None,
+                    });
+                }
+                Values::Texts(Texts::from_cells(&cells))
+            }
+        };
+        columns.push(values);
+    }
+    let frame = Frame {
+        path: table_path,
+        names,
+        columns,
+    };
+    let rows: Vec<usize> = (0..houses.len()).collect();
+    let (prices, warnings) = m.predict(&frame, &rows).map_err(|e| match e {
+        // A photo that cannot be decoded names the file written for it; name the field.
+        Error::Input { path, message } if reads_photos => {
+            let file = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+            let mut parts = file.split('-').filter_map(|p| p.parse::<usize>().ok());
+            match (parts.next(), parts.next()) {
+                (Some(i), Some(k)) if k < fields.len() => field_error(i, &fields[k].name, message),
+                _ => Error::Input { path, message },
+            }
+        }
+        other => other,
+    })?;
+    let ranges = m.ranges(&prices, level);
+    let outside = m.outside_training(&frame, &rows);
+    Ok((prices, ranges, outside, warnings.lines))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn category_text_drops_a_needless_decimal() {
+        assert_eq!(category_text(&Value::Number(92276.0)).unwrap(), "92276");
+        assert_eq!(category_text(&Value::Number(1.5)).unwrap(), "1.5");
+        assert_eq!(category_text(&Value::Text(" RL ".into())).unwrap(), "RL");
+        assert_eq!(category_text(&Value::Missing), None);
+    }
+
+    #[test]
+    fn check_names_the_field_of_a_wrong_value() {
+        let number = Field {
+            name: "area".into(),
+            kind: FieldKind::Number {
+                min: None,
+                max: None,
+            },
+            required: true,
+        };
+        let e = check(3, &number, &Value::Text("big".into())).unwrap_err();
+        assert_eq!(e.to_string(), "house 3: field area: must be a number");
+        assert!(check(0, &number, &Value::Missing).is_err());
+        assert!(check(0, &number, &Value::Number(f64::NAN)).is_err());
+        assert!(check(0, &number, &Value::Number(2.0)).is_ok());
+        let photo = Field {
+            name: "frontal_photo".into(),
+            kind: FieldKind::Photo { max_photos: 1 },
+            required: true,
+        };
+        assert!(check(0, &photo, &Value::Photos(vec![vec![1], vec![2]])).is_err());
+        assert!(check(0, &photo, &Value::Number(1.0)).is_err());
+    }
+}

