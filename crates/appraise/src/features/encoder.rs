@@ -43,6 +43,9 @@ pub struct EncoderConfig {
     pub scaling: Scaling,
     /// Log-scale non-negative numeric columns whose training skewness exceeds 1.
     pub log_skewed: bool,
+    /// Log-scale such a column whose values are all at least 1 as ln(v) rather than
+    /// ln(1 + v - its minimum).
+    pub log_of_value: bool,
     /// Levels seen fewer times than this in training are pooled.
     pub min_level_count: usize,
     /// A category with more kept levels than this is target-encoded.
@@ -59,6 +62,7 @@ impl Default for EncoderConfig {
         Self {
             scaling: Scaling::MinMax,
             log_skewed: false,
+            log_of_value: false,
             min_level_count: 5,
             max_one_hot: 50,
             target_folds: 5,
@@ -71,8 +75,8 @@ impl Default for EncoderConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ColumnEncoding {
-    /// A number: `((log? ln(1 + v - floor) : v) - shift) / scale`, then an optional missing
-    /// indicator.
+    /// A number: `((log? ln(1 + v - log_floor) : v) - shift) / scale`, then an optional
+    /// missing indicator.
     Number {
         /// Column name.
         column: String,
@@ -82,8 +86,13 @@ pub enum ColumnEncoding {
         indicator: bool,
         /// Whether the value is log-scaled.
         log: bool,
-        /// Training minimum (the log's floor).
+        /// Training minimum (the log's floor unless `log_floor` says otherwise).
         floor: f64,
+        /// The log's floor when not the training minimum: 1 for a column of numbers of at
+        /// least 1 (areas, counts), so that it reads ln(v), the scale on which a price
+        /// multiplies (format 8; absent: the training minimum, as every model before).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        log_floor: Option<f64>,
         /// Training maximum (absent in models written before price ranges).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         ceiling: Option<f64>,
@@ -515,6 +524,7 @@ fn number_into(encoding: &ColumnEncoding, value: Option<f64>, cell: &mut [f32]) 
         indicator,
         log,
         floor,
+        log_floor,
         shift,
         scale,
         ..
@@ -524,7 +534,7 @@ fn number_into(encoding: &ColumnEncoding, value: Option<f64>, cell: &mut [f32]) 
     };
     let v = value.unwrap_or(*median);
     let t = if *log {
-        (v - floor).max(0.0).ln_1p()
+        (v - log_floor.unwrap_or(*floor)).max(0.0).ln_1p()
     } else {
         v
     };
@@ -553,12 +563,17 @@ fn fit_number(
         0.0
     };
     let log = config.log_skewed && floor >= 0.0 && skew > 1.0;
+    let log_floor = (log && config.log_of_value && floor >= 1.0).then_some(1.0);
     let med = median(&mut present);
     let transformed: Vec<f64> = rows
         .iter()
         .map(|&r| {
             let v = values[r].unwrap_or(med);
-            if log { (v - floor).max(0.0).ln_1p() } else { v }
+            if log {
+                (v - log_floor.unwrap_or(floor)).max(0.0).ln_1p()
+            } else {
+                v
+            }
         })
         .collect();
     let (shift, scale) = match config.scaling {
@@ -579,6 +594,7 @@ fn fit_number(
         indicator,
         log,
         floor,
+        log_floor,
         ceiling,
         shift,
         scale,
@@ -732,6 +748,52 @@ mod tests {
             .encode(&frame("area,kind\n1,a\nbig,b\n"), &[0, 1])
             .unwrap_err();
         assert!(err.to_string().contains("t.csv:3: field area"), "{err}");
+    }
+
+    #[test]
+    fn a_skewed_column_of_at_least_one_is_logged_as_ln_of_the_value() {
+        // Areas 500 .. ~1e5, right-skewed: with log_of_value the column reads ln(area), with
+        // it off ln(1 + area - 500), as models written before read it.
+        let mut text = String::from("area,zeros,price\n");
+        for i in 0..40 {
+            let area = 500.0 * 1.15f64.powi(i);
+            text.push_str(&format!(
+                "{area},{},1\n",
+                if i < 30 { 0 } else { i * i * i }
+            ));
+        }
+        let f = frame(&text);
+        let s = infer(&f, &SchemaOptions::default()).unwrap();
+        let rows: Vec<usize> = (0..40).collect();
+        let config = |log_of_value| EncoderConfig {
+            scaling: Scaling::Standard,
+            log_skewed: true,
+            log_of_value,
+            ..EncoderConfig::default()
+        };
+        let (enc, x) = Encoder::fit(&f, &s, &rows, &[0.0; 40], &config(true)).unwrap();
+        let floors: Vec<(bool, Option<f64>)> = enc
+            .columns
+            .iter()
+            .map(|c| match c {
+                ColumnEncoding::Number { log, log_floor, .. } => (*log, *log_floor),
+                _ => unreachable!("numbers"),
+            })
+            .collect();
+        // The column with zeros keeps ln(1 + v - 0).
+        assert_eq!(floors, vec![(true, Some(1.0)), (true, None)]);
+        // ln(area) is evenly spaced here, so its standardized values are too.
+        let gaps: Vec<f32> = (1..40).map(|r| x[r * 2] - x[(r - 1) * 2]).collect();
+        assert!(gaps.iter().all(|g| (g - gaps[0]).abs() < 1e-4), "{gaps:?}");
+        let (old, _) = Encoder::fit(&f, &s, &rows, &[0.0; 40], &config(false)).unwrap();
+        assert!(matches!(
+            old.columns[0],
+            ColumnEncoding::Number {
+                log: true,
+                log_floor: None,
+                ..
+            }
+        ));
     }
 
     #[test]

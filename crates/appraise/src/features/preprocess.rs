@@ -84,6 +84,7 @@ impl Preprocessor {
                 indicator: false,
                 log: false,
                 floor: self.min[k],
+                log_floor: None,
                 ceiling: Some(self.max[k]),
                 shift: self.min[k],
                 scale: if range == 0.0 { 1.0 } else { range },

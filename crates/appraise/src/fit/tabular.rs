@@ -105,6 +105,9 @@ pub struct TableRecipe {
     /// (the Houses recipe's frontal-photo score): candidates read the score, the photo
     /// price, or both, and the blend averages them.
     pub photo_score: bool,
+    /// Log-scale a skewed column whose values are all at least 1 (an area, a count) as
+    /// ln(v), the scale on which a price multiplies, instead of ln(1 + v - its minimum).
+    pub log_of_value: bool,
 }
 
 impl Default for TableRecipe {
@@ -127,6 +130,7 @@ impl Default for TableRecipe {
             level_factors: true,
             level_factor_prior: 40.0,
             photo_score: true,
+            log_of_value: true,
         }
     }
 }
@@ -980,6 +984,7 @@ fn fit_recipe(
     let encoder_config = EncoderConfig {
         scaling: Scaling::Standard,
         log_skewed: true,
+        log_of_value: recipe.log_of_value,
         ..EncoderConfig::default()
     };
     let (encoder, features) = Encoder::fit(frame, schema, train_rows, &y, &encoder_config)?;

@@ -5,7 +5,7 @@
 //! | bytes | content |
 //! |---|---|
 //! | 8 | magic `APPRAISE` |
-//! | 4 | format version (u32): 1 for Part 1 models, 2 for photo and recipe models, 3 for recipe models with a price factor, 4 for recipe models that read the frontal photo's score, 5 for recipe models with a photo price head or without attributes, 6 for models of a user's table, 7 for recipe models with a price factor per zip code, 8 for models of a user's table whose blend is not weighed half and half that have price factors per level, or that read the first photo's manufactured-home score (an older appraise refuses a newer format rather than misread it) |
+//! | 4 | format version (u32): 1 for Part 1 models, 2 for photo and recipe models, 3 for recipe models with a price factor, 4 for recipe models that read the frontal photo's score, 5 for recipe models with a photo price head or without attributes, 6 for models of a user's table, 7 for recipe models with a price factor per zip code, 8 for models of a user's table whose blend is not weighed half and half that have price factors per level, that read the first photo's manufactured-home score, or that log-scale a column as ln(v) (an older appraise refuses a newer format rather than misread it) |
 //! | 8 | length N of the JSON header (u64) |
 //! | N | JSON header ([`Header`]): appraise version, model config, preprocessing, metadata |
 //! | rest | the weights as a safetensors file: every tensor by its path in the network, f32 (the MLP's `layers.{i}.weight` of shape `[in, out]`, Keras's kernel layout, and `layers.{i}.bias`; convolutions `[out, in, 3, 3]`; BatchNorm `gamma`, `beta`, `running_mean`, `running_var`) |
@@ -590,7 +590,15 @@ pub fn table_to_bytes(model: &crate::fit::tabular::TableModel) -> Vec<u8> {
     let format = if header.network_share.is_some()
         || header.level_factors.is_some()
         || header.photo.as_ref().is_some_and(|h| h.score.is_some())
-    {
+        || header.encoder.columns.iter().any(|c| {
+            matches!(
+                c,
+                crate::features::encoder::ColumnEncoding::Number {
+                    log_floor: Some(_),
+                    ..
+                }
+            )
+        }) {
         TABLE_FORMAT_8
     } else {
         TABLE_FORMAT
