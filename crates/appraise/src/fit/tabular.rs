@@ -786,6 +786,12 @@ fn peer_blend(
     if ridge.is_none() && networks.len() < 2 {
         return None;
     }
+    // A model file holds at most MAX_ENSEMBLE_MEMBERS networks.
+    let members_of = |c: usize| predictors[c].0.network().map_or(0, Network::members);
+    if networks.iter().map(|&c| members_of(c)).sum::<usize>() > crate::models::MAX_ENSEMBLE_MEMBERS
+    {
+        return None;
+    }
     let pool: Vec<usize> = networks.iter().copied().chain(ridge).collect();
     let any = pool.iter().any(|&c| reads[c].any());
     let union = PhotoSet {
@@ -1107,15 +1113,26 @@ fn fit_recipe(
             }
         }
     }
-    let any_blend = is_blend.contains(&true);
-    let chosen = (0..candidates.len())
-        .filter(|&i| is_blend[i] || !any_blend)
-        .min_by(|&a, &b| {
+    // Each group (with photo inputs or without) is represented by its blend, or by its best
+    // candidate where it has none; the model is the best representative.
+    let best_of = |pool: Vec<usize>| {
+        pool.into_iter().min_by(|&a, &b| {
             candidates[a]
                 .inner_mape
                 .total_cmp(&candidates[b].inner_mape)
         })
-        .expect("a candidate");
+    };
+    let representatives: Vec<usize> = [false, true]
+        .into_iter()
+        .filter_map(|with_photos| {
+            let group: Vec<usize> = (0..candidates.len())
+                .filter(|&c| reads[c].any() == with_photos)
+                .collect();
+            let blends: Vec<usize> = group.iter().copied().filter(|&c| is_blend[c]).collect();
+            best_of(if blends.is_empty() { group } else { blends })
+        })
+        .collect();
+    let chosen = best_of(representatives).expect("a candidate");
     observer.note(&format!("recipe chose: {}", candidates[chosen].label));
     let (predictor, outputs) = predictors.swap_remove(chosen);
     // The model reads the price whenever it reads a photo input, and the score if it does.

@@ -678,6 +678,13 @@ fn table_from_bytes(bytes: &[u8], path: &Path) -> Result<crate::fit::tabular::Ta
         }
         None => None,
     };
+    if header
+        .linear
+        .as_ref()
+        .is_some_and(|l| l.weights.len() != inputs)
+    {
+        return Err(damaged("ridge", "weights do not match the inputs".into()));
+    }
     let predictor = match (network, header.linear) {
         (Some(n), Some(l)) => match header.network_share {
             Some(share) if (0.0..=1.0).contains(&share) => Predictor::Blend(n, l, share),
@@ -690,12 +697,7 @@ fn table_from_bytes(bytes: &[u8], path: &Path) -> Result<crate::fit::tabular::Ta
             None => Predictor::Blend(n, l, 0.5),
         },
         (Some(n), None) => Predictor::Network(n),
-        (None, Some(l)) => {
-            if l.weights.len() != inputs {
-                return Err(damaged("ridge", "weights do not match the inputs".into()));
-            }
-            Predictor::Ridge(l)
-        }
+        (None, Some(l)) => Predictor::Ridge(l),
         (None, None) => return Err(damaged("header", "no network and no ridge model".into())),
     };
     Ok(crate::fit::tabular::TableModel {

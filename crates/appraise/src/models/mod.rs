@@ -192,6 +192,14 @@ pub enum Network {
 }
 
 impl Network {
+    /// How many networks it averages (1 unless an ensemble).
+    pub fn members(&self) -> usize {
+        match self {
+            Network::Ensemble(e) => e.members.len(),
+            _ => 1,
+        }
+    }
+
     /// Whether it reads a house's photos (Part 2 and Part 3).
     pub fn uses_photos(&self) -> bool {
         matches!(self, Network::Cnn(_) | Network::Mixed(_))
