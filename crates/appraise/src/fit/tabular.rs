@@ -1629,6 +1629,36 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_blend_stays_within_the_networks_a_model_file_holds() {
+        let device = burn::tensor::Device::flex();
+        let mut rng = crate::runtime::rng::SeededRng::new(1, 0);
+        let config = MlpConfig { hidden: vec![1] };
+        let candidate = |members: usize, rng: &mut crate::runtime::rng::SeededRng| {
+            let members = (0..members)
+                .map(|_| config.init(1, true, rng, &device))
+                .collect();
+            let predictor = Predictor::Network(Network::Ensemble(Ensemble { members }));
+            (predictor, vec![0.0, 1.0])
+        };
+        let label = |inner_mape| TableCandidate {
+            label: "networks".into(),
+            inner_mape,
+            factor: 1.0,
+        };
+        let candidates = vec![label(10.0), label(11.0)];
+        let reads = vec![PhotoSet::default(); 2];
+        let score = |_: &[f64]| (10.0, 1.0);
+        let blend = |members: usize, rng: &mut crate::runtime::rng::SeededRng| {
+            let predictors = vec![candidate(members, rng), candidate(members, rng)];
+            peer_blend(&[0, 1], &candidates, &predictors, &reads, 1, &score)
+        };
+        let small = blend(3, &mut rng).expect("two peers of 3 networks blend");
+        assert_eq!(small.1.network().map(Network::members), Some(6));
+        // 2 x 501 networks would make a file no appraise loads.
+        assert!(blend(501, &mut rng).is_none());
+    }
+
+    #[test]
     fn a_widened_blend_prices_the_wider_rows_as_before() {
         // A blend member that read [2 encoded, price] joins a blend of [2 encoded, score,
         // price]: zero weights for the score leave its outputs on every row unchanged.
