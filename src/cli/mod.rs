@@ -8,7 +8,6 @@ mod table;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -16,7 +15,7 @@ use appraise::data::dataset;
 use appraise::data::fetch;
 use appraise::error::{Error, Result};
 use appraise::evaluate::cv;
-use appraise::fit::pipeline::{self, DataConfig, Method, Observer, RunConfig, Silent, Stage};
+use appraise::fit::pipeline::{self, DataConfig, Method, Observer, RunConfig, Stage};
 use appraise::fit::train::{EpochRecord, TrainConfig};
 use appraise::io::artifact::{self, SavedModel};
 use appraise::io::atomic;
@@ -994,63 +993,43 @@ fn cv(args: &CvArgs) -> Result<()> {
     if matches!(&scheme, cv::Scheme::Repeats(seeds) if seeds.is_empty()) {
         return Err(Error::Usage("--repeats must be at least 1".into()));
     }
-    if args.run.table.data.is_some() {
-        return table::cv(args, &scheme);
-    }
-    args.run.check()?;
-    let config = args.run.config()?;
-    config.train.validate()?;
-    if let Some(path) = &args.json {
-        atomic::check_output_file(path, "the report (--json)")?;
-    }
-    let jobs = cv_jobs(args)?;
-    let dataset_dir = houses_dir(
-        args.run.dataset.as_deref(),
-        &args.run.cache,
-        args.run.offline,
-    )?;
-    let done = AtomicUsize::new(0);
-    let report = cv::run(
-        &dataset_dir,
-        &config,
-        &scheme,
-        jobs,
-        &mut args.run.context(&mut Silent),
-        &|r| {
-            let k = done.fetch_add(1, Ordering::Relaxed) + 1;
-            eprintln!(
-                "[INFO] {k} done: {} (model MAPE {:.2}%)",
-                r.label, r.model.mape
-            );
-        },
-    )?;
-    let names: Vec<&str> = std::iter::once("model")
-        .chain(appraise::evaluate::baseline::ALL.iter().map(|b| b.name()))
-        .collect();
+    table::cv(args, &scheme)
+}
+
+/// Prints a cross-validation report: each split's MAPE, then the mean and standard deviation
+/// of every score, the verdict on the baselines, and how the ranges held over the test
+/// `rows` ("houses", "rows") of every split pooled.
+fn print_cv(report: &cv::Report, rows: &str) {
+    let methods: Vec<&str> = report.summaries.iter().map(|s| s.method.as_str()).collect();
     println!("Test MAPE per split:");
-    println!(
-        "{:<16}{:>12}{:>20}{:>28}",
-        "split", names[0], names[1], names[2]
-    );
+    let mut header = format!("{:<16}", "split");
+    for name in &methods {
+        header += &format!("{:>width$}", name, width = name.len().max(10) + 3);
+    }
+    println!("{header}");
     for r in &report.splits {
-        print!("{:<16}{:>11.2}%", r.label, r.model.mape);
-        println!(
-            "{:>19.2}%{:>27.2}%",
-            r.baselines[0].mape, r.baselines[1].mape
-        );
+        let mut line = format!("{:<16}", r.label);
+        for (name, m) in methods
+            .iter()
+            .zip(std::iter::once(&r.model).chain(&r.baselines))
+        {
+            line += &format!("{:>width$.2}%", m.mape, width = name.len().max(10) + 2);
+        }
+        println!("{line}");
     }
     println!(
         "\nMean ± standard deviation over {} splits:",
         report.splits.len()
     );
+    let width = methods.iter().map(|m| m.len()).max().unwrap_or(6).max(26) + 2;
     println!(
-        "{:<26}{:>18}{:>18}{:>18}{:>22}{:>22}{:>16}",
+        "{:<width$}{:>18}{:>18}{:>18}{:>22}{:>22}{:>16}",
         "method", "MAPE %", "std APE %", "median APE %", "MAE $", "RMSE $", "R^2"
     );
     for s in &report.summaries {
         let (m, d) = (&s.mean, &s.std);
         println!(
-            "{:<26}{:>18}{:>18}{:>18}{:>22}{:>22}{:>16}",
+            "{:<width$}{:>18}{:>18}{:>18}{:>22}{:>22}{:>16}",
             s.method,
             format!("{:.2} ± {:.2}", m.mape, d.mape),
             format!("{:.2} ± {:.2}", m.ape_std, d.ape_std),
@@ -1066,13 +1045,7 @@ fn cv(args: &CvArgs) -> Result<()> {
         .iter()
         .map(|r| (r.model.count, r.coverage.as_slice()))
         .collect();
-    print_pooled_coverage(&pooled, "houses");
-    if let Some(path) = &args.json {
-        // After Ctrl-C nothing more is written.
-        interrupt::cancel().check()?;
-        atomic::write(path, pipeline::to_json(&report).as_bytes())?;
-    }
-    Ok(())
+    print_pooled_coverage(&pooled, rows);
 }
 
 fn ingest(args: &IngestArgs) -> Result<()> {
@@ -1255,9 +1228,19 @@ pub fn run(cli: Cli) -> i32 {
     match outcome {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", message(&e));
             e.exit_code()
         }
+    }
+}
+
+/// An error as the user reads it: a setting of the library is named by its flag.
+fn message(e: &Error) -> String {
+    match e {
+        Error::Setting { setting, message } => {
+            format!("--{} {message}", setting.replace('_', "-"))
+        }
+        e => e.to_string(),
     }
 }
 

@@ -58,6 +58,11 @@ pub struct TableArgs {
     #[arg(long, value_name = "COLUMN", requires = "data")]
     pub area: Option<String>,
 
+    /// With --data: the photo column that shows each house from the street (the recipe
+    /// reads its manufactured-home score) [default: the first photo column]
+    #[arg(long, value_name = "COLUMN", requires = "data")]
+    pub front_photo: Option<String>,
+
     /// With --data: a JSON schema file with the fields target, categorical, numeric, ignore,
     /// identifier, photos and area (flags win over it).
     #[arg(long, value_name = "FILE", requires = "data")]
@@ -79,6 +84,7 @@ impl TableArgs {
             photos: self.photo_columns.clone(),
             identifier: self.identifier.clone(),
             area: self.area.clone(),
+            front_photo: self.front_photo.clone(),
         };
         match &self.schema {
             Some(path) => options.with_file(path),
@@ -87,10 +93,29 @@ impl TableArgs {
     }
 }
 
-/// The table, its schema and the run's settings, from the flags.
-fn load(run: &RunArgs) -> Result<(Frame, Schema, TableConfig)> {
+/// The rows a run reads, with their schema: a user's table (`--data`), or the Houses
+/// dataset through its loader (`--dataset`, downloaded on first use).
+fn rows(run: &RunArgs) -> Result<(Frame, Schema)> {
     let table = &run.table;
-    let path = table.data.as_ref().expect("table mode has --data");
+    match &table.data {
+        Some(path) => {
+            let frame = Frame::read(path)?;
+            let schema = schema::infer(&frame, &table.options()?)?;
+            Ok((frame, schema))
+        }
+        None => {
+            let dir = super::houses_dir(run.dataset.as_deref(), &run.cache, run.offline)?;
+            let houses = appraise::data::dataset::load_table(&dir, run.min_zip_count)?;
+            Ok((houses.frame, houses.schema))
+        }
+    }
+}
+
+/// The rows, their schema and the run's settings, from the flags: every dataset's runs are
+/// planned here.
+pub fn plan(run: &RunArgs) -> Result<(Frame, Schema, TableConfig)> {
+    run.check()?;
+    let table = &run.table;
     // The pretrained kinds are the recipe with its photo inputs always on (and for
     // `photos-pretrained` no other input), as on the Houses dataset; the tutorial's photo
     // networks read a montage of each row's photos.
@@ -101,15 +126,14 @@ fn load(run: &RunArgs) -> Result<(Frame, Schema, TableConfig)> {
             run.model.name()
         )));
     }
-    let frame = Frame::read(path)?;
-    let schema = schema::infer(&frame, &table.options()?)?;
+    let (frame, schema) = rows(run)?;
     let reads_photos = pretrained || run.model.spec().uses_photos();
     if reads_photos && !schema.columns.iter().any(|c| c.role == Role::Photos) {
         return Err(Error::Usage(format!(
             "--model {} reads each row's photos, but {} has no column of photo paths; name it \
              with --photos COLUMN",
             run.model.name(),
-            path.display()
+            frame.path.display()
         )));
     }
     let recipe_arg = if pretrained {
@@ -175,7 +199,7 @@ fn fingerprint(path: &Path) -> Result<String> {
 
 /// `appraise train --data FILE`.
 pub fn train(args: &TrainArgs, verbosity: Verbosity, printer: &mut dyn Observer) -> Result<()> {
-    let (frame, schema, config) = load(&args.run)?;
+    let (frame, schema, config) = plan(&args.run)?;
     let name = match &config.method {
         Method::Tutorial { model, .. } => model.name(),
         Method::Recipe(_) => "best",
@@ -225,18 +249,18 @@ pub fn train(args: &TrainArgs, verbosity: Verbosity, printer: &mut dyn Observer)
     Ok(())
 }
 
-/// `appraise cv --data FILE`.
+/// `appraise cv`, on any dataset.
 pub fn cv(args: &CvArgs, scheme: &Scheme) -> Result<()> {
-    let (frame, schema, config) = load(&args.run)?;
     if let Some(path) = &args.json {
         atomic::check_output_file(path, "the report (--json)")?;
     }
+    let (frame, schema, config) = plan(&args.run)?;
     println!("{}", schema.render());
     let jobs = super::cv_jobs(args)?;
     let done = std::sync::atomic::AtomicUsize::new(0);
     let mut silent = Silent;
     let mut context = args.run.context(&mut silent);
-    let results =
+    let report =
         tabular::cross_validate(&frame, &schema, &config, scheme, jobs, &mut context, &|r| {
             let k = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
             eprintln!(
@@ -244,49 +268,16 @@ pub fn cv(args: &CvArgs, scheme: &Scheme) -> Result<()> {
                 r.label, r.model.mape
             );
         })?;
-    println!("Test MAPE per split:");
-    let mut header = format!("{:<16}{:>12}", "split", "model");
-    for (name, _) in &results[0].baselines {
-        header += &format!("   {name}");
-    }
-    println!("{header}");
-    for r in &results {
-        let mut line = format!("{:<16}{:>11.2}%", r.label, r.model.mape);
-        for (_, m) in &r.baselines {
-            line += &format!("   {:.2}%", m.mape);
-        }
-        println!("{line}");
-    }
-    let stats = |f: &dyn Fn(&tabular::TableSplitResult) -> &Metrics| {
-        let v: Vec<f64> = results.iter().map(|r| f(r).mape).collect();
-        appraise::evaluate::stats::mean_std(&v)
+    let noun = if args.run.table.data.is_some() {
+        "rows"
+    } else {
+        "houses"
     };
-    println!(
-        "\nMean ± standard deviation of the test MAPE over {} splits:",
-        results.len()
-    );
-    let (mean, std) = stats(&|r| &r.model);
-    println!("{:<48}{mean:>8.2} ± {std:.2}", "model");
-    let mut verdicts = Vec::new();
-    for b in 0..results[0].baselines.len() {
-        let (bm, bs) = stats(&|r| &r.baselines[b].1);
-        let name = &results[0].baselines[b].0;
-        println!("{name:<48}{bm:>8.2} ± {bs:.2}");
-        let word = if mean < bm { "beat" } else { "did NOT beat" };
-        verdicts.push(format!(
-            "the model (mean MAPE {mean:.2}%) {word} the {name} baseline ({bm:.2}%)"
-        ));
-    }
-    println!("\n{}", verdicts.join("\n"));
-    let pooled: Vec<(usize, &[appraise::fit::interval::Coverage])> = results
-        .iter()
-        .map(|r| (r.model.count, r.coverage.as_slice()))
-        .collect();
-    super::print_pooled_coverage(&pooled, "rows");
+    super::print_cv(&report, noun);
     if let Some(path) = &args.json {
         // After Ctrl-C nothing more is written.
         super::interrupt::cancel().check()?;
-        atomic::write(path, pipeline::to_json(&results).as_bytes())?;
+        atomic::write(path, pipeline::to_json(&report).as_bytes())?;
     }
     Ok(())
 }

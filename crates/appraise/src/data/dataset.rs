@@ -1,6 +1,7 @@
 //! The Houses dataset: reading `HousesInfo.txt`, finding the dataset folder, the zip-code
-//! filter, and the houses as a table of the schema every table has ([`frame`], [`schema`]):
-//! the zip code a category, the three attributes numbers, the price the target.
+//! filter, and the loader that returns the houses as the table every dataset is
+//! ([`load_table`]): the zip code a category, the three attributes numbers (the area
+//! declared), the price the target, the line an identifier, a photo column per room.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -254,6 +255,7 @@ pub fn attribute_frame(continuous: &[[f64; 3]], zipcodes: &[u32], path: &Path) -
         path: path.to_path_buf(),
         names,
         columns,
+        lines: None,
     }
 }
 
@@ -284,6 +286,86 @@ pub fn schema(frame: &Frame) -> Result<Schema> {
             ..SchemaOptions::default()
         },
     )
+}
+
+/// The rooms each house has a photo of (`{line}_{room}.jpg`), in the order the tutorial
+/// tiles them into a montage (its sorted file names); each is a photo column of the table.
+pub const ROOMS: [&str; 4] = ["bathroom", "bedroom", "frontal", "kitchen"];
+/// The room whose photo shows the house from the street.
+pub const FRONT_ROOM: &str = "frontal";
+/// The identifier column: the house's line in `HousesInfo.txt`.
+pub const HOUSE: &str = "house";
+
+/// The Houses dataset as the table every dataset is: what [`load_table`] returns.
+#[derive(Debug, Clone)]
+pub struct HousesTable {
+    /// One row per kept house: [`HOUSE`], [`ZIPCODE`], [`ATTRIBUTES`], [`PRICE`] and a photo
+    /// column per room of [`ROOMS`] (paths relative to the dataset folder). The frame is
+    /// named after `HousesInfo.txt` and its rows after their lines there.
+    pub frame: Frame,
+    /// The zip code a category, the attributes numbers with the area declared, the price
+    /// the target, the house an identifier, the rooms photo columns with the frontal photo
+    /// the front one.
+    pub schema: Schema,
+    /// [`fingerprint`] of `HousesInfo.txt`.
+    pub fingerprint: String,
+    /// Houses in the file, before the zip-code filter.
+    pub houses: usize,
+}
+
+/// Loads the Houses dataset in `dir` as a table, keeping the houses whose zip code occurs
+/// at least `min_zip_count` times (the tutorial's filter); refuses when fewer than 2 remain.
+pub fn load_table(dir: &Path, min_zip_count: usize) -> Result<HousesTable> {
+    let path = dir.join(INFO_FILE);
+    let data = load_houses(&path)?;
+    let houses = filter_min_zip_count(&data.houses, min_zip_count);
+    if houses.len() < 2 {
+        return Err(Error::Setting {
+            setting: "min_zip_count",
+            message: format!(
+                "{min_zip_count} leaves {} of {} houses (those whose zip code occurs at least \
+                 {min_zip_count} times); at least 2 are needed to train and test",
+                houses.len(),
+                data.houses.len()
+            ),
+        });
+    }
+    let mut frame = self::frame(&houses, &path);
+    frame.names.insert(0, HOUSE.to_string());
+    frame.columns.insert(
+        0,
+        Values::Numbers(houses.iter().map(|h| Some(h.id as f64)).collect()),
+    );
+    for room in ROOMS {
+        frame.names.push(room.to_string());
+        let cells: Vec<Option<String>> = houses
+            .iter()
+            .map(|h| Some(format!("{}_{room}.jpg", h.id)))
+            .collect();
+        frame
+            .columns
+            .push(Values::Texts(crate::data::table::Texts::from_cells(&cells)));
+    }
+    frame.lines = Some(houses.iter().map(|h| h.id).collect());
+    let schema = crate::data::schema::infer(
+        &frame,
+        &SchemaOptions {
+            target: Some(PRICE.to_string()),
+            categorical: vec![ZIPCODE.to_string()],
+            numeric: ATTRIBUTES.iter().map(|a| a.to_string()).collect(),
+            identifier: vec![HOUSE.to_string()],
+            photos: ROOMS.iter().map(|r| r.to_string()).collect(),
+            area: Some("area".to_string()),
+            front_photo: Some(FRONT_ROOM.to_string()),
+            ..SchemaOptions::default()
+        },
+    )?;
+    Ok(HousesTable {
+        frame,
+        schema,
+        fingerprint: data.fingerprint,
+        houses: data.houses.len(),
+    })
 }
 
 #[cfg(test)]
@@ -363,6 +445,64 @@ mod tests {
         std::fs::write(&latin1, b"1 1 1 1 1\n1 1 \xe9 1 1\n").unwrap();
         let e = load_houses(&latin1).unwrap_err().to_string();
         assert!(e.contains("latin1.txt:2") && e.contains("not UTF-8"), "{e}");
+    }
+
+    #[test]
+    fn the_houses_load_as_a_table_of_the_common_schema() {
+        use crate::data::schema::Role;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(INFO_FILE),
+            "3 2 1500 10 300000\n4 3 2500 20 500000\n\n2 1 900 10 150000\n",
+        )
+        .unwrap();
+        let t = load_table(dir.path(), 2).unwrap();
+        assert_eq!(t.houses, 3);
+        assert_eq!(
+            t.frame.names,
+            [
+                "house",
+                "zipcode",
+                "bedrooms",
+                "bathrooms",
+                "area",
+                "price",
+                "bathroom",
+                "bedroom",
+                "frontal",
+                "kitchen"
+            ]
+        );
+        // The house on line 2 has a zip code of its own: dropped; rows name their lines.
+        assert_eq!(t.frame.rows(), 2);
+        assert_eq!(t.frame.place(1), "line 4");
+        assert_eq!(t.frame.columns[8].key(1).as_deref(), Some("4_frontal.jpg"));
+        let role = |name: &str| {
+            t.schema
+                .columns
+                .iter()
+                .find(|c| c.name == name)
+                .unwrap()
+                .role
+        };
+        assert_eq!(role("zipcode"), Role::Categorical);
+        assert_eq!(role("area"), Role::Numeric);
+        assert_eq!(role("house"), Role::Identifier);
+        assert_eq!(role("kitchen"), Role::Photos);
+        assert_eq!(t.schema.target().name, "price");
+        assert_eq!(t.schema.area.as_deref(), Some("area"));
+        assert_eq!(t.schema.photo_columns_front_first()[0], "frontal");
+        let e = load_table(dir.path(), 5).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::Setting {
+                    setting: "min_zip_count",
+                    ..
+                }
+            ),
+            "{e}"
+        );
     }
 
     #[test]

@@ -73,6 +73,10 @@ pub struct Schema {
     /// prices per area unit.
     #[serde(default)]
     pub area: Option<String>,
+    /// The photo column whose photo shows the house from the street, when declared: the
+    /// recipe reads its manufactured-home score (without it, the first photo column's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub front_photo: Option<String>,
 }
 
 /// Roles given by the user; everything else is inferred.
@@ -93,6 +97,8 @@ pub struct SchemaOptions {
     pub identifier: Vec<String>,
     /// The living-area column.
     pub area: Option<String>,
+    /// The photo column that shows each house from the street.
+    pub front_photo: Option<String>,
 }
 
 impl SchemaOptions {
@@ -121,6 +127,7 @@ impl SchemaOptions {
             photos: join(file.photos, self.photos),
             identifier: join(file.identifier, self.identifier),
             area: self.area.or(file.area),
+            front_photo: self.front_photo.or(file.front_photo),
         })
     }
 }
@@ -272,7 +279,7 @@ pub fn infer(frame: &Frame, options: &SchemaOptions) -> Result<Schema> {
                 .expect("a text column has a non-number");
             return Err(Error::Parse {
                 path: path.clone(),
-                line: row + 2,
+                line: frame.line(row),
                 field: name.clone(),
                 message: format!(
                     "{cell:?} is not a number, but the column is declared numeric (--numeric); \
@@ -289,9 +296,20 @@ pub fn infer(frame: &Frame, options: &SchemaOptions) -> Result<Schema> {
             range,
         });
     }
+    if let Some(front) = &options.front_photo
+        && !columns
+            .iter()
+            .any(|c| c.name == *front && c.role == Role::Photos)
+    {
+        return Err(Error::Usage(format!(
+            "the front photo column {front} is not a column of photo paths of {}",
+            path.display()
+        )));
+    }
     let schema = Schema {
         columns,
         area: options.area.clone(),
+        front_photo: options.front_photo.clone(),
     };
     let target_info = schema.target();
     if target_info.range.is_none() && target_info.missing < rows {
@@ -330,6 +348,21 @@ impl Schema {
             .filter(|c| c.role == Role::Photos)
             .map(|c| c.name.clone())
             .collect()
+    }
+
+    /// The photo columns with the front photo's first (the recipe's photo inputs read them
+    /// in this order; the first is the one whose manufactured-home score is read).
+    pub fn photo_columns_front_first(&self) -> Vec<String> {
+        let mut columns = self.photo_columns();
+        if let Some(k) = self
+            .front_photo
+            .as_ref()
+            .and_then(|f| columns.iter().position(|c| c == f))
+        {
+            let front = columns.remove(k);
+            columns.insert(0, front);
+        }
+        columns
     }
 
     /// The schema as a table for the terminal: column, role, missing, and distinct values or

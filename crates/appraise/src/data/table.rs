@@ -120,6 +120,10 @@ pub struct Frame {
     pub names: Vec<String>,
     /// Column values, in file order.
     pub columns: Vec<Values>,
+    /// The file line of each row, where it is not the CSV's (row + 2): a loader that reads a
+    /// file without a header line, or keeps only some of its rows, says which line each came
+    /// from, so that errors and outputs name it.
+    pub lines: Option<Vec<usize>>,
 }
 
 impl Frame {
@@ -161,8 +165,14 @@ impl Frame {
         if self.is_parquet() {
             format!("row {}", row + 1)
         } else {
-            format!("line {}", row + 2)
+            format!("line {}", self.line(row))
         }
+    }
+
+    /// The file line of data row `row` (0-based): the CSV's line (the header is line 1),
+    /// or the one its loader recorded in [`Frame::lines`].
+    pub fn line(&self, row: usize) -> usize {
+        self.lines.as_ref().map_or(row + 2, |lines| lines[row])
     }
 
     /// Whether it was read from a Parquet file.
@@ -317,6 +327,7 @@ pub fn from_csv(bytes: &[u8], path: &Path) -> Result<Frame> {
         path: path.to_path_buf(),
         names,
         columns: columns.finish(),
+        lines: None,
     })
 }
 
@@ -483,6 +494,7 @@ fn read_parquet(path: &Path) -> Result<Frame> {
         path: path.to_path_buf(),
         names,
         columns: columns.finish(),
+        lines: None,
     })
 }
 

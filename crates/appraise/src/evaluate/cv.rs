@@ -1,20 +1,15 @@
-//! Cross-validation: the model and the baselines on many splits, in parallel.
+//! Cross-validation's parts: the splits of a scheme, a runner of splits in parallel, and the
+//! report of the model's and the baselines' scores over them ([`crate::fit::tabular::cross_validate`]
+//! runs it on any dataset).
 
-use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::Serialize;
 
-use crate::data::dataset::{self, House};
 use crate::data::split::{Split, train_test_split};
 use crate::error::{Error, Result};
-use crate::evaluate::baseline;
 use crate::evaluate::metrics::Metrics;
-use crate::fit::pipeline::{
-    PhotoInputs, RunConfig, Silent, filter, fit_and_score, load_photos, prepare_split,
-};
-use crate::runtime::context::Context;
 
 /// Which splits to evaluate on.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -57,7 +52,7 @@ pub struct SplitResult {
     pub label: String,
     /// The network's scores.
     pub model: Metrics,
-    /// Each baseline's scores, in [`baseline::ALL`] order.
+    /// Each baseline's scores, in the order of the report's summaries.
     pub baselines: Vec<Metrics>,
     /// How the model's price ranges held on the test houses at 80% and 90% (empty for
     /// models without ranges).
@@ -118,25 +113,6 @@ fn summarize(method: &str, all: &[&Metrics]) -> Summary {
     }
 }
 
-fn score(
-    houses: &[House],
-    photos: &PhotoInputs,
-    split: &Split,
-    config: &RunConfig,
-) -> Result<(Metrics, Vec<Metrics>, Vec<crate::fit::interval::Coverage>)> {
-    let prepared = prepare_split(houses.to_vec(), split.clone(), photos);
-    let fitted = fit_and_score(&prepared, config, &mut Silent)?;
-    let coverage = fitted.coverage();
-    let train: Vec<House> = split.train.iter().map(|&i| houses[i]).collect();
-    let test = prepared.test_houses();
-    let actual: Vec<f64> = test.iter().map(|h| h.price).collect();
-    let baselines = baseline::ALL
-        .iter()
-        .map(|b| Metrics::compute(&actual, &b.fit_predict(&train, &test)))
-        .collect();
-    Ok((fitted.metrics, baselines, coverage))
-}
-
 /// Runs `work` on splits `0..count`, `jobs` at a time (each split's result is the same
 /// whatever the number of jobs), and returns the results in split order; `on_done` hears
 /// each in completion order. After an error no further split starts, and the first error in
@@ -187,60 +163,22 @@ pub fn each_split<T: Send>(
     Ok(done)
 }
 
-/// Runs cross-validation on the dataset in `dataset_dir` with `jobs` splits at a time, in
-/// `context` (its observer hears the photo loading; the splits run silently);
-/// `on_split` hears of each finished split (in completion order).
-pub fn run(
-    dataset_dir: &Path,
-    config: &RunConfig,
-    scheme: &Scheme,
-    jobs: usize,
-    context: &mut Context,
-    on_split: &(dyn Fn(&SplitResult) + Sync),
-) -> Result<Report> {
-    let config = &crate::fit::pipeline::in_context(config, context);
-    config.train.validate()?;
-    if let crate::fit::pipeline::Method::Tutorial(spec) = &config.method {
-        spec.validate().map_err(Error::Usage)?;
+impl Report {
+    /// The report of `splits` (each with the baselines named `baselines`, in order): the
+    /// mean and standard deviation of every score of the model and of each baseline.
+    pub fn new(splits: Vec<SplitResult>, baselines: &[String]) -> Self {
+        let mut summaries = vec![summarize(
+            "model",
+            &splits.iter().map(|r| &r.model).collect::<Vec<_>>(),
+        )];
+        for (k, name) in baselines.iter().enumerate() {
+            summaries.push(summarize(
+                name,
+                &splits.iter().map(|r| &r.baselines[k]).collect::<Vec<_>>(),
+            ));
+        }
+        Report { splits, summaries }
     }
-    let data = dataset::load_houses(&dataset_dir.join(dataset::INFO_FILE))?;
-    let houses = filter(&data.houses, &config.data)?;
-    let photos = load_photos(
-        dataset_dir,
-        &houses,
-        config,
-        context.cache_dir.as_deref(),
-        context.observer,
-    )?;
-    let splits = splits(scheme, houses.len(), config.data.test_size)?;
-    let done = each_split(
-        splits.len(),
-        jobs,
-        &|i| {
-            let (label, split) = &splits[i];
-            score(&houses, &photos, split, config).map(|(model, baselines, coverage)| SplitResult {
-                label: label.clone(),
-                model,
-                baselines,
-                coverage,
-            })
-        },
-        on_split,
-    )?;
-    let mut summaries = vec![summarize(
-        "model",
-        &done.iter().map(|r| &r.model).collect::<Vec<_>>(),
-    )];
-    for (k, b) in baseline::ALL.iter().enumerate() {
-        summaries.push(summarize(
-            b.name(),
-            &done.iter().map(|r| &r.baselines[k]).collect::<Vec<_>>(),
-        ));
-    }
-    Ok(Report {
-        splits: done,
-        summaries,
-    })
 }
 
 impl Report {
@@ -248,7 +186,7 @@ impl Report {
     pub fn verdict(&self) -> String {
         let model = self.summaries[0].mean.mape;
         let mut lines = Vec::new();
-        for (s, b) in self.summaries[1..].iter().zip(baseline::ALL) {
+        for s in &self.summaries[1..] {
             let word = if model < s.mean.mape {
                 "beat"
             } else {
@@ -256,8 +194,7 @@ impl Report {
             };
             lines.push(format!(
                 "the model (mean MAPE {model:.2}%) {word} the {} baseline ({:.2}%)",
-                b.name(),
-                s.mean.mape
+                s.method, s.mean.mape
             ));
         }
         lines.join("\n")

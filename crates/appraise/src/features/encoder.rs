@@ -310,7 +310,7 @@ impl Encoder {
                     .expect("a text column has a non-number");
                 return Err(Error::Parse {
                     path: frame.path.clone(),
-                    line: row + 2,
+                    line: frame.line(row),
                     field: name.to_string(),
                     message: format!(
                         "{cell:?} is not a number; the model reads {name} as a number"

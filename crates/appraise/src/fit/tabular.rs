@@ -399,7 +399,7 @@ pub fn usable_rows(
             _ => {
                 return Err(Error::Parse {
                     path: frame.path.clone(),
-                    line: r + 2,
+                    line: frame.line(r),
                     field: name.clone(),
                     message: format!(
                         "the price is {}; prices must be positive (pass --drop-bad-target to drop such rows)",
@@ -504,15 +504,9 @@ pub fn fit(
                 chosen: 0,
             }
         }
-        Method::Recipe(recipe) => fit_recipe(
-            frame,
-            schema,
-            &train_rows,
-            &train_prices,
-            recipe,
-            &context.cancel,
-            context.observer,
-        )?,
+        Method::Recipe(recipe) => {
+            fit_recipe(frame, schema, &train_rows, &train_prices, recipe, context)?
+        }
     };
     let RecipeParts {
         history,
@@ -967,10 +961,11 @@ fn fit_recipe(
     train_rows: &[usize],
     prices: &[f64],
     recipe: &TableRecipe,
-    cancel: &Cancel,
-    observer: &mut dyn Observer,
+    context: &mut Context,
 ) -> Result<RecipeParts> {
     recipe.validate()?;
+    let (cancel, cache) = (&context.cancel.clone(), context.cache_dir.clone());
+    let observer = &mut *context.observer;
     let n = train_rows.len();
     if n < recipe.folds * 2 {
         return Err(Error::Usage(format!(
@@ -1008,7 +1003,7 @@ fn fit_recipe(
         (Metrics::compute(prices, &p).mape, factor)
     };
     // The photo price, out of fold, as one more input (only if it helps: both are tried).
-    let photo_columns = schema.photo_columns();
+    let photo_columns = schema.photo_columns_front_first();
     use crate::fit::recipe::PhotoUse;
     if !recipe.attributes && (photo_columns.is_empty() || recipe.photos != PhotoUse::On) {
         return Err(Error::Usage(format!(
@@ -1034,13 +1029,20 @@ fn fit_recipe(
     }];
     if !photo_columns.is_empty() && recipe.photos != PhotoUse::Off {
         let backbone = Backbone::default();
-        let pending = table_photos::photos_to_embed(frame, &photo_columns, train_rows, backbone)?;
+        let pending = table_photos::photos_to_embed(
+            frame,
+            &photo_columns,
+            train_rows,
+            backbone,
+            cache.as_deref(),
+        )?;
         let total = observer.photos(pending);
         let x = table_photos::embed_rows(
             frame,
             &photo_columns,
             train_rows,
             backbone,
+            cache.as_deref(),
             &|done, _| total(done),
             cancel,
         )?;
@@ -1277,6 +1279,7 @@ impl TableModel {
                 &head.columns,
                 rows,
                 head.backbone,
+                None,
                 &|_, _| {},
                 &Cancel::default(),
             )?;
@@ -1394,10 +1397,10 @@ pub fn input_width(config: &TableConfig, encoded: usize, photo: usize) -> usize 
     }
 }
 
-/// The baselines of a table, fitted on training rows: the global median price, and the
-/// median price per level of the most predictive categorical column (the one whose
-/// per-level median prices the training rows best), per area unit when an area column is
-/// declared.
+/// The baselines of a table, fitted on training rows: the global median price; and with a
+/// categorical column, the median price per level of the most predictive one (the one whose
+/// per-level medians price the training rows best), and per area unit, times the area, when
+/// an area column is declared. Their names, then each one's prices of the `test` rows.
 pub fn baselines(
     frame: &Frame,
     schema: &Schema,
@@ -1407,20 +1410,23 @@ pub fn baselines(
 ) -> Vec<(String, Vec<f64>)> {
     let overall = median(&mut train_prices.to_vec());
     let mut out = vec![("global median price".to_string(), vec![overall; test.len()])];
-    let area = area_column(frame, schema);
-    let per_unit = |r: usize| area.and_then(|a| a[r]).filter(|&a| a > 0.0);
-    if let Some(column) = most_predictive_category(frame, schema, train, train_prices) {
-        let medians = LevelMedians::fit(frame, schema, &column, train, train_prices);
-        let prices = test
-            .iter()
-            .map(|&r| medians.price(r, per_unit(r)))
-            .collect();
-        let what = if area.is_some() {
-            format!("median price per area unit by {column}, x area")
-        } else {
-            format!("median price by {column}")
-        };
-        out.push((what, prices));
+    let Some(column) = most_predictive_category(frame, schema, train, train_prices) else {
+        return out;
+    };
+    let by_level = LevelMedians::fit(frame, None, &column, train, train_prices);
+    out.push((
+        format!("median price by {column}"),
+        test.iter().map(|&r| by_level.price(r, None)).collect(),
+    ));
+    if let Some(area) = area_column(frame, schema) {
+        let per_unit = |r: usize| area[r].filter(|&a| a > 0.0);
+        let by_unit = LevelMedians::fit(frame, Some(area), &column, train, train_prices);
+        out.push((
+            format!("median price per area unit by {column}, x area"),
+            test.iter()
+                .map(|&r| by_unit.price(r, per_unit(r)))
+                .collect(),
+        ));
     }
     out
 }
@@ -1450,13 +1456,12 @@ struct LevelMedians<'a> {
 impl<'a> LevelMedians<'a> {
     fn fit(
         frame: &'a Frame,
-        schema: &Schema,
+        area: Option<&[Option<f64>]>,
         column: &str,
         train: &[usize],
         prices: &[f64],
     ) -> Self {
         let values = &frame.columns[frame.find(column).expect("a column")];
-        let area = area_column(frame, schema);
         let value = |r: usize, price: f64| match area.and_then(|a| a[r]).filter(|&a| a > 0.0) {
             Some(a) => price / a,
             None => price,
@@ -1509,7 +1514,7 @@ pub fn most_predictive_category(
         .iter()
         .filter(|c| c.role == Role::Categorical)
     {
-        let medians = LevelMedians::fit(frame, schema, &info.name, train, train_prices);
+        let medians = LevelMedians::fit(frame, area, &info.name, train, train_prices);
         let fitted: Vec<f64> = train
             .iter()
             .map(|&r| medians.price(r, area.and_then(|a| a[r]).filter(|&a| a > 0.0)))
@@ -1522,21 +1527,9 @@ pub fn most_predictive_category(
     best.map(|b| b.1)
 }
 
-/// One split of a table's cross-validation.
-#[derive(Debug, Clone, Serialize)]
-pub struct TableSplitResult {
-    /// Which split.
-    pub label: String,
-    /// The model's test scores.
-    pub model: Metrics,
-    /// Each baseline's name and test scores.
-    pub baselines: Vec<(String, Metrics)>,
-    /// The model's ranges on the test rows, at [`crate::fit::interval::REPORTED_LEVELS`] (empty without ranges).
-    pub coverage: Vec<Coverage>,
-}
-
-/// Cross-validates on a table: the method and the baselines on every split of `scheme`,
-/// one split after another (each fit uses every core).
+/// Cross-validates on a table: the method and the baselines ([`baselines`]) on every split
+/// of `scheme`, `jobs` splits at a time (each split's result is the same whatever the
+/// number); `on_split` hears of each finished split.
 pub fn cross_validate(
     frame: &Frame,
     schema: &Schema,
@@ -1544,13 +1537,13 @@ pub fn cross_validate(
     scheme: &Scheme,
     jobs: usize,
     context: &mut Context,
-    on_split: &(dyn Fn(&TableSplitResult) + Sync),
-) -> Result<Vec<TableSplitResult>> {
+    on_split: &(dyn Fn(&cv::SplitResult) + Sync),
+) -> Result<cv::Report> {
     let (rows, prices, _) = usable_rows(frame, schema, config.drop_bad_target)?;
     let splits = cv::splits(scheme, rows.len(), config.test_size)?;
     embed_ahead(frame, schema, config, &rows, context)?;
     let (compute, cache_dir, cancel) = (context.compute, &context.cache_dir, &context.cancel);
-    cv::each_split(
+    let done = cv::each_split(
         splits.len(),
         jobs,
         &|i| {
@@ -1576,19 +1569,29 @@ pub fn cross_validate(
             let test: Vec<usize> = split.test.iter().map(|&i| rows[i]).collect();
             let train_prices: Vec<f64> = split.train.iter().map(|&i| prices[i]).collect();
             let test_prices: Vec<f64> = split.test.iter().map(|&i| prices[i]).collect();
-            let baselines = baselines(frame, schema, &train, &train_prices, &test)
+            let (names, baselines) = baselines(frame, schema, &train, &train_prices, &test)
                 .into_iter()
                 .map(|(name, p)| (name, Metrics::compute(&test_prices, &p)))
-                .collect();
-            Ok(TableSplitResult {
-                label: label.clone(),
-                model: fit.model.info.test_metrics.clone(),
-                baselines,
-                coverage: fit.model.info.coverage.clone(),
-            })
+                .unzip();
+            Ok((
+                cv::SplitResult {
+                    label: label.clone(),
+                    model: fit.model.info.test_metrics.clone(),
+                    baselines,
+                    coverage: fit.model.info.coverage.clone(),
+                },
+                names,
+            ))
         },
-        on_split,
-    )
+        &|(r, _): &(cv::SplitResult, Vec<String>)| on_split(r),
+    )?;
+    // Every split has the same baselines, but the most predictive column they price by may
+    // differ between splits; the report names the first split's.
+    let names = done.first().map(|d| d.1.clone()).unwrap_or_default();
+    Ok(cv::Report::new(
+        done.into_iter().map(|d| d.0).collect(),
+        &names,
+    ))
 }
 
 /// Embeds the photos of every usable row once, with the context's progress, before splits
@@ -1606,13 +1609,15 @@ fn embed_ahead(
         return Ok(());
     }
     let backbone = Backbone::default();
-    let pending = table_photos::photos_to_embed(frame, &columns, rows, backbone)?;
+    let cache = context.cache_dir.as_deref();
+    let pending = table_photos::photos_to_embed(frame, &columns, rows, backbone, cache)?;
     let total = context.observer.photos(pending);
     table_photos::embed_rows(
         frame,
         &columns,
         rows,
         backbone,
+        cache,
         &|done, _| total(done),
         &context.cancel,
     )?;

@@ -631,6 +631,7 @@ fn price_table(
         path: table_path,
         names,
         columns,
+        lines: None,
     };
     let rows: Vec<usize> = (0..houses.len()).collect();
     let (prices, warnings) = m.predict(&frame, &rows).map_err(|e| match e {

@@ -101,7 +101,7 @@ pub fn row_montages(
                                 "photo not found (named in column {} of {}, line {})",
                                 frame.names[c],
                                 frame.path.display(),
-                                r + 2
+                                frame.line(r)
                             ),
                         )
                     })?;
@@ -134,18 +134,20 @@ fn column_positions(frame: &Frame, columns: &[String]) -> Result<Vec<usize>> {
 }
 
 /// The rows' photo embeddings, row-major (`columns.len() x backbone.dim()` values per row;
-/// zeros for a row without photos in a column). `on_photo` hears how many photos are done.
+/// zeros for a row without photos in a column), from this process's memory, the `cache`
+/// folder when given, or the network. `on_photo` hears how many photos are done.
 pub fn embed_rows(
     frame: &Frame,
     columns: &[String],
     rows: &[usize],
     backbone: Backbone,
+    cache: Option<&Path>,
     on_photo: &(dyn Fn(usize, usize) + Sync),
     cancel: &Cancel,
 ) -> Result<Vec<f64>> {
     let per_cell = cell_paths(frame, columns, rows)?;
     let all: Vec<PathBuf> = per_cell.iter().flatten().cloned().collect();
-    let embeddings = embed_remembered(backbone, &all, on_photo, cancel)?;
+    let embeddings = embed_remembered(backbone, &all, cache, on_photo, cancel)?;
     let d = backbone.dim();
     let mut x = Vec::with_capacity(per_cell.len() * d);
     let mut next = 0;
@@ -166,19 +168,21 @@ pub fn embed_rows(
 }
 
 /// How many photos [`embed_rows`] with these arguments would run through the network: the
-/// rows' distinct photos that this process has not embedded yet (what a progress bar counts).
+/// rows' distinct photos neither this process nor the `cache` folder holds (what a progress
+/// bar counts).
 pub fn photos_to_embed(
     frame: &Frame,
     columns: &[String],
     rows: &[usize],
     backbone: Backbone,
+    cache: Option<&Path>,
 ) -> Result<usize> {
     let all: Vec<PathBuf> = cell_paths(frame, columns, rows)?
         .into_iter()
         .flatten()
         .collect();
     let keys: Vec<MemoKey> = all.iter().map(|p| memo_key(backbone, p)).collect();
-    let (_, missing) = remembered(&keys);
+    let (_, missing) = remembered(&keys, cache);
     Ok(missing.len())
 }
 
@@ -215,32 +219,98 @@ fn memo_key(backbone: Backbone, path: &Path) -> MemoKey {
     )
 }
 
-/// For each key, its embedding if [`MEMO`] holds it; and the positions of the missing ones,
-/// each distinct photo once even if several rows name it.
+/// The file in the `cache` folder that holds the embedding of the photo `key` names: its
+/// name hashes the photo's path, size and modification time, so a changed photo gets a new
+/// file. `None` for a photo without a modification time (nothing tells when it changes).
+fn cache_file(cache: &Path, key: &MemoKey) -> Option<PathBuf> {
+    let (backbone, path, len, modified) = key;
+    let since = modified
+        .as_ref()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?;
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+    let mut id = absolute.as_os_str().as_encoded_bytes().to_vec();
+    id.extend(len.to_le_bytes());
+    id.extend(since.as_nanos().to_le_bytes());
+    let hash = crate::data::dataset::fingerprint(&id);
+    let name = hash.trim_start_matches("fnv1a64:");
+    Some(
+        cache
+            .join(format!("embeddings-{}", backbone.cache_version()))
+            .join(&name[..2])
+            .join(format!("{name}.f32")),
+    )
+}
+
+/// The embedding the `cache` folder holds for `key`, if a whole one.
+fn read_cached(cache: &Path, key: &MemoKey) -> Option<std::sync::Arc<[f32]>> {
+    let bytes = std::fs::read(cache_file(cache, key)?).ok()?;
+    (bytes.len() == key.0.dim() * 4).then(|| {
+        bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect()
+    })
+}
+
+/// Keeps `embedding` in the `cache` folder (written whole or not at all). The cache only
+/// saves time: a photo it cannot keep is embedded again next time.
+fn write_cached(cache: &Path, key: &MemoKey, embedding: &[f32]) {
+    let Some(file) = cache_file(cache, key) else {
+        return;
+    };
+    let bytes: Vec<u8> = embedding.iter().flat_map(|v| v.to_le_bytes()).collect();
+    if let Some(dir) = file.parent()
+        && std::fs::create_dir_all(dir).is_ok()
+    {
+        let _ = crate::io::atomic::write(&file, &bytes);
+    }
+}
+
+/// For each key, its embedding if [`MEMO`] or the `cache` folder holds it; and the positions
+/// of the missing ones, each distinct photo once even if several rows name it.
 #[allow(clippy::type_complexity)]
-fn remembered(keys: &[MemoKey]) -> (Vec<Option<std::sync::Arc<[f32]>>>, Vec<usize>) {
-    let found: Vec<Option<std::sync::Arc<[f32]>>> = {
+fn remembered(
+    keys: &[MemoKey],
+    cache: Option<&Path>,
+) -> (Vec<Option<std::sync::Arc<[f32]>>>, Vec<usize>) {
+    let mut found: Vec<Option<std::sync::Arc<[f32]>>> = {
         let memo = MEMO.lock().unwrap_or_else(|e| e.into_inner());
         keys.iter()
             .map(|k| memo.as_ref().and_then(|m| m.get(k).cloned()))
             .collect()
     };
+    if let Some(cache) = cache {
+        let mut memo = MEMO.lock().unwrap_or_else(|e| e.into_inner());
+        let memo = memo.get_or_insert_with(Default::default);
+        for (slot, key) in found.iter_mut().zip(keys) {
+            if slot.is_none()
+                && let Some(embedding) = read_cached(cache, key)
+            {
+                if (memo.len() + 1) * key.0.dim() <= MEMO_VALUES {
+                    memo.insert(key.clone(), embedding.clone());
+                }
+                *slot = Some(embedding);
+            }
+        }
+    }
     let mut missing: Vec<usize> = (0..keys.len()).filter(|&i| found[i].is_none()).collect();
     missing.sort_by(|&a, &b| keys[a].1.cmp(&keys[b].1));
     missing.dedup_by(|a, b| keys[*a] == keys[*b]);
     (found, missing)
 }
 
-/// The embeddings of `paths`, in order, from [`MEMO`] or computed (on every core) and kept
-/// there. A photo that cannot be read is an error naming it.
+/// The embeddings of `paths`, in order, from [`MEMO`], the `cache` folder, or computed (on
+/// every core) and kept in both. A photo that cannot be read is an error naming it.
 fn embed_remembered(
     backbone: Backbone,
     paths: &[PathBuf],
+    cache: Option<&Path>,
     on_photo: &(dyn Fn(usize, usize) + Sync),
     cancel: &Cancel,
 ) -> Result<Vec<std::sync::Arc<[f32]>>> {
     let keys: Vec<MemoKey> = paths.iter().map(|p| memo_key(backbone, p)).collect();
-    let (mut found, missing) = remembered(&keys);
+    let (mut found, missing) = remembered(&keys, cache);
     let todo: Vec<PathBuf> = missing.iter().map(|&i| paths[i].clone()).collect();
     let total = todo.len();
     let computed = crate::photos::extractor::embed_photos(
@@ -254,6 +324,9 @@ fn embed_remembered(
     let mut fresh = std::collections::HashMap::new();
     for (&i, embedding) in missing.iter().zip(computed) {
         let embedding: std::sync::Arc<[f32]> = embedding.into();
+        if let Some(cache) = cache {
+            write_cached(cache, &keys[i], &embedding);
+        }
         if (memo.len() + 1) * backbone.dim() <= MEMO_VALUES {
             memo.insert(keys[i].clone(), embedding.clone());
         }
@@ -316,9 +389,9 @@ pub fn fit(
 }
 
 /// The manufactured-home score of a row with embeddings `x` (one row of [`embed_rows`]): the
-/// log-odds that the network calls the first photo column's photo "mobile home,
-/// manufactured home" (the Houses recipe's frontal-photo score; the Houses dataset's frontal
-/// photo comes first).
+/// log-odds that the network calls the photo of the head's first column (the schema's front
+/// photo, [`crate::data::schema::Schema::photo_columns_front_first`]) "mobile home,
+/// manufactured home".
 pub fn mobile_home_score(backbone: Backbone, x: &[f64]) -> f64 {
     let first: Vec<f32> = x[..backbone.dim()].iter().map(|&v| v as f32).collect();
     f64::from(backbone.class_log_odds(&first, crate::photos::extractor::MOBILE_HOME))
@@ -380,6 +453,7 @@ mod tests {
                 Some("a.jpg;b.jpg"),
                 Some("b.jpg"),
             ]))],
+            lines: None,
         };
         let columns = ["photo".to_string()];
         let embedded = AtomicUsize::new(0);
@@ -388,13 +462,15 @@ mod tests {
         };
         let embed = || {
             // What a progress bar is told before the photos are embedded.
-            let pending = photos_to_embed(&frame, &columns, &[0, 1], Backbone::default()).unwrap();
+            let pending =
+                photos_to_embed(&frame, &columns, &[0, 1], Backbone::default(), None).unwrap();
             embedded.store(0, Ordering::Relaxed);
             let x = embed_rows(
                 &frame,
                 &columns,
                 &[0, 1],
                 Backbone::default(),
+                None,
                 &count,
                 &Cancel::default(),
             )
@@ -447,6 +523,7 @@ mod tests {
                 Values::Texts(Texts::from_cells(&[cell(&ROOMS[..1]), cell(&ROOMS[2..3])])),
                 Values::Texts(Texts::from_cells(&[cell(&ROOMS[1..]), None])),
             ],
+            lines: None,
         };
         let columns = ["a".to_string(), "b".to_string()];
         let m = row_montages(&frame, &columns, &[0, 1], &|_| {}, &Cancel::default()).unwrap();
@@ -468,5 +545,28 @@ mod tests {
                 assert_eq!(&one[at..at + 3], want, "pixel ({x}, {y})");
             }
         }
+    }
+
+    #[test]
+    fn the_cache_folder_keeps_an_embedding_until_its_photo_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let photo = dir.path().join("a.jpg");
+        std::fs::write(&photo, b"first").unwrap();
+        let cache = dir.path().join("cache");
+        let key = memo_key(Backbone::default(), &photo);
+        assert!(read_cached(&cache, &key).is_none());
+        let embedding: Vec<f32> = (0..Backbone::default().dim())
+            .map(|i| i as f32 / 7.0)
+            .collect();
+        write_cached(&cache, &key, &embedding);
+        assert_eq!(read_cached(&cache, &key).as_deref(), Some(&embedding[..]));
+        // Another size (and time): another file.
+        std::fs::write(&photo, b"second!").unwrap();
+        let changed = memo_key(Backbone::default(), &photo);
+        assert!(read_cached(&cache, &changed).is_none());
+        // A file cut short is not an embedding.
+        let file = cache_file(&cache, &key).unwrap();
+        std::fs::write(&file, [0u8; 12]).unwrap();
+        assert!(read_cached(&cache, &key).is_none());
     }
 }

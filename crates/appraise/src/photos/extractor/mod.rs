@@ -62,7 +62,7 @@ impl Backbone {
 
     /// Names the network, its weights and the photo preparation in cache files: change it
     /// whenever any of them changes.
-    fn cache_version(self) -> &'static str {
+    pub(crate) fn cache_version(self) -> &'static str {
         match self {
             Backbone::EfficientNetLite0 => "effnet-lite0-f16-v6",
         }
