@@ -1180,8 +1180,8 @@ impl Observer for Fetching {
 
 fn summary(args: &SummaryArgs) -> Result<()> {
     match artifact::load_any(&args.model)? {
-        artifact::AnyModel::Houses(model) => print!("{}", model.summary()),
-        artifact::AnyModel::Table(model) => print!("{}", artifact::table_summary(&model)),
+        artifact::AnyModel::Houses(model) => print!("{}", flags(&model.summary())),
+        artifact::AnyModel::Table(model) => print!("{}", flags(&artifact::table_summary(&model))),
     }
     Ok(())
 }
@@ -1234,19 +1234,51 @@ pub fn run(cli: Cli) -> i32 {
     }
 }
 
-/// An error as the user reads it: a setting of the library is named by its flag.
+/// An error as the user reads it, its settings named by their flags ([`flags`]).
 fn message(e: &Error) -> String {
-    match e {
-        Error::Setting { setting, message } => {
-            format!("--{} {message}", setting.replace('_', "-"))
+    flags(&e.to_string())
+}
+
+/// A library text with each setting it names in backticks (`min_zip_count`,
+/// `recipe.photos`) written as the flag that sets it (--min-zip-count, --recipe-photos).
+/// Backticked text that is not a setting's name (a command) is left as it is.
+pub fn flags(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find('`') {
+        let Some(len) = rest[start + 1..].find('`') else {
+            break;
+        };
+        let name = &rest[start + 1..start + 1 + len];
+        out.push_str(&rest[..start]);
+        if !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c == '_' || c == '.')
+        {
+            out.push_str("--");
+            out.push_str(&name.replace(['_', '.'], "-"));
+        } else {
+            out.push_str(&rest[start..start + len + 2]);
         }
-        e => e.to_string(),
+        rest = &rest[start + len + 2..];
     }
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn settings_in_backticks_read_as_flags() {
+        assert_eq!(
+            flags("`min_zip_count` 5 leaves none; see `recipe.photos` and `appraise train`"),
+            "--min-zip-count 5 leaves none; see --recipe-photos and `appraise train`"
+        );
+        assert_eq!(flags("a ` lone tick"), "a ` lone tick");
+    }
 
     #[test]
     fn dollars_like_locale_currency() {

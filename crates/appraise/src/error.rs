@@ -1,4 +1,6 @@
-//! One error type for the whole library, worded for the person at the terminal.
+//! One error type for the whole library, worded for the person at the terminal. A message
+//! names a setting in backticks, as the library's configuration spells it (`min_zip_count`);
+//! a front end shows it as its own spelling of the setting (the command line's `--min-zip-count`).
 
 use std::path::PathBuf;
 
@@ -60,16 +62,6 @@ pub enum Error {
     #[error("{0}")]
     Download(String),
 
-    /// A setting's value cannot work: `setting` is its name in the library's configuration
-    /// (the command line names its flag instead, see the binary's error printer).
-    #[error("{setting} {message}")]
-    Setting {
-        /// The setting, as the configuration names it (`min_zip_count`).
-        setting: &'static str,
-        /// What is wrong with its value, worded to follow the setting's name.
-        message: String,
-    },
-
     /// The user pressed Ctrl-C.
     #[error("interrupted; no output was written (files from earlier runs are untouched)")]
     Interrupted,
@@ -80,11 +72,7 @@ impl Error {
     /// while running, 130 for Ctrl-C (as shells report a SIGINT).
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Usage(_)
-            | Error::Setting { .. }
-            | Error::Parse { .. }
-            | Error::Input { .. }
-            | Error::Field { .. } => 2,
+            Error::Usage(_) | Error::Parse { .. } | Error::Input { .. } | Error::Field { .. } => 2,
             Error::Io { .. } | Error::Training(_) | Error::Download(_) => 1,
             Error::Interrupted => 130,
         }

@@ -263,7 +263,9 @@ pub async fn read_body(
     let too_large = || {
         ApiError::status(
             StatusCode::PAYLOAD_TOO_LARGE,
-            format!("the body is larger than this server's limit of {limit} bytes (--body-limit)"),
+            format!(
+                "the body is larger than this server's limit of {limit} bytes (set by its operator)"
+            ),
         )
     };
     let declared = headers

@@ -87,13 +87,13 @@ impl Registry {
     /// file outside it.
     pub fn add_folder(&mut self, dir: &Path) -> Result<Vec<String>> {
         let root = dir.canonicalize().map_err(|e| {
-            Error::reading(dir, e, "folder not found; --models takes a folder of runs")
+            Error::reading(dir, e, "folder not found; `models` takes a folder of runs")
         })?;
         if !root.is_dir() {
             return Err(Error::Input {
                 path: dir.to_path_buf(),
                 message:
-                    "is not a folder; --models takes a folder of runs (use --model for one file)"
+                    "is not a folder; `models` takes a folder of runs (`model` takes one file)"
                         .into(),
             });
         }
@@ -104,7 +104,7 @@ impl Registry {
             return Err(Error::Input {
                 path: dir.to_path_buf(),
                 message: format!(
-                    "holds no {MODEL_FILE} (train one with `appraise train --output DIR`)"
+                    "holds no {MODEL_FILE} (the run folder of `appraise train` holds one)"
                 ),
             });
         }

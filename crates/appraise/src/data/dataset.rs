@@ -181,7 +181,7 @@ pub fn load_houses(path: &Path) -> Result<Dataset> {
 /// is there. A folder the user named must exist: nothing is downloaded in its place.
 pub fn find_dataset_dir(flag: Option<&Path>, cache_dir: &Path) -> Result<Option<PathBuf>> {
     let (dir, source) = if let Some(dir) = flag {
-        (dir.to_path_buf(), "--dataset")
+        (dir.to_path_buf(), "`dataset`")
     } else if let Some(dir) = std::env::var_os(DATASET_ENV).filter(|v| !v.is_empty()) {
         (PathBuf::from(dir), DATASET_ENV)
     } else {
@@ -320,15 +320,12 @@ pub fn load_table(dir: &Path, min_zip_count: usize) -> Result<HousesTable> {
     let data = load_houses(&path)?;
     let houses = filter_min_zip_count(&data.houses, min_zip_count);
     if houses.len() < 2 {
-        return Err(Error::Setting {
-            setting: "min_zip_count",
-            message: format!(
-                "{min_zip_count} leaves {} of {} houses (those whose zip code occurs at least \
-                 {min_zip_count} times); at least 2 are needed to train and test",
-                houses.len(),
-                data.houses.len()
-            ),
-        });
+        return Err(Error::Usage(format!(
+            "`min_zip_count` {min_zip_count} leaves {} of {} houses (those whose zip code occurs \
+             at least {min_zip_count} times); at least 2 are needed to train and test",
+            houses.len(),
+            data.houses.len()
+        )));
     }
     let mut frame = self::frame(&houses, &path);
     frame.names.insert(0, HOUSE.to_string());
@@ -494,13 +491,7 @@ mod tests {
         assert_eq!(t.schema.photo_columns_front_first()[0], "frontal");
         let e = load_table(dir.path(), 5).unwrap_err();
         assert!(
-            matches!(
-                e,
-                Error::Setting {
-                    setting: "min_zip_count",
-                    ..
-                }
-            ),
+            e.to_string().starts_with("`min_zip_count` 5 leaves 0 of 3"),
             "{e}"
         );
     }

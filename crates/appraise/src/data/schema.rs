@@ -171,11 +171,11 @@ pub fn infer(frame: &Frame, options: &SchemaOptions) -> Result<Schema> {
     };
     let mut declared: Vec<(String, Role, &str)> = Vec::new();
     for (names, role, flag) in [
-        (&options.categorical, Role::Categorical, "--categorical"),
-        (&options.numeric, Role::Numeric, "--numeric"),
-        (&options.ignore, Role::Ignored, "--ignore"),
-        (&options.photos, Role::Photos, "--photos"),
-        (&options.identifier, Role::Identifier, "--identifier"),
+        (&options.categorical, Role::Categorical, "`categorical`"),
+        (&options.numeric, Role::Numeric, "`numeric`"),
+        (&options.ignore, Role::Ignored, "`ignore`"),
+        (&options.photos, Role::Photos, "`photos`"),
+        (&options.identifier, Role::Identifier, "`identifier`"),
     ] {
         for name in names {
             if frame.find(name).is_none() {
@@ -194,7 +194,7 @@ pub fn infer(frame: &Frame, options: &SchemaOptions) -> Result<Schema> {
     let target = match &options.target {
         Some(t) => {
             if frame.find(t).is_none() {
-                return Err(unknown("--target", t));
+                return Err(unknown("`target`", t));
             }
             t.clone()
         }
@@ -209,7 +209,7 @@ pub fn infer(frame: &Frame, options: &SchemaOptions) -> Result<Schema> {
             .cloned()
             .ok_or_else(|| {
                 Error::Usage(format!(
-                    "which column of {} is the price? name it with --target (columns: {})",
+                    "which column of {} is the price? name it (`target`; columns: {})",
                     path.display(),
                     frame.names.join(", ")
                 ))
@@ -217,13 +217,13 @@ pub fn infer(frame: &Frame, options: &SchemaOptions) -> Result<Schema> {
     };
     if declared.iter().any(|(n, _, _)| *n == target) {
         return Err(Error::Usage(format!(
-            "column {target} is the target (--target); it cannot have another role"
+            "column {target} is the target (`target`); it cannot have another role"
         )));
     }
     if let Some(area) = &options.area
         && frame.find(area).is_none()
     {
-        return Err(unknown("--area", area));
+        return Err(unknown("`area`", area));
     }
     let rows = frame.rows();
     let mut columns = Vec::with_capacity(frame.names.len());
@@ -282,8 +282,8 @@ pub fn infer(frame: &Frame, options: &SchemaOptions) -> Result<Schema> {
                 line: frame.line(row),
                 field: name.clone(),
                 message: format!(
-                    "{cell:?} is not a number, but the column is declared numeric (--numeric); \
-                     fix the value or declare the column --categorical"
+                    "{cell:?} is not a number, but the column is declared numeric (`numeric`); \
+                     fix the value or declare the column categorical (`categorical`)"
                 ),
             });
         }
@@ -320,7 +320,7 @@ pub fn infer(frame: &Frame, options: &SchemaOptions) -> Result<Schema> {
     }
     if !schema.columns.iter().any(|c| c.role.is_input()) {
         return Err(Error::Usage(format!(
-            "{} has no input columns besides the target; declare some with --numeric or --categorical",
+            "{} has no input columns besides the target; declare some numeric (`numeric`) or categorical (`categorical`)",
             path.display()
         )));
     }
@@ -482,6 +482,6 @@ mod tests {
         }
         let no_price = frame("a,b\n1,2\n");
         let err = infer(&no_price, &SchemaOptions::default()).unwrap_err();
-        assert!(err.to_string().contains("--target"), "{err}");
+        assert!(err.to_string().contains("`target`"), "{err}");
     }
 }

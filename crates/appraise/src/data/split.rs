@@ -65,7 +65,7 @@ impl NumpyRandomState {
 pub fn split_sizes(n: usize, test_size: f64) -> Result<(usize, usize)> {
     if !(test_size > 0.0 && test_size < 1.0) {
         return Err(Error::Usage(format!(
-            "--test-size must be a fraction strictly between 0 and 1, got {test_size}"
+            "`test_size` must be a fraction strictly between 0 and 1, got {test_size}"
         )));
     }
     let n_test = (test_size * n as f64).ceil() as usize;
@@ -73,7 +73,7 @@ pub fn split_sizes(n: usize, test_size: f64) -> Result<(usize, usize)> {
     if n_test == 0 || n_train == 0 {
         return Err(Error::Usage(format!(
             "a test size of {test_size} on {n} houses leaves {n_train} for training and {n_test} for testing; \
-             both need at least one house (use more houses, a lower --min-zip-count, or another --test-size)"
+             both need at least one house (use more houses, a lower `min_zip_count`, or another `test_size`)"
         )));
     }
     Ok((n_test, n_train))
@@ -95,7 +95,7 @@ pub fn train_test_split(n: usize, test_size: f64, seed: u32) -> Result<Split> {
 pub fn kfold(n: usize, folds: usize, seed: u32) -> Result<Vec<Split>> {
     if folds < 2 || folds > n {
         return Err(Error::Usage(format!(
-            "--folds must be between 2 and the number of houses ({n}), got {folds}"
+            "`folds` must be between 2 and the number of houses ({n}), got {folds}"
         )));
     }
     let indices = NumpyRandomState::new(seed).permutation(n);

@@ -122,9 +122,9 @@ pub fn photo(house: &House, room: usize, rng: &mut SeededRng) -> Vec<u8> {
 /// photos, four JPEGs per house. Every file is written atomically.
 pub fn write(config: &SynthConfig, dir: &Path, cancel: &Cancel) -> Result<()> {
     if config.houses == 0 {
-        return Err(Error::Usage("--houses must be at least 1".into()));
+        return Err(Error::Usage("`houses` must be at least 1".into()));
     }
-    atomic::check_output_dir(dir, "the synthetic dataset (--out)")?;
+    atomic::check_output_dir(dir, "the synthetic dataset (`out`)")?;
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let houses = houses(config.houses, config.seed);
     if config.photos {

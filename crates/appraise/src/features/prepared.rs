@@ -94,7 +94,7 @@ pub fn filter(all: &[House], config: &DataConfig) -> Result<Vec<House>> {
     let houses = dataset::filter_min_zip_count(all, config.min_zip_count);
     if houses.len() < 2 {
         return Err(Error::Usage(format!(
-            "only {} of {} houses have a zip code that occurs at least {} times (--min-zip-count); \
+            "only {} of {} houses have a zip code that occurs at least {} times (`min_zip_count`); \
              at least 2 are needed to train and test",
             houses.len(),
             all.len(),

@@ -53,7 +53,7 @@ impl RangeConfig {
     pub fn validate(&self) -> Result<()> {
         if self.folds == Some(1) {
             return Err(Error::Usage(
-                "--range-folds must be 0 (no price ranges) or at least 2".into(),
+                "`range_folds` must be 0 (no price ranges) or at least 2".into(),
             ));
         }
         Ok(())
@@ -66,7 +66,7 @@ pub fn check_level(level: f64) -> Result<f64> {
         Ok(level)
     } else {
         Err(Error::Usage(format!(
-            "--interval must be a level strictly between 0 and 1 (such as 0.8), or none; got {level}"
+            "`interval` must be a level strictly between 0 and 1 (such as 0.8), or none; got {level}"
         )))
     }
 }
@@ -78,7 +78,7 @@ pub fn parse_level(flag: Option<&str>) -> Result<Option<f64>> {
         Some(text) => {
             let level = text.trim().parse::<f64>().map_err(|_| {
                 Error::Usage(format!(
-                    "--interval must be a level strictly between 0 and 1 (such as 0.8), or none; got {text:?}"
+                    "`interval` must be a level strictly between 0 and 1 (such as 0.8), or none; got {text:?}"
                 ))
             })?;
             check_level(level).map(Some)

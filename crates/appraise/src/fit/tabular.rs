@@ -402,7 +402,7 @@ pub fn usable_rows(
                     line: frame.line(r),
                     field: name.clone(),
                     message: format!(
-                        "the price is {}; prices must be positive (pass --drop-bad-target to drop such rows)",
+                        "the price is {}; prices must be positive (`drop_bad_target` drops such rows)",
                         p.map_or("missing".to_string(), |p| p.to_string())
                     ),
                 });
@@ -569,8 +569,8 @@ fn tutorial_photo_columns(spec: &ModelSpec, frame: &Frame, schema: &Schema) -> R
     let columns = schema.photo_columns();
     if columns.is_empty() {
         return Err(Error::Usage(format!(
-            "--model {} reads each row's photos, but {} has no column of photo paths; name it \
-             with --photos COLUMN",
+            "the {} model reads each row's photos, but {} has no column of photo paths; name \
+             one (`photos`)",
             spec.name(),
             frame.path.display()
         )));
@@ -1014,7 +1014,7 @@ fn fit_recipe(
     }
     if recipe.photos == PhotoUse::On && photo_columns.is_empty() {
         return Err(Error::Usage(format!(
-            "--recipe-photos on, but {} has no photo columns; name them with --photos",
+            "`recipe.photos` is on, but {} has no photo columns; name them (`photos`)",
             frame.path.display()
         )));
     }

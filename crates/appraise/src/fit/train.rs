@@ -104,10 +104,10 @@ impl TrainConfig {
     /// Rejects settings that cannot train.
     pub fn validate(&self) -> Result<()> {
         if self.epochs == 0 {
-            return Err(Error::Usage("--epochs must be at least 1".into()));
+            return Err(Error::Usage("`epochs` must be at least 1".into()));
         }
         if self.batch_size == 0 {
-            return Err(Error::Usage("--batch-size must be at least 1".into()));
+            return Err(Error::Usage("`batch_size` must be at least 1".into()));
         }
         if self.patience == Some(0) {
             return Err(Error::Usage("patience must be at least 1 epoch".into()));
@@ -115,7 +115,7 @@ impl TrainConfig {
         let lr = self.optimizer.learning_rate;
         if !(lr.is_finite() && lr > 0.0) {
             return Err(Error::Usage(format!(
-                "--learning-rate must be a positive number, got {lr}"
+                "`learning_rate` must be a positive number, got {lr}"
             )));
         }
         Ok(())

@@ -253,8 +253,8 @@ impl SavedModel {
         }
         if is_table_format(version) {
             return Err(bad(
-                "is a model of a user's table (trained with --data), not of the Houses dataset; \
-                 price rows with `appraise predict --model FILE --input TABLE`"
+                "is a model of a user's table (trained with `data`), not of the Houses dataset; \
+                 `appraise predict` prices rows of such a table"
                     .into(),
             ));
         }
@@ -430,7 +430,7 @@ impl SavedModel {
         out += &match h.calibration() {
             Some(c) => format!("Price ranges: {}\n", c.describe()),
             None if h.recipe.is_some() => "Price ranges: none (written before appraise calibrated its recipe models; retrain for ranges)\n".to_string(),
-            None => "Price ranges: none (no calibration pass: photo networks without --range-folds, --range-folds 0, or written before appraise calibrated the tutorial's networks; retrain for ranges)\n".to_string(),
+            None => "Price ranges: none (no calibration pass: photo networks without `range_folds`, `range_folds` 0, or written before appraise calibrated the tutorial's networks; retrain for ranges)\n".to_string(),
         };
         let c = &t.config;
         let m = &t.test_metrics;
@@ -456,7 +456,7 @@ impl SavedModel {
             ),
         };
         out += &format!(
-            "\nTrained by appraise {} on {} houses of {} ({} after --min-zip-count {})\n\
+            "\nTrained by appraise {} on {} houses of {} ({} after `min_zip_count` {})\n\
              Split: test size {}, split seed {} -> {} train, {} test houses\n\
              Training: {training}\n\
              Final loss {:.4}, val_loss {:.4}\n\
@@ -724,7 +724,7 @@ fn read_model_file(path: &Path) -> Result<Vec<u8>> {
         Error::reading(
             path,
             e,
-            "model file not found; `appraise train --out DIR` writes DIR/model.appraise",
+            "model file not found; the run folder of `appraise train` holds its model.appraise",
         )
     })
 }
@@ -845,7 +845,7 @@ pub fn table_summary(model: &crate::fit::tabular::TableModel) -> String {
             }
         }
         None => {
-            out += "price ranges: none (trained with --range-folds 0, or before appraise calibrated the tutorial's method; retrain for ranges)\n"
+            out += "price ranges: none (trained with `range_folds` 0, or before appraise calibrated the tutorial's method; retrain for ranges)\n"
         }
     }
     out

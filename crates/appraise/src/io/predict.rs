@@ -182,7 +182,7 @@ pub fn predict_prices(
         && features_of_photos.is_none_or(|f| f.len() != queries.len())
     {
         return Err(Error::Usage(
-            "this recipe model reads the photos of each house; pass --photos DIR with each \
+            "this recipe model reads the photos of each house; pass the photo folder (`photos`) with each \
              house's {id}_bathroom.jpg, _bedroom.jpg, _frontal.jpg and _kitchen.jpg"
                 .into(),
         ));
@@ -190,7 +190,7 @@ pub fn predict_prices(
     let photos = model.header.model.uses_photos() && recipe.is_none();
     if photos && montages.is_none_or(|m| m.len() != queries.len() * MONTAGE_BYTES) {
         return Err(Error::Usage(format!(
-            "this is a {} model, which prices houses from their photos; pass --photos DIR with \
+            "this is a {} model, which prices houses from their photos; pass the photo folder (`photos`) with \
              each house's {{id}}_bathroom.jpg, _bedroom.jpg, _frontal.jpg and _kitchen.jpg",
             model.header.model.name()
         )));

@@ -318,9 +318,9 @@ fn ranges_text(calibration: Option<&crate::fit::interval::Calibration>, photos: 
     match calibration {
         Some(c) => c.describe(),
         None if photos => {
-            "none (photo networks calibrate only when trained with --range-folds)".into()
+            "none (photo networks calibrate only when trained with `range_folds`)".into()
         }
-        None => "none (trained before price ranges, or with --range-folds 0)".into(),
+        None => "none (trained before price ranges, or with `range_folds` 0)".into(),
     }
 }
 

@@ -51,8 +51,8 @@ impl Compute {
     pub fn device(self) -> Result<Device> {
         if !self.is_built() {
             return Err(Error::Usage(format!(
-                "--device {0}: this appraise was built without the {0} backend; rebuild it \
-                 with `cargo build --release --features {0}`, or use --device cpu",
+                "`device` {0}: this appraise was built without the {0} backend; rebuild it \
+                 with `cargo build --release --features {0}`, or use `device` cpu",
                 self.name()
             )));
         }
