@@ -947,3 +947,69 @@ fn cv_of_a_table_runs_splits_side_by_side_with_the_same_numbers() {
     assert!(one.contains("Mean ± standard deviation"), "{one}");
     assert_eq!(cv("3"), one);
 }
+
+/// With `per_area`, a table whose prices are a price per square foot times the area gets
+/// candidates that predict ln(price per area unit); chosen, they make a model of format 9
+/// that `evaluate` reproduces exactly and `summary` describes, and that prices a row
+/// without an area at the training rows' median area.
+#[test]
+fn a_recipe_that_prices_per_area_unit_saves_evaluates_and_predicts() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = write_csv(dir.path(), "listings.csv", 200);
+    std::fs::write(
+        dir.path().join("per-area.json"),
+        r#"{"max_epochs": 60, "patience": 10, "seeds_per_fold": 1, "per_area": true}"#,
+    )
+    .unwrap();
+    let out = dir.path().join("run");
+    let (stdout, _) = run_ok(
+        &[
+            "train",
+            "--data",
+            data.to_str().unwrap(),
+            "--area",
+            "sqft",
+            "--recipe",
+            "best",
+            "--recipe-config",
+            "per-area.json",
+            "--out",
+            out.to_str().unwrap(),
+            "--verbose",
+        ],
+        dir.path(),
+    );
+    let chose = stdout
+        .lines()
+        .find(|l| l.contains("recipe chose:"))
+        .unwrap_or_else(|| panic!("no choice in\n{stdout}"));
+    assert!(chose.contains("per area unit"), "{chose}");
+    let model = out.join("model.appraise");
+    let bytes = std::fs::read(&model).unwrap();
+    assert_eq!(u32::from_le_bytes(bytes[8..12].try_into().unwrap()), 9);
+    let (json, _) = run_ok(
+        &["evaluate", "--model", model.to_str().unwrap(), "--json"],
+        dir.path(),
+    );
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        v["mape"].as_f64().unwrap(),
+        mape_of(&out.join("metrics.json"))
+    );
+    let (summary, _) = run_ok(&["summary", "--model", model.to_str().unwrap()], dir.path());
+    assert!(summary.contains("prices per unit of sqft"), "{summary}");
+    // Twice the area, about twice the price; no area: the median's price.
+    let new = dir.path().join("new.csv");
+    std::fs::write(
+        &new,
+        "listing,zip,sqft,type,lot\nN1,95801,1000,house,3000\nN2,95801,2000,house,3000\nN3,95801,,house,3000\n",
+    )
+    .unwrap();
+    let (prices, _) = predict_ok(&model, &new, dir.path());
+    let price = |line: usize| -> f64 {
+        let row = prices.lines().nth(line).unwrap();
+        row.split(',').nth(5).unwrap().parse().unwrap()
+    };
+    assert!((1.6..2.4).contains(&(price(2) / price(1))), "{prices}");
+    assert!(price(3) > 0.0, "{prices}");
+}

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Writes tests/fixtures/formats/: a small model file of each model format (1 to 7, and the
-# table models of format 6), trained on a synthetic dataset by the build in target/release,
+# Writes tests/fixtures/formats/: a small model file of each model format (1 to 9; the
+# table models of format 6 in three kinds), trained on a synthetic dataset by the build in target/release,
 # and the prices that build gives a few houses with them. tests/formats.rs checks that every
 # later build loads them and prices those houses the same, bit for bit.
 #
@@ -79,13 +79,25 @@ train format6-table-recipe-photos "${T[@]}" --photos photo --recipe best --recip
 tiny ''
 train format8-table-recipe-photos "${T[@]}" --photos photo --recipe best --recipe-photos on \
   --recipe-config "$WORK/recipe.json"
+# Format 9: a table recipe whose prices are per area unit, the inner cross-validation's
+# choice among candidates of both targets: train with seeds until it picks one.
+tiny ', "per_area": true'
+[ -f "$OUT/format9-table-recipe-area.appraise" ] || for seed in $(seq 1 40); do
+  "$BIN" train --quiet --seed "$seed" --out "$WORK/f9-$seed" "${T[@]}" --ignore photo --area area \
+    --recipe best --recipe-config "$WORK/recipe.json" >/dev/null
+  if [ "$(head -c 12 "$WORK/f9-$seed/model.appraise" | tail -c 4 | od -An -tu4 | tr -d ' ')" = 9 ]; then
+    cp "$WORK/f9-$seed/model.appraise" "$OUT/format9-table-recipe-area.appraise"
+    break
+  fi
+done
+[ -f "$OUT/format9-table-recipe-area.appraise" ] || { echo "no seed gave a format 9 model" >&2; exit 1; }
 
 # The prices this build gives the fixtures' houses.
 for model in "$OUT"/*.appraise; do
   name="$(basename "$model" .appraise)"
   [ -f "$OUT/$name.json" ] && continue
   case "$name" in
-    format6-* | format8-*) "$BIN" predict --model "$model" --input "$OUT/table.csv" --format json ;;
+    format6-* | format8-* | format9-*) "$BIN" predict --model "$model" --input "$OUT/table.csv" --format json ;;
     *) "$BIN" predict --model "$model" --input "$OUT/houses.csv" --photos "$OUT/photos" --format json ;;
   esac >"$OUT/$name.json"
 done

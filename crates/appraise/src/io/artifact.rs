@@ -5,7 +5,7 @@
 //! | bytes | content |
 //! |---|---|
 //! | 8 | magic `APPRAISE` |
-//! | 4 | format version (u32): 1 for Part 1 models, 2 for photo and recipe models, 3 for recipe models with a price factor, 4 for recipe models that read the frontal photo's score, 5 for recipe models with a photo price head or without attributes, 6 for models of a user's table, 7 for recipe models with a price factor per zip code, 8 for models of a user's table whose blend is not weighed half and half that have price factors per level, that read the first photo's manufactured-home score, or that log-scale a column as ln(v) (an older appraise refuses a newer format rather than misread it) |
+//! | 4 | format version (u32): 1 for Part 1 models, 2 for photo and recipe models, 3 for recipe models with a price factor, 4 for recipe models that read the frontal photo's score, 5 for recipe models with a photo price head or without attributes, 6 for models of a user's table, 7 for recipe models with a price factor per zip code, 8 for models of a user's table whose blend is not weighed half and half that have price factors per level, that read the first photo's manufactured-home score, or that log-scale a column as ln(v), 9 for models of a user's table whose prices are per area unit (an older appraise refuses a newer format rather than misread it) |
 //! | 8 | length N of the JSON header (u64) |
 //! | N | JSON header ([`Header`]): appraise version, model config, preprocessing, metadata |
 //! | rest | the weights as a safetensors file: every tensor by its path in the network, f32 (the MLP's `layers.{i}.weight` of shape `[in, out]`, Keras's kernel layout, and `layers.{i}.bias`; convolutions `[out, in, 3, 3]`; BatchNorm `gamma`, `beta`, `running_mean`, `running_var`) |
@@ -41,11 +41,15 @@ pub const MAGIC: &[u8; 8] = b"APPRAISE";
 /// Version 8: models of a user's table that an appraise reading version 6 would misprice
 /// (a blend not weighed half and half, price factors per level); their header is a
 /// [`TableHeader`] too.
-pub const FORMAT_VERSION: u32 = 8;
+/// Version 9: models of a user's table whose prices are per area unit (the recipe's
+/// candidates without photo inputs where an area column is declared).
+pub const FORMAT_VERSION: u32 = 9;
 /// The format version of table models (those that need nothing newer; see [`FORMAT_VERSION`]).
 pub const TABLE_FORMAT: u32 = 6;
 /// The format version of table models that need a newer reader than version 6.
 pub const TABLE_FORMAT_8: u32 = 8;
+/// The format version of table models whose prices are per area unit.
+pub const TABLE_FORMAT_9: u32 = 9;
 /// Conventional file name inside a run folder.
 pub const FILE_NAME: &str = "model.appraise";
 const PREFIX_LEN: usize = 8 + 4 + 8;
@@ -586,8 +590,10 @@ pub fn table_to_bytes(model: &crate::fit::tabular::TableModel) -> Vec<u8> {
         .expect("f32 tensors serialize");
     let mut out = Vec::with_capacity(PREFIX_LEN + json.len() + tensors.len());
     out.extend_from_slice(MAGIC);
-    // Format 6 unless it needs what an appraise before format 8 would misread.
-    let format = if header.network_share.is_some()
+    // Format 6 unless it needs what an appraise before format 8 (or 9) would misread.
+    let format = if header.scale.is_per_area() {
+        TABLE_FORMAT_9
+    } else if header.network_share.is_some()
         || header.level_factors.is_some()
         || header.photo.as_ref().is_some_and(|h| h.score.is_some())
         || header.encoder.columns.iter().any(|c| {
@@ -598,7 +604,8 @@ pub fn table_to_bytes(model: &crate::fit::tabular::TableModel) -> Vec<u8> {
                     ..
                 }
             )
-        }) {
+        })
+    {
         TABLE_FORMAT_8
     } else {
         TABLE_FORMAT
@@ -731,7 +738,7 @@ fn read_model_file(path: &Path) -> Result<Vec<u8>> {
 
 /// Whether a file of format `version` holds a table model.
 fn is_table_format(version: u32) -> bool {
-    version == TABLE_FORMAT || version == TABLE_FORMAT_8
+    version == TABLE_FORMAT || version == TABLE_FORMAT_8 || version == TABLE_FORMAT_9
 }
 
 /// Reads a model file of either kind.
@@ -813,8 +820,18 @@ pub fn table_summary(model: &crate::fit::tabular::TableModel) -> String {
         "trained on {} ({} rows, {} with a price; {} training, {} test, split seed {}) by {method}",
         i.data, i.rows, i.kept_rows, i.train_rows, i.test_rows, i.config.split_seed
     );
-    if let crate::fit::tabular::PriceScale::Log { factor, .. } = &model.scale {
+    if let crate::fit::tabular::PriceScale::Log {
+        factor, per_area, ..
+    } = &model.scale
+    {
         let _ = writeln!(out, "price factor: x{factor:.4}");
+        if let Some(a) = per_area {
+            let _ = writeln!(
+                out,
+                "prices per unit of {} (a row without one: {})",
+                a.column, a.fallback
+            );
+        }
     }
     if let Some(levels) = &model.level_factors {
         let _ = writeln!(out, "price factors per level of {}", levels.label());
