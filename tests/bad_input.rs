@@ -338,7 +338,7 @@ fn damaged_model_files_are_refused_by_every_command() {
     let (dir, _data, run) = trained_model();
     let good = std::fs::read(run.join("model.appraise")).unwrap();
     let mut newer = good.clone();
-    newer[8] = 9;
+    newer[8] = 99;
     // Weights whose shapes don't match the config: a header claiming wider layers.
     let json_len = u64::from_le_bytes(good[12..20].try_into().unwrap()) as usize;
     let mut header: serde_json::Value = serde_json::from_slice(&good[20..20 + json_len]).unwrap();

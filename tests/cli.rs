@@ -833,7 +833,7 @@ fn photo_models_train_save_evaluate_and_predict() {
             dir.path(),
         );
         assert_eq!(without.status.code(), Some(2));
-        assert!(text(&without.stderr).contains("--photos DIR"));
+        assert!(text(&without.stderr).contains("photo folder (--photos)"));
     }
 }
 

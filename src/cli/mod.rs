@@ -453,7 +453,10 @@ impl RunArgs {
                 Some(path) => {
                     serde_json::from_str(&read_text(path)?).map_err(|e| Error::Input {
                         path: path.clone(),
-                        message: format!("is not a valid recipe configuration: {e}"),
+                        message: format!(
+                            "is not a valid recipe configuration: {}",
+                            appraise::error::quoted(e)
+                        ),
                     })?
                 }
                 None => Default::default(),

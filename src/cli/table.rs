@@ -160,7 +160,10 @@ pub fn plan(run: &RunArgs) -> Result<(Frame, Schema, TableConfig)> {
                 Some(path) => {
                     serde_json::from_str(&super::read_text(path)?).map_err(|e| Error::Input {
                         path: path.clone(),
-                        message: format!("is not a valid recipe configuration for a table: {e}"),
+                        message: format!(
+                            "is not a valid recipe configuration for a table: {}",
+                            appraise::error::quoted(e)
+                        ),
                     })?
                 }
                 None => TableRecipe::default(),

@@ -103,3 +103,9 @@ impl Error {
 
 /// The library's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Another library's message (serde's, a parser's) with its backticks made quotes, so that a
+/// front end does not take the fields it names for settings of appraise.
+pub fn quoted(message: impl std::fmt::Display) -> String {
+    message.to_string().replace('`', "\"")
+}

@@ -110,8 +110,9 @@ impl SchemaOptions {
         let file: SchemaOptions = serde_json::from_str(&text).map_err(|e| Error::Input {
             path: path.clone(),
             message: format!(
-                "is not a valid schema file ({e}); expected JSON such as \
-                 {{\"target\": \"price\", \"categorical\": [\"zip\"], \"ignore\": [\"id\"]}}"
+                "is not a valid schema file ({}); expected JSON such as \
+                 {{\"target\": \"price\", \"categorical\": [\"zip\"], \"ignore\": [\"id\"]}}",
+                crate::error::quoted(e)
             ),
         })?;
         let join = |a: Vec<String>, b: Vec<String>| {

@@ -272,7 +272,7 @@ pub fn from_csv(bytes: &[u8], path: &Path) -> Result<Frame> {
     let mut first = reader();
     let headers = first.headers().map_err(|e| Error::Input {
         path: path.to_path_buf(),
-        message: format!("is not a readable CSV table: {e}"),
+        message: format!("is not a readable CSV table: {}", crate::error::quoted(e)),
     })?;
     let names: Vec<String> = headers.iter().map(|h| h.trim().to_string()).collect();
     if names.is_empty() || names.iter().all(String::is_empty) {
@@ -432,7 +432,10 @@ fn read_parquet(path: &Path) -> Result<Frame> {
         .map_err(|e| Error::reading(path, e, "table not found; pass a CSV or Parquet file"))?;
     let unreadable = |e: parquet::errors::ParquetError| Error::Input {
         path: path.to_path_buf(),
-        message: format!("is not a readable Parquet file: {e}"),
+        message: format!(
+            "is not a readable Parquet file: {}",
+            crate::error::quoted(e)
+        ),
     };
     let reader = SerializedFileReader::new(file).map_err(unreadable)?;
     let schema = reader.metadata().file_metadata().schema_descr();

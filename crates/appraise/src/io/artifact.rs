@@ -223,7 +223,8 @@ impl SavedModel {
         };
         let damaged = |what: &str, detail: String| {
             bad(format!(
-                "the model file is damaged ({what}: {detail}); train the model again or copy the file again"
+                "the model file is damaged ({what}: {}); train the model again or copy the file again",
+                crate::error::quoted(detail)
             ))
         };
         if bytes.is_empty() {
@@ -627,7 +628,8 @@ fn table_from_bytes(bytes: &[u8], path: &Path) -> Result<crate::fit::tabular::Ta
     let damaged = |what: &str, detail: String| Error::Input {
         path: path.to_path_buf(),
         message: format!(
-            "the model file is damaged ({what}: {detail}); train the model again or copy the file again"
+            "the model file is damaged ({what}: {}); train the model again or copy the file again",
+            crate::error::quoted(detail)
         ),
     };
     let json_len = u64::from_le_bytes(bytes[12..20].try_into().expect("8 bytes"));
