@@ -342,7 +342,7 @@ fn damaged_model_files_are_refused_by_every_command() {
     // Weights whose shapes don't match the config: a header claiming wider layers.
     let json_len = u64::from_le_bytes(good[12..20].try_into().unwrap()) as usize;
     let mut header: serde_json::Value = serde_json::from_slice(&good[20..20 + json_len]).unwrap();
-    header["model"]["hidden"] = serde_json::json!([16, 4]);
+    header["network"]["hidden"] = serde_json::json!([16, 4]);
     let json = serde_json::to_vec(&header).unwrap();
     let mut mismatched = good[..12].to_vec();
     mismatched.extend((json.len() as u64).to_le_bytes());
@@ -410,7 +410,7 @@ fn bad_prediction_input_is_refused() {
     let inputs: [(&str, &[&str]); 6] = [
         (
             "bedrooms,bathrooms,zipcode\n1,2,92276\n",
-            &["in.csv", "no 'area' column"],
+            &["in.csv", "no column \"area\""],
         ),
         (
             "bedrooms,bathrooms,area,zipcode\n1,2,abc,92276\n",
@@ -421,10 +421,7 @@ fn bad_prediction_input_is_refused() {
             &["in.csv:2", "negative"],
         ),
         ("bedrooms,bathrooms,area,zipcode\n1,2,5\n", &["in.csv:2"]),
-        (
-            "bedrooms,bathrooms,area,zipcode\n",
-            &["in.csv", "no houses"],
-        ),
+        ("bedrooms,bathrooms,area,zipcode\n", &["in.csv", "no rows"]),
         ("", &["in.csv"]),
     ];
     for (input, expect) in inputs {

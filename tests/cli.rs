@@ -475,7 +475,7 @@ fn predict_evaluate_and_summary_use_the_saved_model() {
     assert_eq!(result.status.code(), Some(2));
     let stderr = text(&result.stderr);
     assert!(
-        stderr.contains("zip code 12345 is unknown") && stderr.contains("85255, 92276"),
+        stderr.contains("zipcode 12345 is unknown") && stderr.contains("85255, 92276"),
         "{stderr}"
     );
     unknown.extend(["--unknown-zip", "zero"]);
@@ -483,7 +483,7 @@ fn predict_evaluate_and_summary_use_the_saved_model() {
     assert!(result.status.success());
     assert!(
         text(&result.stderr)
-            .contains("warning: 1 house(s) have a zip code the model does not know")
+            .contains("warning: column zipcode: 1 row(s) have categories not seen in training")
     );
     // Its range is flagged: the calibration knows nothing of houses like it.
     assert!(
@@ -496,7 +496,7 @@ fn predict_evaluate_and_summary_use_the_saved_model() {
     far[8] = "99999";
     let result = appraise(&far, dir.path());
     assert!(
-        text(&result.stderr).contains("area outside the training range"),
+        text(&result.stderr).contains("area 99999 above the training range"),
         "{}",
         text(&result.stderr)
     );
@@ -560,9 +560,9 @@ fn predict_evaluate_and_summary_use_the_saved_model() {
     for needle in [
         "dense_2 (Dense)",
         "Total params: 89",
-        "Zip codes: 85255, 92276",
-        "20 epochs",
-        "Test: MAPE",
+        "zipcode: one-hot of 2 levels (85255, 92276)",
+        "trained for 20 epochs",
+        "test MAPE",
     ] {
         assert!(stdout.contains(needle), "{needle} missing from:\n{stdout}");
     }
@@ -789,7 +789,7 @@ fn photo_models_train_save_evaluate_and_predict() {
             "{summary}"
         );
         assert!(
-            summary.contains("Photos: one 64x64 RGB montage"),
+            summary.contains("a 64x64 montage of each row's first four photos"),
             "{summary}"
         );
 
@@ -833,7 +833,11 @@ fn photo_models_train_save_evaluate_and_predict() {
             dir.path(),
         );
         assert_eq!(without.status.code(), Some(2));
-        assert!(text(&without.stderr).contains("photo folder (--photos)"));
+        assert!(
+            text(&without.stderr).contains("photo folder (--photos DIR)"),
+            "{}",
+            text(&without.stderr)
+        );
     }
 }
 
@@ -898,54 +902,43 @@ fn train_synthetic_recipe(dir: &Path, extra: &[&str]) -> String {
 }
 
 /// `--recipe best` on synthetic data with photos: inner cross-validation over its candidates,
-/// a saved ensemble that predicts like every other model, and `--recipe-photos off`.
+/// a saved blend that predicts like every other model, and `--recipe-photos on|off`.
 #[test]
 fn best_recipe_chooses_by_inner_cv_and_saves_an_ensemble() {
     let dir = synthetic_photo_dataset(60);
     let stdout = train_synthetic_recipe(dir.path(), &["--cache-dir", "cache", "--out", "best"]);
-    // Two weight decays, times no photo input, the frontal photo's score, the ridge photo
-    // price, or both.
-    assert_eq!(stdout.matches("recipe candidate: ").count(), 8, "{stdout}");
+    // Two weight decays and seven ridge penalties, times no photo input, the frontal photo's
+    // score, the ridge photo price, or both; and a blend of each group's peers.
+    assert_eq!(
+        stdout.matches("recipe candidate: ").count(),
+        4 * 9 + 2,
+        "{stdout}"
+    );
+    assert_eq!(
+        stdout.matches("candidate: blend of ").count(),
+        2,
+        "{stdout}"
+    );
     assert!(
-        stdout.contains("photo price head: ridge on the "),
+        stdout.contains(
+            "photo price head: ridge on 4 x 1280 photo embedding values of frontal_photo, \
+             bathroom_photo, bedroom_photo, kitchen_photo"
+        ),
         "{stdout}"
     );
     assert!(stdout.contains("recipe chose: "), "{stdout}");
-    // The model averages a blend of candidates: those without photo inputs, or those with
-    // (the peers of the best: within 25% of its inner MAPE), whichever the inner
-    // cross-validation scores better.
-    assert_eq!(stdout.matches("recipe blend of ").count(), 2, "{stdout}");
     let summary =
         text(&appraise(&["summary", "--model", "best/model.appraise"], dir.path()).stdout);
-    let averaged = summary.matches("(averaged)").count();
-    assert!(
-        summary.contains("Model: \"ensemble\"")
-            && stdout.contains(&format!("recipe averages the {averaged} candidates'"))
-            && averaged >= 2,
-        "{summary}"
-    );
     // Prices are calibrated on the out-of-fold predictions, overall and per zip code; such a
-    // file is format 7, which a build that does not know per-zip factors refuses.
-    assert!(summary.contains("(price factor "), "{summary}");
+    // file is format 8, which a build that does not know per-level factors refuses.
     assert!(
-        summary.contains("Per-zip price factors (times the above): ")
-            && stdout.contains("recipe per-zip price factors"),
+        summary.contains("price factor: x")
+            && summary.contains("price factors per level of zipcode: ")
+            && stdout.contains("recipe price factors per level of zipcode"),
         "{summary}"
     );
-    // Three networks per fold of the 5-fold inner cross-validation, per candidate averaged.
-    assert!(
-        summary.contains(&format!(
-            "the geometric mean of the {} networks'",
-            15 * averaged
-        )),
-        "{summary}"
-    );
-    // The recipe's own training settings, not the tutorial's defaults.
-    assert!(summary.contains("early stopping after 40"), "{summary}");
     let bytes = std::fs::read(dir.path().join("best/model.appraise")).unwrap();
-    assert_eq!(&bytes[8..12], &7u32.to_le_bytes(), "{summary}");
-    let auto_reads_photos = summary.contains("+ the photo price (ridge")
-        || summary.contains("+ the frontal photo's manufactured-home score");
+    assert_eq!(&bytes[8..12], &8u32.to_le_bytes(), "{summary}");
     let rows = predict_synthetic_with_photos(dir.path(), "best/model.appraise");
     assert_eq!(rows.lines().count(), 61);
     // Recipe models price with a range, calibrated on their out-of-fold errors.
@@ -954,7 +947,7 @@ fn best_recipe_chooses_by_inner_cv_and_saves_an_ensemble() {
         "{stdout}"
     );
     assert!(
-        summary.contains("Price ranges: split-conformal"),
+        summary.contains("price ranges: split-conformal"),
         "{summary}"
     );
     let header = rows.lines().next().unwrap();
@@ -974,8 +967,8 @@ fn best_recipe_chooses_by_inner_cv_and_saves_an_ensemble() {
     // The saved model reproduces the test scores of training.
     evaluate_reproduces_training(dir.path(), "best");
 
-    // Forced on: the frontal photo's score is an input, read again from the photos to
-    // predict and to evaluate, with the same prices.
+    // Forced on: every candidate reads photo inputs, read again from the photos to predict
+    // and to evaluate, with the same prices.
     let stdout = train_synthetic_recipe(
         dir.path(),
         &[
@@ -987,25 +980,13 @@ fn best_recipe_chooses_by_inner_cv_and_saves_an_ensemble() {
             "best-on",
         ],
     );
-    assert_eq!(stdout.matches("recipe candidate: ").count(), 6, "{stdout}");
-    let summary = text(
-        &appraise(
-            &["summary", "--model", "best-on/model.appraise"],
-            dir.path(),
-        )
-        .stdout,
+    assert_eq!(
+        stdout.matches("recipe candidate: ").count(),
+        3 * 9 + 1,
+        "{stdout}"
     );
-    assert!(
-        summary.contains("Photo features: efficientnet-lite0"),
-        "{summary}"
-    );
-    let bytes = std::fs::read(dir.path().join("best-on/model.appraise")).unwrap();
-    assert_eq!(&bytes[8..12], &7u32.to_le_bytes(), "{summary}");
     let priced = predict_synthetic_with_photos(dir.path(), "best-on/model.appraise");
-    if !auto_reads_photos {
-        // `auto` kept attributes only; `on` reads photos and prices differently.
-        assert_ne!(priced, rows);
-    }
+    assert_eq!(priced.lines().count(), 61);
     evaluate_reproduces_training(dir.path(), "best-on");
 
     // Photos alone, through the pretrained network: no attribute is an input.
@@ -1020,9 +1001,9 @@ fn best_recipe_chooses_by_inner_cv_and_saves_an_ensemble() {
             "photos-only",
         ],
     );
-    assert_eq!(stdout.matches("recipe candidate: ").count(), 6, "{stdout}");
-    assert!(
-        !stdout.contains("candidate: weight decay 0.0001, attributes"),
+    assert_eq!(
+        stdout.matches("recipe candidate: ").count(),
+        2 * 9 + 1,
         "{stdout}"
     );
     let summary = text(
@@ -1033,13 +1014,12 @@ fn best_recipe_chooses_by_inner_cv_and_saves_an_ensemble() {
         .stdout,
     );
     assert!(
-        summary.contains("Photo features: efficientnet-lite0")
-            && !summary.contains("one-hot zip codes")
-            && summary.contains("Target: ln(price)"),
+        summary.contains(
+            "photos of frontal_photo, bathroom_photo, bedroom_photo, kitchen_photo: the price \
+             of a ridge head"
+        ) && !summary.contains("zipcode: one-hot"),
         "{summary}"
     );
-    let bytes = std::fs::read(dir.path().join("photos-only/model.appraise")).unwrap();
-    assert_eq!(&bytes[8..12], &5u32.to_le_bytes());
     let photo_prices = predict_synthetic_with_photos(dir.path(), "photos-only/model.appraise");
     assert_eq!(photo_prices.lines().count(), 61);
     evaluate_reproduces_training(dir.path(), "photos-only");
@@ -1061,7 +1041,11 @@ fn best_recipe_chooses_by_inner_cv_and_saves_an_ensemble() {
         dir.path(),
         &["--recipe-photos", "off", "--no-cache", "--out", "best-off"],
     );
-    assert_eq!(stdout.matches("recipe candidate: ").count(), 2, "{stdout}");
+    assert_eq!(
+        stdout.matches("recipe candidate: ").count(),
+        9 + 1,
+        "{stdout}"
+    );
     assert!(!stdout.contains("loading house images"), "{stdout}");
     let refused = appraise(
         &[

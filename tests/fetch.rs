@@ -504,8 +504,9 @@ fn offline_and_named_folders_never_download() {
         .unwrap();
     assert_eq!(from_env.status.code(), Some(2));
     assert!(text(&from_env.stderr).contains("(from APPRAISE_DATASET) does not exist"));
-    // evaluate never downloads either.
-    let (_dir, _data, run) = common::trained_model();
+    // evaluate never downloads either (the dataset it was trained on is gone).
+    let (_dir, data, run) = common::trained_model();
+    std::fs::remove_dir_all(&data).unwrap();
     let model = run.join("model.appraise");
     let evaluate = fx.run(
         &[

@@ -88,10 +88,10 @@ fn serves_every_model_of_a_folder_as_predict_prices_them() {
     assert_eq!(
         inputs,
         [
+            ("zipcode", "BYTES"),
             ("bedrooms", "FP64"),
             ("bathrooms", "FP64"),
-            ("area", "FP64"),
-            ("zipcode", "BYTES")
+            ("area", "FP64")
         ]
     );
     assert_eq!(get(&agent, &server.url("/v2/models/houses/ready")).0, 200);

@@ -15,9 +15,9 @@ use appraise::data::dataset;
 use appraise::data::fetch;
 use appraise::error::{Error, Result};
 use appraise::evaluate::cv;
-use appraise::fit::pipeline::{self, DataConfig, Method, Observer, RunConfig, Stage};
+use appraise::fit::pipeline::{self, DataConfig, Observer, Stage};
 use appraise::fit::train::{EpochRecord, TrainConfig};
-use appraise::io::artifact::{self, SavedModel};
+use appraise::io::artifact;
 use appraise::io::atomic;
 use appraise::io::predict::{self, Format, Queries, Query, UnknownZip};
 use appraise::models::ModelSpec;
@@ -429,64 +429,6 @@ impl RunArgs {
         }
     }
 
-    /// The run configuration these flags describe.
-    pub fn config(&self) -> Result<RunConfig> {
-        let mut config = RunConfig {
-            data: DataConfig {
-                min_zip_count: self.min_zip_count,
-                test_size: self.test_size,
-                split_seed: self.split_seed,
-            },
-            method: Method::Tutorial(self.model.spec()),
-            ..RunConfig::default()
-        };
-        config.train.epochs = self.epochs;
-        config.train.batch_size = self.batch_size;
-        config.train.seed = self.seed;
-        config.train.optimizer.learning_rate = self.learning_rate;
-        // Checked here, once: a backend this build lacks is refused before any work.
-        self.device.device()?;
-        config.ranges.folds = self.range_folds;
-        config.ranges.validate()?;
-        if self.recipe == RecipeArg::Best || self.model.pretrained() {
-            let mut recipe: appraise::fit::recipe::RecipeConfig = match &self.recipe_config {
-                Some(path) => {
-                    serde_json::from_str(&read_text(path)?).map_err(|e| Error::Input {
-                        path: path.clone(),
-                        message: format!(
-                            "is not a valid recipe configuration: {}",
-                            appraise::error::quoted(e)
-                        ),
-                    })?
-                }
-                None => Default::default(),
-            };
-            if self.recipe_config.is_none() || self.recipe_photos != RecipePhotosArg::Auto {
-                recipe.photos = match self.recipe_photos {
-                    RecipePhotosArg::Auto => appraise::fit::recipe::PhotoUse::Auto,
-                    RecipePhotosArg::Off => appraise::fit::recipe::PhotoUse::Off,
-                    RecipePhotosArg::On => appraise::fit::recipe::PhotoUse::On,
-                };
-            }
-            if self.model.pretrained() {
-                if self.recipe_photos != RecipePhotosArg::Auto {
-                    return Err(Error::Usage(format!(
-                        "--model {} always reads the photos; leave out --recipe-photos",
-                        self.model.name()
-                    )));
-                }
-                recipe.photos = appraise::fit::recipe::PhotoUse::On;
-                if self.model == ModelKind::PhotosPretrained {
-                    recipe.attributes = false;
-                    recipe.target = Some(appraise::fit::recipe::Target::LogPrice);
-                }
-            }
-            recipe.validate()?;
-            config.method = Method::Recipe(recipe);
-        }
-        Ok(config)
-    }
-
     /// Rejects flag combinations that make no sense.
     pub fn check(&self) -> Result<()> {
         if self.recipe == RecipeArg::Best
@@ -766,57 +708,7 @@ fn train(args: &TrainArgs) -> Result<()> {
     } else {
         Verbosity::Bar
     };
-    if args.run.table.data.is_some() {
-        return table::train(args, verbosity, &mut Printer::new(verbosity));
-    }
-    args.run.check()?;
-    let config = args.run.config()?;
-    config.train.validate()?;
-    let out_dir = match &args.out {
-        Some(dir) => dir.clone(),
-        None => pipeline::default_out_dir(if args.run.model.pretrained() {
-            args.run.model.name()
-        } else {
-            match &config.method {
-                Method::Recipe(_) => "best",
-                Method::Tutorial(spec) => spec.name(),
-            }
-        }),
-    };
-    atomic::check_output_dir(&out_dir, "the run folder (--out)")?;
-    // After the checks of what is cheap to check: a download takes a while.
-    let dataset_dir = houses_dir(
-        args.run.dataset.as_deref(),
-        &args.run.cache,
-        args.run.offline,
-    )?;
-    let result = pipeline::run(
-        &dataset_dir,
-        &config,
-        &mut args.run.context(&mut Printer::new(verbosity)),
-    )?;
-    // After Ctrl-C nothing more is written.
-    interrupt::cancel().check()?;
-    pipeline::write_outputs(&result, &out_dir)?;
-    appraise::evaluate::report::write(
-        &appraise::evaluate::report::Run::of_houses(&result),
-        &out_dir,
-    )?;
-    SavedModel::from_run(&result).save(&out_dir.join(artifact::FILE_NAME))?;
-    if verbosity != Verbosity::Quiet {
-        print_test_scores(&result.fitted.metrics, &result.fitted.coverage(), "houses");
-    }
-    println!(
-        "[INFO] avg. house price: {}, std house price: {}",
-        dollars(result.price_mean),
-        dollars(result.price_std)
-    );
-    eprintln!("[INFO] results written to {}", out_dir.display());
-    println!(
-        "[INFO] mean: {:.2}%, std: {:.2}%",
-        result.fitted.metrics.mape, result.fitted.metrics.ape_std
-    );
-    Ok(())
+    table::train(args, verbosity, &mut Printer::new(verbosity))
 }
 
 fn read_text(path: &std::path::Path) -> Result<String> {
@@ -940,7 +832,7 @@ fn evaluate(args: &EvaluateArgs) -> Result<()> {
     let model = match artifact::load_any(&args.model)? {
         artifact::AnyModel::Houses(model) => model,
         artifact::AnyModel::Table(model) => {
-            return table::evaluate(&model, args.data.as_deref(), args.all, args.json);
+            return table::evaluate(&model, args);
         }
     };
     if args.data.is_some() {
@@ -1093,7 +985,7 @@ fn ingest(args: &IngestArgs) -> Result<()> {
 }
 
 /// What to do when the Houses dataset is not on this machine.
-const GET_DATASET: &str = "download it with `appraise fetch` (with internet), or give its folder with \
+pub(crate) const GET_DATASET: &str = "download it with `appraise fetch` (with internet), or give its folder with \
      --dataset DIR or APPRAISE_DATASET (git clone https://github.com/emanhamed/Houses-dataset)";
 
 /// The Houses dataset's folder: the one named by `flag` or found on this machine (see
@@ -1298,6 +1190,9 @@ mod tests {
         let Command::Train(args) = cli.command else {
             panic!("parsed as train")
         };
-        assert_eq!(args.run.config().unwrap(), RunConfig::default());
+        assert_eq!(
+            table::config(&args.run).unwrap(),
+            appraise::fit::tabular::TableConfig::default()
+        );
     }
 }

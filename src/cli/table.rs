@@ -7,6 +7,7 @@ use clap::Args;
 
 use super::{CvArgs, FormatArg, PredictArgs, RecipeArg, RunArgs, TrainArgs, Verbosity};
 use appraise::data::schema::{self, Role, Schema, SchemaOptions};
+use appraise::data::source::Source;
 use appraise::data::table::Frame;
 use appraise::error::{Error, Result};
 use appraise::evaluate::cv::Scheme;
@@ -15,6 +16,7 @@ use appraise::fit::pipeline::{self, Observer, Silent};
 use appraise::fit::tabular::{self, Method, TableConfig, TableModel, TableRecipe};
 use appraise::io::artifact;
 use appraise::io::atomic;
+use appraise::runtime::observer::Stage;
 
 /// Where a user's table is and what its columns are.
 #[derive(Debug, Args)]
@@ -95,27 +97,29 @@ impl TableArgs {
 
 /// The rows a run reads, with their schema: a user's table (`--data`), or the Houses
 /// dataset through its loader (`--dataset`, downloaded on first use).
-fn rows(run: &RunArgs) -> Result<(Frame, Schema)> {
+fn rows(run: &RunArgs) -> Result<(Frame, Schema, Source)> {
     let table = &run.table;
     match &table.data {
         Some(path) => {
             let frame = Frame::read(path)?;
             let schema = schema::infer(&frame, &table.options()?)?;
-            Ok((frame, schema))
+            Ok((frame, schema, Source::Table))
         }
         None => {
             let dir = super::houses_dir(run.dataset.as_deref(), &run.cache, run.offline)?;
             let houses = appraise::data::dataset::load_table(&dir, run.min_zip_count)?;
-            Ok((houses.frame, houses.schema))
+            let source = Source::Houses {
+                min_zip_count: run.min_zip_count,
+            };
+            Ok((houses.frame, houses.schema, source))
         }
     }
 }
 
 /// The rows, their schema and the run's settings, from the flags: every dataset's runs are
 /// planned here.
-pub fn plan(run: &RunArgs) -> Result<(Frame, Schema, TableConfig)> {
+pub fn plan(run: &RunArgs) -> Result<(Frame, Schema, TableConfig, Source)> {
     run.check()?;
-    let table = &run.table;
     // The pretrained kinds are the recipe with its photo inputs always on (and for
     // `photos-pretrained` no other input), as on the Houses dataset; the tutorial's photo
     // networks read a montage of each row's photos.
@@ -126,7 +130,8 @@ pub fn plan(run: &RunArgs) -> Result<(Frame, Schema, TableConfig)> {
             run.model.name()
         )));
     }
-    let (frame, schema) = rows(run)?;
+    let config = config(run)?;
+    let (frame, schema, source) = rows(run)?;
     let reads_photos = pretrained || run.model.spec().uses_photos();
     if reads_photos && !schema.columns.iter().any(|c| c.role == Role::Photos) {
         return Err(Error::Usage(format!(
@@ -136,6 +141,12 @@ pub fn plan(run: &RunArgs) -> Result<(Frame, Schema, TableConfig)> {
             frame.path.display()
         )));
     }
+    Ok((frame, schema, config, source))
+}
+
+/// The run's settings the flags describe (everything but the rows).
+pub fn config(run: &RunArgs) -> Result<TableConfig> {
+    let pretrained = run.model.pretrained();
     let recipe_arg = if pretrained {
         RecipeArg::Best
     } else {
@@ -187,12 +198,12 @@ pub fn plan(run: &RunArgs) -> Result<(Frame, Schema, TableConfig)> {
         method,
         test_size: run.test_size,
         split_seed: run.split_seed,
-        drop_bad_target: table.drop_bad_target,
+        drop_bad_target: run.table.drop_bad_target,
         ranges: appraise::fit::interval::RangeConfig {
             folds: run.range_folds,
         },
     };
-    Ok((frame, schema, config))
+    Ok(config)
 }
 
 fn fingerprint(path: &Path) -> Result<String> {
@@ -200,19 +211,28 @@ fn fingerprint(path: &Path) -> Result<String> {
     Ok(appraise::data::dataset::fingerprint(&bytes))
 }
 
-/// `appraise train --data FILE`.
+/// The name of a run's default folder (`runs/<name>-N`): the model's, or `best`.
+fn run_name(run: &RunArgs) -> &'static str {
+    if run.model.pretrained() {
+        run.model.name()
+    } else if run.recipe == RecipeArg::Best {
+        "best"
+    } else {
+        run.model.spec().name()
+    }
+}
+
+/// `appraise train`, on any dataset.
 pub fn train(args: &TrainArgs, verbosity: Verbosity, printer: &mut dyn Observer) -> Result<()> {
-    let (frame, schema, config) = plan(&args.run)?;
-    let name = match &config.method {
-        Method::Tutorial { model, .. } => model.name(),
-        Method::Recipe(_) => "best",
-    };
+    args.run.check()?;
     let out_dir = args
         .out
         .clone()
-        .unwrap_or_else(|| pipeline::default_out_dir(name));
+        .unwrap_or_else(|| pipeline::default_out_dir(run_name(&args.run)));
     atomic::check_output_dir(&out_dir, "the run folder (--out)")?;
-    if verbosity != Verbosity::Quiet {
+    printer.stage(Stage::Loading);
+    let (frame, schema, config, source) = plan(&args.run)?;
+    if verbosity != Verbosity::Quiet && args.run.table.data.is_some() {
         println!(
             "[INFO] {}: {} rows\n{}",
             frame.path.display(),
@@ -224,6 +244,7 @@ pub fn train(args: &TrainArgs, verbosity: Verbosity, printer: &mut dyn Observer)
     if dropped > 0 {
         eprintln!("warning: dropped {dropped} rows whose price is missing, zero or negative");
     }
+    printer.stage(Stage::Splitting);
     let split = tabular::split(rows.len(), &config)?;
     let mut fit = tabular::fit(
         &frame,
@@ -235,6 +256,7 @@ pub fn train(args: &TrainArgs, verbosity: Verbosity, printer: &mut dyn Observer)
         &mut args.run.context(printer),
     )?;
     fit.model.info.fingerprint = fingerprint(&frame.path)?;
+    fit.model.info.source = source;
     // An absolute path, so that `evaluate` finds the table from any folder.
     if let Ok(absolute) = std::fs::canonicalize(&frame.path) {
         fit.model.info.data = absolute.display().to_string();
@@ -245,8 +267,14 @@ pub fn train(args: &TrainArgs, verbosity: Verbosity, printer: &mut dyn Observer)
     artifact::save_table(&fit.model, &out_dir.join(artifact::FILE_NAME))?;
     let m = &fit.model.info.test_metrics;
     if verbosity != Verbosity::Quiet {
-        super::print_test_scores(m, &fit.model.info.coverage, "rows");
+        super::print_test_scores(m, &fit.model.info.coverage, "houses");
     }
+    let (mean, std) = appraise::evaluate::stats::mean_sample_std(&prices);
+    println!(
+        "[INFO] avg. house price: {}, std house price: {}",
+        super::dollars(mean),
+        super::dollars(std)
+    );
     eprintln!("[INFO] results written to {}", out_dir.display());
     println!("[INFO] mean: {:.2}%, std: {:.2}%", m.mape, m.ape_std);
     Ok(())
@@ -257,7 +285,7 @@ pub fn cv(args: &CvArgs, scheme: &Scheme) -> Result<()> {
     if let Some(path) = &args.json {
         atomic::check_output_file(path, "the report (--json)")?;
     }
-    let (frame, schema, config) = plan(&args.run)?;
+    let (frame, schema, config, _) = plan(&args.run)?;
     println!("{}", schema.render());
     let jobs = super::cv_jobs(args)?;
     let done = std::sync::atomic::AtomicUsize::new(0);
@@ -287,28 +315,49 @@ pub fn cv(args: &CvArgs, scheme: &Scheme) -> Result<()> {
 
 /// `appraise predict` with a table model.
 pub fn predict(args: &PredictArgs, model: &TableModel) -> Result<()> {
-    let Some(input) = &args.input else {
-        return Err(Error::Usage(format!(
-            "this model prices rows of a table: give --input FILE (CSV or Parquet) with its columns ({})",
-            model
-                .encoder
-                .columns
-                .iter()
-                .map(|c| c.column())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )));
-    };
-    if args.photos.is_some() {
-        eprintln!("warning: this model reads no photos; --photos is ignored");
-    }
     if let Some(path) = &args.output {
         atomic::check_output_file(path, "the predictions (--output)")?;
     }
     let level = appraise::fit::interval::parse_level(args.interval.as_deref())?;
-    let frame = Frame::read(input)?;
+    let (frame, passthrough) = query_rows(args, model)?;
+    if matches!(model.info.source, Source::Houses { .. }) {
+        appraise::data::dataset::check_attributes(&frame)?;
+    }
+    let input = args.input.clone().unwrap_or_default();
+    let photo_columns = model.photo_columns();
+    let priced = match &args.photos {
+        Some(dir) if !photo_columns.is_empty() => {
+            appraise::data::dataset::with_photos_in(&frame, dir, &photo_columns)?
+        }
+        Some(_) => {
+            eprintln!("warning: this model reads no photos; --photos is ignored");
+            frame.clone()
+        }
+        None => {
+            let lacking: Vec<&str> = photo_columns
+                .iter()
+                .filter(|c| frame.find(c).is_none())
+                .map(String::as_str)
+                .collect();
+            if !lacking.is_empty() {
+                return Err(Error::Usage(format!(
+                    "this model prices houses from their photos ({}): give the input those \
+                     columns of photo paths, or pass the photo folder (--photos DIR) holding \
+                     each house's {{id}}_{}.jpg",
+                    lacking.join(", "),
+                    lacking
+                        .iter()
+                        .map(|c| c.strip_suffix("_photo").unwrap_or(c))
+                        .collect::<Vec<_>>()
+                        .join(".jpg, {id}_")
+                )));
+            }
+            frame.clone()
+        }
+    };
     let rows: Vec<usize> = (0..frame.rows()).collect();
-    let (prices, warnings) = model.predict(&frame, &rows)?;
+    let (prices, warnings) = model.predict(&priced, &rows)?;
+    refuse_unseen(model, &warnings, args.unknown_zip)?;
     let ranges = match level {
         Some(level) => match model.ranges(&prices, level) {
             Some(r) => Some((level, r)),
@@ -329,16 +378,14 @@ pub fn predict(args: &PredictArgs, model: &TableModel) -> Result<()> {
     for line in &warnings.lines {
         eprintln!("warning: {line}");
     }
-    let outside = match &ranges {
-        Some(_) => model.outside_training(&frame, &rows),
-        None => Vec::new(),
-    };
+    // Out-of-range inputs are announced with or without ranges; the ranges flag them.
+    let outside = model.outside_training(&priced, &rows);
     super::warn_outside(&outside, "row");
     let flag = |r: usize| outside[r].as_deref().unwrap_or("");
     let text = match args.format {
         // A CSV input is passed through as written, with the price appended to each row.
-        FormatArg::Csv if !frame.is_parquet() => {
-            let bytes = std::fs::read(input).map_err(|e| Error::io(input, e))?;
+        FormatArg::Csv if passthrough => {
+            let bytes = std::fs::read(&input).map_err(|e| Error::io(&input, e))?;
             let append = |out: &mut Vec<u8>, i: usize| {
                 use std::io::Write as _;
                 let _ = write!(out, ",{:.2}", prices[i]);
@@ -491,31 +538,151 @@ pub fn predict(args: &PredictArgs, model: &TableModel) -> Result<()> {
     Ok(())
 }
 
-/// `appraise evaluate` with a table model: its test rows of the table it was trained on
-/// (the same split, so the training scores come back exactly), every row with `all`, or
-/// every row of another table given with `data`.
-pub fn evaluate(model: &TableModel, data: Option<&Path>, all: bool, json: bool) -> Result<()> {
+/// The rows `predict` prices, and whether they are a CSV file's to pass through as written:
+/// `--input`'s table (or `HousesInfo.txt`-style file), or the house of `--bedrooms`,
+/// `--bathrooms`, `--area` and `--zipcode`.
+fn query_rows(args: &PredictArgs, model: &TableModel) -> Result<(Frame, bool)> {
+    use appraise::data::dataset;
+    match (
+        &args.input,
+        args.bedrooms,
+        args.bathrooms,
+        args.area,
+        args.zipcode,
+    ) {
+        (Some(path), ..) => {
+            let is_text = !path
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("parquet") || e.eq_ignore_ascii_case("pq"));
+            if is_text {
+                let text = super::read_text(path)?;
+                if dataset::looks_like_houses_info(&text) {
+                    return Ok((dataset::query_table(&text, path)?, false));
+                }
+            }
+            let frame = Frame::read(path)?;
+            let passthrough = !frame.is_parquet();
+            Ok((frame, passthrough))
+        }
+        (None, Some(bedrooms), Some(bathrooms), Some(area), Some(zipcode)) => {
+            for (name, v) in [
+                ("bedrooms", bedrooms),
+                ("bathrooms", bathrooms),
+                ("area", area),
+            ] {
+                if !(v.is_finite() && v >= 0.0) {
+                    return Err(Error::Usage(format!(
+                        "--{name} must be a non-negative number, got {v}"
+                    )));
+                }
+            }
+            let house =
+                dataset::one_house(args.house.as_deref(), [bedrooms, bathrooms, area], zipcode);
+            if let Some(c) = model
+                .encoder
+                .columns
+                .iter()
+                .find(|c| !model.photos_only() && house.find(c.column()).is_none())
+            {
+                return Err(Error::Usage(format!(
+                    "--bedrooms, --bathrooms, --area and --zipcode describe a house of the \
+                     Houses dataset, but this model reads {}; give --input FILE (CSV or \
+                     Parquet with the model's columns)",
+                    c.column()
+                )));
+            }
+            Ok((house, false))
+        }
+        _ => Err(Error::Usage(format!(
+            "give --input FILE (CSV or Parquet with the model's columns: {}), or one house with \
+             --bedrooms, --bathrooms, --area and --zipcode",
+            model
+                .encoder
+                .columns
+                .iter()
+                .map(|c| c.column())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+/// For a model of the Houses dataset, a category it has never seen (a zip code) is an error
+/// listing the known ones, unless `--unknown-zip zero` prices it with no level; a model of a
+/// user's table prices it by its documented fallback, with a warning.
+fn refuse_unseen(
+    model: &TableModel,
+    warnings: &appraise::features::encoder::Warnings,
+    unknown: super::UnknownZipArg,
+) -> Result<()> {
+    let strict = matches!(model.info.source, Source::Houses { .. })
+        && unknown == super::UnknownZipArg::Error;
+    match warnings.unseen.first() {
+        Some(u) if strict => Err(Error::Usage(format!(
+            "{} {} is unknown to this model ({} house(s)); it knows {}; pass --unknown-zip zero \
+             to price such houses with no {} (less accurate)",
+            u.column,
+            u.example,
+            u.rows,
+            u.known.join(", "),
+            u.column
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// `appraise evaluate` with a table model: the test rows of the rows it was trained on
+/// (the same split, so the training scores come back exactly), every row with `--all`, or
+/// every row of another table (`--data`) or Houses dataset (`--dataset`).
+pub fn evaluate(model: &TableModel, args: &super::EvaluateArgs) -> Result<()> {
     let info = &model.info;
-    let path = data.map_or_else(|| PathBuf::from(&info.data), Path::to_path_buf);
-    let frame = Frame::read(&path)?;
-    let same = data.is_none() || fingerprint(&path)? == info.fingerprint;
+    let (source, path) = match (&args.data, &args.dataset, &info.source) {
+        (Some(path), ..) => (Source::Table, path.clone()),
+        (None, Some(dir), Source::Houses { .. }) => (info.source.clone(), dir.clone()),
+        (None, Some(dir), Source::Table) => (
+            Source::Houses {
+                min_zip_count: super::DataConfig::default().min_zip_count,
+            },
+            dir.clone(),
+        ),
+        (None, None, Source::Houses { .. }) if !Path::new(&info.data).exists() => {
+            // Moved since training: the dataset where `train` would find it, never downloaded.
+            let dir = appraise::data::dataset::find_dataset_dir(None, &args.cache.root())?
+                .ok_or_else(|| {
+                    Error::Usage(format!(
+                        "the Houses dataset is not on this machine; {}",
+                        super::GET_DATASET
+                    ))
+                })?;
+            (info.source.clone(), dir)
+        }
+        (None, None, _) => (info.source.clone(), PathBuf::from(&info.data)),
+    };
+    let frame = source.read(&path)?;
+    let same = fingerprint(&frame.path)? == info.fingerprint;
     let (rows, prices, _) = tabular::usable_rows(&frame, &model.schema, true)?;
-    let (picked, scope): (Vec<usize>, String) = if all || !same {
-        if !same && !all {
+    let (picked, scope): (Vec<usize>, String) = if args.all || !same {
+        if !same && !args.all {
             eprintln!(
-                "warning: this table differs from the one the model was trained on; scoring all of its rows"
+                "warning: this table differs from the one the model was trained on, so its \
+                 \"test houses\" are not the ones held out in training; scoring all of its rows"
             );
         }
         (
             (0..rows.len()).collect(),
-            format!("all {} rows of {}", rows.len(), path.display()),
+            format!("all {} houses of {}", rows.len(), frame.path.display()),
         )
     } else {
         let split = tabular::split(rows.len(), &info.config)?;
         let n = split.test.len();
         (
             split.test,
-            format!("the {n} test rows of {}", path.display()),
+            format!(
+                "the {n} test houses of split seed {} (test size {}) of {}",
+                info.config.split_seed,
+                info.config.test_size,
+                frame.path.display()
+            ),
         )
     };
     let table_rows: Vec<usize> = picked.iter().map(|&i| rows[i]).collect();
@@ -530,15 +697,21 @@ pub fn evaluate(model: &TableModel, data: Option<&Path>, all: bool, json: bool) 
         .as_ref()
         .map(|c| appraise::fit::interval::Coverage::all_reported(c, &actual, &predicted))
         .unwrap_or_default();
-    if json {
-        /// The scores' fields, then the ranges' coverage.
+    if args.json {
+        /// The scores, as fields and as one object, then the ranges' coverage.
         #[derive(serde::Serialize)]
         struct Report<'a> {
+            scope: &'a str,
+            same_dataset: bool,
             #[serde(flatten)]
+            flat: &'a Metrics,
             metrics: &'a Metrics,
             coverage: &'a [appraise::fit::interval::Coverage],
         }
         let report = Report {
+            scope: &scope,
+            same_dataset: same,
+            flat: &m,
             metrics: &m,
             coverage: &coverage,
         };

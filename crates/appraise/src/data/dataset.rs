@@ -289,10 +289,16 @@ pub fn schema(frame: &Frame) -> Result<Schema> {
 }
 
 /// The rooms each house has a photo of (`{line}_{room}.jpg`), in the order the tutorial
-/// tiles them into a montage (its sorted file names); each is a photo column of the table.
+/// tiles them into a montage (its sorted file names); each is a photo column of the table,
+/// named `{room}_photo` ([`photo_column`]).
 pub const ROOMS: [&str; 4] = ["bathroom", "bedroom", "frontal", "kitchen"];
 /// The room whose photo shows the house from the street.
 pub const FRONT_ROOM: &str = "frontal";
+
+/// The photo column of a room.
+pub fn photo_column(room: &str) -> String {
+    format!("{room}_photo")
+}
 /// The identifier column: the house's line in `HousesInfo.txt`.
 pub const HOUSE: &str = "house";
 
@@ -334,7 +340,7 @@ pub fn load_table(dir: &Path, min_zip_count: usize) -> Result<HousesTable> {
         Values::Numbers(houses.iter().map(|h| Some(h.id as f64)).collect()),
     );
     for room in ROOMS {
-        frame.names.push(room.to_string());
+        frame.names.push(photo_column(room));
         let cells: Vec<Option<String>> = houses
             .iter()
             .map(|h| Some(format!("{}_{room}.jpg", h.id)))
@@ -344,25 +350,151 @@ pub fn load_table(dir: &Path, min_zip_count: usize) -> Result<HousesTable> {
             .push(Values::Texts(crate::data::table::Texts::from_cells(&cells)));
     }
     frame.lines = Some(houses.iter().map(|h| h.id).collect());
-    let schema = crate::data::schema::infer(
+    let mut schema = crate::data::schema::infer(
         &frame,
         &SchemaOptions {
             target: Some(PRICE.to_string()),
             categorical: vec![ZIPCODE.to_string()],
             numeric: ATTRIBUTES.iter().map(|a| a.to_string()).collect(),
             identifier: vec![HOUSE.to_string()],
-            photos: ROOMS.iter().map(|r| r.to_string()).collect(),
+            photos: ROOMS.iter().map(|r| photo_column(r)).collect(),
             area: Some("area".to_string()),
-            front_photo: Some(FRONT_ROOM.to_string()),
+            front_photo: Some(photo_column(FRONT_ROOM)),
             ..SchemaOptions::default()
         },
     )?;
+    // The tutorial one-hot encodes every zip code of the kept houses, test houses' too.
+    let zips: std::collections::BTreeSet<u32> = houses.iter().map(|h| h.zipcode).collect();
+    if let Some(zip) = schema.columns.iter_mut().find(|c| c.name == ZIPCODE) {
+        zip.levels = Some(zips.iter().map(u32::to_string).collect());
+    }
     Ok(HousesTable {
         frame,
         schema,
         fingerprint: data.fingerprint,
         houses: data.houses.len(),
     })
+}
+
+/// Whether `text` looks like a `HousesInfo.txt` (five numbers a line, no header) rather than
+/// a table with a header line.
+pub fn looks_like_houses_info(text: &str) -> bool {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+    !first.contains(',')
+        && first
+            .split_whitespace()
+            .next()
+            .is_some_and(|t| t.parse::<f64>().is_ok())
+}
+
+/// Houses to price from a `HousesInfo.txt`-style file (`text`, read from `path`): a table of
+/// [`HOUSE`] (the line), the [`ATTRIBUTES`] and [`ZIPCODE`]; a price on the line is ignored.
+pub fn query_table(text: &str, path: &Path) -> Result<Frame> {
+    let houses = parse_houses(text, path)?;
+    let number =
+        |f: &dyn Fn(&House) -> f64| Values::Numbers(houses.iter().map(|h| Some(f(h))).collect());
+    let mut frame = Frame {
+        path: path.to_path_buf(),
+        names: [HOUSE, "bedrooms", "bathrooms", "area", ZIPCODE]
+            .map(String::from)
+            .to_vec(),
+        columns: vec![
+            number(&|h| h.id as f64),
+            number(&|h| h.bedrooms),
+            number(&|h| h.bathrooms),
+            number(&|h| h.area),
+            number(&|h| f64::from(h.zipcode)),
+        ],
+        lines: None,
+    };
+    frame.lines = Some(houses.iter().map(|h| h.id).collect());
+    Ok(frame)
+}
+
+/// Refuses houses to price whose [`ATTRIBUTES`] (where `frame` has them) are negative, naming
+/// the file, line and field, as `HousesInfo.txt` is read.
+pub fn check_attributes(frame: &Frame) -> Result<()> {
+    for name in ATTRIBUTES {
+        let Some(c) = frame.find(name) else { continue };
+        let Values::Numbers(values) = &frame.columns[c] else {
+            continue;
+        };
+        if let Some(r) = values.iter().position(|v| v.is_some_and(|v| v < 0.0)) {
+            return Err(Error::Parse {
+                path: frame.path.clone(),
+                line: frame.line(r),
+                field: name.to_string(),
+                message: format!(
+                    "{} is negative; a house's {name} is 0 or more",
+                    values[r].unwrap_or_default()
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// One house to price: its [`ATTRIBUTES`] and [`ZIPCODE`], after its [`HOUSE`] id when given.
+pub fn one_house(id: Option<&str>, attributes: [f64; 3], zipcode: u32) -> Frame {
+    let mut names: Vec<String> = Vec::new();
+    let mut columns = Vec::new();
+    if let Some(id) = id {
+        names.push(HOUSE.to_string());
+        columns.push(Values::Texts(crate::data::table::Texts::from_cells(&[
+            Some(id),
+        ])));
+    }
+    for (name, value) in ATTRIBUTES.iter().zip(attributes) {
+        names.push(name.to_string());
+        columns.push(Values::Numbers(vec![Some(value)]));
+    }
+    names.push(ZIPCODE.to_string());
+    columns.push(Values::Numbers(vec![Some(f64::from(zipcode))]));
+    Frame {
+        path: PathBuf::from("the command line"),
+        names,
+        columns,
+        lines: None,
+    }
+}
+
+/// `frame` with each of the photo `columns` naming the house's photo in `dir` the Houses
+/// way (`{id}_{room}.jpg` for the column `{room}_photo`, or `{id}_{column}.jpg`; the id from
+/// its [`HOUSE`] or `id` column); an error when the rows have no id.
+pub fn with_photos_in(frame: &Frame, dir: &Path, columns: &[String]) -> Result<Frame> {
+    let ids = frame
+        .find(HOUSE)
+        .or_else(|| frame.find("id"))
+        .ok_or_else(|| {
+            Error::Usage(
+                "the photo folder (`photos`) names each photo by its house's id: give the \
+                 input a house or id column, or name one house (`house`)"
+                    .into(),
+            )
+        })?;
+    // Absolute, as the photo cells of a table are read relative to the table's folder.
+    let dir = std::path::absolute(dir).map_err(|e| Error::io(dir, e))?;
+    let mut out = frame.clone();
+    for column in columns {
+        let cells: Vec<Option<String>> = (0..frame.rows())
+            .map(|r| {
+                frame.columns[ids].key(r).map(|id| {
+                    let room = column.strip_suffix("_photo").unwrap_or(column);
+                    dir.join(format!("{id}_{room}.jpg")).display().to_string()
+                })
+            })
+            .collect();
+        let values = Values::Texts(crate::data::table::Texts::from_cells(&cells));
+        match out.find(column) {
+            Some(c) => out.columns[c] = values,
+            None => {
+                out.names.push(column.clone());
+                out.columns.push(values);
+            }
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -464,10 +596,10 @@ mod tests {
                 "bathrooms",
                 "area",
                 "price",
-                "bathroom",
-                "bedroom",
-                "frontal",
-                "kitchen"
+                "bathroom_photo",
+                "bedroom_photo",
+                "frontal_photo",
+                "kitchen_photo"
             ]
         );
         // The house on line 2 has a zip code of its own: dropped; rows name their lines.
@@ -485,10 +617,10 @@ mod tests {
         assert_eq!(role("zipcode"), Role::Categorical);
         assert_eq!(role("area"), Role::Numeric);
         assert_eq!(role("house"), Role::Identifier);
-        assert_eq!(role("kitchen"), Role::Photos);
+        assert_eq!(role("kitchen_photo"), Role::Photos);
         assert_eq!(t.schema.target().name, "price");
         assert_eq!(t.schema.area.as_deref(), Some("area"));
-        assert_eq!(t.schema.photo_columns_front_first()[0], "frontal");
+        assert_eq!(t.schema.photo_columns_front_first()[0], "frontal_photo");
         let e = load_table(dir.path(), 5).unwrap_err();
         assert!(
             e.to_string().starts_with("`min_zip_count` 5 leaves 0 of 3"),

@@ -4,6 +4,7 @@
 pub mod dataset;
 pub mod fetch;
 pub mod schema;
+pub mod source;
 pub mod split;
 pub mod synth;
 pub mod table;

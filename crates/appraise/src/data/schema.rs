@@ -62,6 +62,11 @@ pub struct ColumnInfo {
     pub distinct: usize,
     /// Smallest and largest value of a numeric column.
     pub range: Option<(f64, f64)>,
+    /// A categorical column's levels, when its loader declares them: the encoder one-hot
+    /// encodes exactly these (the tutorial's zip codes: every level of the loaded rows, as
+    /// scikit-learn's `LabelBinarizer` fitted on the whole table).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub levels: Option<Vec<String>>,
 }
 
 /// The roles of a table's columns.
@@ -295,6 +300,7 @@ pub fn infer(frame: &Frame, options: &SchemaOptions) -> Result<Schema> {
             missing,
             distinct,
             range,
+            levels: None,
         });
     }
     if let Some(front) = &options.front_photo
@@ -340,6 +346,14 @@ impl Schema {
     /// The columns the models read, in table order.
     pub fn inputs(&self) -> impl Iterator<Item = &ColumnInfo> {
         self.columns.iter().filter(|c| c.role.is_input())
+    }
+
+    /// The first identifier column, if any: what names a row in a run's outputs.
+    pub fn identifier(&self) -> Option<&str> {
+        self.columns
+            .iter()
+            .find(|c| c.role == Role::Identifier)
+            .map(|c| c.name.as_str())
     }
 
     /// The names of the columns of photo paths, in table order.

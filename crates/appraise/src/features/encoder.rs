@@ -171,8 +171,13 @@ impl ColumnEncoding {
                 other,
                 ..
             } => format!(
-                "{column}: one-hot of {} levels{}",
+                "{column}: one-hot of {} levels{}{}",
                 levels.len(),
+                if levels.len() <= 20 {
+                    format!(" ({})", levels.join(", "))
+                } else {
+                    String::new()
+                },
                 if *other {
                     " + other (rare and unseen)"
                 } else {
@@ -201,6 +206,22 @@ pub struct Encoder {
 pub struct Warnings {
     /// One line per column with unseen categories.
     pub lines: Vec<String>,
+    /// The same, as data: per column with unseen categories, the column, how many rows, the
+    /// first such category, and the levels the encoder knows.
+    pub unseen: Vec<UnseenLevels>,
+}
+
+/// Rows of one categorical column whose category the encoder has not seen.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnseenLevels {
+    /// The column.
+    pub column: String,
+    /// Rows with an unseen category.
+    pub rows: usize,
+    /// The first unseen category.
+    pub example: String,
+    /// The categories seen in training, sorted.
+    pub known: Vec<String>,
 }
 
 fn median(values: &mut [f64]) -> f64 {
@@ -247,6 +268,12 @@ impl Encoder {
             let values = &frame.columns[c];
             let encoding = match (info.role, values) {
                 (Role::Numeric, Values::Numbers(v)) => fit_number(&info.name, v, rows, config),
+                _ if info.levels.is_some() => ColumnEncoding::OneHot {
+                    column: info.name.clone(),
+                    levels: info.levels.clone().unwrap_or_default(),
+                    other: false,
+                    pooled: Vec::new(),
+                },
                 _ => {
                     let (encoding, oof) = fit_category(&info.name, values, rows, y, config);
                     if let Some(oof) = oof {
@@ -402,6 +429,20 @@ impl Encoder {
                     "column {}: {count} row(s) have categories not seen in training (e.g. {example:?}); {fallback}",
                     encoding.column()
                 ));
+                let mut known: Vec<String> = match encoding {
+                    ColumnEncoding::OneHot { levels, pooled, .. } => {
+                        levels.iter().chain(pooled).cloned().collect()
+                    }
+                    ColumnEncoding::TargetMean { means, .. } => means.keys().cloned().collect(),
+                    ColumnEncoding::Number { .. } => Vec::new(),
+                };
+                known.sort();
+                warnings.unseen.push(UnseenLevels {
+                    column: encoding.column().to_string(),
+                    rows: *count,
+                    example: example.clone(),
+                    known,
+                });
             }
         }
         warnings
@@ -484,7 +525,7 @@ impl Encoder {
                         if new {
                             add(
                                 i,
-                                format!("{name} {:?} not seen in training", level(values, r)),
+                                format!("{name} {} not seen in training", shown(values, r)),
                             );
                         }
                     }
@@ -498,7 +539,7 @@ impl Encoder {
                         if new {
                             add(
                                 i,
-                                format!("{name} {:?} not seen in training", level(values, r)),
+                                format!("{name} {} not seen in training", shown(values, r)),
                             );
                         }
                     }
@@ -506,6 +547,14 @@ impl Encoder {
             }
         }
         out
+    }
+}
+
+/// A category as a message shows it: a number as written, a text in quotes.
+fn shown(values: &Values, row: usize) -> String {
+    match values {
+        Values::Numbers(_) => level(values, row),
+        Values::Texts(_) => format!("{:?}", level(values, row)),
     }
 }
 

@@ -31,6 +31,7 @@ use crate::photos::montage::MONTAGE_BYTES;
 use crate::photos::table_photos::{self, TablePhotoHead};
 use crate::runtime::cancel::Cancel;
 use crate::runtime::context::Context;
+use crate::runtime::observer::Stage;
 
 /// How a table model is made.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -413,6 +414,9 @@ pub struct TableInfo {
     /// How the price ranges held on the test rows, at 80% and 90% (empty without ranges).
     #[serde(default)]
     pub coverage: Vec<Coverage>,
+    /// How the rows were loaded (a table; or the Houses dataset, with its zip-code filter).
+    #[serde(default)]
+    pub source: crate::data::source::Source,
     /// The recipe's candidates (empty for the tutorial) and the chosen one's index.
     pub candidates: Vec<TableCandidate>,
     /// Index of the chosen candidate.
@@ -422,7 +426,7 @@ pub struct TableInfo {
 /// One test row's price.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TablePrediction {
-    /// The row's line in the table ([`Frame::place`]).
+    /// What names the row: its identifier, else its line in the table ([`Frame::place`]).
     pub place: String,
     /// The price in the table.
     pub actual: f64,
@@ -501,6 +505,7 @@ pub fn fit(
     let test_rows: Vec<usize> = split.test.iter().map(|&i| rows[i]).collect();
     let train_prices: Vec<f64> = split.train.iter().map(|&i| prices[i]).collect();
     let test_prices: Vec<f64> = split.test.iter().map(|&i| prices[i]).collect();
+    context.observer.stage(Stage::Processing);
     let parts = match &config.method {
         Method::Tutorial { model, train: tc } => {
             let tc = &context.train_config(tc);
@@ -515,6 +520,7 @@ pub fn fit(
             let spec = model;
             let (train_images, test_images) = if spec.uses_photos() {
                 let columns = tutorial_photo_columns(spec, frame, schema)?;
+                context.observer.stage(Stage::LoadingImages);
                 let total = context.observer.photos(train_rows.len() + test_rows.len());
                 let montages = table_photos::row_montages(
                     frame,
@@ -537,6 +543,7 @@ pub fn fit(
                     .collect(),
                 images,
             };
+            context.observer.stage(Stage::Training);
             context.observer.model_summary(&spec.summary(width));
             let train_table = table(features, &train_prices, train_images);
             let (network, history) = train(
@@ -554,7 +561,7 @@ pub fn fit(
                 None
             } else {
                 context.observer.note(&format!(
-                    "calibrating price ranges: {folds}-fold pass over the training rows ({folds} more networks)"
+                    "calibrating price ranges: {folds}-fold pass over the training houses ({folds} more networks)"
                 ));
                 let splits = crate::data::split::kfold_seeded(train_table.rows(), folds, tc.seed)?;
                 let outputs = crate::fit::train::out_of_fold(spec, tc, &train_table, &splits)?;
@@ -609,10 +616,12 @@ pub fn fit(
             test_rows: test_rows.len(),
             test_metrics: Metrics::default(),
             coverage: Vec::new(),
+            source: Default::default(),
             candidates,
             chosen,
         },
     };
+    context.observer.stage(Stage::Predicting);
     let (predicted, _) = model.predict(frame, &test_rows)?;
     model.info.test_metrics = Metrics::compute(&test_prices, &predicted);
     if let Some(c) = &model.calibration {
@@ -623,7 +632,7 @@ pub fn fit(
         .zip(&test_prices)
         .zip(&predicted)
         .map(|((&r, &actual), &predicted)| TablePrediction {
-            place: frame.place(r),
+            place: row_name(frame, schema, r),
             actual,
             predicted,
         })
@@ -1407,8 +1416,19 @@ impl TableModel {
         }
     }
 
+    /// Every photo column the model reads: its network's montages' and its photo head's.
+    pub fn photo_columns(&self) -> Vec<String> {
+        let mut columns = self.network_photo_columns();
+        for c in self.photo.iter().flat_map(|h| &h.columns) {
+            if !columns.contains(c) {
+                columns.push(c.clone());
+            }
+        }
+        columns
+    }
+
     /// Whether the photos' price is the model's only input (a photos-only recipe).
-    fn photos_only(&self) -> bool {
+    pub fn photos_only(&self) -> bool {
         photos_only(&self.info.config)
     }
 
@@ -1438,7 +1458,12 @@ impl TableModel {
     }
 
     fn predict_part(&self, frame: &Frame, rows: &[usize]) -> Result<(Vec<f64>, Unseen)> {
-        let (mut features, unseen) = self.encoder.encode_counting(frame, rows)?;
+        // A photos-only model reads none of the encoded columns: a row need not have them.
+        let (mut features, unseen) = if self.photos_only() {
+            (Vec::new(), vec![(0, None); self.encoder.columns.len()])
+        } else {
+            self.encoder.encode_counting(frame, rows)?
+        };
         if let Some(head) = &self.photo {
             // Not cancellable: a prediction's photos are a request's few (the server), or the
             // CLI's, which checks its own stop flag before writing the prices.
@@ -1501,19 +1526,33 @@ impl TableModel {
     }
 }
 
-/// Writes a table run's folder, each file atomically: `predictions.csv` (row, actual,
-/// predicted, absolute percentage error), `history.csv`, `metrics.json`, `schema.json`,
+/// What names row `r` of `frame` in a run's outputs: its value in the schema's identifier
+/// column (the Houses dataset's house), else its line in the file.
+fn row_name(frame: &Frame, schema: &Schema, r: usize) -> String {
+    schema
+        .identifier()
+        .and_then(|name| frame.find(name))
+        .and_then(|c| frame.columns[c].key(r))
+        .unwrap_or_else(|| frame.place(r))
+}
+
+/// Writes a run's folder, each file atomically: `predictions.csv` (the row's identifier,
+/// price, predicted price, absolute percentage error), `history.csv`, `metrics.json`, `schema.json`,
 /// `config.json`, the plots and `report.html`, as a run on the Houses dataset has them.
 pub fn write_run(fit: &TableFit, config: &TableConfig, out_dir: &std::path::Path) -> Result<()> {
     use crate::fit::pipeline::{history_csv, to_json};
     use crate::io::atomic;
     use std::fmt::Write as _;
     std::fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
-    let mut csv = String::from("row,actual_price,predicted_price,abs_pct_error\n");
+    let id = fit.model.schema.identifier().unwrap_or("row");
+    let mut csv = format!(
+        "{},price,predicted,abs_pct_error\n",
+        crate::io::predict::csv_field(id)
+    );
     for p in &fit.predictions {
         let _ = writeln!(
             csv,
-            "{},{:.2},{:.2},{:.4}",
+            "{},{},{:.2},{:.4}",
             p.place,
             p.actual,
             p.predicted,

@@ -778,8 +778,10 @@ pub fn table_summary(model: &crate::fit::tabular::TableModel) -> String {
     }
     let _ = writeln!(out, "schema:\n{}", model.schema.render());
     let _ = writeln!(out, "encoding ({width} inputs):");
-    for c in &model.encoder.columns {
-        let _ = writeln!(out, "  {}", c.describe());
+    if !model.photos_only() {
+        for c in &model.encoder.columns {
+            let _ = writeln!(out, "  {}", c.describe());
+        }
     }
     let montage = model.network_photo_columns();
     if !montage.is_empty() {
@@ -822,6 +824,13 @@ pub fn table_summary(model: &crate::fit::tabular::TableModel) -> String {
         "trained on {} ({} rows, {} with a price; {} training, {} test, split seed {}) by {method}",
         i.data, i.rows, i.kept_rows, i.train_rows, i.test_rows, i.config.split_seed
     );
+    if let crate::fit::tabular::Method::Tutorial { train, .. } = &i.config.method {
+        let _ = writeln!(
+            out,
+            "trained for {} epochs (batches of {}, Adam at learning rate {}, seed {})",
+            train.epochs, train.batch_size, train.optimizer.learning_rate, train.seed
+        );
+    }
     if let crate::fit::tabular::PriceScale::Log {
         factor, per_area, ..
     } = &model.scale

@@ -349,6 +349,8 @@ fn houses_card(m: &SavedModel) -> Card {
 
 fn table_fields(m: &TableModel) -> Vec<Field> {
     use crate::features::encoder::ColumnEncoding;
+    // A model of the Houses dataset needs every input of a house, as its loader does.
+    let required = matches!(m.info.source, crate::data::source::Source::Houses { .. });
     let mut photo_columns: Vec<String> = m.photo.iter().flat_map(|h| h.columns.clone()).collect();
     photo_columns.extend(m.network_photo_columns());
     m.schema
@@ -359,8 +361,12 @@ fn table_fields(m: &TableModel) -> Vec<Field> {
                 return Some(Field {
                     name: c.name.clone(),
                     kind: FieldKind::Photo { max_photos: 16 },
-                    required: false,
+                    required,
                 });
+            }
+            if m.photos_only() {
+                // The photos' price is its only input.
+                return None;
             }
             let encoding = m.encoder.columns.iter().find(|e| e.column() == c.name)?;
             let kind = match encoding {
@@ -386,7 +392,7 @@ fn table_fields(m: &TableModel) -> Vec<Field> {
             Some(Field {
                 name: c.name.clone(),
                 kind,
-                required: false,
+                required,
             })
         })
         .collect()
@@ -396,10 +402,10 @@ fn table_card(m: &TableModel) -> Card {
     let i = &m.info;
     let method = match &i.config.method {
         crate::fit::tabular::Method::Tutorial { model, .. } => {
-            format!("tutorial {} on a table", model.name())
+            format!("tutorial {} network", model.name())
         }
         _ => format!(
-            "best recipe on a table ({})",
+            "best recipe ({})",
             i.candidates
                 .get(i.chosen)
                 .map_or("chosen by inner cross-validation", |c| c.label.as_str())
@@ -584,6 +590,19 @@ fn price_table(
         || PathBuf::from("request"),
         |d| d.path().join("request.csv"),
     );
+    // A house of the Houses dataset has no negative attribute, as its loader reads them.
+    if matches!(m.info.source, crate::data::source::Source::Houses { .. }) {
+        for (i, house) in houses.iter().enumerate() {
+            for (field, value) in fields.iter().zip(house) {
+                if let Value::Number(v) = value
+                    && *v < 0.0
+                    && crate::data::dataset::ATTRIBUTES.contains(&field.name.as_str())
+                {
+                    return Err(field_error(i, &field.name, format!("{v} is negative")));
+                }
+            }
+        }
+    }
     let mut names = Vec::with_capacity(fields.len());
     let mut columns = Vec::with_capacity(fields.len());
     for (k, field) in fields.iter().enumerate() {
@@ -646,6 +665,26 @@ fn price_table(
         }
         other => other,
     })?;
+    // A model of the Houses dataset prices no zip code it has not seen, as `predict` by
+    // default: the house's field is refused, naming the known ones.
+    if matches!(m.info.source, crate::data::source::Source::Houses { .. })
+        && let Some(u) = warnings.unseen.first()
+    {
+        let k = fields.iter().position(|f| f.name == u.column).unwrap_or(0);
+        let house = houses
+            .iter()
+            .position(|h| category_text(&h[k]).is_some_and(|v| !u.known.contains(&v)))
+            .unwrap_or(0);
+        return Err(field_error(
+            house,
+            &u.column,
+            format!(
+                "{} is unknown to this model; it knows {}",
+                u.example,
+                u.known.join(", ")
+            ),
+        ));
+    }
     let ranges = m.ranges(&prices, level);
     let outside = m.outside_training(&frame, &rows);
     Ok((prices, ranges, outside, warnings.lines))
