@@ -45,28 +45,12 @@ train() { # name, then train's flags
 }
 H=(--dataset "$D" --min-zip-count 1)
 
-train format1-mlp "${H[@]}" --epochs 3
-train format2-cnn "${H[@]}" --model cnn --epochs 1
-tiny ', "calibrate": false'
-train format2-recipe "${H[@]}" --recipe best --recipe-photos off --recipe-config "$WORK/recipe.json"
-tiny ', "zip_factors": false'
-train format3-recipe "${H[@]}" --recipe best --recipe-photos off --recipe-config "$WORK/recipe.json"
-tiny ', "zip_factors": false, "blend": false'
-train format5-recipe "${H[@]}" --model photos-pretrained --recipe best --recipe-config "$WORK/recipe.json"
-tiny ''
-train format7-recipe "${H[@]}" --recipe best --recipe-photos on --recipe-config "$WORK/recipe.json"
-# Format 4 (the frontal photo's score without the photo price) is the recipe's choice, not a
-# setting: train with seeds until the inner cross-validation picks the score alone.
-tiny ', "zip_factors": false, "blend": false'
-[ -f "$OUT/format4-recipe.appraise" ] || for seed in $(seq 1 40); do
-  "$BIN" train --quiet --seed "$seed" --out "$WORK/f4-$seed" "${H[@]}" --recipe best \
-    --recipe-photos on --recipe-config "$WORK/recipe.json" >/dev/null
-  if [ "$(head -c 12 "$WORK/f4-$seed/model.appraise" | tail -c 4 | od -An -tu4 | tr -d ' ')" = 4 ]; then
-    cp "$WORK/f4-$seed/model.appraise" "$OUT/format4-recipe.appraise"
-    break
-  fi
+# Formats 1 to 5 and 7 (models of the Houses dataset's own stack) were written by releases
+# before 2026-12-07; appraise now trains the Houses dataset as a table (formats 6, 8, 9), so
+# their fixtures are kept as those releases wrote them and cannot be made again.
+for f in format1-mlp format2-cnn format2-recipe format3-recipe format4-recipe format5-recipe format7-recipe; do
+  [ -f "$OUT/$f.appraise" ] || { echo "the fixture $f.appraise is missing; restore it from git" >&2; exit 1; }
 done
-[ -f "$OUT/format4-recipe.appraise" ] || { echo "no seed gave a format 4 model" >&2; exit 1; }
 
 T=(--data "$WORK/table.csv" --identifier house --categorical zipcode)
 train format6-table-mlp "${T[@]}" --ignore photo --epochs 3
