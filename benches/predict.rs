@@ -1,6 +1,6 @@
 //! Benchmark of prediction with a saved attribute model:
 //! - one house through the CLI, process start to printed price;
-//! - 1,000,000 houses in process, counted from parsed input;
+//! - 1,000,000 houses in process (a table model, as `train` writes), counted from parsed input;
 //! - the whole 1M-row CSV in to CSV out through the CLI.
 //!
 //! Run with `cargo bench --bench predict` and `APPRAISE_DATASET` set (the model is trained on
@@ -10,12 +10,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use appraise::fit::pipeline::{RunConfig, Silent, run};
-use appraise::io::artifact::SavedModel;
-use appraise::io::predict::{
-    Format, UnknownZip, format_predictions, parse_queries, predict_prices,
-};
-use appraise::runtime::context::Context;
+use appraise::data::table::Frame;
+use appraise::io::artifact::{AnyModel, load_any};
 
 const HOUSES: usize = 1_000_000;
 
@@ -28,16 +24,20 @@ fn main() {
     let dataset = std::env::var_os("APPRAISE_DATASET")
         .expect("set APPRAISE_DATASET to the Houses Dataset folder");
     let dir = tempfile::tempdir().expect("temporary folder");
-    let result = run(
-        Path::new(&dataset),
-        &RunConfig::default(),
-        &mut Context::new(&mut Silent),
-    )
-    .expect("training");
-    let model = SavedModel::from_run(&result);
-    let model_path = dir.path().join("model.appraise");
-    model.save(&model_path).expect("save");
     let exe = env!("CARGO_BIN_EXE_appraise");
+    let run = dir.path().join("run");
+    let status = Command::new(exe)
+        .args(["train", "--quiet", "--dataset"])
+        .arg(Path::new(&dataset))
+        .arg("--out")
+        .arg(&run)
+        .status()
+        .expect("run appraise train");
+    assert!(status.success(), "training");
+    let model_path = run.join("model.appraise");
+    let AnyModel::Table(model) = load_any(&model_path).expect("load") else {
+        unreachable!("appraise trains table models")
+    };
 
     // One house, 20 processes.
     let mut one = Vec::new();
@@ -67,7 +67,13 @@ fn main() {
     );
 
     // A 1M-row CSV over the model's zip codes and ranges.
-    let zips = &model.header.preprocessor.zip_codes;
+    let zips: Vec<String> = model
+        .schema
+        .columns
+        .iter()
+        .find(|c| c.name == "zipcode")
+        .and_then(|c| c.levels.clone())
+        .expect("the zip codes' levels");
     let mut csv = String::from("id,bedrooms,bathrooms,area,zipcode\n");
     for i in 0..HOUSES {
         csv += &format!(
@@ -82,29 +88,19 @@ fn main() {
     std::fs::write(&input, &csv).expect("write input");
 
     let start = Instant::now();
-    let queries = parse_queries(&csv, &input).expect("parse");
+    let frame = Frame::read(&input).expect("parse");
     let parse_s = start.elapsed().as_secs_f64();
+    let rows: Vec<usize> = (0..frame.rows()).collect();
     let mut predict_s = Vec::new();
-    let mut prices = Vec::new();
     for _ in 0..5 {
         let start = Instant::now();
-        prices = predict_prices(
-            &model,
-            &queries.rows,
-            &Default::default(),
-            UnknownZip::Error,
-        )
-        .expect("predict")
-        .0;
+        let (prices, _) = model.predict(&frame, &rows).expect("predict");
         predict_s.push(start.elapsed().as_secs_f64());
+        assert_eq!(prices.len(), HOUSES);
     }
     let predict_s = median(predict_s);
-    let start = Instant::now();
-    let text = format_predictions(&queries, &prices, None, Format::Csv);
-    let format_s = start.elapsed().as_secs_f64();
-    assert_eq!(text.lines().count(), HOUSES + 1);
     println!(
-        "in process, {HOUSES} houses: parse {parse_s:.3} s, predict {predict_s:.3} s ({:.2} M houses/s from parsed input), format {format_s:.3} s",
+        "in process, {HOUSES} houses: parse {parse_s:.3} s, predict {predict_s:.3} s ({:.2} M houses/s from parsed input)",
         HOUSES as f64 / predict_s / 1e6
     );
 

@@ -20,10 +20,6 @@ use std::time::{Duration, Instant};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 
-use appraise::fit::pipeline::{RunConfig, Silent, run};
-use appraise::io::artifact::SavedModel;
-use appraise::runtime::context::Context;
-
 struct Server {
     child: Child,
     addr: String,
@@ -219,16 +215,14 @@ fn main() {
     let models = dir.path().join("models");
 
     // The tutorial MLP (Part 1, 200 epochs), with its price ranges.
-    let result = run(
-        &dataset,
-        &RunConfig::default(),
-        &mut Context::new(&mut Silent),
-    )
-    .expect("training");
-    std::fs::create_dir_all(models.join("mlp")).expect("a folder");
-    SavedModel::from_run(&result)
-        .save(&models.join("mlp/model.appraise"))
-        .expect("save");
+    let status = Command::new(env!("CARGO_BIN_EXE_appraise"))
+        .args(["train", "--quiet", "--dataset"])
+        .arg(&dataset)
+        .arg("--out")
+        .arg(models.join("mlp"))
+        .status()
+        .expect("run appraise train");
+    assert!(status.success(), "training the tutorial MLP");
     if photos {
         // A photo model: the pretrained network's features, through the best recipe.
         let out = models.join("photos");

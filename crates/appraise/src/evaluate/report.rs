@@ -9,7 +9,6 @@ use plotters::prelude::*;
 use crate::error::{Error, Result};
 use crate::evaluate::metrics::Metrics;
 use crate::fit::interval::{Calibration, Coverage};
-use crate::fit::pipeline::{RunResult, to_json};
 use crate::fit::train::EpochRecord;
 use crate::io::atomic;
 
@@ -460,29 +459,7 @@ pub struct Run<'a> {
     pub config: String,
 }
 
-impl<'a> Run<'a> {
-    /// A run on the Houses dataset.
-    pub fn of_houses(result: &'a RunResult) -> Self {
-        Self {
-            prices: result
-                .fitted
-                .predictions
-                .iter()
-                .map(|p| (p.price, p.predicted))
-                .collect(),
-            history: &result.fitted.history,
-            curves: match result.config.recipe() {
-                Some(_) => Curves::RECIPE,
-                None => Curves::TUTORIAL,
-            },
-            metrics: &result.fitted.metrics,
-            calibration: result.fitted.calibration.as_ref(),
-            train_rows: result.prepared.train.rows(),
-            rows: "houses",
-            config: to_json(&result.config),
-        }
-    }
-
+impl Run<'_> {
     /// How the price ranges held on the test rows.
     fn coverage(&self) -> Vec<Coverage> {
         let Some(c) = self.calibration else {

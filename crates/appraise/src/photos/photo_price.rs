@@ -8,8 +8,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::data::split::Split;
-use crate::models::ridge::{Design, PENALTIES};
 use crate::photos::extractor::{FRONTAL, PhotoFeatures};
 
 /// How a house's four photo embeddings become one feature vector.
@@ -56,15 +54,6 @@ impl Reduction {
             }
         }
     }
-
-    fn matrix(self, features: &PhotoFeatures) -> (Vec<f64>, usize) {
-        let mut x = Vec::new();
-        for i in 0..features.len() {
-            self.push(features, i, &mut x);
-        }
-        let dim = x.len() / features.len().max(1);
-        (x, dim)
-    }
 }
 
 /// The fitted head: `bias + weights . reduce(features)`, on the log scale of the target it
@@ -95,110 +84,5 @@ impl PhotoPriceHead {
                 .zip(&x)
                 .map(|(&w, v)| f64::from(w) * v)
                 .sum::<f64>()
-    }
-}
-
-/// One reduction and penalty tried, with its out-of-fold error.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Trial {
-    /// Which rooms.
-    pub reduction: Reduction,
-    /// Relative ridge penalty.
-    pub penalty: f64,
-    /// Mean absolute out-of-fold error on the log scale.
-    pub mae: f64,
-}
-
-/// Fits the head on training houses' `features` and log-scale targets `y`: tries every
-/// reduction and penalty on `folds` (positions into the training houses), keeps the one whose
-/// out-of-fold predictions err least, and refits it on every training house. Returns the
-/// head, its out-of-fold predictions (one per training house), and every trial.
-pub fn fit(
-    features: &PhotoFeatures,
-    y: &[f64],
-    folds: &[Split],
-) -> (PhotoPriceHead, Vec<f64>, Vec<Trial>) {
-    assert_eq!(features.len(), y.len(), "one target per house");
-    let mut trials = Vec::new();
-    // (mae, reduction, penalty, out-of-fold predictions)
-    let mut best: Option<(f64, Reduction, f64, Vec<f64>)> = None;
-    for reduction in Reduction::ALL {
-        let (x, dim) = reduction.matrix(features);
-        let design = Design::new(&x, dim);
-        let mut oof = vec![vec![0.0; y.len()]; PENALTIES.len()];
-        for fold in folds {
-            let predictions = design.cross_predict(&fold.train, &fold.test, y, &PENALTIES);
-            for (p, pred) in predictions.into_iter().enumerate() {
-                for (&row, v) in fold.test.iter().zip(pred) {
-                    oof[p][row] = v;
-                }
-            }
-        }
-        for (p, pred) in oof.into_iter().enumerate() {
-            let mae = pred.iter().zip(y).map(|(a, b)| (a - b).abs()).sum::<f64>() / y.len() as f64;
-            trials.push(Trial {
-                reduction,
-                penalty: PENALTIES[p],
-                mae,
-            });
-            if best.as_ref().is_none_or(|b| mae < b.0) {
-                best = Some((mae, reduction, PENALTIES[p], pred));
-            }
-        }
-    }
-    let (inner_mae, reduction, penalty, oof) = best.expect("at least one trial");
-    let (x, dim) = reduction.matrix(features);
-    let all: Vec<usize> = (0..y.len()).collect();
-    let linear = Design::new(&x, dim).fit(&all, y, penalty);
-    let head = PhotoPriceHead {
-        reduction,
-        penalty,
-        weights: linear.weights.iter().map(|&w| w as f32).collect(),
-        bias: linear.bias,
-        inner_mae,
-    };
-    (head, oof, trials)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::photos::extractor::{Backbone, EMBEDDING};
-    use crate::photos::montage::ROOMS;
-
-    #[test]
-    fn the_head_reads_the_room_that_carries_the_price() {
-        // Only the frontal photo's first 200 features carry the price (as a real embedding
-        // spreads a property over many features); the other rooms are noise.
-        let n = 60;
-        let per = ROOMS.len() * EMBEDDING;
-        let mut rng = crate::runtime::rng::SeededRng::new(3, 0);
-        let mut values = Vec::with_capacity(n * per);
-        let mut y = Vec::new();
-        for _ in 0..n {
-            let mut house: Vec<f32> = (0..per).map(|_| rng.uniform(0.0, 1.0) as f32).collect();
-            let signal = rng.uniform(0.0, 6.0);
-            for v in &mut house[FRONTAL * EMBEDDING..FRONTAL * EMBEDDING + 200] {
-                *v = (signal + 0.5 * f64::from(*v)) as f32;
-            }
-            values.extend(house);
-            y.push(12.0 + 0.5 * signal);
-        }
-        let features = PhotoFeatures {
-            backbone: Backbone::default(),
-            values,
-        };
-        let folds = crate::data::split::kfold(n, 5, 0).unwrap();
-        let (head, oof, trials) = fit(&features, &y, &folds);
-        assert_eq!(trials.len(), Reduction::ALL.len() * PENALTIES.len());
-        assert_eq!(head.reduction, Reduction::Frontal, "{trials:?}");
-        assert_eq!(oof.len(), n);
-        // The stored (f32) head prices the training houses closely.
-        let err = (0..n)
-            .map(|i| (head.predict(&features, i) - y[i]).abs())
-            .sum::<f64>()
-            / n as f64;
-        assert!(err < 0.2, "{err}");
-        assert!(head.inner_mae < 0.4, "{}", head.inner_mae);
     }
 }
