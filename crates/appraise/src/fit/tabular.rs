@@ -501,6 +501,7 @@ pub fn fit(
     config: &TableConfig,
     context: &mut Context,
 ) -> Result<TableFit> {
+    crate::runtime::float_mode::flush_denormals();
     let train_rows: Vec<usize> = split.train.iter().map(|&i| rows[i]).collect();
     let test_rows: Vec<usize> = split.test.iter().map(|&i| rows[i]).collect();
     let train_prices: Vec<f64> = split.train.iter().map(|&i| prices[i]).collect();
@@ -1435,6 +1436,9 @@ impl TableModel {
     /// Prices the `rows` of `frame`, which must hold the model's input columns; warnings
     /// name categories the model has not seen.
     pub fn predict(&self, frame: &Frame, rows: &[usize]) -> Result<(Vec<f64>, Warnings)> {
+        // Before the rows go to the thread pool: setting the pool's floating-point mode from
+        // inside it would wait on itself.
+        crate::runtime::float_mode::flush_denormals();
         use rayon::prelude::*;
         // Parts of the network's own forward chunk, encoded and priced on every core: a
         // large table never exists as one encoded matrix, and each row meets the network in
@@ -1751,6 +1755,7 @@ pub fn cross_validate(
     context: &mut Context,
     on_split: &(dyn Fn(&cv::SplitResult) + Sync),
 ) -> Result<cv::Report> {
+    crate::runtime::float_mode::flush_denormals();
     let (rows, prices, _) = usable_rows(frame, schema, config.drop_bad_target)?;
     let splits = cv::splits(scheme, rows.len(), config.test_size)?;
     embed_ahead(frame, schema, config, &rows, context)?;

@@ -15,7 +15,9 @@
 
 use std::sync::Once;
 
-/// Flushes denormals on the calling thread and (once) on rayon's global pool. A pool of the
+/// Flushes denormals on the calling thread and (once) on rayon's global pool. Call it before
+/// handing work to the global pool, not from inside it: the first call waits for every one of
+/// its threads. A pool of the
 /// caller's own (`rayon::ThreadPoolBuilder`) is the caller's to set.
 pub fn flush_denormals() {
     static POOL: Once = Once::new();
