@@ -11,7 +11,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use appraise::data::table::Frame;
-use appraise::io::artifact::{AnyModel, load_any};
+use appraise::io::artifact::load;
 
 const HOUSES: usize = 1_000_000;
 
@@ -35,9 +35,7 @@ fn main() {
         .expect("run appraise train");
     assert!(status.success(), "training");
     let model_path = run.join("model.appraise");
-    let AnyModel::Table(model) = load_any(&model_path).expect("load") else {
-        unreachable!("appraise trains table models")
-    };
+    let model = load(&model_path).expect("load");
 
     // One house, 20 processes.
     let mut one = Vec::new();

@@ -606,11 +606,11 @@ fn bad_photos_are_refused_naming_the_file() {
             refuses(dir.path(), &train, 2, expect);
         }
     }
-    // Restored, the dataset ingests and fills the cache; the second run reads it.
+    // Restored, the dataset's photos are embedded into the cache; the second run reads them.
     std::fs::write(&photo, &good).unwrap();
     let first = appraise(&ingest_args(), dir.path());
     assert!(
-        text(&first.stdout).contains("12 houses, 48 photos: decoded"),
+        text(&first.stdout).contains("12 houses, 48 photos: embedded"),
         "{}",
         text(&first.stdout)
     );
@@ -622,7 +622,7 @@ fn bad_photos_are_refused_naming_the_file() {
     );
     let mut no_cache = ingest_args();
     no_cache.push("--no-cache");
-    assert!(text(&appraise(&no_cache, dir.path()).stdout).contains("decoded"));
+    assert!(text(&appraise(&no_cache, dir.path()).stdout).contains("embedded"));
 }
 
 #[test]

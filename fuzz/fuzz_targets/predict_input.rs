@@ -1,14 +1,18 @@
 #![no_main]
-//! The prediction-input parser (CSV or HousesInfo.txt style) never panics.
+//! The prediction-input parsers (a CSV table, or HousesInfo.txt style) never panic.
 use libfuzzer_sys::fuzz_target;
 use std::path::Path;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(text) = std::str::from_utf8(data) {
-        if let Ok(queries) = appraise::io::predict::parse_queries(text, Path::new("houses.csv")) {
-            for q in queries.rows {
-                assert!(q.continuous.iter().all(|v| v.is_finite() && *v >= 0.0));
+    let path = Path::new("houses.csv");
+    match std::str::from_utf8(data) {
+        Ok(text) if appraise::data::dataset::looks_like_houses_info(text) => {
+            if let Ok(frame) = appraise::data::dataset::query_table(text, path) {
+                let _ = appraise::data::dataset::check_attributes(&frame);
             }
+        }
+        _ => {
+            let _ = appraise::data::table::from_csv(data, path);
         }
     }
 });

@@ -15,11 +15,9 @@ use appraise::data::dataset;
 use appraise::data::fetch;
 use appraise::error::{Error, Result};
 use appraise::evaluate::cv;
-use appraise::fit::pipeline::{self, DataConfig, Observer, Stage};
+use appraise::fit::pipeline::{Observer, Stage};
 use appraise::fit::train::{EpochRecord, TrainConfig};
 use appraise::io::artifact;
-use appraise::io::atomic;
-use appraise::io::predict::{self, Format, Queries, Query, UnknownZip};
 use appraise::models::ModelSpec;
 use appraise::runtime::context::Context;
 use appraise::runtime::device::Compute;
@@ -82,7 +80,7 @@ pub struct IngestArgs {
     pub offline: bool,
 
     /// Only houses whose zip code occurs at least this many times (as `train` keeps them).
-    #[arg(long, default_value_t = DataConfig::default().min_zip_count)]
+    #[arg(long, default_value_t = dataset::MIN_ZIP_COUNT)]
     pub min_zip_count: usize,
 
     /// Photo cache settings.
@@ -149,15 +147,6 @@ pub enum UnknownZipArg {
     Error,
     /// Price the house with an all-zero zip encoding, with a warning.
     Zero,
-}
-
-impl From<UnknownZipArg> for UnknownZip {
-    fn from(arg: UnknownZipArg) -> Self {
-        match arg {
-            UnknownZipArg::Error => UnknownZip::Error,
-            UnknownZipArg::Zero => UnknownZip::Zero,
-        }
-    }
 }
 
 /// Output format of `predict`.
@@ -369,15 +358,15 @@ pub struct RunArgs {
     pub recipe_config: Option<PathBuf>,
 
     /// Drop houses whose zip code occurs fewer times than this.
-    #[arg(long, default_value_t = DataConfig::default().min_zip_count)]
+    #[arg(long, default_value_t = dataset::MIN_ZIP_COUNT)]
     pub min_zip_count: usize,
 
     /// Seed of the train/test split (scikit-learn's random_state).
-    #[arg(long, default_value_t = DataConfig::default().split_seed)]
+    #[arg(long, default_value_t = 42)]
     pub split_seed: u32,
 
     /// Fraction of houses held out for testing, strictly between 0 and 1.
-    #[arg(long, default_value_t = DataConfig::default().test_size)]
+    #[arg(long, default_value_t = 0.25)]
     pub test_size: f64,
 
     /// Passes over the training houses.
@@ -546,7 +535,7 @@ fn warn_outside(outside: &[Option<String>], rows: &str) {
     if let Some(example) = outside.iter().flatten().next() {
         eprintln!(
             "warning: {flagged} {rows}(s) lie outside the training data (e.g. {example}); their price ranges are less sure, see the {} column",
-            predict::OUTSIDE_COLUMN
+            appraise::io::output::OUTSIDE_COLUMN
         );
     }
 }
@@ -720,160 +709,11 @@ fn read_text(path: &std::path::Path) -> Result<String> {
 }
 
 fn predict(args: &PredictArgs) -> Result<()> {
-    let model = match artifact::load_any(&args.model)? {
-        artifact::AnyModel::Houses(model) => model,
-        artifact::AnyModel::Table(model) => return table::predict(args, &model),
-    };
-    let level = appraise::fit::interval::parse_level(args.interval.as_deref())?;
-    let calibration = model.header.calibration();
-    if calibration.is_none() && args.interval.as_deref().is_some_and(|i| i != "none") {
-        eprintln!(
-            "warning: this model carries no calibration (trained with --range-folds 0, a photo network without --range-folds, or written before ranges), so it prices without ranges; retrain it for ranges"
-        );
-    }
-    if let Some(path) = &args.output {
-        atomic::check_output_file(path, "the predictions (--output)")?;
-    }
-    let queries = match (
-        &args.input,
-        args.bedrooms,
-        args.bathrooms,
-        args.area,
-        args.zipcode,
-    ) {
-        (Some(path), ..) => predict::parse_queries(&read_text(path)?, path)?,
-        (None, Some(bedrooms), Some(bathrooms), Some(area), Some(zipcode)) => {
-            for (k, v) in [bedrooms, bathrooms, area].into_iter().enumerate() {
-                if !(v.is_finite() && v >= 0.0) {
-                    return Err(Error::Usage(format!(
-                        "--{} must be a non-negative number, got {v}",
-                        appraise::features::preprocess::CONTINUOUS[k]
-                    )));
-                }
-            }
-            Queries {
-                id_column: None,
-                rows: vec![Query {
-                    id: args.house.clone(),
-                    continuous: [bedrooms, bathrooms, area],
-                    zipcode,
-                }],
-            }
-        }
-        _ => {
-            return Err(Error::Usage(
-                "give --input FILE, or one house with --bedrooms, --bathrooms, --area and --zipcode".into(),
-            ));
-        }
-    };
-    let photos = match (&args.photos, model.header.uses_photos()) {
-        (Some(dir), true) => {
-            let ids = queries
-                .rows
-                .iter()
-                .map(|q| q.id.clone())
-                .collect::<Option<Vec<String>>>()
-                .ok_or_else(|| {
-                    Error::Usage(
-                        "--photos needs each house's id to find its photos: give the input a house or id column, \
-                         or --house for one house"
-                            .into(),
-                    )
-                })?;
-            predict::load_new_house_photos(&model, dir, &ids, &interrupt::cancel())?
-        }
-        (Some(_), false) => {
-            eprintln!("warning: this model reads no photos; --photos is ignored");
-            predict::QueryPhotos::default()
-        }
-        (None, _) => predict::QueryPhotos::default(),
-    };
-    let (prices, warnings) =
-        predict::predict_prices(&model, &queries.rows, &photos, args.unknown_zip.into())?;
-    for warning in warnings {
-        eprintln!("warning: {warning}");
-    }
-    let format = match args.format {
-        FormatArg::Csv => Format::Csv,
-        FormatArg::Json => Format::Json,
-    };
-    let ranges: Option<(f64, Vec<(f64, f64)>)> = match (level, calibration) {
-        (Some(level), Some(c)) => {
-            Some((level, prices.iter().map(|&p| c.range(p, level)).collect()))
-        }
-        _ => None,
-    };
-    let outside = match &ranges {
-        Some(_) => predict::outside_training(&model, &queries.rows),
-        None => Vec::new(),
-    };
-    warn_outside(&outside, "house");
-    let text = predict::format_predictions(
-        &queries,
-        &prices,
-        ranges.as_ref().map(|(level, bounds)| predict::Ranges {
-            level: *level,
-            bounds,
-            outside: &outside,
-        }),
-        format,
-    );
-    match &args.output {
-        Some(path) => {
-            interrupt::cancel().check()?;
-            atomic::write(path, text.as_bytes())?
-        }
-        None => print!("{text}"),
-    }
-    Ok(())
+    table::predict(args, &artifact::load(&args.model)?)
 }
 
 fn evaluate(args: &EvaluateArgs) -> Result<()> {
-    let model = match artifact::load_any(&args.model)? {
-        artifact::AnyModel::Houses(model) => model,
-        artifact::AnyModel::Table(model) => {
-            return table::evaluate(&model, args);
-        }
-    };
-    if args.data.is_some() {
-        return Err(Error::Usage(
-            "this is a model of the Houses dataset; score it on a dataset folder with --dataset DIR".into(),
-        ));
-    }
-    let dataset_dir = dataset::find_dataset_dir(args.dataset.as_deref(), &args.cache.root())?
-        .ok_or_else(|| {
-            Error::Usage(format!(
-                "the Houses dataset is not on this machine; {GET_DATASET}"
-            ))
-        })?;
-    let evaluation = predict::evaluate(
-        &model,
-        &dataset_dir,
-        args.all,
-        args.unknown_zip.into(),
-        args.cache.dir().as_deref(),
-        &interrupt::cancel(),
-    )?;
-    for line in &evaluation.warnings {
-        eprintln!("warning: {line}");
-    }
-    if !evaluation.same_dataset {
-        eprintln!(
-            "warning: this HousesInfo.txt differs from the one the model was trained on, \
-             so its \"test houses\" are not the ones held out in training"
-        );
-    }
-    if args.json {
-        print!("{}", pipeline::to_json(&evaluation));
-        return Ok(());
-    }
-    print_scores(
-        &evaluation.scope,
-        &evaluation.metrics,
-        &evaluation.coverage,
-        model.header.calibration().is_some(),
-    );
-    Ok(())
+    table::evaluate(&artifact::load(&args.model)?, args)
 }
 
 fn cv(args: &CvArgs) -> Result<()> {
@@ -944,41 +784,42 @@ fn print_cv(report: &cv::Report, rows: &str) {
 }
 
 fn ingest(args: &IngestArgs) -> Result<()> {
-    let dataset_dir = houses_dir(args.dataset.as_deref(), &args.cache, args.offline)?;
+    use appraise::photos::{extractor::Backbone, table_photos};
+    let dir = houses_dir(args.dataset.as_deref(), &args.cache, args.offline)?;
     println!("[INFO] loading house attributes...");
-    let data = dataset::load_houses(&dataset_dir.join(dataset::INFO_FILE))?;
-    let config = DataConfig {
-        min_zip_count: args.min_zip_count,
-        ..DataConfig::default()
-    };
-    let houses = pipeline::filter(&data.houses, &config)?;
-    let ids: Vec<usize> = houses.iter().map(|h| h.id).collect();
-    println!("[INFO] loading house images...");
-    let cache_dir = args.cache.dir();
+    let houses = dataset::load_table(&dir, args.min_zip_count)?;
+    let (frame, columns) = (&houses.frame, houses.schema.photo_columns());
+    let rows: Vec<usize> = (0..frame.rows()).collect();
+    let cache = args.cache.dir();
+    let backbone = Backbone::default();
+    let missing =
+        table_photos::photos_to_embed(frame, &columns, &rows, backbone, cache.as_deref())?;
+    println!("[INFO] embedding house images...");
     let bar = if std::io::stdout().is_terminal() {
-        indicatif::ProgressBar::new(ids.len() as u64)
+        indicatif::ProgressBar::new(missing as u64)
     } else {
         indicatif::ProgressBar::hidden()
     };
     let start = std::time::Instant::now();
-    let (montages, source) = appraise::photos::montage::ingest(
-        &dataset_dir,
-        &ids,
-        cache_dir.as_deref(),
-        &|done| bar.set_position(done as u64),
-        &|line| bar.suspend(|| eprintln!("warning: {line}")),
+    table_photos::embed_rows(
+        frame,
+        &columns,
+        &rows,
+        backbone,
+        cache.as_deref(),
+        &|done, _| bar.set_position(done as u64),
         &interrupt::cancel(),
     )?;
     bar.finish_and_clear();
-    let how = match source {
-        appraise::photos::montage::Source::Decoded => "decoded",
-        appraise::photos::montage::Source::Cache => "read from the cache",
-        appraise::photos::montage::Source::Rebuilt => "decoded again (the cache was damaged)",
+    let photos = rows.len() * columns.len();
+    let how = match missing {
+        0 => "read from the cache".to_string(),
+        n if n == photos => "embedded".to_string(),
+        n => format!("{n} embedded, the rest read from the cache"),
     };
     println!(
-        "[INFO] {} houses, {} photos: {how} in {:.3} s",
-        montages.ids.len(),
-        montages.ids.len() * appraise::photos::montage::ROOMS.len(),
+        "[INFO] {} houses, {photos} photos: {how} in {:.3} s",
+        rows.len(),
         start.elapsed().as_secs_f64()
     );
     Ok(())
@@ -1074,10 +915,10 @@ impl Observer for Fetching {
 }
 
 fn summary(args: &SummaryArgs) -> Result<()> {
-    match artifact::load_any(&args.model)? {
-        artifact::AnyModel::Houses(model) => print!("{}", flags(&model.summary())),
-        artifact::AnyModel::Table(model) => print!("{}", flags(&artifact::table_summary(&model))),
-    }
+    print!(
+        "{}",
+        flags(&artifact::summary(&artifact::load(&args.model)?))
+    );
     Ok(())
 }
 

@@ -264,7 +264,7 @@ pub fn train(args: &TrainArgs, verbosity: Verbosity, printer: &mut dyn Observer)
     // After Ctrl-C nothing more is written.
     super::interrupt::cancel().check()?;
     tabular::write_run(&fit, &config, &out_dir)?;
-    artifact::save_table(&fit.model, &out_dir.join(artifact::FILE_NAME))?;
+    artifact::save(&fit.model, &out_dir.join(artifact::FILE_NAME))?;
     let m = &fit.model.info.test_metrics;
     if verbosity != Verbosity::Quiet {
         super::print_test_scores(m, &fit.model.info.coverage, "houses");
@@ -374,7 +374,7 @@ pub fn predict(args: &PredictArgs, model: &TableModel) -> Result<()> {
     };
     let names = ranges
         .as_ref()
-        .map(|(level, _)| appraise::io::predict::range_columns(*level));
+        .map(|(level, _)| appraise::io::output::range_columns(*level));
     for line in &warnings.lines {
         eprintln!("warning: {line}");
     }
@@ -395,7 +395,7 @@ pub fn predict(args: &PredictArgs, model: &TableModel) -> Result<()> {
                         ",{:.2},{:.2},{}",
                         r[i].0,
                         r[i].1,
-                        appraise::io::predict::csv_field(flag(i))
+                        appraise::io::output::csv_field(flag(i))
                     );
                 }
             };
@@ -403,7 +403,7 @@ pub fn predict(args: &PredictArgs, model: &TableModel) -> Result<()> {
             if let Some((low, high)) = &names {
                 header_tail.push_str(&format!(
                     ",{low},{high},{}",
-                    appraise::io::predict::OUTSIDE_COLUMN
+                    appraise::io::output::OUTSIDE_COLUMN
                 ));
             }
             // Most tables hold no quoted field: their records are their lines, found at
@@ -439,7 +439,7 @@ pub fn predict(args: &PredictArgs, model: &TableModel) -> Result<()> {
                 if let Some((low, high)) = &names {
                     header.push_field(low.as_bytes());
                     header.push_field(high.as_bytes());
-                    header.push_field(appraise::io::predict::OUTSIDE_COLUMN.as_bytes());
+                    header.push_field(appraise::io::output::OUTSIDE_COLUMN.as_bytes());
                 }
                 w.write_byte_record(&header)
                     .map_err(|e| Error::Training(e.to_string()))?;
@@ -468,7 +468,7 @@ pub fn predict(args: &PredictArgs, model: &TableModel) -> Result<()> {
             if let Some((low, high)) = &names {
                 header.push(low.clone());
                 header.push(high.clone());
-                header.push(appraise::io::predict::OUTSIDE_COLUMN.into());
+                header.push(appraise::io::output::OUTSIDE_COLUMN.into());
             }
             w.write_record(&header)
                 .map_err(|e| Error::Training(e.to_string()))?;
@@ -494,7 +494,7 @@ pub fn predict(args: &PredictArgs, model: &TableModel) -> Result<()> {
                     for (name, column) in frame.names.iter().zip(&frame.columns) {
                         let value = match column {
                             appraise::data::table::Values::Numbers(v) => {
-                                v[r].map_or(serde_json::Value::Null, serde_json::Value::from)
+                                v[r].map_or(serde_json::Value::Null, json_number)
                             }
                             appraise::data::table::Values::Texts(t) => t
                                 .get(r)
@@ -508,7 +508,7 @@ pub fn predict(args: &PredictArgs, model: &TableModel) -> Result<()> {
                         object.insert(low.clone(), cents(ranges[r].0));
                         object.insert(high.clone(), cents(ranges[r].1));
                         object.insert(
-                            appraise::io::predict::OUTSIDE_COLUMN.into(),
+                            appraise::io::output::OUTSIDE_COLUMN.into(),
                             outside[r]
                                 .as_deref()
                                 .map_or(serde_json::Value::Null, Into::into),
@@ -631,6 +631,15 @@ fn refuse_unseen(
     }
 }
 
+/// A cell's number as JSON: a whole number without a needless `.0` (a zip code, a count).
+fn json_number(v: f64) -> serde_json::Value {
+    if v.fract() == 0.0 && v.abs() < 9e15 {
+        serde_json::Value::from(v as i64)
+    } else {
+        serde_json::Value::from(v)
+    }
+}
+
 /// `appraise evaluate` with a table model: the test rows of the rows it was trained on
 /// (the same split, so the training scores come back exactly), every row with `--all`, or
 /// every row of another table (`--data`) or Houses dataset (`--dataset`).
@@ -641,7 +650,7 @@ pub fn evaluate(model: &TableModel, args: &super::EvaluateArgs) -> Result<()> {
         (None, Some(dir), Source::Houses { .. }) => (info.source.clone(), dir.clone()),
         (None, Some(dir), Source::Table) => (
             Source::Houses {
-                min_zip_count: super::DataConfig::default().min_zip_count,
+                min_zip_count: appraise::data::dataset::MIN_ZIP_COUNT,
             },
             dir.clone(),
         ),

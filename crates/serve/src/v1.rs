@@ -123,7 +123,7 @@ pub async fn predict(
     let n = houses.len();
     let quotes = crate::run_pricing(&pricer, houses, level).await?;
     state.metrics.priced(&name, n);
-    let (low, high) = appraise::io::predict::range_columns(quotes.level);
+    let (low, high) = appraise::io::output::range_columns(quotes.level);
     let predictions: Vec<Prediction> = quotes
         .quotes
         .iter()
@@ -135,7 +135,7 @@ pub async fn predict(
                 range.insert(high.clone(), cents(hi).into());
             }
             range.insert(
-                appraise::io::predict::OUTSIDE_COLUMN.into(),
+                appraise::io::output::OUTSIDE_COLUMN.into(),
                 q.outside_training
                     .clone()
                     .map_or(Json_::Null, Json_::String),

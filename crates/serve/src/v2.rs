@@ -70,11 +70,11 @@ fn datatype(kind: &FieldKind) -> &'static str {
 fn output_names(p: &Pricer, level: f64) -> Vec<(String, &'static str)> {
     let mut names = vec![("predicted_price".to_string(), "FP64")];
     if p.has_ranges() {
-        let (low, high) = appraise::io::predict::range_columns(level);
+        let (low, high) = appraise::io::output::range_columns(level);
         names.push((low, "FP64"));
         names.push((high, "FP64"));
     }
-    names.push((appraise::io::predict::OUTSIDE_COLUMN.to_string(), "BYTES"));
+    names.push((appraise::io::output::OUTSIDE_COLUMN.to_string(), "BYTES"));
     names
 }
 
@@ -590,7 +590,7 @@ async fn run_infer(
             }
         })?;
     state.metrics.priced(&name, n);
-    let (low, high) = appraise::io::predict::range_columns(level);
+    let (low, high) = appraise::io::output::range_columns(level);
     let mut tail: Vec<u8> = Vec::new();
     let mut outputs = Vec::with_capacity(wanted.len());
     for (oname, dt, as_binary) in &wanted {

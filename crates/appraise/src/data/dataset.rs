@@ -233,6 +233,8 @@ pub fn price_mean_std(houses: &[House]) -> (f64, f64) {
 
 /// The zip-code column of the Houses dataset's table.
 pub const ZIPCODE: &str = "zipcode";
+/// The tutorial's zip-code filter: houses whose zip code occurs at least this many times.
+pub const MIN_ZIP_COUNT: usize = 25;
 /// Its attribute columns, in the tutorial's feature order.
 pub const ATTRIBUTES: [&str; 3] = ["bedrooms", "bathrooms", "area"];
 /// Its price column.

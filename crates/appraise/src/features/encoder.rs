@@ -93,6 +93,10 @@ pub enum ColumnEncoding {
         /// multiplies (format 8; absent: the training minimum, as every model before).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         log_floor: Option<f64>,
+        /// The log is `ln(max(v, log_floor))` itself rather than `ln(1 + v - log_floor)`: the
+        /// Houses recipe's area in model formats 2 to 7, read into this encoder exactly.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        ln: bool,
         /// Training maximum (absent in models written before price ranges).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         ceiling: Option<f64>,
@@ -574,6 +578,7 @@ fn number_into(encoding: &ColumnEncoding, value: Option<f64>, cell: &mut [f32]) 
         log,
         floor,
         log_floor,
+        ln,
         shift,
         scale,
         ..
@@ -582,7 +587,9 @@ fn number_into(encoding: &ColumnEncoding, value: Option<f64>, cell: &mut [f32]) 
         unreachable!("a number encoding")
     };
     let v = value.unwrap_or(*median);
-    let t = if *log {
+    let t = if *ln {
+        v.max(log_floor.unwrap_or(*floor)).ln()
+    } else if *log {
         (v - log_floor.unwrap_or(*floor)).max(0.0).ln_1p()
     } else {
         v
@@ -644,6 +651,7 @@ fn fit_number(
         log,
         floor,
         log_floor,
+        ln: false,
         ceiling,
         shift,
         scale,

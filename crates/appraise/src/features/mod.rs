@@ -1,5 +1,3 @@
 //! The features: how rows become the numbers a network reads, fitted on training rows.
 
 pub mod encoder;
-pub mod prepared;
-pub mod preprocess;

@@ -17,8 +17,20 @@ use crate::fit::recipe::mape_factor;
 pub struct LevelFactors {
     /// The categorical column.
     pub column: String,
-    /// Factor by level (a level not listed gets 1).
+    /// Factor by level (a level not listed gets `unlisted`).
     pub factors: BTreeMap<String, f64>,
+    /// The factor of a level not listed: 1, except in the Houses recipe's models of formats
+    /// 2 to 7, read with their overall factor folded into every level's.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub unlisted: f64,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+fn is_one(v: &f64) -> bool {
+    *v == 1.0
 }
 
 impl LevelFactors {
@@ -49,14 +61,16 @@ impl LevelFactors {
         Self {
             column: column.to_string(),
             factors,
+            unlisted: 1.0,
         }
     }
 
-    /// The factor of each of `rows` of `frame` (1 for a level the training rows lacked).
+    /// The factor of each of `rows` of `frame` (`unlisted` for a level the training rows
+    /// lacked).
     pub fn of_rows(&self, frame: &Frame, rows: &[usize]) -> Vec<f64> {
         let keys = level_keys(frame, &self.column, rows);
         keys.iter()
-            .map(|k| self.factors.get(k).copied().unwrap_or(1.0))
+            .map(|k| self.factors.get(k).copied().unwrap_or(self.unlisted))
             .collect()
     }
 

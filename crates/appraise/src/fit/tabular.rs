@@ -98,9 +98,11 @@ pub struct TableRecipe {
     /// With `calibrate` and the attributes, also give each level of the most predictive
     /// categorical column (the one the baseline prices by) its own price factor, chosen on its
     /// training rows' out-of-fold prices and shrunk toward the overall one
-    /// ([`crate::fit::level_factors`]).
+    /// ([`crate::fit::level_factors`]). (The Houses recipe's files named it `zip_factors`.)
+    #[serde(alias = "zip_factors")]
     pub level_factors: bool,
     /// How many rows' weight the overall factor has in each level's factor.
+    #[serde(alias = "zip_factor_prior")]
     pub level_factor_prior: f64,
     /// With photos, also try the first photo column's manufactured-home score as an input
     /// (the Houses recipe's frontal-photo score): candidates read the score, the photo
@@ -232,6 +234,10 @@ pub struct PerArea {
     pub column: String,
     /// The area of a row whose area is missing or not positive: the training rows' median.
     pub fallback: f64,
+    /// The Houses recipe's price per square foot (model formats 2 to 7): the area floored at
+    /// 1, multiplied in after the zip code's factor.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub floored: bool,
 }
 
 impl PerArea {
@@ -246,10 +252,12 @@ impl PerArea {
             });
         rows.iter()
             .map(|&r| {
-                values
-                    .and_then(|v| v[r])
-                    .filter(|a| *a > 0.0 && a.is_finite())
-                    .unwrap_or(self.fallback)
+                let area = values.and_then(|v| v[r]);
+                match self.floored {
+                    true => area.map(|a| a.max(1.0)),
+                    false => area.filter(|a| *a > 0.0 && a.is_finite()),
+                }
+                .unwrap_or(self.fallback)
             })
             .collect()
     }
@@ -272,6 +280,22 @@ impl PriceScale {
             PriceScale::Log {
                 mean, std, factor, ..
             } => (output * std + mean).exp() * factor * area,
+        }
+    }
+
+    /// The price of an output for a row of area multiplier `area` whose level factor is
+    /// `level` (`None` without level factors).
+    fn price_in_level(&self, output: f64, area: f64, level: Option<f64>) -> f64 {
+        match (self, level) {
+            (
+                PriceScale::Log {
+                    per_area: Some(PerArea { floored: true, .. }),
+                    ..
+                },
+                Some(level),
+            ) => self.price(output, 1.0) * level * area,
+            (_, Some(level)) => self.price(output, area) * level,
+            (_, None) => self.price(output, area),
         }
     }
 
@@ -1101,6 +1125,7 @@ fn fit_recipe(
             let mut areas: Vec<f64> = PerArea {
                 column: column.clone(),
                 fallback: f64::NAN,
+                floored: false,
             }
             .of_rows(frame, train_rows)
             .into_iter()
@@ -1110,6 +1135,7 @@ fn fit_recipe(
                 log_scale(Some(PerArea {
                     column: column.clone(),
                     fallback: median(&mut areas),
+                    floored: false,
                 }))
             })
         });
@@ -1516,16 +1542,16 @@ impl TableModel {
         };
         let outputs = self.predictor.outputs(&features, self.width(), &images);
         let areas = self.scale.areas(frame, rows);
-        let mut prices: Vec<f64> = outputs
+        let levels = self.level_factors.as_ref().map(|l| l.of_rows(frame, rows));
+        let prices: Vec<f64> = outputs
             .into_iter()
             .zip(areas)
-            .map(|(o, a)| self.scale.price(o, a))
+            .enumerate()
+            .map(|(i, (o, a))| {
+                self.scale
+                    .price_in_level(o, a, levels.as_ref().map(|l| l[i]))
+            })
             .collect();
-        if let Some(levels) = &self.level_factors {
-            for (price, factor) in prices.iter_mut().zip(levels.of_rows(frame, rows)) {
-                *price *= factor;
-            }
-        }
         Ok((prices, unseen))
     }
 }
@@ -1551,7 +1577,7 @@ pub fn write_run(fit: &TableFit, config: &TableConfig, out_dir: &std::path::Path
     let id = fit.model.schema.identifier().unwrap_or("row");
     let mut csv = format!(
         "{},price,predicted,abs_pct_error\n",
-        crate::io::predict::csv_field(id)
+        crate::io::output::csv_field(id)
     );
     for p in &fit.predictions {
         let _ = writeln!(
@@ -1864,6 +1890,7 @@ mod tests {
             per_area: Some(PerArea {
                 column: "sqft".into(),
                 fallback: 1500.0,
+                floored: false,
             }),
         };
         assert_eq!(scale.areas(&frame, &[0, 1, 2]), [1000.0, 1500.0, 1500.0]);

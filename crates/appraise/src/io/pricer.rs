@@ -13,10 +13,6 @@ use crate::error::{Error, Result};
 use crate::evaluate::metrics::Metrics;
 use crate::fit::interval::Coverage;
 use crate::fit::tabular::TableModel;
-use crate::io::artifact::{AnyModel, SavedModel};
-use crate::io::predict::{self, Query, QueryPhotos, UnknownZip};
-use crate::photos::extractor::PhotoFeatures;
-use crate::photos::montage::ROOMS;
 
 /// The level of the price ranges when a caller names none.
 pub const DEFAULT_LEVEL: f64 = 0.8;
@@ -116,7 +112,7 @@ pub struct Quotes {
 /// A loaded model, ready to price houses given field by field. Shareable across threads.
 #[derive(Debug)]
 pub struct Pricer {
-    model: AnyModel,
+    model: TableModel,
     fields: Vec<Field>,
     card: Card,
 }
@@ -131,11 +127,8 @@ fn field_error(house: usize, field: &str, message: impl Into<String>) -> Error {
 
 impl Pricer {
     /// Wraps a loaded model.
-    pub fn new(model: AnyModel) -> Self {
-        let (fields, card) = match &model {
-            AnyModel::Houses(m) => (houses_fields(m), houses_card(m)),
-            AnyModel::Table(m) => (table_fields(m), table_card(m)),
-        };
+    pub fn new(model: TableModel) -> Self {
+        let (fields, card) = (table_fields(&model), table_card(&model));
         Self {
             model,
             fields,
@@ -145,7 +138,7 @@ impl Pricer {
 
     /// Loads the model file at `path`.
     pub fn load(path: &Path) -> Result<Self> {
-        Ok(Self::new(crate::io::artifact::load_any(path)?))
+        Ok(Self::new(crate::io::artifact::load(path)?))
     }
 
     /// The model's inputs, in the order [`Pricer::price`] takes them.
@@ -160,10 +153,7 @@ impl Pricer {
 
     /// Whether it gives price ranges.
     pub fn has_ranges(&self) -> bool {
-        match &self.model {
-            AnyModel::Houses(m) => m.header.calibration().is_some(),
-            AnyModel::Table(m) => m.calibration.is_some(),
-        }
+        self.model.calibration.is_some()
     }
 
     /// Whether pricing a house reads its photos.
@@ -175,10 +165,7 @@ impl Pricer {
 
     /// The model's text summary (as `appraise summary` prints it).
     pub fn summary(&self) -> String {
-        match &self.model {
-            AnyModel::Houses(m) => m.summary(),
-            AnyModel::Table(m) => crate::io::artifact::table_summary(m),
-        }
+        crate::io::artifact::summary(&self.model)
     }
 
     /// Prices `houses`, each one value per [`Pricer::fields`] in their order, with ranges
@@ -203,10 +190,8 @@ impl Pricer {
                 check(i, field, value)?;
             }
         }
-        let (prices, ranges, outside, warnings) = match &self.model {
-            AnyModel::Houses(m) => price_houses(m, &self.fields, houses, level)?,
-            AnyModel::Table(m) => price_table(m, &self.fields, houses, level)?,
-        };
+        let (prices, ranges, outside, warnings) =
+            price_table(&self.model, &self.fields, houses, level)?;
         let quotes = prices
             .into_iter()
             .enumerate()
@@ -274,46 +259,6 @@ fn category_text(value: &Value) -> Option<String> {
     }
 }
 
-/// Whether a Houses model reads the house's attributes (a photo-only recipe does not).
-fn reads_attributes(m: &SavedModel) -> bool {
-    m.header.recipe.as_ref().is_none_or(|r| r.inputs.attributes)
-}
-
-fn houses_fields(m: &SavedModel) -> Vec<Field> {
-    let p = &m.header.preprocessor;
-    let mut fields = Vec::new();
-    if reads_attributes(m) {
-        fields.extend(
-            crate::features::preprocess::CONTINUOUS
-                .iter()
-                .enumerate()
-                .map(|(k, name)| Field {
-                    name: name.to_string(),
-                    kind: FieldKind::Number {
-                        min: Some(p.min[k]),
-                        max: Some(p.max[k]),
-                    },
-                    required: true,
-                }),
-        );
-        fields.push(Field {
-            name: "zipcode".into(),
-            kind: FieldKind::Category {
-                levels: p.zip_codes.iter().map(u32::to_string).collect(),
-            },
-            required: true,
-        });
-    }
-    if m.header.uses_photos() {
-        fields.extend(ROOMS.iter().map(|room| Field {
-            name: format!("{room}_photo"),
-            kind: FieldKind::Photo { max_photos: 1 },
-            required: true,
-        }));
-    }
-    fields
-}
-
 fn ranges_text(calibration: Option<&crate::fit::interval::Calibration>, photos: bool) -> String {
     match calibration {
         Some(c) => c.describe(),
@@ -321,29 +266,6 @@ fn ranges_text(calibration: Option<&crate::fit::interval::Calibration>, photos: 
             "none (photo networks calibrate only when trained with `range_folds`)".into()
         }
         None => "none (trained before price ranges, or with `range_folds` 0)".into(),
-    }
-}
-
-fn houses_card(m: &SavedModel) -> Card {
-    let h = &m.header;
-    let t = &h.training;
-    let method = match &h.recipe {
-        Some(r) if r.inputs.uses_photos() => "best recipe on attributes and photos".to_string(),
-        Some(_) => "best recipe on attributes".to_string(),
-        None => format!("tutorial {} network", h.model.name()),
-    };
-    Card {
-        method,
-        trained_on: format!(
-            "the Houses dataset ({} houses, HousesInfo.txt fingerprint {})",
-            t.dataset_houses, t.dataset_fingerprint
-        ),
-        train_rows: t.train_houses,
-        test_rows: t.test_houses,
-        test_metrics: t.test_metrics.clone(),
-        coverage: Vec::new(),
-        ranges: ranges_text(h.calibration(), h.model.uses_photos()),
-        appraise_version: h.appraise_version.clone(),
     }
 }
 
@@ -421,7 +343,10 @@ fn table_card(m: &TableModel) -> Card {
         test_rows: i.test_rows,
         test_metrics: i.test_metrics.clone(),
         coverage: i.coverage.clone(),
-        ranges: ranges_text(m.calibration.as_ref(), false),
+        ranges: ranges_text(
+            m.calibration.as_ref(),
+            !m.network_photo_columns().is_empty(),
+        ),
         appraise_version: env!("CARGO_PKG_VERSION").to_string(),
     }
 }
@@ -432,143 +357,6 @@ type Priced = (
     Vec<Option<String>>,
     Vec<String>,
 );
-
-fn price_houses(
-    m: &SavedModel,
-    fields: &[Field],
-    houses: &[Vec<Value>],
-    level: f64,
-) -> Result<Priced> {
-    let number = |house: usize, k: usize| match &houses[house][k] {
-        Value::Number(v) => *v,
-        _ => unreachable!("checked"),
-    };
-    let attributes = reads_attributes(m);
-    let mut queries = Vec::with_capacity(houses.len());
-    for (i, house) in houses.iter().enumerate() {
-        if !attributes {
-            // A photo-only model reads no attribute; the query only carries the house.
-            queries.push(Query {
-                id: None,
-                continuous: [0.0; 3],
-                zipcode: 0,
-            });
-            continue;
-        }
-        let continuous = [number(i, 0), number(i, 1), number(i, 2)];
-        for (k, v) in continuous.iter().enumerate() {
-            if *v < 0.0 {
-                return Err(field_error(i, &fields[k].name, format!("{v} is negative")));
-            }
-        }
-        let zip_text = category_text(&house[3]).unwrap_or_default();
-        let zipcode = zip_text
-            .parse::<f64>()
-            .ok()
-            .and_then(predict::whole_zip)
-            .ok_or_else(|| {
-                field_error(
-                    i,
-                    "zipcode",
-                    format!("{zip_text:?} is not a zip code (a whole number)"),
-                )
-            })?;
-        queries.push(Query {
-            id: None,
-            continuous,
-            zipcode,
-        });
-    }
-    let photos = if m.header.uses_photos() {
-        house_photos(m, houses)?
-    } else {
-        QueryPhotos::default()
-    };
-    let (prices, mut warnings) = predict::predict_prices(m, &queries, &photos, UnknownZip::Zero)?;
-    if !attributes {
-        // Its warnings would be about the placeholder attributes, which it never reads.
-        warnings.clear();
-    }
-    let ranges = m
-        .header
-        .calibration()
-        .map(|c| prices.iter().map(|&p| c.range(p, level)).collect());
-    let outside = if attributes {
-        predict::outside_training(m, &queries)
-    } else {
-        vec![None; queries.len()]
-    };
-    Ok((prices, ranges, outside, warnings))
-}
-
-/// What a Houses photo model reads from each house's four room photos.
-fn house_photos(m: &SavedModel, houses: &[Vec<Value>]) -> Result<QueryPhotos> {
-    use rayon::prelude::*;
-    // The photo fields follow the attribute fields, when the model reads those.
-    let first = if reads_attributes(m) { 4 } else { 0 };
-    let photo = |i: usize, room: usize| -> (&[u8], PathBuf) {
-        let name = PathBuf::from(format!("{}_photo", ROOMS[room]));
-        match &houses[i][first + room] {
-            Value::Photos(p) => (p[0].as_slice(), name),
-            _ => unreachable!("checked"),
-        }
-    };
-    // A photo that cannot be decoded is the fault of its field.
-    let named = |i: usize, room: usize, e: Error| match e {
-        Error::Input { message, .. } => field_error(i, &format!("{}_photo", ROOMS[room]), message),
-        other => other,
-    };
-    let cells: Vec<(usize, usize)> = (0..houses.len())
-        .flat_map(|i| (0..ROOMS.len()).map(move |r| (i, r)))
-        .collect();
-    match &m.header.recipe {
-        Some(recipe) => {
-            let backbone = recipe.inputs.backbone;
-            // Each photo through the network on its own core: four photos take one
-            // photo's time on four cores.
-            let embeddings: Vec<Vec<f32>> = cells
-                .par_iter()
-                .map(|&(i, r)| {
-                    let (bytes, name) = photo(i, r);
-                    backbone
-                        .embed_jpeg(bytes, &name)
-                        .map_err(|e| named(i, r, e))
-                })
-                .collect::<Result<_>>()?;
-            Ok(QueryPhotos {
-                montages: None,
-                features: Some(PhotoFeatures {
-                    backbone,
-                    values: embeddings.concat(),
-                }),
-            })
-        }
-        None => {
-            let tiles: Vec<_> = cells
-                .par_iter()
-                .map(|&(i, r)| {
-                    let (bytes, name) = photo(i, r);
-                    crate::photos::montage::decode_tile(bytes, &name).map_err(|e| named(i, r, e))
-                })
-                .collect::<Result<_>>()?;
-            let montages = tiles
-                .chunks_exact(ROOMS.len())
-                .flat_map(|t| {
-                    crate::photos::montage::montage(&[
-                        t[0].clone(),
-                        t[1].clone(),
-                        t[2].clone(),
-                        t[3].clone(),
-                    ])
-                })
-                .collect();
-            Ok(QueryPhotos {
-                montages: Some(montages),
-                features: None,
-            })
-        }
-    }
-}
 
 fn price_table(
     m: &TableModel,

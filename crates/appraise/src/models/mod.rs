@@ -90,11 +90,6 @@ impl ModelSpec {
         !matches!(self, ModelSpec::Mlp(_) | ModelSpec::Ensemble(_))
     }
 
-    /// Whether the network reads a house's attributes.
-    pub fn uses_attributes(&self) -> bool {
-        !matches!(self, ModelSpec::Cnn(_))
-    }
-
     /// Rejects shapes that cannot be built (a config may come from a file).
     pub fn validate(&self) -> Result<(), String> {
         match self {

@@ -3,5 +3,4 @@
 
 pub mod extractor;
 pub mod montage;
-pub mod photo_price;
 pub mod table_photos;

@@ -7,18 +7,12 @@
 //! with a triangle (bilinear) filter; grayscale and CMYK photos are converted to RGB.
 
 use std::cell::Cell;
-use std::io::Write as _;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use image::{RgbImage, imageops};
-use rayon::prelude::*;
 
-use crate::data::dataset::fingerprint;
 use crate::error::{Error, Result};
-use crate::io::atomic;
-use crate::runtime::cancel::Cancel;
 
 /// The photo kinds, in file-name order (the order the tutorial reads them).
 pub const ROOMS: [&str; 4] = ["bathroom", "bedroom", "frontal", "kitchen"];
@@ -356,45 +350,6 @@ pub fn montage(tiles: &[RgbImage; 4]) -> Vec<u8> {
     out
 }
 
-/// The montage of house `id` from the photos `{id}_{room}.jpg` in `dir`.
-pub fn house_montage(dir: &Path, id: impl std::fmt::Display) -> Result<Vec<u8>> {
-    let mut tiles = Vec::with_capacity(4);
-    for room in ROOMS {
-        tiles.push(load_tile(&photo_path(dir, &id, room))?);
-    }
-    let tiles: [RgbImage; 4] = tiles.try_into().expect("four rooms");
-    Ok(montage(&tiles))
-}
-
-/// Montages of a list of houses.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Montages {
-    /// House ids, in the order asked for.
-    pub ids: Vec<usize>,
-    /// `ids.len()` montages of [`MONTAGE_BYTES`] each.
-    pub pixels: Vec<u8>,
-}
-
-impl Montages {
-    /// The montage of the `i`-th house.
-    pub fn get(&self, i: usize) -> &[u8] {
-        &self.pixels[i * MONTAGE_BYTES..(i + 1) * MONTAGE_BYTES]
-    }
-}
-
-/// Montages of houses named by any id (`{id}_{room}.jpg`), decoded on every core without
-/// the cache: for new houses to price.
-pub fn decode_all(dir: &Path, ids: &[String], cancel: &Cancel) -> Result<Vec<u8>> {
-    let montages: Vec<Vec<u8>> = ids
-        .par_iter()
-        .map(|id| {
-            cancel.check()?;
-            house_montage(dir, id)
-        })
-        .collect::<Result<_>>()?;
-    Ok(montages.concat())
-}
-
 /// Appends montages (channels last, bytes) as the networks read them: channels first, in [0, 1].
 pub fn push_network_input(montages: &[u8], out: &mut Vec<f32>) {
     for montage in montages.chunks_exact(MONTAGE_BYTES) {
@@ -410,86 +365,6 @@ pub fn push_network_input(montages: &[u8], out: &mut Vec<f32>) {
     }
 }
 
-/// Where the montages came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Source {
-    /// Decoded from the photos (and the cache written, if one is used).
-    Decoded,
-    /// Read from the cache.
-    Cache,
-    /// The cache was damaged or unreadable; decoded again and rewritten.
-    Rebuilt,
-}
-
-const CACHE_MAGIC: &[u8; 8] = b"APMONT01";
-
-/// The montage cache's key: every photo's path, size and modification time, and the montage
-/// settings (with a version to change whenever the decoded pixels do: v2 is libjpeg's).
-fn montage_cache_key(dir: &Path, ids: &[usize]) -> Result<String> {
-    let settings = format!("appraise montage v2 tile={TILE} side={SIDE} filter=triangle");
-    cache_key(dir, ids, &ROOMS, &settings)
-}
-
-/// A cache key: `settings`, then the path, size and modification time of each photo of
-/// `rooms` of each house.
-pub(crate) fn cache_key(
-    dir: &Path,
-    ids: &[usize],
-    rooms: &[&str],
-    settings: &str,
-) -> Result<String> {
-    let mut text = format!("{settings}\n");
-    for &id in ids {
-        for &room in rooms {
-            let path = photo_path(dir, id, room);
-            let meta =
-                std::fs::metadata(&path).map_err(|e| Error::reading(&path, e, PHOTO_MISSING))?;
-            let modified = meta
-                .modified()
-                .ok()
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map_or(0, |d| d.as_nanos());
-            text += &format!("{}\t{}\t{modified}\n", path.display(), meta.len());
-        }
-    }
-    Ok(fingerprint(text.as_bytes()).replace("fnv1a64:", ""))
-}
-
-fn encode_cache(montages: &Montages) -> Vec<u8> {
-    let mut out = Vec::with_capacity(16 + montages.ids.len() * 8 + montages.pixels.len() + 32);
-    out.extend_from_slice(CACHE_MAGIC);
-    out.extend_from_slice(&(montages.ids.len() as u64).to_le_bytes());
-    for &id in &montages.ids {
-        out.extend_from_slice(&(id as u64).to_le_bytes());
-    }
-    out.extend_from_slice(&montages.pixels);
-    let check = fingerprint(&out);
-    out.write_all(check.as_bytes()).expect("writing to a Vec");
-    out
-}
-
-/// Reads a cache file; `None` if it is damaged or holds other houses.
-fn decode_cache(bytes: &[u8], ids: &[usize]) -> Option<Montages> {
-    let body_len = 16 + ids.len() * 8 + ids.len() * MONTAGE_BYTES;
-    let check_len = fingerprint(b"").len();
-    if bytes.len() != body_len + check_len || &bytes[..8] != CACHE_MAGIC {
-        return None;
-    }
-    let (body, check) = bytes.split_at(body_len);
-    if fingerprint(body).as_bytes() != check {
-        return None;
-    }
-    let n = u64::from_le_bytes(body[8..16].try_into().ok()?) as usize;
-    let stored: Vec<usize> = body[16..16 + n * 8]
-        .chunks_exact(8)
-        .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")) as usize)
-        .collect();
-    (stored == ids).then(|| Montages {
-        ids: stored,
-        pixels: body[16 + n * 8..].to_vec(),
-    })
-}
-
 /// The default cache folder: `$XDG_CACHE_HOME/appraise`, else `~/.cache/appraise`, else
 /// `.appraise-cache` in the current folder.
 pub fn default_cache_dir() -> PathBuf {
@@ -502,58 +377,20 @@ pub fn default_cache_dir() -> PathBuf {
     PathBuf::from(".appraise-cache")
 }
 
-/// The montages of houses `ids` from the photos in `dir`, decoded on every core, read from
-/// and written to `cache_dir` when given. `on_house` hears of each decoded house.
-pub fn ingest(
-    dir: &Path,
-    ids: &[usize],
-    cache_dir: Option<&Path>,
-    on_house: &(dyn Fn(usize) + Sync),
-    warn: &(dyn Fn(&str) + Sync),
-    cancel: &Cancel,
-) -> Result<(Montages, Source)> {
-    let cache_file = match cache_dir {
-        Some(cache) => Some(cache.join(format!("montages-{}.bin", montage_cache_key(dir, ids)?))),
-        None => None,
-    };
-    let mut source = Source::Decoded;
-    if let Some(file) = &cache_file
-        && let Ok(bytes) = std::fs::read(file)
-    {
-        match decode_cache(&bytes, ids) {
-            Some(montages) => return Ok((montages, Source::Cache)),
-            None => source = Source::Rebuilt,
-        }
-    }
-    let done = AtomicUsize::new(0);
-    let montages: Vec<Vec<u8>> = ids
-        .par_iter()
-        .map(|&id| {
-            cancel.check()?;
-            let m = house_montage(dir, id)?;
-            on_house(done.fetch_add(1, Ordering::Relaxed) + 1);
-            Ok(m)
-        })
-        .collect::<Result<_>>()?;
-    let montages = Montages {
-        ids: ids.to_vec(),
-        pixels: montages.concat(),
-    };
-    if let (Some(file), Some(cache)) = (&cache_file, cache_dir) {
-        // A cache that cannot be written costs time, not correctness: warn and go on.
-        let written = std::fs::create_dir_all(cache)
-            .map_err(|e| Error::io(cache, e))
-            .and_then(|()| atomic::write(file, &encode_cache(&montages)));
-        if let Err(e) = written {
-            warn(&format!("could not write the photo cache: {e}"));
-        }
-    }
-    Ok((montages, source))
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use rayon::prelude::*;
+
+    /// The montage of house `id` from the photos `{id}_{room}.jpg` in `dir`.
+    pub(crate) fn house_montage(dir: &Path, id: impl std::fmt::Display) -> Result<Vec<u8>> {
+        let mut tiles = Vec::with_capacity(4);
+        for room in ROOMS {
+            tiles.push(load_tile(&photo_path(dir, &id, room))?);
+        }
+        let tiles: [RgbImage; 4] = tiles.try_into().expect("four rooms");
+        Ok(montage(&tiles))
+    }
 
     /// A solid-colour JPEG of `w x h` pixels.
     pub(crate) fn solid_jpeg(w: u16, h: u16, rgb: [u8; 3]) -> Vec<u8> {
@@ -766,78 +603,5 @@ pub(crate) mod tests {
         for (i, tile) in many.iter().enumerate() {
             assert_eq!(tile, &once[i % 2]);
         }
-    }
-
-    #[test]
-    fn cache_hits_misses_on_change_and_rebuilds_when_damaged() {
-        let dir = tempfile::tempdir().unwrap();
-        let cache = dir.path().join("cache");
-        for id in 1..=3 {
-            write_house(dir.path(), id, COLOURS);
-        }
-        let ids = [1, 2, 3];
-        let none = |_| {};
-        // The montages of `ids` through the cache, and where they came from.
-        let cached = || {
-            ingest(
-                dir.path(),
-                &ids,
-                Some(&cache),
-                &none,
-                &|_| {},
-                &Cancel::default(),
-            )
-            .unwrap()
-        };
-        let (first, source) = cached();
-        assert_eq!(source, Source::Decoded);
-        let (second, source) = cached();
-        assert_eq!(source, Source::Cache);
-        assert_eq!(second, first);
-        // A changed photo (size and time) misses the cache.
-        std::thread::sleep(std::time::Duration::from_millis(20));
-        std::fs::write(
-            photo_path(dir.path(), 2, "kitchen"),
-            solid_jpeg(64, 64, [9, 9, 9]),
-        )
-        .unwrap();
-        let (third, source) = cached();
-        assert_eq!(source, Source::Decoded);
-        assert_ne!(third, first);
-        // A damaged cache file is rebuilt, never trusted.
-        let file = std::fs::read_dir(&cache)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .find(|p| std::fs::read(p).unwrap() == encode_cache(&third))
-            .unwrap();
-        let mut bytes = std::fs::read(&file).unwrap();
-        bytes[100] ^= 0xff;
-        std::fs::write(&file, &bytes).unwrap();
-        let (fourth, source) = cached();
-        assert_eq!(source, Source::Rebuilt);
-        assert_eq!(fourth, third);
-        std::fs::write(&file, b"junk").unwrap();
-        assert_eq!(cached().1, Source::Rebuilt);
-        assert_eq!(cached().1, Source::Cache);
-        // A cache folder that cannot be made: the montages still come, and the caller hears
-        // why they were not cached (the library prints nothing itself).
-        let blocked = dir.path().join("a-file");
-        std::fs::write(&blocked, b"not a folder").unwrap();
-        let heard = std::sync::Mutex::new(Vec::new());
-        let (montages, _) = ingest(
-            dir.path(),
-            &ids,
-            Some(&blocked.join("cache")),
-            &none,
-            &|w| heard.lock().unwrap().push(w.to_string()),
-            &Cancel::default(),
-        )
-        .unwrap();
-        assert_eq!(montages.ids, ids.to_vec());
-        let heard = heard.into_inner().unwrap();
-        assert!(
-            heard.len() == 1 && heard[0].starts_with("could not write the photo cache"),
-            "{heard:?}"
-        );
     }
 }

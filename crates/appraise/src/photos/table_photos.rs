@@ -44,6 +44,26 @@ pub struct TablePhotoHead {
     /// price; format 8): the training rows' mean and standard deviation of it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub score: Option<[f64; 2]>,
+    /// Which of `columns` the score is read from: the first, except in the Houses recipe's
+    /// models of formats 4 to 7 (the frontal photo, third of the four rooms).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub score_column: usize,
+    /// Whether the price reads the mean of the columns' embeddings instead of them side by
+    /// side (the Houses recipe's `room-mean`, formats 5 and 7).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub room_mean: bool,
+    /// Whether the price is an input (it is, except in the Houses recipe's models of format
+    /// 4, which read the score alone).
+    #[serde(default = "yes", skip_serializing_if = "Clone::clone")]
+    pub price: bool,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// The photo paths of cell `row` of column `column`, resolved against the table's folder.
@@ -384,6 +404,9 @@ pub fn fit(
         mean,
         std,
         score: None,
+        score_column: 0,
+        room_mean: false,
+        price: true,
     };
     (head, chosen)
 }
@@ -403,19 +426,35 @@ impl TablePhotoHead {
     /// replaces the head's own prediction (a training row's out-of-fold one).
     pub fn inputs(&self, x: &[f64], price: Option<f64>, out: &mut Vec<f32>) {
         if let Some([mean, std]) = self.score {
-            out.push(((mobile_home_score(self.backbone, x) - mean) / std) as f32);
+            let d = self.backbone.dim();
+            let own = &x[self.score_column * d..];
+            out.push(((mobile_home_score(self.backbone, own) - mean) / std) as f32);
         }
-        let price = price.unwrap_or_else(|| self.predict(x));
-        out.push(self.standardize(price) as f32);
+        if self.price {
+            let price = price.unwrap_or_else(|| self.predict(x));
+            out.push(self.standardize(price) as f32);
+        }
     }
 
     /// Inputs it adds to a row.
     pub fn width(&self) -> usize {
-        1 + usize::from(self.score.is_some())
+        usize::from(self.price) + usize::from(self.score.is_some())
     }
 
     /// The head's price (on the target's scale) of a row with embeddings `x`.
     pub fn predict(&self, x: &[f64]) -> f64 {
+        let mean;
+        let x = if self.room_mean {
+            // Summed room by room, then divided, as the Houses recipe did.
+            let d = self.backbone.dim();
+            let k = x.len() / d;
+            mean = (0..d)
+                .map(|j| (0..k).map(|r| x[r * d + j]).sum::<f64>() / k as f64)
+                .collect::<Vec<f64>>();
+            &mean[..]
+        } else {
+            x
+        };
         self.bias
             + self
                 .weights
@@ -435,7 +474,10 @@ impl TablePhotoHead {
 mod tests {
     use super::*;
     use crate::data::table::{Texts, Values};
-    use crate::photos::montage::{ROOMS, house_montage, photo_path, tests::solid_jpeg};
+    use crate::photos::montage::{
+        ROOMS, photo_path,
+        tests::{house_montage, solid_jpeg},
+    };
 
     #[test]
     fn each_photo_is_embedded_once_per_process_until_it_changes() {

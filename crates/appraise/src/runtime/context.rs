@@ -1,6 +1,6 @@
 //! What a caller hands the library for a run besides the run's settings: where the networks
 //! compute, where photos and features are cached, the stop flag, and who hears the run's
-//! progress. The settings (a [`crate::fit::pipeline::RunConfig`] or [`crate::fit::tabular::TableConfig`])
+//! progress. The settings (a [`crate::fit::tabular::TableConfig`])
 //! say what result to make and are saved with the model; the context says how this process
 //! makes it, and is never saved. Front ends (the CLI, a server) build one per run.
 
@@ -31,16 +31,6 @@ impl<'a> Context<'a> {
             compute: Compute::Cpu,
             cache_dir: Some(crate::photos::montage::default_cache_dir()),
             cancel: Cancel::default(),
-            observer,
-        }
-    }
-
-    /// The same device, cache and stop flag, reporting to `observer` instead.
-    pub fn reporting_to<'b>(&self, observer: &'b mut dyn Observer) -> Context<'b> {
-        Context {
-            compute: self.compute,
-            cache_dir: self.cache_dir.clone(),
-            cancel: self.cancel.clone(),
             observer,
         }
     }

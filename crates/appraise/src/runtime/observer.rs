@@ -35,7 +35,7 @@ impl Stage {
     }
 }
 
-/// Receives progress from a run ([`crate::fit::pipeline::run`], cross-validation, the recipe, a
+/// Receives progress from a run ([`crate::fit::tabular::fit`], cross-validation, the recipe, a
 /// table's training); the CLI prints it, a library user may ignore it.
 pub trait Observer {
     /// A step is starting.
