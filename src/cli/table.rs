@@ -320,9 +320,6 @@ pub fn predict(args: &PredictArgs, model: &TableModel) -> Result<()> {
     }
     let level = appraise::fit::interval::parse_level(args.interval.as_deref())?;
     let (frame, passthrough) = query_rows(args, model)?;
-    if matches!(model.info.source, Source::Houses { .. }) {
-        appraise::data::dataset::check_attributes(&frame)?;
-    }
     let input = args.input.clone().unwrap_or_default();
     let photo_columns = model.photo_columns();
     let priced = match &args.photos {

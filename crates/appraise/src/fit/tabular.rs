@@ -1117,23 +1117,17 @@ fn fit_recipe(
     };
     let (scale, y, _) = log_scale(None);
     // The candidates without photo inputs: ln(price per area unit) where an area is declared.
-    let area_scale = schema
-        .area
-        .as_ref()
+    let area_scale = area_column(frame, schema)
         .filter(|_| recipe.per_area && recipe.attributes)
-        .and_then(|column| {
-            let mut areas: Vec<f64> = PerArea {
-                column: column.clone(),
-                fallback: f64::NAN,
-                floored: false,
-            }
-            .of_rows(frame, train_rows)
-            .into_iter()
-            .filter(|a| a.is_finite())
-            .collect();
+        .and_then(|values| {
+            // A row without a usable area is priced at the training rows' median area.
+            let mut areas: Vec<f64> = train_rows
+                .iter()
+                .filter_map(|&r| values[r].filter(|a| *a > 0.0 && a.is_finite()))
+                .collect();
             (!areas.is_empty()).then(|| {
                 log_scale(Some(PerArea {
-                    column: column.clone(),
+                    column: schema.area.clone().expect("an area column"),
                     fallback: median(&mut areas),
                     floored: false,
                 }))
@@ -1465,6 +1459,10 @@ impl TableModel {
         // Before the rows go to the thread pool: setting the pool's floating-point mode from
         // inside it would wait on itself.
         crate::runtime::float_mode::flush_denormals();
+        // The Houses dataset's loader refuses a house with a negative attribute; so does its model.
+        if matches!(self.info.source, crate::data::source::Source::Houses { .. }) {
+            crate::data::dataset::check_attributes(frame)?;
+        }
         use rayon::prelude::*;
         // Parts of the network's own forward chunk, encoded and priced on every core: a
         // large table never exists as one encoded matrix, and each row meets the network in

@@ -378,19 +378,6 @@ fn price_table(
         || PathBuf::from("request"),
         |d| d.path().join("request.csv"),
     );
-    // A house of the Houses dataset has no negative attribute, as its loader reads them.
-    if matches!(m.info.source, crate::data::source::Source::Houses { .. }) {
-        for (i, house) in houses.iter().enumerate() {
-            for (field, value) in fields.iter().zip(house) {
-                if let Value::Number(v) = value
-                    && *v < 0.0
-                    && crate::data::dataset::ATTRIBUTES.contains(&field.name.as_str())
-                {
-                    return Err(field_error(i, &field.name, format!("{v} is negative")));
-                }
-            }
-        }
-    }
     let mut names = Vec::with_capacity(fields.len());
     let mut columns = Vec::with_capacity(fields.len());
     for (k, field) in fields.iter().enumerate() {
@@ -438,10 +425,17 @@ fn price_table(
         path: table_path,
         names,
         columns,
-        lines: None,
+        // A row's "line" is its house's index, which a refusal names.
+        lines: Some((0..houses.len()).collect()),
     };
     let rows: Vec<usize> = (0..houses.len()).collect();
     let (prices, warnings) = m.predict(&frame, &rows).map_err(|e| match e {
+        Error::Parse {
+            line,
+            field,
+            message,
+            ..
+        } => field_error(line, &field, message),
         // A photo that cannot be decoded names the file written for it; name the field.
         Error::Input { path, message } if reads_photos => {
             let file = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
@@ -512,5 +506,35 @@ mod tests {
         };
         assert!(check(0, &photo, &Value::Photos(vec![vec![1], vec![2]])).is_err());
         assert!(check(0, &photo, &Value::Number(1.0)).is_err());
+    }
+
+    #[test]
+    fn a_houses_model_refuses_a_negative_attribute_or_an_unknown_zip_code_by_field() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/fixtures/formats/format1-mlp.appraise");
+        let pricer = Pricer::load(&path).unwrap();
+        let names: Vec<&str> = pricer.fields().iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["bedrooms", "bathrooms", "area", "zipcode"]);
+        let house = |area: f64, zip: &str| {
+            vec![
+                Value::Number(3.0),
+                Value::Number(2.0),
+                Value::Number(area),
+                Value::Text(zip.into()),
+            ]
+        };
+        let known = house(1500.0, "90007");
+        assert_eq!(pricer.price(&[known.clone()], 0.8).unwrap().quotes.len(), 1);
+        let e = pricer.price(&[known.clone(), house(-5.0, "90007")], 0.8);
+        assert_eq!(
+            e.unwrap_err().to_string(),
+            "house 1: field area: -5 is negative; a house's area is 0 or more"
+        );
+        let e = pricer.price(&[known, house(1500.0, "12345")], 0.8);
+        assert!(
+            e.unwrap_err()
+                .to_string()
+                .starts_with("house 1: field zipcode: 12345 is unknown to this model"),
+        );
     }
 }
