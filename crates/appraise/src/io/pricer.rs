@@ -524,7 +524,14 @@ mod tests {
             ]
         };
         let known = house(1500.0, "90007");
-        assert_eq!(pricer.price(&[known.clone()], 0.8).unwrap().quotes.len(), 1);
+        assert_eq!(
+            pricer
+                .price(std::slice::from_ref(&known), 0.8)
+                .unwrap()
+                .quotes
+                .len(),
+            1
+        );
         let e = pricer.price(&[known.clone(), house(-5.0, "90007")], 0.8);
         assert_eq!(
             e.unwrap_err().to_string(),
