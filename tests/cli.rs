@@ -901,6 +901,14 @@ fn train_synthetic_recipe(dir: &Path, extra: &[&str]) -> String {
     stdout
 }
 
+/// The recipe candidates `train` printed that are networks, ridge models or their blends.
+fn network_and_ridge_candidates(stdout: &str) -> usize {
+    stdout
+        .lines()
+        .filter(|l| l.contains("recipe candidate: ") && !l.contains("gradient-boosted trees"))
+        .count()
+}
+
 /// `--recipe best` on synthetic data with photos: inner cross-validation over its candidates,
 /// a saved blend that predicts like every other model, and `--recipe-photos on|off`.
 #[test]
@@ -908,14 +916,22 @@ fn best_recipe_chooses_by_inner_cv_and_saves_an_ensemble() {
     let dir = synthetic_photo_dataset(60);
     let stdout = train_synthetic_recipe(dir.path(), &["--cache-dir", "cache", "--out", "best"]);
     // Two weight decays and seven ridge penalties, times no photo input, the frontal photo's
-    // score, the ridge photo price, or both; and a blend of each group's peers.
+    // score, the ridge photo price, or both; and a blend of each group's peers; then trees
+    // of two depths, and the chosen model blended with the better (when that errs less).
+    let trees = stdout
+        .matches("recipe candidate: gradient-boosted trees")
+        .count();
+    let with_trees = stdout.matches("candidate: blend of (").count()
+        + stdout.matches("learning rate 0.05 alone: ").count();
+    assert_eq!(trees, 2, "{stdout}");
+    assert!(with_trees <= 1, "{stdout}");
     assert_eq!(
         stdout.matches("recipe candidate: ").count(),
-        4 * 9 + 2,
+        4 * 9 + 2 + trees + with_trees,
         "{stdout}"
     );
     assert_eq!(
-        stdout.matches("candidate: blend of ").count(),
+        stdout.matches("candidate: blend of ").count() - with_trees,
         2,
         "{stdout}"
     );
@@ -930,7 +946,8 @@ fn best_recipe_chooses_by_inner_cv_and_saves_an_ensemble() {
     let summary =
         text(&appraise(&["summary", "--model", "best/model.appraise"], dir.path()).stdout);
     // Prices are calibrated on the out-of-fold predictions, overall and per zip code; such a
-    // file is format 8, which a build that does not know per-level factors refuses.
+    // file is format 8, which a build that does not know per-level factors refuses (10 with
+    // trees, which such a build refuses too).
     assert!(
         summary.contains("price factor: x")
             && summary.contains("price factors per level of zipcode: ")
@@ -938,7 +955,13 @@ fn best_recipe_chooses_by_inner_cv_and_saves_an_ensemble() {
         "{summary}"
     );
     let bytes = std::fs::read(dir.path().join("best/model.appraise")).unwrap();
-    assert_eq!(&bytes[8..12], &8u32.to_le_bytes(), "{summary}");
+    let format = if with_trees == 1 { 10u32 } else { 8 };
+    assert_eq!(&bytes[8..12], &format.to_le_bytes(), "{summary}");
+    assert_eq!(
+        summary.contains("gradient-boosted trees (forust-ml) on the columns: 5 boosters"),
+        with_trees == 1,
+        "{summary}"
+    );
     let rows = predict_synthetic_with_photos(dir.path(), "best/model.appraise");
     assert_eq!(rows.lines().count(), 61);
     // Recipe models price with a range, calibrated on their out-of-fold errors.
@@ -980,11 +1003,7 @@ fn best_recipe_chooses_by_inner_cv_and_saves_an_ensemble() {
             "best-on",
         ],
     );
-    assert_eq!(
-        stdout.matches("recipe candidate: ").count(),
-        3 * 9 + 1,
-        "{stdout}"
-    );
+    assert_eq!(network_and_ridge_candidates(&stdout), 3 * 9 + 1, "{stdout}");
     let priced = predict_synthetic_with_photos(dir.path(), "best-on/model.appraise");
     assert_eq!(priced.lines().count(), 61);
     evaluate_reproduces_training(dir.path(), "best-on");
@@ -1001,11 +1020,7 @@ fn best_recipe_chooses_by_inner_cv_and_saves_an_ensemble() {
             "photos-only",
         ],
     );
-    assert_eq!(
-        stdout.matches("recipe candidate: ").count(),
-        2 * 9 + 1,
-        "{stdout}"
-    );
+    assert_eq!(network_and_ridge_candidates(&stdout), 2 * 9 + 1, "{stdout}");
     let summary = text(
         &appraise(
             &["summary", "--model", "photos-only/model.appraise"],
@@ -1041,11 +1056,7 @@ fn best_recipe_chooses_by_inner_cv_and_saves_an_ensemble() {
         dir.path(),
         &["--recipe-photos", "off", "--no-cache", "--out", "best-off"],
     );
-    assert_eq!(
-        stdout.matches("recipe candidate: ").count(),
-        9 + 1,
-        "{stdout}"
-    );
+    assert_eq!(network_and_ridge_candidates(&stdout), 9 + 1, "{stdout}");
     assert!(!stdout.contains("loading house images"), "{stdout}");
     let refused = appraise(
         &[

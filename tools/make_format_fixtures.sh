@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Writes tests/fixtures/formats/: a small model file of each model format (1 to 9; the
+# Writes tests/fixtures/formats/: a small model file of each model format (1 to 10; the
 # table models of format 6 in three kinds), trained on a synthetic dataset by the build in target/release,
 # and the prices that build gives a few houses with them. tests/formats.rs checks that every
 # later build loads them and prices those houses the same, bit for bit.
@@ -76,12 +76,25 @@ tiny ', "per_area": true'
 done
 [ -f "$OUT/format9-table-recipe-area.appraise" ] || { echo "no seed gave a format 9 model" >&2; exit 1; }
 
+# Format 10: a table recipe blended with gradient-boosted trees, the inner cross-validation's
+# choice: train with seeds until it picks them.
+tiny ', "trees": true, "tree_learning_rates": [0.3], "tree_depths": [2], "monotone": ["area"]'
+[ -f "$OUT/format10-table-recipe-trees.appraise" ] || for seed in $(seq 1 40); do
+  "$BIN" train --quiet --seed "$seed" --out "$WORK/f10-$seed" "${T[@]}" --ignore photo \
+    --recipe best --recipe-config "$WORK/recipe.json" >/dev/null
+  if [ "$(head -c 12 "$WORK/f10-$seed/model.appraise" | tail -c 4 | od -An -tu4 | tr -d ' ')" = 10 ]; then
+    cp "$WORK/f10-$seed/model.appraise" "$OUT/format10-table-recipe-trees.appraise"
+    break
+  fi
+done
+[ -f "$OUT/format10-table-recipe-trees.appraise" ] || { echo "no seed gave a format 10 model" >&2; exit 1; }
+
 # The prices this build gives the fixtures' houses.
 for model in "$OUT"/*.appraise; do
   name="$(basename "$model" .appraise)"
   [ -f "$OUT/$name.json" ] && continue
   case "$name" in
-    format6-* | format8-* | format9-*) "$BIN" predict --model "$model" --input "$OUT/table.csv" --format json ;;
+    format6-* | format8-* | format9-* | format10-*) "$BIN" predict --model "$model" --input "$OUT/table.csv" --format json ;;
     *) "$BIN" predict --model "$model" --input "$OUT/houses.csv" --photos "$OUT/photos" --format json ;;
   esac >"$OUT/$name.json"
 done

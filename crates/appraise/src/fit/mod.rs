@@ -8,3 +8,4 @@ pub mod pipeline;
 pub mod recipe;
 pub mod tabular;
 pub mod train;
+pub mod trees;

@@ -24,6 +24,7 @@ use crate::fit::optim::AdamConfig;
 use crate::fit::pipeline::Observer;
 use crate::fit::recipe::{PhotoSet, mape_factor, train_fold_networks};
 use crate::fit::train::{EpochRecord, Loss, Table, TrainConfig, predict, train};
+use crate::fit::trees::Trees;
 use crate::models::ridge::{self, Linear};
 use crate::models::{Ensemble, Mlp, MlpConfig, ModelSpec, Network};
 use crate::photos::extractor::Backbone;
@@ -118,6 +119,19 @@ pub struct TableRecipe {
     /// photos and from 20.05 to 20.16% with `auto` photos (ln(price per area unit) alone:
     /// 20.89 and 20.12%).
     pub per_area: bool,
+    /// Gradient-boosted trees ([`crate::fit::trees`]) at each of `tree_learning_rates` and
+    /// `tree_depths` as candidates too, on ln(price); the best is blended with the chosen
+    /// model by the share whose out-of-fold prices err least (0: not at all, 1: trees alone).
+    /// On the Houses dataset's design split seeds 20-29 (five training seeds, photos on) they
+    /// lowered the test MAPE from 19.97 to 19.87% (depths 2 and 4: 19.92%).
+    pub trees: bool,
+    /// The tree candidates' learning rates.
+    pub tree_learning_rates: Vec<f64>,
+    /// The tree candidates' depths.
+    pub tree_depths: Vec<usize>,
+    /// Numeric columns the price must rise with, in the trees (the networks and ridge are
+    /// not constrained).
+    pub monotone: Vec<String>,
 }
 
 impl Default for TableRecipe {
@@ -142,12 +156,31 @@ impl Default for TableRecipe {
             photo_score: true,
             log_of_value: true,
             per_area: false,
+            trees: true,
+            tree_learning_rates: vec![0.05],
+            tree_depths: vec![3, 6],
+            monotone: Vec::new(),
         }
     }
 }
 
 impl TableRecipe {
     fn validate(&self) -> Result<()> {
+        if self.trees
+            && (self.tree_learning_rates.is_empty()
+                || self.tree_depths.is_empty()
+                || self.tree_depths.contains(&0)
+                || self
+                    .tree_learning_rates
+                    .iter()
+                    .any(|&r| !(r > 0.0 && r <= 1.0)))
+        {
+            return Err(Error::Usage(
+                "the recipe's trees need learning rates in (0, 1] and depths of 1 or more \
+                 (`tree_learning_rates`, `tree_depths`)"
+                    .into(),
+            ));
+        }
         if self.folds < 2 {
             return Err(Error::Usage("the recipe needs at least 2 folds".into()));
         }
@@ -331,6 +364,10 @@ pub enum Predictor {
     /// A network ensemble's mean output and a ridge model's, the network's weighing the share
     /// given (0.5 in models written before the recipe's peer blend).
     Blend(Network, Linear, f64),
+    /// Gradient-boosted trees on the table's columns (format 10).
+    Trees(Trees),
+    /// Another predictor's output and the trees', the trees' weighing the share given.
+    Stack(Box<Predictor>, Trees, f64),
 }
 
 impl Predictor {
@@ -338,7 +375,8 @@ impl Predictor {
     pub fn network(&self) -> Option<&Network> {
         match self {
             Predictor::Network(n) | Predictor::Blend(n, _, _) => Some(n),
-            Predictor::Ridge(_) => None,
+            Predictor::Stack(inner, _, _) => inner.network(),
+            Predictor::Ridge(_) | Predictor::Trees(_) => None,
         }
     }
 
@@ -346,22 +384,61 @@ impl Predictor {
     pub fn linear(&self) -> Option<&Linear> {
         match self {
             Predictor::Ridge(l) | Predictor::Blend(_, l, _) => Some(l),
-            Predictor::Network(_) => None,
+            Predictor::Stack(inner, _, _) => inner.linear(),
+            Predictor::Network(_) | Predictor::Trees(_) => None,
         }
     }
 
-    /// The network's share of a blend's output (1 without a ridge part, 0 without a network).
+    /// The trees and their share of the output, if any.
+    pub fn trees(&self) -> Option<(&Trees, f64)> {
+        match self {
+            Predictor::Trees(t) => Some((t, 1.0)),
+            Predictor::Stack(_, t, share) => Some((t, *share)),
+            _ => None,
+        }
+    }
+
+    /// The network's share of the network-and-ridge part's output (1 without a ridge part,
+    /// 0 without a network).
     pub fn network_share(&self) -> f64 {
         match self {
             Predictor::Network(_) => 1.0,
-            Predictor::Ridge(_) => 0.0,
+            Predictor::Ridge(_) | Predictor::Trees(_) => 0.0,
             Predictor::Blend(_, _, share) => *share,
+            Predictor::Stack(inner, _, _) => inner.network_share(),
         }
     }
 
-    /// Outputs of encoded rows (`width` values each) and, for a photo network, their
-    /// montages as the network reads them.
-    fn outputs(&self, features: &[f32], width: usize, images: &[f32]) -> Vec<f64> {
+    /// Outputs of `rows` of `frame`, encoded (`width` values each, the photo inputs last)
+    /// and, for a photo network, their montages as the network reads them.
+    fn outputs(
+        &self,
+        features: &[f32],
+        width: usize,
+        images: &[f32],
+        frame: &Frame,
+        rows: &[usize],
+    ) -> Vec<f64> {
+        let trees = |t: &Trees| {
+            let k = t.photo_inputs;
+            let photos: Vec<f32> = features
+                .chunks_exact(width.max(1))
+                .flat_map(|row| row[row.len() - k..].iter().copied())
+                .collect();
+            t.predict(frame, rows, &photos)
+        };
+        match self {
+            Predictor::Trees(t) => return trees(t),
+            Predictor::Stack(inner, t, share) => {
+                let a = inner.outputs(features, width, images, frame, rows);
+                return a
+                    .iter()
+                    .zip(trees(t))
+                    .map(|(a, b)| (1.0 - share) * a + share * b)
+                    .collect();
+            }
+            _ => {}
+        }
         let net = self.network().map(|n| predict(n, features, width, images));
         let lin = self.linear().map(|l| {
             features
@@ -1066,6 +1143,7 @@ fn widen(predictor: Predictor, missing: &[usize]) -> Predictor {
         Predictor::Network(n) => Predictor::Network(widen_net(n)),
         Predictor::Ridge(l) => Predictor::Ridge(widen_linear(l, missing)),
         Predictor::Blend(n, l, s) => Predictor::Blend(widen_net(n), widen_linear(l, missing), s),
+        Predictor::Trees(_) | Predictor::Stack(..) => unreachable!("trees join after widening"),
     }
 }
 
@@ -1180,6 +1258,8 @@ fn fit_recipe(
         )));
     }
     let mut photo = None;
+    // Every training row's photo embeddings and out-of-fold photo price, for the trees.
+    let mut photo_rows: Option<(Vec<f64>, usize, Vec<f64>)> = None;
     let base_width = if recipe.attributes { width } else { 0 };
     // The input sets tried: the encoded columns alone, and with photo inputs.
     let mut sets = vec![InputSet {
@@ -1232,6 +1312,7 @@ fn fit_recipe(
             sets.push(base.with_photos(reads, &head, &x, dim, &oof, base_width));
         }
         photo = Some(head);
+        photo_rows = Some((x, dim, oof));
     }
     let mut candidates = Vec::new();
     let mut predictors = Vec::new();
@@ -1344,7 +1425,41 @@ fn fit_recipe(
     {
         head.score = None;
     }
-    let (scale, areas) = scale_of(groups[chosen].per_area);
+    let mut per_area = groups[chosen].per_area;
+    let (mut chosen, mut predictor, mut outputs) = (chosen, predictor, outputs);
+    if recipe.trees && recipe.attributes {
+        // The trees read the photo inputs the chosen model reads, out of fold as its own.
+        let (photos, k) = match (&photo, &photo_rows) {
+            (Some(head), Some((x, dim, oof))) => {
+                let mut photos = Vec::with_capacity(n * head.width());
+                for (e, &price) in x.chunks_exact(*dim).zip(oof) {
+                    head.inputs(e, Some(price), &mut photos);
+                }
+                (photos, head.width())
+            }
+            _ => (Vec::new(), 0),
+        };
+        let stacked = with_trees(
+            frame,
+            schema,
+            train_rows,
+            &y,
+            (&photos, k),
+            &folds,
+            recipe,
+            &|outputs| score_on(false, outputs),
+            (predictor, outputs, per_area),
+            &candidates[chosen].clone(),
+            &mut candidates,
+            observer,
+        )?;
+        (predictor, outputs) = (stacked.0, stacked.1);
+        if stacked.2 {
+            chosen = candidates.len() - 1;
+            per_area = false;
+        }
+    }
+    let (scale, areas) = scale_of(per_area);
     let mut scale = scale.clone();
     if let PriceScale::Log { factor, .. } = &mut scale {
         *factor = candidates[chosen].factor;
@@ -1392,6 +1507,128 @@ fn fit_recipe(
         candidates,
         chosen,
     })
+}
+
+/// The tree shares of a blend with the chosen model that are tried.
+const TREE_SHARES: [f64; 11] = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0];
+
+/// The tree candidates (each of the recipe's learning rates and depths, on ln(price), target
+/// `y`), and the best one blended with the `chosen` model (its predictor, its out-of-fold
+/// outputs, and whether they are per area unit) by the share of [`TREE_SHARES`] whose
+/// out-of-fold prices err least; a per-area model is only compared with the trees alone, as
+/// its outputs are on another scale. Returns the model's predictor and out-of-fold outputs,
+/// and whether the trees joined it (then its candidate is the last of `candidates`).
+#[allow(clippy::too_many_arguments)]
+fn with_trees(
+    frame: &Frame,
+    schema: &Schema,
+    train_rows: &[usize],
+    y: &[f64],
+    (photos, k): (&[f32], usize),
+    folds: &[Split],
+    recipe: &TableRecipe,
+    score: &dyn Fn(&[f64]) -> (f64, f64),
+    (predictor, outputs, per_area): (Predictor, Vec<f64>, bool),
+    chosen: &TableCandidate,
+    candidates: &mut Vec<TableCandidate>,
+    observer: &mut dyn Observer,
+) -> Result<(Predictor, Vec<f64>, bool)> {
+    for column in &recipe.monotone {
+        if !schema
+            .columns
+            .iter()
+            .any(|c| &c.name == column && c.role == Role::Numeric)
+        {
+            return Err(Error::Usage(format!(
+                "`recipe.monotone` names {column:?}, which is not a numeric column of {}",
+                frame.path.display()
+            )));
+        }
+    }
+    let mut best: Option<(TableCandidate, Trees, Vec<f64>)> = None;
+    for &learning_rate in &recipe.tree_learning_rates {
+        for &depth in &recipe.tree_depths {
+            let settings = crate::fit::trees::TreeSettings {
+                learning_rate,
+                depth,
+            };
+            let (trees, oof) = crate::fit::trees::fit(
+                frame,
+                schema,
+                train_rows,
+                y,
+                photos,
+                k,
+                folds,
+                settings,
+                &recipe.monotone,
+                recipe.seed,
+            )?;
+            let (inner_mape, factor) = score(&oof);
+            let candidate = TableCandidate {
+                label: format!(
+                    "gradient-boosted trees, depth {depth}, learning rate {learning_rate}{}",
+                    if k > 0 { " + photo inputs" } else { "" }
+                ),
+                inner_mape,
+                factor,
+            };
+            note(observer, &candidate, recipe.folds);
+            candidates.push(candidate.clone());
+            if best.as_ref().is_none_or(|b| inner_mape < b.0.inner_mape) {
+                best = Some((candidate, trees, oof));
+            }
+        }
+    }
+    let Some((tree_candidate, trees, oof)) = best else {
+        return Ok((predictor, outputs, false));
+    };
+    let shares: &[f64] = if per_area { &[0.0, 1.0] } else { &TREE_SHARES };
+    let mix = |share: f64| -> Vec<f64> {
+        outputs
+            .iter()
+            .zip(&oof)
+            .map(|(a, b)| (1.0 - share) * a + share * b)
+            .collect()
+    };
+    let (share, (inner_mape, factor)) = shares
+        .iter()
+        .map(|&share| match share {
+            0.0 => (share, (chosen.inner_mape, chosen.factor)),
+            1.0 => (share, (tree_candidate.inner_mape, tree_candidate.factor)),
+            _ => (share, score(&mix(share))),
+        })
+        .min_by(|a, b| a.1.0.total_cmp(&b.1.0))
+        .expect("a share");
+    if share == 0.0 {
+        observer.note("recipe trees: the blend with the trees errs more out of fold; not used");
+        return Ok((predictor, outputs, false));
+    }
+    let (predictor, outputs, label) = if share == 1.0 {
+        let label = format!("{} alone", tree_candidate.label);
+        (Predictor::Trees(trees), oof, label)
+    } else {
+        let label = format!(
+            "blend of ({}) x{:.1} and {} x{share:.1}",
+            chosen.label,
+            1.0 - share,
+            tree_candidate.label
+        );
+        let outputs = mix(share);
+        (
+            Predictor::Stack(Box::new(predictor), trees, share),
+            outputs,
+            label,
+        )
+    };
+    let candidate = TableCandidate {
+        label,
+        inner_mape,
+        factor,
+    };
+    note(observer, &candidate, recipe.folds);
+    candidates.push(candidate);
+    Ok((predictor, outputs, true))
 }
 
 fn note(observer: &mut dyn Observer, candidate: &TableCandidate, folds: usize) {
@@ -1538,7 +1775,9 @@ impl TableModel {
             }
             _ => Vec::new(),
         };
-        let outputs = self.predictor.outputs(&features, self.width(), &images);
+        let outputs = self
+            .predictor
+            .outputs(&features, self.width(), &images, frame, rows);
         let areas = self.scale.areas(frame, rows);
         let levels = self.level_factors.as_ref().map(|l| l.of_rows(frame, rows));
         let prices: Vec<f64> = outputs
@@ -1967,9 +2206,15 @@ mod tests {
         let narrow_x: Vec<f32> = rows.iter().flatten().copied().collect();
         // The score column, whatever it holds, is not read.
         let wide_x: Vec<f32> = rows.iter().flat_map(|r| [r[0], r[1], 7.5, r[2]]).collect();
+        let none = Frame {
+            path: std::path::PathBuf::new(),
+            names: Vec::new(),
+            columns: Vec::new(),
+            lines: None,
+        };
         assert_eq!(
-            narrow.outputs(&narrow_x, 3, &[]),
-            wide.outputs(&wide_x, 4, &[])
+            narrow.outputs(&narrow_x, 3, &[], &none, &[0, 1]),
+            wide.outputs(&wide_x, 4, &[], &none, &[0, 1])
         );
     }
 

@@ -8,7 +8,7 @@
 //! | bytes | content |
 //! |---|---|
 //! | 8 | magic `APPRAISE` |
-//! | 4 | format version (u32): 1 for Part 1 models, 2 for photo and recipe models, 3 for recipe models with a price factor, 4 for recipe models that read the frontal photo's score, 5 for recipe models with a photo price head or without attributes, 6 for models of a user's table, 7 for recipe models with a price factor per zip code, 8 for models of a user's table whose blend is not weighed half and half that have price factors per level, that read the first photo's manufactured-home score, or that log-scale a column as ln(v), 9 for models of a user's table whose prices are per area unit (an older appraise refuses a newer format rather than misread it) |
+//! | 4 | format version (u32): 1 for Part 1 models, 2 for photo and recipe models, 3 for recipe models with a price factor, 4 for recipe models that read the frontal photo's score, 5 for recipe models with a photo price head or without attributes, 6 for models of a user's table, 7 for recipe models with a price factor per zip code, 8 for models of a user's table whose blend is not weighed half and half that have price factors per level, that read the first photo's manufactured-home score, or that log-scale a column as ln(v), 9 for models of a user's table whose prices are per area unit, 10 for models with gradient-boosted trees (an older appraise refuses a newer format rather than misread it) |
 //! | 8 | length N of the JSON header (u64) |
 //! | N | JSON header ([`TableHeader`]; formats 1-5 and 7 another, read by [`crate::io::legacy`]): appraise version, model config, encoder, metadata |
 //! | rest | the weights as a safetensors file: every tensor by its path in the network, f32 (the MLP's `layers.{i}.weight` of shape `[in, out]`, Keras's kernel layout, and `layers.{i}.bias`; convolutions `[out, in, 3, 3]`; BatchNorm `gamma`, `beta`, `running_mean`, `running_var`) |
@@ -44,13 +44,16 @@ pub const MAGIC: &[u8; 8] = b"APPRAISE";
 /// [`TableHeader`] too.
 /// Version 9: models of a user's table whose prices are per area unit (the recipe's
 /// candidates without photo inputs where an area column is declared).
-pub const FORMAT_VERSION: u32 = 9;
+/// Version 10: models with gradient-boosted trees.
+pub const FORMAT_VERSION: u32 = 10;
 /// The format version of table models (those that need nothing newer; see [`FORMAT_VERSION`]).
 pub const TABLE_FORMAT: u32 = 6;
 /// The format version of table models that need a newer reader than version 6.
 pub const TABLE_FORMAT_8: u32 = 8;
 /// The format version of table models whose prices are per area unit.
 pub const TABLE_FORMAT_9: u32 = 9;
+/// The format version of table models with gradient-boosted trees.
+pub const TABLE_FORMAT_10: u32 = 10;
 /// Conventional file name inside a run folder.
 pub const FILE_NAME: &str = "model.appraise";
 const PREFIX_LEN: usize = 8 + 4 + 8;
@@ -83,8 +86,21 @@ pub struct TableHeader {
     /// The out-of-fold errors its price ranges come from, when it gives ranges.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub calibration: Option<crate::fit::interval::Calibration>,
+    /// Gradient-boosted trees and their share of the output (format 10; without a network
+    /// or ridge part, the trees alone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trees: Option<TreesPart>,
     /// How and on what it was trained.
     pub info: crate::fit::tabular::TableInfo,
+}
+
+/// A model's trees and their share of its output.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TreesPart {
+    /// The folds' boosters.
+    pub trees: crate::fit::trees::Trees,
+    /// Their share of the output.
+    pub share: f64,
 }
 
 /// The spec a table model's network is built from: the tutorial's, as configured (an MLP,
@@ -124,10 +140,17 @@ pub fn to_bytes(model: &TableModel) -> Vec<u8> {
         scale: model.scale.clone(),
         network: table_network_spec(model),
         linear: model.predictor.linear().cloned(),
-        network_share: match &model.predictor {
-            Predictor::Blend(_, _, share) if *share != 0.5 => Some(*share),
+        network_share: match (
+            model.predictor.network().is_some() && model.predictor.linear().is_some(),
+            model.predictor.network_share(),
+        ) {
+            (true, share) if share != 0.5 => Some(share),
             _ => None,
         },
+        trees: model.predictor.trees().map(|(t, share)| TreesPart {
+            trees: t.clone(),
+            share,
+        }),
         level_factors: model.level_factors.clone(),
         photo: model.photo.clone(),
         calibration: model.calibration.clone(),
@@ -149,7 +172,9 @@ pub fn to_bytes(model: &TableModel) -> Vec<u8> {
     let mut out = Vec::with_capacity(PREFIX_LEN + json.len() + tensors.len());
     out.extend_from_slice(MAGIC);
     // Format 6 unless it needs what an appraise before format 8 (or 9) would misread.
-    let format = if header.scale.is_per_area() {
+    let format = if header.trees.is_some() {
+        TABLE_FORMAT_10
+    } else if header.scale.is_per_area() {
         TABLE_FORMAT_9
     } else if header.network_share.is_some()
         || header.level_factors.is_some()
@@ -257,7 +282,7 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<TableModel> {
         let model = header.into_model(network);
         return Ok(model);
     }
-    let header: TableHeader =
+    let mut header: TableHeader =
         serde_json::from_slice(json).map_err(|e| damaged("header", e.to_string()))?;
     // The predictor's inputs: the encoded columns and the photo price, or for a photos-only
     // recipe the photo price alone.
@@ -293,7 +318,22 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<TableModel> {
         },
         (Some(n), None) => Predictor::Network(n),
         (None, Some(l)) => Predictor::Ridge(l),
-        (None, None) => return Err(damaged("header", "no network and no ridge model".into())),
+        (None, None) => match header.trees.take() {
+            Some(t) => Predictor::Trees(t.trees),
+            None => return Err(damaged("header", "no network, ridge model or trees".into())),
+        },
+    };
+    let predictor = match (predictor, header.trees) {
+        (p, Some(t)) if (0.0..1.0).contains(&t.share) => {
+            Predictor::Stack(Box::new(p), t.trees, t.share)
+        }
+        (_, Some(t)) => {
+            return Err(damaged(
+                "header",
+                format!("trees share {} is not 0 to 1", t.share),
+            ));
+        }
+        (p, None) => p,
     };
     Ok(TableModel {
         schema: header.schema,
@@ -350,7 +390,10 @@ fn read_model_file(path: &Path) -> Result<Vec<u8>> {
 
 /// Whether a file of format `version` holds a table model.
 fn is_table_format(version: u32) -> bool {
-    version == TABLE_FORMAT || version == TABLE_FORMAT_8 || version == TABLE_FORMAT_9
+    matches!(
+        version,
+        TABLE_FORMAT | TABLE_FORMAT_8 | TABLE_FORMAT_9 | TABLE_FORMAT_10
+    )
 }
 
 /// Reads a model file of any format.
@@ -446,7 +489,15 @@ pub fn summary(model: &TableModel) -> String {
     if let Some(levels) = &model.level_factors {
         let _ = writeln!(out, "price factors per level of {}", levels.label());
     }
-    if let Predictor::Blend(_, _, share) = &model.predictor {
+    if let Some((trees, share)) = model.predictor.trees() {
+        let _ = writeln!(
+            out,
+            "gradient-boosted trees (forust-ml) on the columns: {}; their share of the output {share:.1}",
+            trees.describe()
+        );
+    }
+    if let (Some(_), Some(_)) = (model.predictor.network(), model.predictor.linear()) {
+        let share = model.predictor.network_share();
         let _ = writeln!(
             out,
             "blend: the networks' mean weighs {share:.4}, the ridge model {:.4}",
