@@ -87,6 +87,7 @@ impl TableArgs {
             identifier: self.identifier.clone(),
             area: self.area.clone(),
             front_photo: self.front_photo.clone(),
+            monotone: Vec::new(),
         };
         match &self.schema {
             Some(path) => options.with_file(path),

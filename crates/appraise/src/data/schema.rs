@@ -82,6 +82,9 @@ pub struct Schema {
     /// recipe reads its manufactured-home score (without it, the first photo column's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub front_photo: Option<String>,
+    /// Numeric columns the price must rise with (the recipe's trees keep to it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub monotone: Vec<String>,
 }
 
 /// Roles given by the user; everything else is inferred.
@@ -104,6 +107,8 @@ pub struct SchemaOptions {
     pub area: Option<String>,
     /// The photo column that shows each house from the street.
     pub front_photo: Option<String>,
+    /// Numeric columns the price must rise with.
+    pub monotone: Vec<String>,
 }
 
 impl SchemaOptions {
@@ -134,6 +139,7 @@ impl SchemaOptions {
             identifier: join(file.identifier, self.identifier),
             area: self.area.or(file.area),
             front_photo: self.front_photo.or(file.front_photo),
+            monotone: join(file.monotone, self.monotone),
         })
     }
 }
@@ -313,10 +319,23 @@ pub fn infer(frame: &Frame, options: &SchemaOptions) -> Result<Schema> {
             path.display()
         )));
     }
+    for name in &options.monotone {
+        if !columns
+            .iter()
+            .any(|c| c.name == *name && c.role == Role::Numeric)
+        {
+            return Err(Error::Usage(format!(
+                "the price can only be made to rise with a numeric column; {name} is not one \
+                 of {} (`monotone`)",
+                path.display()
+            )));
+        }
+    }
     let schema = Schema {
         columns,
         area: options.area.clone(),
         front_photo: options.front_photo.clone(),
+        monotone: options.monotone.clone(),
     };
     let target_info = schema.target();
     if target_info.range.is_none() && target_info.missing < rows {
@@ -475,6 +494,12 @@ mod tests {
             ..SchemaOptions::default()
         };
         let s = infer(&f, &options).unwrap();
+        assert!(s.monotone.is_empty());
+        let rising = SchemaOptions {
+            monotone: vec!["beds".into()],
+            ..SchemaOptions::default()
+        };
+        assert_eq!(infer(&f, &rising).unwrap().monotone, ["beds"]);
         assert_eq!(s.columns[2].role, Role::Categorical);
         assert!(s.columns[2].declared);
         assert_eq!(s.columns[3].role, Role::Ignored);
@@ -490,6 +515,11 @@ mod tests {
             SchemaOptions {
                 numeric: vec!["beds".into()],
                 categorical: vec!["beds".into()],
+                ..SchemaOptions::default()
+            },
+            // The price can rise only with a number.
+            SchemaOptions {
+                monotone: vec!["type".into()],
                 ..SchemaOptions::default()
             },
         ] {

@@ -1533,7 +1533,10 @@ fn with_trees(
     candidates: &mut Vec<TableCandidate>,
     observer: &mut dyn Observer,
 ) -> Result<(Predictor, Vec<f64>, bool)> {
-    for column in &recipe.monotone {
+    // The columns the price rises with: the recipe's and the schema's.
+    let mut monotone = schema.monotone.clone();
+    monotone.extend(recipe.monotone.iter().cloned());
+    for column in &monotone {
         if !schema
             .columns
             .iter()
@@ -1561,7 +1564,7 @@ fn with_trees(
                 k,
                 folds,
                 settings,
-                &recipe.monotone,
+                &monotone,
                 recipe.seed,
             )?;
             let (inner_mape, factor) = score(&oof);

@@ -74,6 +74,9 @@ pub struct Trees {
     pub learning_rate: f64,
     /// The trees' depth.
     pub depth: usize,
+    /// The columns the price rises with.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub monotone: Vec<String>,
 }
 
 impl Clone for Trees {
@@ -99,8 +102,13 @@ impl Trees {
             .map(|m| m.booster.trees.len())
             .sum::<usize>() as f64
             / self.members.len().max(1) as f64;
+        let rising = if self.monotone.is_empty() {
+            String::new()
+        } else {
+            format!("; the price rises with {}", self.monotone.join(", "))
+        };
         format!(
-            "{} boosters (depth {}, learning rate {}, {rounds:.0} rounds on average)",
+            "{} boosters (depth {}, learning rate {}, {rounds:.0} rounds on average{rising})",
             self.members.len(),
             self.depth,
             self.learning_rate
@@ -293,6 +301,7 @@ pub fn fit(
             photo_inputs,
             learning_rate: settings.learning_rate,
             depth: settings.depth,
+            monotone: monotone.to_vec(),
         },
         oof,
     ))

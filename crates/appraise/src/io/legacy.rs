@@ -333,6 +333,7 @@ fn schema(p: &Preprocessor, photos: bool) -> Schema {
         columns,
         area: Some(ATTRIBUTES[2].into()),
         front_photo: photos.then(|| dataset::photo_column(dataset::FRONT_ROOM)),
+        monotone: Vec::new(),
     }
 }
 
