@@ -194,7 +194,9 @@ fn trains_predicts_evaluates_and_summarizes_a_csv_table() {
     );
     let report = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(
-        report.contains("test rows") && report.contains("MAPE %"),
+        report.contains("test rows")
+            && report.contains("MAPE %")
+            && report.contains("<h2>Ratio study</h2>"),
         "{report}"
     );
     let model = out.join("model.appraise");
@@ -207,6 +209,14 @@ fn trains_predicts_evaluates_and_summarizes_a_csv_table() {
     );
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["mape"].as_f64().unwrap(), trained);
+    // The ratio study of the same rows: its median APE is the scores'.
+    let ratio = &v["ratio_study"];
+    assert_eq!(ratio["median_ape"], v["median_ape"], "{json}");
+    let ppe = |k: &str| ratio[k].as_f64().unwrap();
+    assert!(
+        ppe("ppe10") <= ppe("ppe20") && ppe("ppe20") <= 100.0,
+        "{json}"
+    );
 
     // predict: new rows, one with an unseen type and a missing lot, keep their columns.
     let new = dir.path().join("new.csv");
@@ -475,9 +485,10 @@ fn the_recipe_prices_sacramento_within_its_target() {
     );
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["mape"].as_f64().unwrap(), mape);
-    // The blend's weights and the per-level price factors: format 8, listed by summary.
+    // The blend's weights and the per-level price factors, and here the trees blended in:
+    // format 10, listed by summary.
     let bytes = std::fs::read(out.join("model.appraise")).unwrap();
-    assert_eq!(u32::from_le_bytes(bytes[8..12].try_into().unwrap()), 8);
+    assert_eq!(u32::from_le_bytes(bytes[8..12].try_into().unwrap()), 10);
     let (summary, _) = run_ok(
         &[
             "summary",
@@ -487,6 +498,11 @@ fn the_recipe_prices_sacramento_within_its_target() {
         tmp.path(),
     );
     assert!(summary.contains("price factors per level of "), "{summary}");
+    assert!(
+        summary.contains("gradient-boosted trees (forust-ml) on the columns: 5 boosters")
+            && stdout.contains("and gradient-boosted trees, depth "),
+        "{summary}"
+    );
     assert!(
         stdout.contains("recipe price factors per level of "),
         "{stdout}"

@@ -544,6 +544,7 @@ fn warn_outside(outside: &[Option<String>], rows: &str) {
 fn print_scores(
     scope: &str,
     m: &appraise::evaluate::metrics::Metrics,
+    ratio: &appraise::evaluate::ratio::RatioStudy,
     coverage: &[appraise::fit::interval::Coverage],
     calibrated: bool,
 ) {
@@ -554,6 +555,7 @@ fn print_scores(
     println!("MAE:        {}", dollars(m.mae));
     println!("RMSE:       {}", dollars(m.rmse));
     println!("R^2:        {:.4}", m.r2);
+    println!("ratios:     {}", ratio.line());
     for c in coverage {
         println!(
             "{:.0}% range:  covers {:.1}%, median width {:.1}% of the price",
@@ -775,6 +777,19 @@ fn print_cv(report: &cv::Report, rows: &str) {
         );
     }
     println!("\n{}", report.verdict());
+    // The ratio study's figures, mean over the splits.
+    let n = report.splits.len().max(1) as f64;
+    let mean = |f: &dyn Fn(&appraise::evaluate::ratio::RatioStudy) -> f64| {
+        report.splits.iter().map(|r| f(&r.ratio_study)).sum::<f64>() / n
+    };
+    println!(
+        "\nRatio study of the model (mean over the splits): PPE10 {:.1}%, PPE20 {:.1}%, COD {:.1}, PRD {:.3}, median ratio {:.3}",
+        mean(&|r| r.ppe10),
+        mean(&|r| r.ppe20),
+        mean(&|r| r.cod),
+        mean(&|r| r.prd),
+        mean(&|r| r.median_ratio)
+    );
     let pooled: Vec<(usize, &[appraise::fit::interval::Coverage])> = report
         .splits
         .iter()

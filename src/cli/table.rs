@@ -699,6 +699,7 @@ pub fn evaluate(model: &TableModel, args: &super::EvaluateArgs) -> Result<()> {
         eprintln!("warning: {line}");
     }
     let m = Metrics::compute(&actual, &predicted);
+    let ratio = appraise::evaluate::ratio::RatioStudy::compute(&actual, &predicted);
     let coverage = model
         .calibration
         .as_ref()
@@ -713,6 +714,7 @@ pub fn evaluate(model: &TableModel, args: &super::EvaluateArgs) -> Result<()> {
             #[serde(flatten)]
             flat: &'a Metrics,
             metrics: &'a Metrics,
+            ratio_study: &'a appraise::evaluate::ratio::RatioStudy,
             coverage: &'a [appraise::fit::interval::Coverage],
         }
         let report = Report {
@@ -720,12 +722,13 @@ pub fn evaluate(model: &TableModel, args: &super::EvaluateArgs) -> Result<()> {
             same_dataset: same,
             flat: &m,
             metrics: &m,
+            ratio_study: &ratio,
             coverage: &coverage,
         };
         print!("{}", pipeline::to_json(&report));
         return Ok(());
     }
-    super::print_scores(&scope, &m, &coverage, model.calibration.is_some());
+    super::print_scores(&scope, &m, &ratio, &coverage, model.calibration.is_some());
     Ok(())
 }
 

@@ -52,6 +52,8 @@ pub struct SplitResult {
     pub label: String,
     /// The network's scores.
     pub model: Metrics,
+    /// The model's ratio study of the split's test rows.
+    pub ratio_study: crate::evaluate::ratio::RatioStudy,
     /// Each baseline's scores, in the order of the report's summaries.
     pub baselines: Vec<Metrics>,
     /// How the model's price ranges held on the test houses at 80% and 90% (empty for

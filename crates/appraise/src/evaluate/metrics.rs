@@ -2,8 +2,6 @@
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::data::dataset::House;
-
 /// JSON has no NaN: serde_json writes it as `null`; read `null` back as NaN.
 fn nan_if_null<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
     Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
@@ -96,40 +94,6 @@ impl Metrics {
             r2: 1.0 - sse / sst,
         }
     }
-}
-
-/// One scored test house.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Prediction {
-    /// 1-based line of `HousesInfo.txt`.
-    pub house: usize,
-    /// Actual price in dollars.
-    pub price: f64,
-    /// Predicted price in dollars.
-    pub predicted: f64,
-    /// `|predicted - price| / price * 100`.
-    pub abs_pct_error: f64,
-}
-
-/// One [`Prediction`] per house from its predicted price, and the scores.
-pub fn score(
-    houses: &[House],
-    predicted: impl IntoIterator<Item = f64>,
-) -> (Vec<Prediction>, Metrics) {
-    let predictions: Vec<Prediction> = houses
-        .iter()
-        .zip(predicted)
-        .map(|(house, predicted)| Prediction {
-            house: house.id,
-            price: house.price,
-            predicted,
-            abs_pct_error: abs_pct_error(house.price, predicted),
-        })
-        .collect();
-    let actual: Vec<f64> = predictions.iter().map(|p| p.price).collect();
-    let prices: Vec<f64> = predictions.iter().map(|p| p.predicted).collect();
-    let metrics = Metrics::compute(&actual, &prices);
-    (predictions, metrics)
 }
 
 #[cfg(test)]

@@ -1,7 +1,9 @@
-//! Evaluation: the scores, the baselines, cross-validation, the statistics and the report.
+//! Evaluation: the scores, the ratio study, the baselines, cross-validation, the statistics
+//! and the report.
 
 pub mod baseline;
 pub mod cv;
 pub mod metrics;
+pub mod ratio;
 pub mod report;
 pub mod stats;

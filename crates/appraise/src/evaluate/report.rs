@@ -514,6 +514,19 @@ pub fn html(run: &Run, plots: &[Plot]) -> String {
         let _ = writeln!(page, "<tr><th>{name}</th><td>{value}</td></tr>");
     }
     page.push_str("</table>\n");
+    let (actual, predicted): (Vec<f64>, Vec<f64>) = run.prices.iter().copied().unzip();
+    let r = crate::evaluate::ratio::RatioStudy::compute(&actual, &predicted);
+    let _ = writeln!(
+        page,
+        "<h2>Ratio study</h2>\n<p>The valuation industry's figures (IAAO) of the test {what}: \
+         the ratio of a {one} is its predicted price over its sale price.</p>\n<table>\n\
+         <tr><th>PPE10 (priced within 10%)</th><td>{:.1}%</td></tr>\n\
+         <tr><th>PPE20 (priced within 20%)</th><td>{:.1}%</td></tr>\n\
+         <tr><th>COD (coefficient of dispersion)</th><td>{:.1}</td></tr>\n\
+         <tr><th>PRD (price-related differential)</th><td>{:.3}</td></tr>\n\
+         <tr><th>median ratio</th><td>{:.3}</td></tr>\n</table>",
+        r.ppe10, r.ppe20, r.cod, r.prd, r.median_ratio
+    );
     let coverage = run.coverage();
     if coverage.is_empty() {
         page.push_str("<p>Price ranges: none (this model carries no calibration).</p>\n");

@@ -2056,10 +2056,16 @@ pub fn cross_validate(
                 .into_iter()
                 .map(|(name, p)| (name, Metrics::compute(&test_prices, &p)))
                 .unzip();
+            let (actual, predicted): (Vec<f64>, Vec<f64>) = fit
+                .predictions
+                .iter()
+                .map(|p| (p.actual, p.predicted))
+                .unzip();
             Ok((
                 cv::SplitResult {
                     label: label.clone(),
                     model: fit.model.info.test_metrics.clone(),
+                    ratio_study: crate::evaluate::ratio::RatioStudy::compute(&actual, &predicted),
                     baselines,
                     coverage: fit.model.info.coverage.clone(),
                 },
