@@ -5,8 +5,8 @@
 //! Trees read the table's columns themselves, not the networks' encoding: each numeric
 //! column as it is (a missing value goes down the trees' own missing branch), each
 //! categorical column as its level's rank by mean target over the booster's training rows
-//! (a level it has not seen, or a missing one, as missing), then the photo inputs the
-//! model reads.
+//! (a missing cell is a level of its own; a level the booster has not seen goes down the
+//! missing branch), then the photo inputs the model reads.
 
 use std::collections::BTreeMap;
 

@@ -305,6 +305,19 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<TableModel> {
     {
         return Err(damaged("ridge", "weights do not match the inputs".into()));
     }
+    if let Some(t) = &header.trees {
+        let photo = header.photo.as_ref().map_or(0, |h| h.width());
+        if t.trees.members.is_empty() || t.trees.photo_inputs != photo {
+            return Err(damaged(
+                "trees",
+                format!(
+                    "{} boosters reading {} photo inputs, for a model with {photo}",
+                    t.trees.members.len(),
+                    t.trees.photo_inputs
+                ),
+            ));
+        }
+    }
     let predictor = match (network, header.linear) {
         (Some(n), Some(l)) => match header.network_share {
             Some(share) if (0.0..=1.0).contains(&share) => Predictor::Blend(n, l, share),
@@ -592,5 +605,29 @@ mod tests {
         wide.extend_from_slice(&bytes[20 + json_len..]);
         let e = load(&wide);
         assert!(e.contains("shape"), "{e}");
+    }
+
+    #[test]
+    fn trees_that_do_not_fit_the_model_are_refused() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/fixtures/formats/format10-table-recipe-trees.appraise");
+        let bytes = std::fs::read(path).unwrap();
+        assert!(from_bytes(&bytes, Path::new("m.appraise")).is_ok());
+        let json_len = u64::from_le_bytes(bytes[12..20].try_into().unwrap()) as usize;
+        let header: serde_json::Value = serde_json::from_slice(&bytes[20..20 + json_len]).unwrap();
+        let with = |edit: &dyn Fn(&mut serde_json::Value)| {
+            let mut h = header.clone();
+            edit(&mut h);
+            let json = serde_json::to_vec(&h).unwrap();
+            let mut out = bytes[..12].to_vec();
+            out.extend_from_slice(&(json.len() as u64).to_le_bytes());
+            out.extend_from_slice(&json);
+            out.extend_from_slice(&bytes[20 + json_len..]);
+            load(&out)
+        };
+        let e = with(&|h| h["trees"]["trees"]["photo_inputs"] = 3.into());
+        assert!(e.contains("damaged (trees"), "{e}");
+        let e = with(&|h| h["trees"]["trees"]["members"] = serde_json::json!([]));
+        assert!(e.contains("damaged (trees"), "{e}");
     }
 }

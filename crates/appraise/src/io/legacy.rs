@@ -474,6 +474,7 @@ fn recipe_settings(config: &RunConfig, inputs: &Inputs) -> TableRecipe {
     let stored = config.recipe.clone().unwrap_or_default();
     TableRecipe {
         ridge_penalties: Vec::new(),
+        trees: false,
         seed: config.train.seed,
         attributes: inputs.attributes,
         photo_score: inputs.photos,
