@@ -33,8 +33,24 @@ for i in 1 2 3 4 5 6; do cp "$D/${i}"_*.jpg "$OUT/photos/"; done
 ln -s "$D" "$WORK/photos"
 head -n 7 "$WORK/table.csv" | cut -d, -f1-5,7 >"$OUT/table.csv"
 
-tiny() { # a recipe of a few small networks; extra JSON fields as $1
-  echo "{\"hidden\": [4], \"weight_decays\": [0.0001], \"folds\": 2, \"seeds_per_fold\": 1, \"max_epochs\": 20, \"patience\": 5, \"ridge_penalties\": [0.1]$1}" >"$WORK/recipe.json"
+tiny() { # a recipe of a few small networks (no trees unless $1 says); extra JSON fields as $1
+  local trees=', "trees": false'
+  case "$1" in *'"trees"'*) trees='' ;; esac
+  echo "{\"hidden\": [4], \"weight_decays\": [0.0001], \"folds\": 2, \"seeds_per_fold\": 1, \"max_epochs\": 20, \"patience\": 5, \"ridge_penalties\": [0.1]$trees$1}" >"$WORK/recipe.json"
+}
+until_format() { # version, name, then train's flags: train with seeds until the model has that format
+  local version="$1" name="$2"
+  shift 2
+  [ -f "$OUT/$name.appraise" ] && return
+  for seed in $(seq 1 40); do
+    "$BIN" train --quiet --seed "$seed" --out "$WORK/$name-$seed" "$@" >/dev/null
+    if [ "$(head -c 12 "$WORK/$name-$seed/model.appraise" | tail -c 4 | od -An -tu4 | tr -d ' ')" = "$version" ]; then
+      cp "$WORK/$name-$seed/model.appraise" "$OUT/$name.appraise"
+      return
+    fi
+  done
+  echo "no seed gave a format $version model" >&2
+  exit 1
 }
 train() { # name, then train's flags
   local name="$1"
@@ -66,28 +82,14 @@ train format8-table-recipe-photos "${T[@]}" --photos photo --recipe best --recip
 # Format 9: a table recipe whose prices are per area unit, the inner cross-validation's
 # choice among candidates of both targets: train with seeds until it picks one.
 tiny ', "per_area": true'
-[ -f "$OUT/format9-table-recipe-area.appraise" ] || for seed in $(seq 1 40); do
-  "$BIN" train --quiet --seed "$seed" --out "$WORK/f9-$seed" "${T[@]}" --ignore photo --area area \
-    --recipe best --recipe-config "$WORK/recipe.json" >/dev/null
-  if [ "$(head -c 12 "$WORK/f9-$seed/model.appraise" | tail -c 4 | od -An -tu4 | tr -d ' ')" = 9 ]; then
-    cp "$WORK/f9-$seed/model.appraise" "$OUT/format9-table-recipe-area.appraise"
-    break
-  fi
-done
-[ -f "$OUT/format9-table-recipe-area.appraise" ] || { echo "no seed gave a format 9 model" >&2; exit 1; }
+until_format 9 format9-table-recipe-area "${T[@]}" --ignore photo --area area --recipe best \
+  --recipe-config "$WORK/recipe.json"
 
 # Format 10: a table recipe blended with gradient-boosted trees, the inner cross-validation's
 # choice: train with seeds until it picks them.
 tiny ', "trees": true, "tree_learning_rates": [0.3], "tree_depths": [2], "monotone": ["area"]'
-[ -f "$OUT/format10-table-recipe-trees.appraise" ] || for seed in $(seq 1 40); do
-  "$BIN" train --quiet --seed "$seed" --out "$WORK/f10-$seed" "${T[@]}" --ignore photo \
-    --recipe best --recipe-config "$WORK/recipe.json" >/dev/null
-  if [ "$(head -c 12 "$WORK/f10-$seed/model.appraise" | tail -c 4 | od -An -tu4 | tr -d ' ')" = 10 ]; then
-    cp "$WORK/f10-$seed/model.appraise" "$OUT/format10-table-recipe-trees.appraise"
-    break
-  fi
-done
-[ -f "$OUT/format10-table-recipe-trees.appraise" ] || { echo "no seed gave a format 10 model" >&2; exit 1; }
+until_format 10 format10-table-recipe-trees "${T[@]}" --ignore photo --recipe best \
+  --recipe-config "$WORK/recipe.json"
 
 # The prices this build gives the fixtures' houses.
 for model in "$OUT"/*.appraise; do
