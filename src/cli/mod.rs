@@ -211,6 +211,17 @@ pub struct PredictArgs {
     /// One house: the id its photos are named by (with --photos).
     #[arg(long, requires = "photos", conflicts_with = "input")]
     pub house: Option<String>,
+
+    /// Explain each price: each input column's share (a factor and dollars against a
+    /// reference price), the comparable training sales (their median adjusted price; the
+    /// sales themselves with --format json), the forecast standard deviation and a 0-100
+    /// confidence score.
+    #[arg(long)]
+    pub explain: bool,
+
+    /// Comparable sales per house with --explain.
+    #[arg(long, value_name = "K", default_value_t = appraise::explain::DEFAULT_COMPS, requires = "explain")]
+    pub comps: usize,
 }
 
 /// Arguments of `appraise evaluate`.

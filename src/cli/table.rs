@@ -256,6 +256,10 @@ pub fn train(args: &TrainArgs, verbosity: Verbosity, printer: &mut dyn Observer)
         &config,
         &mut args.run.context(printer),
     )?;
+    // The training sales its explanations read.
+    let train_rows: Vec<usize> = split.train.iter().map(|&i| rows[i]).collect();
+    let train_prices: Vec<f64> = split.train.iter().map(|&i| prices[i]).collect();
+    appraise::explain::sales::prepare(&mut fit.model, &frame, &train_rows, &train_prices)?;
     fit.model.info.fingerprint = fingerprint(&frame.path)?;
     fit.model.info.source = source;
     // An absolute path, so that `evaluate` finds the table from any folder.
@@ -380,6 +384,17 @@ pub fn predict(args: &PredictArgs, model: &TableModel) -> Result<()> {
     let outside = model.outside_training(&priced, &rows);
     super::warn_outside(&outside, "row");
     let flag = |r: usize| outside[r].as_deref().unwrap_or("");
+    let explained = match args.explain {
+        true => {
+            let e = appraise::explain::explain(model, &priced, &rows, &prices, args.comps)?;
+            if let Some(note) = e.first().and_then(|e| e.note.as_deref()) {
+                eprintln!("warning: {note}");
+            }
+            Some(e)
+        }
+        false => None,
+    };
+    let (extra_header, extra) = explain_columns(explained.as_deref());
     let text = match args.format {
         // A CSV input is passed through as written, with the price appended to each row.
         FormatArg::Csv if passthrough => {
@@ -396,6 +411,9 @@ pub fn predict(args: &PredictArgs, model: &TableModel) -> Result<()> {
                         appraise::io::output::csv_field(flag(i))
                     );
                 }
+                for field in extra(i) {
+                    let _ = write!(out, ",{}", appraise::io::output::csv_field(&field));
+                }
             };
             let mut header_tail = String::from(",predicted_price");
             if let Some((low, high)) = &names {
@@ -403,6 +421,10 @@ pub fn predict(args: &PredictArgs, model: &TableModel) -> Result<()> {
                     ",{low},{high},{}",
                     appraise::io::output::OUTSIDE_COLUMN
                 ));
+            }
+            for name in &extra_header {
+                header_tail.push(',');
+                header_tail.push_str(&appraise::io::output::csv_field(name));
             }
             // Most tables hold no quoted field: their records are their lines, found at
             // memchr speed instead of parsing the whole file a second time.
@@ -439,6 +461,9 @@ pub fn predict(args: &PredictArgs, model: &TableModel) -> Result<()> {
                     header.push_field(high.as_bytes());
                     header.push_field(appraise::io::output::OUTSIDE_COLUMN.as_bytes());
                 }
+                for name in &extra_header {
+                    header.push_field(name.as_bytes());
+                }
                 w.write_byte_record(&header)
                     .map_err(|e| Error::Training(e.to_string()))?;
                 let mut record = csv::ByteRecord::new();
@@ -451,6 +476,9 @@ pub fn predict(args: &PredictArgs, model: &TableModel) -> Result<()> {
                         record.push_field(format!("{:.2}", r[i].0).as_bytes());
                         record.push_field(format!("{:.2}", r[i].1).as_bytes());
                         record.push_field(flag(i).as_bytes());
+                    }
+                    for field in extra(i) {
+                        record.push_field(field.as_bytes());
                     }
                     w.write_byte_record(&record)
                         .map_err(|e| Error::Training(e.to_string()))?;
@@ -468,6 +496,7 @@ pub fn predict(args: &PredictArgs, model: &TableModel) -> Result<()> {
                 header.push(high.clone());
                 header.push(appraise::io::output::OUTSIDE_COLUMN.into());
             }
+            header.extend(extra_header.iter().cloned());
             w.write_record(&header)
                 .map_err(|e| Error::Training(e.to_string()))?;
             for (r, price) in prices.iter().enumerate() {
@@ -478,6 +507,7 @@ pub fn predict(args: &PredictArgs, model: &TableModel) -> Result<()> {
                     record.push(format!("{:.2}", ranges[r].1));
                     record.push(flag(r).to_string());
                 }
+                record.extend(extra(r));
                 w.write_record(&record)
                     .map_err(|e| Error::Training(e.to_string()))?;
             }
@@ -511,6 +541,17 @@ pub fn predict(args: &PredictArgs, model: &TableModel) -> Result<()> {
                                 .as_deref()
                                 .map_or(serde_json::Value::Null, Into::into),
                         );
+                        let confidence = appraise::explain::confidence(model, *price);
+                        let number =
+                            |v: Option<f64>| v.map_or(serde_json::Value::Null, json_number);
+                        object.insert("fsd".into(), number(confidence.map(|c| c.0)));
+                        object.insert("confidence".into(), number(confidence.map(|c| c.1)));
+                    }
+                    if let Some(e) = &explained {
+                        object.insert(
+                            "explanation".into(),
+                            serde_json::to_value(&e[r]).expect("explanations serialize"),
+                        );
                     }
                     serde_json::Value::Object(object)
                 })
@@ -534,6 +575,43 @@ pub fn predict(args: &PredictArgs, model: &TableModel) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The CSV columns `predict --explain` appends and each row's fields: the forecast
+/// standard deviation, the confidence, the reference price, each column's factor and
+/// dollars, the comparables' median adjusted price (none without explanations).
+#[allow(clippy::type_complexity)]
+fn explain_columns(
+    explained: Option<&[appraise::explain::Explanation]>,
+) -> (Vec<String>, Box<dyn Fn(usize) -> Vec<String> + '_>) {
+    let Some(e) = explained.filter(|e| !e.is_empty()) else {
+        return (Vec::new(), Box::new(|_| Vec::new()));
+    };
+    let mut header: Vec<String> = ["fsd", "confidence", "reference_price"]
+        .map(String::from)
+        .to_vec();
+    for c in &e[0].contributions {
+        header.push(format!("factor_{}", c.column));
+        header.push(format!("dollars_{}", c.column));
+    }
+    header.push("comparables_median".into());
+    let number =
+        |v: Option<f64>, places: usize| v.map_or(String::new(), |v| format!("{v:.places$}"));
+    let fields = move |r: usize| {
+        let x = &e[r];
+        let mut f = vec![
+            number(x.fsd, 4),
+            number(x.confidence, 1),
+            number(x.reference_price, 2),
+        ];
+        for c in &x.contributions {
+            f.push(format!("{:.6}", c.factor));
+            f.push(format!("{:.2}", c.dollars));
+        }
+        f.push(number(x.comparables_median, 2));
+        f
+    };
+    (header, Box::new(fields))
 }
 
 /// The rows `predict` prices, and whether they are a CSV file's to pass through as written:

@@ -13,6 +13,7 @@
 //! - [`fit`]: training ([`fit::train`]), every dataset's run ([`fit::tabular`]: the
 //!   tutorial's networks or the best recipe), price ranges ([`fit::interval`]).
 //! - [`evaluate`]: scores, baselines, cross-validation ([`evaluate::cv`]) and the report.
+//! - [`explain`]: why a price: each input's share, comparable sales, confidence.
 //! - [`io`]: the model file ([`io::artifact`]; the Houses dataset's older formats through
 //!   [`io::legacy`]), and pricing requests ([`io::pricer`]).
 //! - [`runtime`]: what a caller hands every run, a [`runtime::context::Context`] (device,
@@ -21,6 +22,7 @@
 pub mod data;
 pub mod error;
 pub mod evaluate;
+pub mod explain;
 pub mod features;
 pub mod fit;
 pub mod io;

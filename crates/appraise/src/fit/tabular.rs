@@ -489,6 +489,9 @@ pub struct TableModel {
     pub calibration: Option<Calibration>,
     /// A price factor per level of one categorical column, if the recipe fitted them.
     pub level_factors: Option<LevelFactors>,
+    /// The training sales its explanations read (`None`: it explains without shares or
+    /// comparables; see [`crate::explain::sales::prepare`]).
+    pub sales: Option<crate::explain::sales::Sales>,
     /// How and on what it was trained.
     pub info: TableInfo,
 }
@@ -708,6 +711,7 @@ pub fn fit(
         photo,
         calibration,
         level_factors,
+        sales: None,
         info: TableInfo {
             data: frame.path.display().to_string(),
             fingerprint: String::new(),
@@ -1688,6 +1692,33 @@ impl TableModel {
         columns
     }
 
+    /// The table columns (not photo columns) its price reads, in schema order: the
+    /// encoder's (unless it reads photos alone), the trees', the level factors' and the
+    /// per-area scale's.
+    pub fn read_columns(&self) -> Vec<String> {
+        let mut read: Vec<&str> = Vec::new();
+        if !self.photos_only() {
+            read.extend(self.encoder.columns.iter().map(|c| c.column()));
+        }
+        if let Some((trees, _)) = self.predictor.trees() {
+            read.extend(trees.columns());
+        }
+        read.extend(self.level_factors.iter().map(|l| l.column.as_str()));
+        if let PriceScale::Log {
+            per_area: Some(a), ..
+        } = &self.scale
+        {
+            read.push(&a.column);
+        }
+        self.schema
+            .columns
+            .iter()
+            .map(|c| c.name.as_str())
+            .filter(|name| read.contains(name))
+            .map(str::to_string)
+            .collect()
+    }
+
     /// Whether the photos' price is the model's only input (a photos-only recipe).
     pub fn photos_only(&self) -> bool {
         photos_only(&self.info.config)
@@ -1726,6 +1757,71 @@ impl TableModel {
     }
 
     fn predict_part(&self, frame: &Frame, rows: &[usize]) -> Result<(Vec<f64>, Unseen)> {
+        let mut photo_inputs = Vec::new();
+        if let Some(head) = &self.photo {
+            let row = head.backbone.dim() * head.columns.len();
+            for e in self.embeddings(frame, rows)?.chunks_exact(row) {
+                head.inputs(e, None, &mut photo_inputs);
+            }
+        }
+        self.price_part(frame, rows, &photo_inputs)
+    }
+
+    /// The photo head's embeddings of `rows` (its columns side by side; empty without a
+    /// photo head).
+    pub fn embeddings(&self, frame: &Frame, rows: &[usize]) -> Result<Vec<f64>> {
+        let Some(head) = &self.photo else {
+            return Ok(Vec::new());
+        };
+        // Not cancellable: a prediction's photos are a request's few (the server), or the
+        // CLI's, which checks its own stop flag before writing the prices.
+        table_photos::embed_rows(
+            frame,
+            &head.columns,
+            rows,
+            head.backbone,
+            None,
+            &|_, _| {},
+            &Cancel::default(),
+        )
+    }
+
+    /// Prices of `rows` of `frame` whose photo head inputs are `photo_inputs` (its width a
+    /// row; empty without a photo head), on every core: what an explanation prices its
+    /// mixed rows with.
+    pub fn price_inputs(
+        &self,
+        frame: &Frame,
+        rows: &[usize],
+        photo_inputs: &[f32],
+    ) -> Result<Vec<f64>> {
+        use rayon::prelude::*;
+        let k = self.photo.as_ref().map_or(0, TablePhotoHead::width);
+        let chunk = crate::fit::train::MLP_PREDICT_CHUNK;
+        let parts: Vec<Result<(Vec<f64>, Unseen)>> = rows
+            .par_chunks(chunk)
+            .enumerate()
+            .map(|(i, part)| {
+                let inputs = match k {
+                    0 => &[][..],
+                    _ => &photo_inputs[i * chunk * k..(i * chunk + part.len()) * k],
+                };
+                self.price_part(frame, part, inputs)
+            })
+            .collect();
+        let mut prices = Vec::with_capacity(rows.len());
+        for part in parts {
+            prices.extend(part?.0);
+        }
+        Ok(prices)
+    }
+
+    fn price_part(
+        &self,
+        frame: &Frame,
+        rows: &[usize],
+        photo_inputs: &[f32],
+    ) -> Result<(Vec<f64>, Unseen)> {
         // A photos-only model reads none of the encoded columns: a row need not have them.
         let (mut features, unseen) = if self.photos_only() {
             (Vec::new(), vec![(0, None); self.encoder.columns.len()])
@@ -1733,24 +1829,9 @@ impl TableModel {
             self.encoder.encode_counting(frame, rows)?
         };
         if let Some(head) = &self.photo {
-            // Not cancellable: a prediction's photos are a request's few (the server), or the
-            // CLI's, which checks its own stop flag before writing the prices.
-            let x = table_photos::embed_rows(
-                frame,
-                &head.columns,
-                rows,
-                head.backbone,
-                None,
-                &|_, _| {},
-                &Cancel::default(),
-            )?;
             let width = self.encoder.width();
-            let dim = x.len() / rows.len().max(1);
             let k = head.width();
-            let mut photo_inputs = Vec::with_capacity(rows.len() * k);
-            for e in x.chunks_exact(dim.max(1)) {
-                head.inputs(e, None, &mut photo_inputs);
-            }
+            let photo_inputs = photo_inputs.to_vec();
             features = if self.photos_only() {
                 photo_inputs
             } else {
@@ -1798,7 +1879,7 @@ impl TableModel {
 
 /// What names row `r` of `frame` in a run's outputs: its value in the schema's identifier
 /// column (the Houses dataset's house), else its line in the file.
-fn row_name(frame: &Frame, schema: &Schema, r: usize) -> String {
+pub(crate) fn row_name(frame: &Frame, schema: &Schema, r: usize) -> String {
     schema
         .identifier()
         .and_then(|name| frame.find(name))

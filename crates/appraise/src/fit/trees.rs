@@ -115,6 +115,18 @@ impl Trees {
         )
     }
 
+    /// The table columns its boosters read.
+    pub fn columns(&self) -> impl Iterator<Item = &str> {
+        self.members
+            .iter()
+            .flat_map(|m| &m.columns)
+            .map(|c| match c {
+                TreeColumn::Number { column } | TreeColumn::Ranked { column, .. } => {
+                    column.as_str()
+                }
+            })
+    }
+
     /// The outputs of `rows` of `frame`, whose photo inputs (`photo_inputs` a row, when the
     /// trees read them) are `photos`.
     pub fn predict(&self, frame: &Frame, rows: &[usize], photos: &[f32]) -> Vec<f64> {

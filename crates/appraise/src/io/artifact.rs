@@ -90,6 +90,10 @@ pub struct TableHeader {
     /// or ridge part, the trees alone).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trees: Option<TreesPart>,
+    /// The training sales its explanations read (from appraise 0.2; an older appraise
+    /// ignores them, so the format stays).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sales: Option<crate::explain::sales::Sales>,
     /// How and on what it was trained.
     pub info: crate::fit::tabular::TableInfo,
 }
@@ -154,6 +158,7 @@ pub fn to_bytes(model: &TableModel) -> Vec<u8> {
         level_factors: model.level_factors.clone(),
         photo: model.photo.clone(),
         calibration: model.calibration.clone(),
+        sales: model.sales.clone(),
         info: model.info.clone(),
     };
     let json = serde_json::to_vec(&header).expect("the header serializes");
@@ -348,7 +353,7 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<TableModel> {
         }
         (p, None) => p,
     };
-    Ok(TableModel {
+    let model = TableModel {
         schema: header.schema,
         encoder: header.encoder,
         scale: header.scale,
@@ -356,8 +361,15 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<TableModel> {
         photo: header.photo,
         calibration: header.calibration,
         level_factors: header.level_factors,
+        sales: header.sales,
         info: header.info,
-    })
+    };
+    if let Some(sales) = &model.sales {
+        sales
+            .check(&model)
+            .map_err(|m| damaged("header", format!("its kept training sales {m}")))?;
+    }
+    Ok(model)
 }
 
 /// The f32 tensors of a safetensors buffer, by name.

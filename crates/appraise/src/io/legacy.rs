@@ -249,6 +249,7 @@ impl Header {
                 photo: None,
                 calibration: self.calibration,
                 level_factors: None,
+                sales: None,
                 info,
             },
             Some(r) => {
@@ -271,6 +272,7 @@ impl Header {
                     photo: photo_head(inputs),
                     calibration: r.calibration,
                     level_factors: Some(zip_factors(inputs)),
+                    sales: None,
                     info,
                 }
             }

@@ -436,6 +436,59 @@ impl TablePhotoHead {
         }
     }
 
+    /// The head's price of a row with embeddings `x`, split by photo column (each column's
+    /// part of the weighted sum), then the manufactured-home score when read: what an
+    /// explanation mixes column by column ([`TablePhotoHead::inputs_from_parts`] reads it).
+    pub fn parts(&self, x: &[f64]) -> Vec<f64> {
+        let d = self.backbone.dim();
+        let k = self.columns.len();
+        let mut parts: Vec<f64> = (0..k)
+            .map(|c| {
+                let (w, scale) = match self.room_mean {
+                    true => (&self.weights[..d], 1.0 / k as f64),
+                    false => (&self.weights[c * d..(c + 1) * d], 1.0),
+                };
+                let e = &x[c * d..(c + 1) * d];
+                scale * w.iter().zip(e).map(|(&w, v)| f64::from(w) * v).sum::<f64>()
+            })
+            .collect();
+        if self.score.is_some() {
+            parts.push(mobile_home_score(
+                self.backbone,
+                &x[self.score_column * d..],
+            ));
+        }
+        parts
+    }
+
+    /// Values [`TablePhotoHead::parts`] gives a row.
+    pub fn parts_width(&self) -> usize {
+        self.columns.len() + usize::from(self.score.is_some())
+    }
+
+    /// Appends the standardized photo inputs of a row whose [`TablePhotoHead::parts`] are
+    /// `parts` (as [`TablePhotoHead::inputs`] does from its embeddings, to rounding).
+    pub fn inputs_from_parts(&self, parts: &[f64], out: &mut Vec<f32>) {
+        let k = self.columns.len();
+        if let Some([mean, std]) = self.score {
+            out.push(((parts[k] - mean) / std) as f32);
+        }
+        if self.price {
+            let price = self.bias + parts[..k].iter().sum::<f64>();
+            out.push(self.standardize(price) as f32);
+        }
+    }
+
+    /// Which group of [`TablePhotoHead::parts`] each part belongs to: its photo column's
+    /// index (the score: its own column's).
+    pub fn part_columns(&self) -> Vec<usize> {
+        let mut of: Vec<usize> = (0..self.columns.len()).collect();
+        if self.score.is_some() {
+            of.push(self.score_column);
+        }
+        of
+    }
+
     /// Inputs it adds to a row.
     pub fn width(&self) -> usize {
         usize::from(self.price) + usize::from(self.score.is_some())

@@ -1,0 +1,322 @@
+//! Each input's share of ln(price): Shapley values of the model's ln(price), the players
+//! the columns its price reads (a categorical column as one) and its photo columns (each as
+//! one), a coalition's value the mean ln(price) over the background sales of the rows that
+//! take the coalition's inputs from the house and the rest from the background sale
+//! (interventional Shapley values). The empty coalition's value is the background's mean
+//! ln(price), so the shares add up to ln(price / reference price).
+//!
+//! Exact (every coalition) up to [`EXACT_PLAYERS`] players; above that a sampling estimate
+//! (random orders of the players, [`ORDERS`] per background sale, each with its reverse)
+//! whose shares still add up exactly, with each share's standard error.
+
+use crate::data::table::{Frame, Texts, Values};
+use crate::error::{Error, Result};
+use crate::explain::sales::{Sales, evenly};
+use crate::fit::tabular::TableModel;
+use crate::runtime::rng::SeededRng;
+
+/// Players up to which every coalition is priced (2^10 - 2 coalitions times the background).
+pub const EXACT_PLAYERS: usize = 10;
+/// Random orders of the players per background sale in the sampling estimate (each walked
+/// forwards and backwards).
+pub const ORDERS: usize = 1;
+
+/// One input of the game.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Player {
+    /// A table column (index into [`Sales::columns`]).
+    Column(usize),
+    /// A photo column (index into the photo head's columns).
+    Photo(usize),
+}
+
+/// The players of `model`'s game and their names: its read columns, then its photo head's
+/// columns.
+pub fn players(model: &TableModel) -> Vec<(String, Player)> {
+    let mut players: Vec<(String, Player)> = model
+        .read_columns()
+        .into_iter()
+        .enumerate()
+        .map(|(i, name)| (name, Player::Column(i)))
+        .collect();
+    for (i, name) in model.photo.iter().flat_map(|h| &h.columns).enumerate() {
+        players.push((name.clone(), Player::Photo(i)));
+    }
+    players
+}
+
+/// The houses to explain beside the kept sales, and how to price a mix of them.
+pub struct Game<'a> {
+    model: &'a TableModel,
+    /// The read columns: the kept sales' rows, then the houses'.
+    pool: Frame,
+    /// The photo head's parts of each pool row.
+    parts: Vec<f64>,
+    /// Which player each photo part belongs to.
+    part_player: Vec<usize>,
+    players: usize,
+    /// ln(price) of each background sale.
+    background_ln: Vec<f64>,
+    background: Vec<usize>,
+}
+
+/// A price's logarithm (a price under $1, which only the tutorial's ratio scale can give,
+/// is read as $1).
+pub fn ln(price: f64) -> f64 {
+    price.max(1.0).ln()
+}
+
+impl<'a> Game<'a> {
+    /// The game of `rows` of `frame` (their photo head `parts`) against `model`'s kept
+    /// `sales`; house `i` is pool row `sales.len() + i`.
+    pub fn new(
+        model: &'a TableModel,
+        sales: &Sales,
+        frame: Option<(&Frame, &[usize], Vec<f64>)>,
+    ) -> Result<Self> {
+        let mut names = Vec::new();
+        let mut columns = Vec::new();
+        for column in &sales.columns {
+            let kept = column.values();
+            let joined = match &frame {
+                Some((frame, rows, _)) => {
+                    let c = frame.find(column.name()).ok_or_else(|| Error::Input {
+                        path: frame.path.clone(),
+                        message: format!(
+                            "has no column {:?}, which the model reads",
+                            column.name()
+                        ),
+                    })?;
+                    join(&kept, &frame.columns[c], rows)
+                }
+                None => kept,
+            };
+            names.push(column.name().to_string());
+            columns.push(joined);
+        }
+        let mut parts = sales.photo_parts.clone();
+        if let Some((_, _, p)) = &frame {
+            parts.extend_from_slice(p);
+        }
+        let part_player = model.photo.as_ref().map_or_else(Vec::new, |h| {
+            h.part_columns()
+                .into_iter()
+                .map(|c| sales.columns.len() + c)
+                .collect()
+        });
+        let path = frame
+            .as_ref()
+            .map_or_else(Default::default, |f| f.0.path.clone());
+        let mut game = Game {
+            model,
+            pool: Frame {
+                path,
+                names,
+                columns,
+                lines: None,
+            },
+            parts,
+            part_player,
+            players: players(model).len(),
+            background_ln: Vec::new(),
+            background: sales.background.clone(),
+        };
+        let g = game.players.max(1);
+        let sources: Vec<usize> = game
+            .background
+            .iter()
+            .flat_map(|&b| std::iter::repeat_n(b, g))
+            .collect();
+        game.background_ln = game.values(&sources)?;
+        Ok(game)
+    }
+
+    /// The read columns of the kept sales' rows, then the houses'.
+    pub fn pool(&self) -> &Frame {
+        &self.pool
+    }
+
+    /// The photo head's parts of each pool row.
+    pub fn parts(&self) -> &[f64] {
+        &self.parts
+    }
+
+    /// The reference: the background sales' mean ln(price).
+    pub fn reference_ln(&self) -> f64 {
+        self.background_ln.iter().sum::<f64>() / self.background_ln.len() as f64
+    }
+
+    /// ln(price) of mixed rows: row `m`'s player `g` from pool row `sources[m * players + g]`.
+    fn values(&self, sources: &[usize]) -> Result<Vec<f64>> {
+        let g = self.players.max(1);
+        let n = sources.len() / g;
+        let columns = self
+            .pool
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(j, values)| gather(values, sources.iter().skip(j).step_by(g).copied()))
+            .collect();
+        let mixed = Frame {
+            path: self.pool.path.clone(),
+            names: self.pool.names.clone(),
+            columns,
+            lines: None,
+        };
+        let mut inputs = Vec::new();
+        if let Some(head) = &self.model.photo {
+            let w = head.parts_width();
+            let mut row = vec![0.0; w];
+            for m in 0..n {
+                for (p, (value, &player)) in row.iter_mut().zip(&self.part_player).enumerate() {
+                    *value = self.parts[sources[m * g + player] * w + p];
+                }
+                head.inputs_from_parts(&row, &mut inputs);
+            }
+        }
+        let rows: Vec<usize> = (0..n).collect();
+        let prices = self.model.price_inputs(&mixed, &rows, &inputs)?;
+        Ok(prices.into_iter().map(ln).collect())
+    }
+
+    /// Pool row `subject`'s shares of ln(price), their standard errors (zero when exact),
+    /// and its ln(price) as the game prices it.
+    pub fn shares(&self, subject: usize) -> Result<(Vec<f64>, Vec<f64>, f64)> {
+        let g = self.players;
+        let own = self.values(&vec![subject; g.max(1)])?[0];
+        if g == 0 {
+            return Ok((Vec::new(), Vec::new(), own));
+        }
+        let (phi, error) = if g <= EXACT_PLAYERS {
+            (self.exact(subject, own)?, vec![0.0; g])
+        } else {
+            self.sampled(subject, own)?
+        };
+        Ok((phi, error, own))
+    }
+
+    fn exact(&self, subject: usize, own: f64) -> Result<Vec<f64>> {
+        let g = self.players;
+        let full = (1usize << g) - 1;
+        let b = self.background.len();
+        let mut sources = Vec::with_capacity((full - 1) * b * g);
+        for mask in 1..full {
+            for &z in &self.background {
+                sources.extend((0..g).map(|j| if mask >> j & 1 == 1 { subject } else { z }));
+            }
+        }
+        let values = self.values(&sources)?;
+        let mut v = vec![0.0; full + 1];
+        v[0] = self.reference_ln();
+        v[full] = own;
+        for (mask, chunk) in (1..full).zip(values.chunks_exact(b)) {
+            v[mask] = chunk.iter().sum::<f64>() / b as f64;
+        }
+        // weight[s] = s! (g - s - 1)! / g!, the chance that a random order puts exactly the
+        // s players of a coalition before the one added.
+        let mut weight = vec![0.0; g];
+        for (s, w) in weight.iter_mut().enumerate() {
+            *w = (1..=s).map(|i| i as f64).product::<f64>()
+                * (1..g - s).map(|i| i as f64).product::<f64>()
+                / (1..=g).map(|i| i as f64).product::<f64>();
+        }
+        Ok((0..g)
+            .map(|j| {
+                (0..=full)
+                    .filter(|mask| mask >> j & 1 == 0)
+                    .map(|mask| weight[mask.count_ones() as usize] * (v[mask | 1 << j] - v[mask]))
+                    .sum()
+            })
+            .collect())
+    }
+
+    fn sampled(&self, subject: usize, own: f64) -> Result<(Vec<f64>, Vec<f64>)> {
+        let g = self.players;
+        let mut orders = Vec::new();
+        for (i, &z) in self.background.iter().enumerate() {
+            for k in 0..ORDERS {
+                // The same orders for every house: a house's shares do not depend on which
+                // houses share its request.
+                let mut order: Vec<usize> = (0..g).collect();
+                SeededRng::new(i as u64, k as u64).shuffle(&mut order);
+                let reverse: Vec<usize> = order.iter().rev().copied().collect();
+                orders.push((i, z, order));
+                orders.push((i, z, reverse));
+            }
+        }
+        // Each order's rows after adding its first 1..g-1 players (none and all are known).
+        let mut sources = Vec::with_capacity(orders.len() * (g - 1) * g);
+        for (_, z, order) in &orders {
+            let mut row = vec![*z; g];
+            for &j in &order[..g - 1] {
+                row[j] = subject;
+                sources.extend_from_slice(&row);
+            }
+        }
+        let values = self.values(&sources)?;
+        let mut sum = vec![0.0; g];
+        let mut squares = vec![0.0; g];
+        for ((i, _, order), chain) in orders.iter().zip(values.chunks_exact(g - 1)) {
+            let mut before = self.background_ln[*i];
+            for (t, &j) in order.iter().enumerate() {
+                let after = if t + 1 == g { own } else { chain[t] };
+                let step = after - before;
+                sum[j] += step;
+                squares[j] += step * step;
+                before = after;
+            }
+        }
+        let m = orders.len() as f64;
+        let phi: Vec<f64> = sum.iter().map(|s| s / m).collect();
+        let error = squares
+            .iter()
+            .zip(&phi)
+            .map(|(sq, mean)| ((sq / m - mean * mean).max(0.0) / m).sqrt())
+            .collect();
+        Ok((phi, error))
+    }
+}
+
+/// Each player's mean absolute share over `n` background sales explained against the
+/// background (what comparables weigh a difference in it by).
+pub fn importance(model: &TableModel, sales: &Sales, n: usize) -> Result<Vec<f64>> {
+    let game = Game::new(model, sales, None)?;
+    let picks = evenly(sales.background.len(), n);
+    let mut total = vec![0.0; game.players];
+    for &p in &picks {
+        let (phi, _, _) = game.shares(sales.background[p])?;
+        total.iter_mut().zip(phi).for_each(|(t, v)| *t += v.abs());
+    }
+    Ok(total.into_iter().map(|t| t / picks.len() as f64).collect())
+}
+
+/// Column `kept` followed by `rows` of column `query`: numbers when both are, else texts
+/// (a number as its category key).
+fn join(kept: &Values, query: &Values, rows: &[usize]) -> Values {
+    match (kept, query) {
+        (Values::Numbers(a), Values::Numbers(b)) => Values::Numbers(
+            a.iter()
+                .copied()
+                .chain(rows.iter().map(|&r| b[r]))
+                .collect(),
+        ),
+        _ => {
+            let cells: Vec<Option<String>> = (0..kept.len())
+                .map(|r| kept.key(r))
+                .chain(rows.iter().map(|&r| query.key(r)))
+                .collect();
+            Values::Texts(Texts::from_cells(&cells))
+        }
+    }
+}
+
+/// The cells of `values` at `rows`.
+fn gather(values: &Values, rows: impl Iterator<Item = usize>) -> Values {
+    match values {
+        Values::Numbers(v) => Values::Numbers(rows.map(|r| v[r]).collect()),
+        Values::Texts(t) => Values::Texts(Texts {
+            codes: rows.map(|r| t.codes[r]).collect(),
+            levels: t.levels.clone(),
+        }),
+    }
+}
