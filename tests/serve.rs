@@ -118,6 +118,48 @@ fn serves_every_model_of_a_folder_as_predict_prices_them() {
     );
     assert!(low < expected && expected < high, "{body}");
     assert!(p["outside_training"].is_null(), "{body}");
+    assert!(p.get("explanation").is_none(), "{body}");
+
+    // Asked to, it explains each price exactly as `appraise predict --explain` does.
+    let out = appraise(
+        &[
+            "predict",
+            "--model",
+            models.join("houses/model.appraise").to_str().unwrap(),
+            "--bedrooms",
+            "3",
+            "--bathrooms",
+            "2",
+            "--area",
+            "1500",
+            "--zipcode",
+            "92276",
+            "--format",
+            "json",
+            "--explain",
+            "--comps",
+            "3",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let cli = json(&text(&out.stdout));
+    let (status, body) = post(
+        &agent,
+        &server.url("/v1/models/houses/predict"),
+        &format!(r#"{{"houses": [{HOUSE}], "explain": true, "comps": 3}}"#),
+    );
+    assert_eq!(status, 200, "{body}");
+    let served = &json(&body)["predictions"][0];
+    assert_eq!(served["explanation"], cli[0]["explanation"], "{body}");
+    assert_eq!(
+        served["explanation"]["comparables"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    assert_eq!(served["confidence"], cli[0]["confidence"]);
 
     // The same house as a multipart form (what an HTML form or `curl -F` sends).
     let boundary = "XappraiseX";
@@ -185,6 +227,32 @@ fn serves_every_model_of_a_folder_as_predict_prices_them() {
     assert!(
         (v2_price - expected).abs() < 0.006,
         "{v2_price} vs {expected}"
+    );
+
+    // Explanations as extra output tensors, when asked for by name.
+    let explained = infer.replace(
+        r#"{"id": "q1", "#,
+        r#"{"id": "q2", "outputs": [{"name": "factor_area"}, {"name": "confidence"}, {"name": "explanation"}], "#,
+    );
+    let (status, body) = post(&agent, &server.url("/v2/models/houses/infer"), &explained);
+    assert_eq!(status, 200, "{body}");
+    let outputs = json(&body)["outputs"].as_array().unwrap().clone();
+    let names: Vec<&str> = outputs
+        .iter()
+        .map(|o| o["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["factor_area", "confidence", "explanation"]);
+    let whole = json(outputs[2]["data"][0].as_str().unwrap());
+    let area = whole["contributions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["column"] == "area")
+        .unwrap();
+    assert_eq!(outputs[0]["data"][0], area["factor"]);
+    assert_eq!(
+        whole["contributions"],
+        cli[0]["explanation"]["contributions"]
     );
 
     // v2 infer with the binary tensor data extension, both ways.
@@ -312,12 +380,12 @@ fn serves_every_model_of_a_folder_as_predict_prices_them() {
     let (status, metrics) = get(&agent, &server.url("/metrics"));
     assert_eq!(status, 200);
     assert!(
-        metrics.contains(r#"appraise_requests_total{route="/v1/models/{name}/predict",model="houses",status="200"} 2"#)
+        metrics.contains(r#"appraise_requests_total{route="/v1/models/{name}/predict",model="houses",status="200"} 3"#)
             && metrics.contains(r#"appraise_requests_total{route="/v1/models/{name}/predict",model="houses",status="400"} 1"#),
         "{metrics}"
     );
     assert!(
-        metrics.contains(r#"appraise_houses_priced_total{model="houses"} 6"#),
+        metrics.contains(r#"appraise_houses_priced_total{model="houses"} 8"#),
         "{metrics}"
     );
     assert!(

@@ -542,8 +542,7 @@ pub fn predict(args: &PredictArgs, model: &TableModel) -> Result<()> {
                                 .map_or(serde_json::Value::Null, Into::into),
                         );
                         let confidence = appraise::explain::confidence(model, *price);
-                        let number =
-                            |v: Option<f64>| v.map_or(serde_json::Value::Null, json_number);
+                        let number = |v: Option<f64>| v.map_or(serde_json::Value::Null, Into::into);
                         object.insert("fsd".into(), number(confidence.map(|c| c.0)));
                         object.insert("confidence".into(), number(confidence.map(|c| c.1)));
                     }

@@ -309,11 +309,13 @@ pub async fn run_pricing(
     pricer: &Arc<Pricer>,
     houses: Vec<Vec<Value>>,
     level: f64,
+    comps: Option<usize>,
 ) -> Result<Quotes, ApiError> {
     const INLINE_HOUSES: usize = 256;
-    let result = if pricer.reads_photos() || houses.len() > INLINE_HOUSES {
+    // Explaining prices every house hundreds of times over: off the async threads too.
+    let result = if pricer.reads_photos() || houses.len() > INLINE_HOUSES || comps.is_some() {
         let pricer = pricer.clone();
-        tokio::task::spawn_blocking(move || pricer.price(&houses, level))
+        tokio::task::spawn_blocking(move || pricer.explain(&houses, level, comps))
             .await
             .map_err(|e| {
                 ApiError::status(
@@ -322,7 +324,7 @@ pub async fn run_pricing(
                 )
             })?
     } else {
-        pricer.price(&houses, level)
+        pricer.explain(&houses, level, comps)
     };
     result.map_err(|e| ApiError::from_pricing(e, "houses"))
 }

@@ -82,7 +82,12 @@ struct Prediction {
     predicted_price: f64,
     #[serde(flatten)]
     range: Map<String, Json_>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    explanation: Option<appraise::explain::Explanation>,
 }
+
+/// Comparables one house may ask for.
+const MAX_COMPS: usize = 50;
 
 fn cents(p: f64) -> f64 {
     (p * 100.0).round() / 100.0
@@ -92,6 +97,8 @@ fn cents(p: f64) -> f64 {
 /// level of their ranges.
 struct Asked {
     level: f64,
+    /// Comparables per house when the prices are to be explained.
+    explain: Option<usize>,
     ids: Vec<Option<Json_>>,
     houses: Vec<Vec<Value>>,
 }
@@ -111,7 +118,12 @@ pub async fn predict(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let Asked { level, ids, houses } = if content_type
+    let Asked {
+        level,
+        explain,
+        ids,
+        houses,
+    } = if content_type
         .trim_start()
         .to_ascii_lowercase()
         .starts_with("multipart/form-data")
@@ -121,7 +133,7 @@ pub async fn predict(
         json_houses(&state, pricer.fields(), &bytes)?
     };
     let n = houses.len();
-    let quotes = crate::run_pricing(&pricer, houses, level).await?;
+    let quotes = crate::run_pricing(&pricer, houses, level, explain).await?;
     state.metrics.priced(&name, n);
     let (low, high) = appraise::io::output::range_columns(quotes.level);
     let predictions: Vec<Prediction> = quotes
@@ -140,10 +152,15 @@ pub async fn predict(
                     .clone()
                     .map_or(Json_::Null, Json_::String),
             );
+            if let Some((fsd, confidence)) = q.confidence {
+                range.insert("fsd".into(), fsd.into());
+                range.insert("confidence".into(), confidence.into());
+            }
             Prediction {
                 id,
                 predicted_price: cents(q.price),
                 range,
+                explanation: q.explanation.clone(),
             }
         })
         .collect();
@@ -167,9 +184,27 @@ fn json_houses(state: &AppState, fields: &[Field], bytes: &[u8]) -> Result<Asked
     };
     let mut level = DEFAULT_LEVEL;
     let mut houses_json = None;
+    let mut explain = false;
+    let mut comps = appraise::explain::DEFAULT_COMPS;
     for (key, value) in &request {
         match key.as_str() {
             "houses" => houses_json = Some(value),
+            "explain" => {
+                explain = value
+                    .as_bool()
+                    .ok_or_else(|| ApiError::field("explain", "must be true or false"))?
+            }
+            "comps" => {
+                comps = value
+                    .as_u64()
+                    .filter(|k| *k <= MAX_COMPS as u64)
+                    .ok_or_else(|| {
+                        ApiError::field(
+                            "comps",
+                            format!("must be a whole number of comparables, 0 to {MAX_COMPS}"),
+                        )
+                    })? as usize
+            }
             "level" => {
                 level = value
                     .as_f64()
@@ -184,7 +219,7 @@ fn json_houses(state: &AppState, fields: &[Field], bytes: &[u8]) -> Result<Asked
             other => {
                 return Err(ApiError::field(
                     other,
-                    "is not a field of a predict request; it takes \"houses\" and \"level\"",
+                    "is not a field of a predict request; it takes \"houses\", \"level\", \"explain\" and \"comps\"",
                 ));
             }
         }
@@ -217,7 +252,12 @@ fn json_houses(state: &AppState, fields: &[Field], bytes: &[u8]) -> Result<Asked
         ids.push(id);
         houses.push(values);
     }
-    Ok(Asked { level, ids, houses })
+    Ok(Asked {
+        level,
+        explain: explain.then_some(comps),
+        ids,
+        houses,
+    })
 }
 
 /// The one house of a `multipart/form-data` request: a text part per number or category
@@ -241,6 +281,7 @@ async fn form_house(
     let mut values = vec![Value::Missing; fields.len()];
     let mut level = DEFAULT_LEVEL;
     let mut id = None;
+    let mut explain = false;
     let malformed =
         |e: multer::Error| ApiError::bad(format!("the multipart body is malformed: {e}"));
     while let Some(part) = form.next_field().await.map_err(malformed)? {
@@ -265,13 +306,14 @@ async fn form_house(
                     })?;
             }
             "id" => id = Some(Json_::String(text()?)),
+            "explain" => explain = matches!(text()?.as_str(), "true" | "on" | "1"),
             _ => {
                 let Some(k) = fields.iter().position(|f| f.name == name) else {
                     let names: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
                     return Err(ApiError::field(
                         name,
                         format!(
-                            "is not a field of this model; its fields are: {} (and optional id, level)",
+                            "is not a field of this model; its fields are: {} (and optional id, level, explain)",
                             names.join(", ")
                         ),
                     ));
@@ -302,6 +344,7 @@ async fn form_house(
     }
     Ok(Asked {
         level,
+        explain: explain.then_some(appraise::explain::DEFAULT_COMPS),
         ids: vec![id],
         houses: vec![values],
     })

@@ -78,6 +78,47 @@ fn output_names(p: &Pricer, level: f64) -> Vec<(String, &'static str)> {
     names
 }
 
+/// The output tensors a request may ask for by name (or all with `parameters.explain`):
+/// each price's explanation ([`appraise::explain`]) as numbers, and whole as JSON text.
+fn explain_names(p: &Pricer) -> Vec<(String, &'static str)> {
+    let mut names: Vec<(String, &'static str)> = ["fsd", "confidence", "reference_price"]
+        .map(|n| (n.to_string(), "FP64"))
+        .to_vec();
+    names.extend(
+        p.explained_columns()
+            .into_iter()
+            .map(|c| (format!("factor_{c}"), "FP64")),
+    );
+    names.push(("comparables_median".into(), "FP64"));
+    names.push(("explanation".into(), "BYTES"));
+    names
+}
+
+/// The values of explanation output `name` (`None` for a text output); NaN where a house
+/// has none.
+fn explain_numbers(quotes: &[appraise::io::pricer::Quote], name: &str) -> Option<Vec<f64>> {
+    let of = |q: &appraise::io::pricer::Quote| -> Option<f64> {
+        let e = q.explanation.as_ref();
+        match name {
+            "fsd" => q.confidence.map(|c| c.0),
+            "confidence" => q.confidence.map(|c| c.1),
+            "reference_price" => e?.reference_price,
+            "comparables_median" => e?.comparables_median,
+            _ => {
+                let column = name.strip_prefix("factor_")?;
+                let c = e?.contributions.iter().find(|c| c.column == column)?;
+                Some(c.factor)
+            }
+        }
+    };
+    let numeric = name.starts_with("factor_")
+        || matches!(
+            name,
+            "fsd" | "confidence" | "reference_price" | "comparables_median"
+        );
+    numeric.then(|| quotes.iter().map(|q| of(q).unwrap_or(f64::NAN)).collect())
+}
+
 fn metadata(name: &str, p: &Pricer) -> Json_ {
     let inputs: Vec<Json_> = p
         .fields()
@@ -270,6 +311,7 @@ async fn run_infer(
     };
     let mut level = DEFAULT_LEVEL;
     let mut binary_all = false;
+    let mut explain_all = false;
     let mut id = None;
     let mut inputs_json = None;
     let mut outputs_json = None;
@@ -306,6 +348,11 @@ async fn run_infer(
                                     "parameters.binary_data_output",
                                     "must be a boolean",
                                 )
+                            })?
+                        }
+                        "explain" => {
+                            explain_all = v.as_bool().ok_or_else(|| {
+                                ApiError::field("parameters.explain", "must be a boolean")
                             })?
                         }
                         // Other parameters (priorities, timeouts of other servers) do not apply.
@@ -536,10 +583,15 @@ async fn run_infer(
             });
         }
     }
-    let known = output_names(&pricer, level);
+    let plain = output_names(&pricer, level);
+    let explained = explain_names(&pricer);
+    let known: Vec<(String, &'static str)> = plain.iter().chain(&explained).cloned().collect();
     let mut wanted: Vec<(String, &'static str, bool)> = Vec::new();
     match outputs_json {
-        None => wanted.extend(known.iter().map(|(n, d)| (n.clone(), *d, binary_all))),
+        None => {
+            let defaults = if explain_all { &known } else { &plain };
+            wanted.extend(defaults.iter().map(|(n, d)| (n.clone(), *d, binary_all)))
+        }
         Some(Json_::Array(list)) => {
             for (k, o) in list.iter().enumerate() {
                 let oname = o.get("name").and_then(Json_::as_str).ok_or_else(|| {
@@ -570,7 +622,11 @@ async fn run_infer(
             ));
         }
     }
-    let quotes = crate::run_pricing(&pricer, houses, level)
+    let comps = wanted
+        .iter()
+        .any(|(w, _, _)| explained.iter().any(|(n, _)| n == w))
+        .then_some(appraise::explain::DEFAULT_COMPS);
+    let quotes = crate::run_pricing(&pricer, houses, level, comps)
         .await
         .map_err(|e| {
             // A value's field error names its tensor and element.
@@ -613,12 +669,17 @@ async fn run_infer(
                     .collect(),
             )
         } else {
-            None
+            explain_numbers(&quotes.quotes, oname)
         };
         let texts: Vec<String> = quotes
             .quotes
             .iter()
-            .map(|q| q.outside_training.clone().unwrap_or_default())
+            .map(|q| match oname.as_str() {
+                "explanation" => q.explanation.as_ref().map_or_else(String::new, |e| {
+                    serde_json::to_string(e).expect("explanations serialize")
+                }),
+                _ => q.outside_training.clone().unwrap_or_default(),
+            })
             .collect();
         let mut tensor = Map::new();
         tensor.insert("name".into(), oname.clone().into());

@@ -23,7 +23,7 @@ pub const DEFAULT_COMPS: usize = 5;
 pub const FSD_LEVEL: f64 = 0.68;
 
 /// Why a house got its price.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct Explanation {
     /// The price the shares start from: the geometric mean of the model's prices of its
     /// background sales (`null` for a model file without kept sales).
@@ -203,7 +203,7 @@ pub fn explain(
 
 /// The columns an explanation lists: every column but the price and the identifier, in
 /// schema order (those the model does not read, ignored ones too, get a factor of 1).
-fn shown_columns(model: &TableModel) -> Vec<String> {
+pub fn shown_columns(model: &TableModel) -> Vec<String> {
     let read = model.read_columns();
     let photos = model.photo_columns();
     model

@@ -96,6 +96,11 @@ pub struct Quote {
     pub range: Option<(f64, f64)>,
     /// Why the house lies outside the training houses (its price is less sure), if it does.
     pub outside_training: Option<String>,
+    /// Forecast standard deviation and confidence ([`crate::explain::confidence`]), when the
+    /// model has ranges.
+    pub confidence: Option<(f64, f64)>,
+    /// Why this price, when asked ([`Pricer::explain`]).
+    pub explanation: Option<crate::explain::Explanation>,
 }
 
 /// The prices of a batch of houses.
@@ -163,6 +168,11 @@ impl Pricer {
             .any(|f| matches!(f.kind, FieldKind::Photo { .. }))
     }
 
+    /// The columns an explanation of its prices lists, in order.
+    pub fn explained_columns(&self) -> Vec<String> {
+        crate::explain::shown_columns(&self.model)
+    }
+
     /// The model's text summary (as `appraise summary` prints it).
     pub fn summary(&self) -> String {
         crate::io::artifact::summary(&self.model)
@@ -173,6 +183,17 @@ impl Pricer {
     /// an [`Error::Field`] naming the house and field; an unseen category is priced by the
     /// fallback `predict` uses and named in the warnings.
     pub fn price(&self, houses: &[Vec<Value>], level: f64) -> Result<Quotes> {
+        self.explain(houses, level, None)
+    }
+
+    /// [`Pricer::price`], each price explained with `comps` comparable sales when `comps`
+    /// is given ([`crate::explain::explain`]).
+    pub fn explain(
+        &self,
+        houses: &[Vec<Value>],
+        level: f64,
+        comps: Option<usize>,
+    ) -> Result<Quotes> {
         if !(level > 0.0 && level < 1.0) {
             return Err(Error::Usage(format!(
                 "the range level must lie strictly between 0 and 1 (got {level})"
@@ -190,8 +211,8 @@ impl Pricer {
                 check(i, field, value)?;
             }
         }
-        let (prices, ranges, outside, warnings) =
-            price_table(&self.model, &self.fields, houses, level)?;
+        let (prices, ranges, outside, warnings, mut explained) =
+            price_table(&self.model, &self.fields, houses, level, comps)?;
         let quotes = prices
             .into_iter()
             .enumerate()
@@ -199,6 +220,8 @@ impl Pricer {
                 price,
                 range: ranges.as_ref().map(|r| r[i]),
                 outside_training: outside[i].clone(),
+                confidence: crate::explain::confidence(&self.model, price),
+                explanation: explained.as_mut().map(|e| std::mem::take(&mut e[i])),
             })
             .collect();
         Ok(Quotes {
@@ -356,6 +379,7 @@ type Priced = (
     Option<Vec<(f64, f64)>>,
     Vec<Option<String>>,
     Vec<String>,
+    Option<Vec<crate::explain::Explanation>>,
 );
 
 fn price_table(
@@ -363,6 +387,7 @@ fn price_table(
     fields: &[Field],
     houses: &[Vec<Value>],
     level: f64,
+    comps: Option<usize>,
 ) -> Result<Priced> {
     // Photos are written to a private folder the table's photo paths point into, so they go
     // through exactly the path the model was trained with.
@@ -469,7 +494,11 @@ fn price_table(
     }
     let ranges = m.ranges(&prices, level);
     let outside = m.outside_training(&frame, &rows);
-    Ok((prices, ranges, outside, warnings.lines))
+    // While the request's photos are still in their folder.
+    let explained = comps
+        .map(|k| crate::explain::explain(m, &frame, &rows, &prices, k))
+        .transpose()?;
+    Ok((prices, ranges, outside, warnings.lines, explained))
 }
 
 #[cfg(test)]
