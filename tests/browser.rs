@@ -124,6 +124,15 @@ fn the_page_prices_a_house_in_a_real_browser() {
         assert_eq!(dollars_on_page(&shown), api_price.round(), "{shown}");
         let range = text_of(&client, "#range").await;
         assert!(range.starts_with("80% range: $"), "{range}");
+        // Why: a waterfall from the reference price and the comparable sales.
+        let why = text_of(&client, "#why").await;
+        assert!(
+            why.contains("Why this price")
+                && why.contains("reference $")
+                && why.contains("Comparable sales (median adjusted $"),
+            "{why}"
+        );
+        assert!(range.contains("confidence "), "{range}");
         let card = text_of(&client, "#card").await;
         assert!(card.contains("tutorial mlp network"), "{card}");
         assert!(card.contains("Test error (MAPE)"), "{card}");
