@@ -167,6 +167,16 @@ fn explanations_add_up_and_name_training_sales_for_every_table_model_kind() {
     for (name, flags) in kinds {
         let model = train(dir.path(), &data, name, &flags);
         let tests = test_ids(&model);
+        // The report explains the best, median and worst priced test rows.
+        let report = std::fs::read_to_string(model.with_file_name("report.html")).unwrap();
+        for label in [
+            "Why these prices",
+            "best priced",
+            "median priced",
+            "worst priced",
+        ] {
+            assert!(report.contains(label), "{name}: no {label:?} in the report");
+        }
         let training = lines[1..]
             .iter()
             .map(|l| l.split(',').next().unwrap())

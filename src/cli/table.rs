@@ -260,6 +260,14 @@ pub fn train(args: &TrainArgs, verbosity: Verbosity, printer: &mut dyn Observer)
     let train_rows: Vec<usize> = split.train.iter().map(|&i| rows[i]).collect();
     let train_prices: Vec<f64> = split.train.iter().map(|&i| prices[i]).collect();
     appraise::explain::sales::prepare(&mut fit.model, &frame, &train_rows, &train_prices)?;
+    let test_rows: Vec<usize> = split.test.iter().map(|&i| rows[i]).collect();
+    let (actual, predicted): (Vec<f64>, Vec<f64>) = fit
+        .predictions
+        .iter()
+        .map(|p| (p.actual, p.predicted))
+        .unzip();
+    fit.examples =
+        appraise::explain::examples(&fit.model, &frame, &test_rows, &actual, &predicted)?;
     fit.model.info.fingerprint = fingerprint(&frame.path)?;
     fit.model.info.source = source;
     // An absolute path, so that `evaluate` finds the table from any folder.

@@ -457,6 +457,8 @@ pub struct Run<'a> {
     pub rows: &'static str,
     /// The run's settings, as JSON.
     pub config: String,
+    /// Test rows whose prices it explains.
+    pub examples: &'a [crate::explain::Example],
 }
 
 impl Run<'_> {
@@ -550,12 +552,79 @@ pub fn html(run: &Run, plots: &[Plot]) -> String {
     for plot in plots {
         let _ = writeln!(page, "<h2>{}</h2>\n{}", plot.title, plot.svg);
     }
+    if !run.examples.is_empty() {
+        let _ = writeln!(
+            page,
+            "<h2>Why these prices</h2>\n<p>The best, median and worst priced test {what}: \
+             each input's share of the price from the reference price, and the comparable \
+             training sales.</p>"
+        );
+        for e in run.examples {
+            page.push_str(&example_html(e));
+        }
+    }
     let _ = writeln!(
         page,
         "<h2>Configuration</h2>\n<pre>{}</pre>\n</body></html>",
         escape(&run.config)
     );
     page
+}
+
+/// One explained test row: its shares as a table, its comparables as a table with their
+/// photos.
+fn example_html(e: &crate::explain::Example) -> String {
+    let x = &e.explanation;
+    let mut html = format!(
+        "<h3>{} priced: {}</h3>\n<p>sold for ${:.0}, priced ${:.0}; reference price ${:.0}</p>\n\
+         <table><tr><th>column</th><th>value</th><th>factor</th><th>dollars</th></tr>\n",
+        e.label,
+        escape(&e.place),
+        e.actual,
+        e.predicted,
+        x.reference_price.unwrap_or(f64::NAN)
+    );
+    for c in x.contributions.iter().filter(|c| c.factor != 1.0) {
+        let _ = writeln!(
+            html,
+            "<tr><th>{}</th><td>{}</td><td>x{:.3}</td><td>{:+.0}</td></tr>",
+            escape(&c.column),
+            escape(&c.value),
+            c.factor,
+            c.dollars
+        );
+    }
+    let _ = writeln!(
+        html,
+        "</table>\n<p>Comparable sales (median adjusted price ${:.0}):</p>\n<table>\
+         <tr><th>sale</th><th>sold</th><th>model</th><th>adjusted</th><th>attributes</th><th>photos</th></tr>",
+        x.comparables_median.unwrap_or(f64::NAN)
+    );
+    for c in &x.comparables {
+        let attributes: Vec<String> = c
+            .attributes
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        let photos: String = c
+            .photos
+            .iter()
+            .flat_map(|cell| cell.split(';'))
+            .filter(|p| !p.is_empty())
+            .map(|p| format!("<img src=\"file://{}\" width=\"96\" alt=\"\">", escape(p)))
+            .collect();
+        let _ = writeln!(
+            html,
+            "<tr><th>{}</th><td>${:.0}</td><td>${:.0}</td><td>${:.0}</td><td>{}</td><td>{photos}</td></tr>",
+            escape(&c.id),
+            c.sale_price,
+            c.predicted_price,
+            c.adjusted_price,
+            escape(&attributes.join(", "))
+        );
+    }
+    html.push_str("</table>\n");
+    html
 }
 
 /// Writes the plots (PNG and SVG) and `report.html` into `out_dir`, each atomically.

@@ -201,6 +201,57 @@ pub fn explain(
         .collect()
 }
 
+/// A test house whose price the run report explains.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Example {
+    /// Which it is: "best", "median" or "worst" priced.
+    pub label: &'static str,
+    /// What names it (its identifier, else its line).
+    pub place: String,
+    /// Its sale price.
+    pub actual: f64,
+    /// The model's price.
+    pub predicted: f64,
+    /// Why.
+    pub explanation: Explanation,
+}
+
+/// The best, median and worst priced of `rows` of `frame` (sold for `actual`, priced
+/// `predicted`), explained (none when the model keeps no sales).
+pub fn examples(
+    model: &TableModel,
+    frame: &Frame,
+    rows: &[usize],
+    actual: &[f64],
+    predicted: &[f64],
+) -> Result<Vec<Example>> {
+    if model.sales.is_none() || !model.network_photo_columns().is_empty() || rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut order: Vec<usize> = (0..rows.len()).collect();
+    let error = |i: usize| crate::evaluate::metrics::abs_pct_error(actual[i], predicted[i]);
+    order.sort_by(|&a, &b| error(a).total_cmp(&error(b)).then(a.cmp(&b)));
+    let picks = [
+        ("best", order[0]),
+        ("median", order[order.len() / 2]),
+        ("worst", order[order.len() - 1]),
+    ];
+    let chosen: Vec<usize> = picks.iter().map(|(_, i)| rows[*i]).collect();
+    let prices: Vec<f64> = picks.iter().map(|(_, i)| predicted[*i]).collect();
+    let explained = explain(model, frame, &chosen, &prices, DEFAULT_COMPS)?;
+    Ok(picks
+        .iter()
+        .zip(explained)
+        .map(|((label, i), explanation)| Example {
+            label,
+            place: crate::fit::tabular::row_name(frame, &model.schema, rows[*i]),
+            actual: actual[*i],
+            predicted: predicted[*i],
+            explanation,
+        })
+        .collect())
+}
+
 /// The columns an explanation lists: every column but the price and the identifier, in
 /// schema order (those the model does not read, ignored ones too, get a factor of 1).
 pub fn shown_columns(model: &TableModel) -> Vec<String> {

@@ -549,6 +549,9 @@ pub struct TableFit {
     /// the recipe's first network (validated on its held-out inner fold); empty when the
     /// model has none.
     pub history: Vec<EpochRecord>,
+    /// Test rows whose prices the report explains (see [`crate::explain::examples`]; empty
+    /// until a caller fills it).
+    pub examples: Vec<crate::explain::Example>,
 }
 
 /// The rows with a usable price and the prices, or an error naming the first bad row
@@ -747,6 +750,7 @@ pub fn fit(
         model,
         predictions,
         history,
+        examples: Vec::new(),
     })
 }
 
@@ -1941,6 +1945,7 @@ pub fn write_run(fit: &TableFit, config: &TableConfig, out_dir: &std::path::Path
         train_rows: model.info.train_rows,
         rows: "rows",
         config: to_json(config),
+        examples: &fit.examples,
     };
     crate::evaluate::report::write(&run, out_dir)
 }
