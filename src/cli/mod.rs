@@ -252,6 +252,11 @@ pub struct EvaluateArgs {
     #[arg(long, value_enum, default_value_t = UnknownZipArg::Error)]
     pub unknown_zip: UnknownZipArg,
 
+    /// Also score the comparable sales' opinion: the median of each house's comparables'
+    /// adjusted prices (predict --explain), as a second price beside the model's.
+    #[arg(long)]
+    pub comparables: bool,
+
     /// Photo cache settings (photo models).
     #[command(flatten)]
     pub cache: CacheArgs,

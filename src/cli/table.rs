@@ -790,6 +790,16 @@ pub fn evaluate(model: &TableModel, args: &super::EvaluateArgs) -> Result<()> {
         .as_ref()
         .map(|c| appraise::fit::interval::Coverage::all_reported(c, &actual, &predicted))
         .unwrap_or_default();
+    let comparables = match args.comparables {
+        true => Some(comparables_scores(
+            model,
+            &frame,
+            &table_rows,
+            &actual,
+            &predicted,
+        )?),
+        false => None,
+    };
     if args.json {
         /// The scores, as fields and as one object, then the ranges' coverage.
         #[derive(serde::Serialize)]
@@ -801,6 +811,8 @@ pub fn evaluate(model: &TableModel, args: &super::EvaluateArgs) -> Result<()> {
             metrics: &'a Metrics,
             ratio_study: &'a appraise::evaluate::ratio::RatioStudy,
             coverage: &'a [appraise::fit::interval::Coverage],
+            #[serde(skip_serializing_if = "Option::is_none")]
+            comparables: Option<&'a Metrics>,
         }
         let report = Report {
             scope: &scope,
@@ -809,12 +821,46 @@ pub fn evaluate(model: &TableModel, args: &super::EvaluateArgs) -> Result<()> {
             metrics: &m,
             ratio_study: &ratio,
             coverage: &coverage,
+            comparables: comparables.as_ref(),
         };
         print!("{}", pipeline::to_json(&report));
         return Ok(());
     }
     super::print_scores(&scope, &m, &ratio, &coverage, model.calibration.is_some());
+    if let Some(c) = &comparables {
+        println!(
+            "comparables' median adjusted price: MAPE {:.2}%, median APE {:.2}% (the model's: {:.2}%, {:.2}%)",
+            c.mape, c.median_ape, m.mape, m.median_ape
+        );
+    }
     Ok(())
+}
+
+/// The scores of the comparables' median adjusted prices of `rows` (sold for `actual`,
+/// priced `predicted`); an error when the model keeps no sales.
+fn comparables_scores(
+    model: &TableModel,
+    frame: &Frame,
+    rows: &[usize],
+    actual: &[f64],
+    predicted: &[f64],
+) -> Result<Metrics> {
+    let explained = appraise::explain::explain(
+        model,
+        frame,
+        rows,
+        predicted,
+        appraise::explain::DEFAULT_COMPS,
+    )?;
+    let medians: Option<Vec<f64>> = explained.iter().map(|e| e.comparables_median).collect();
+    let medians = medians.ok_or_else(|| {
+        Error::Usage(
+            "this model keeps no training sales, so it has no comparables to score; retrain \
+             it with this appraise"
+                .into(),
+        )
+    })?;
+    Ok(Metrics::compute(actual, &medians))
 }
 
 /// The records of a CSV file that holds no quote and no lone carriage return: its non-empty

@@ -5,6 +5,7 @@
 pub mod comparables;
 pub mod sales;
 pub mod shapley;
+pub mod tree_shap;
 
 use std::collections::BTreeMap;
 

@@ -12,7 +12,9 @@
 use crate::data::table::{Frame, Texts, Values};
 use crate::error::{Error, Result};
 use crate::explain::sales::{Sales, evenly};
-use crate::fit::tabular::TableModel;
+use crate::explain::tree_shap::TreeGame;
+use crate::fit::tabular::{Predictor, PriceScale, TableModel};
+use crate::fit::trees::{TreeColumn, Trees};
 use crate::runtime::rng::SeededRng;
 
 /// Players up to which every coalition is priced (2^10 - 2 coalitions times the background).
@@ -48,6 +50,11 @@ pub fn players(model: &TableModel) -> Vec<(String, Player)> {
 /// The houses to explain beside the kept sales, and how to price a mix of them.
 pub struct Game<'a> {
     model: &'a TableModel,
+    /// The model without its trees when their part of ln(price) is split off (priced by
+    /// mixing; the trees' part by their structure, [`TreeGame`]).
+    mixer: Option<TableModel>,
+    /// The trees' game and their weight in ln(price).
+    trees: Option<(TreeGame<'a>, f64)>,
     /// The read columns: the kept sales' rows, then the houses'.
     pool: Frame,
     /// The photo head's parts of each pool row.
@@ -73,6 +80,16 @@ impl<'a> Game<'a> {
         model: &'a TableModel,
         sales: &Sales,
         frame: Option<(&Frame, &[usize], Vec<f64>)>,
+    ) -> Result<Self> {
+        Self::build(model, sales, frame, true)
+    }
+
+    /// [`Game::new`], splitting the trees off where it can when `split`.
+    fn build(
+        model: &'a TableModel,
+        sales: &Sales,
+        frame: Option<(&Frame, &[usize], Vec<f64>)>,
+        split: bool,
     ) -> Result<Self> {
         let mut names = Vec::new();
         let mut columns = Vec::new();
@@ -107,8 +124,14 @@ impl<'a> Game<'a> {
         let path = frame
             .as_ref()
             .map_or_else(Default::default, |f| f.0.path.clone());
+        let (mixer, trees) = match split_trees(model).filter(|_| split) {
+            Some((mixer, trees, weight)) => (Some(mixer), Some((trees, weight))),
+            None => (None, None),
+        };
         let mut game = Game {
             model,
+            mixer,
+            trees: None,
             pool: Frame {
                 path,
                 names,
@@ -128,7 +151,47 @@ impl<'a> Game<'a> {
             .flat_map(|&b| std::iter::repeat_n(b, g))
             .collect();
         game.background_ln = game.values(&sources)?;
+        if let Some((trees, weight)) = trees {
+            let rows: Vec<usize> = (0..game.pool.rows()).collect();
+            let player_of = trees
+                .members
+                .iter()
+                .map(|m| {
+                    m.columns
+                        .iter()
+                        .map(|c| {
+                            let name = match c {
+                                TreeColumn::Number { column }
+                                | TreeColumn::Ranked { column, .. } => column,
+                            };
+                            game.pool
+                                .find(name)
+                                .expect("the trees' columns are read columns")
+                        })
+                        .collect()
+                })
+                .collect();
+            let tree_game = TreeGame::new(
+                trees,
+                trees.member_inputs(&game.pool, &rows),
+                rows.len(),
+                player_of,
+                trees.predict(&game.pool, &rows, &[]),
+                &game.background,
+            );
+            game.trees = Some((tree_game, weight));
+        }
         Ok(game)
+    }
+
+    /// The model whose mixed rows are priced: the model, or the model without its trees.
+    fn mixed_model(&self) -> &TableModel {
+        self.mixer.as_ref().unwrap_or(self.model)
+    }
+
+    /// The mixed model's reference: its background sales' mean ln(price).
+    fn mixed_reference(&self) -> f64 {
+        self.background_ln.iter().sum::<f64>() / self.background_ln.len() as f64
     }
 
     /// The read columns of the kept sales' rows, then the houses'.
@@ -143,7 +206,11 @@ impl<'a> Game<'a> {
 
     /// The reference: the background sales' mean ln(price).
     pub fn reference_ln(&self) -> f64 {
-        self.background_ln.iter().sum::<f64>() / self.background_ln.len() as f64
+        let trees = self.trees.as_ref().map_or(0.0, |(t, weight)| {
+            let b = &self.background;
+            weight * b.iter().map(|&z| t.outputs[z]).sum::<f64>() / b.len() as f64
+        });
+        self.mixed_reference() + trees
     }
 
     /// ln(price) of mixed rows: row `m`'s player `g` from pool row `sources[m * players + g]`.
@@ -164,7 +231,7 @@ impl<'a> Game<'a> {
             lines: None,
         };
         let mut inputs = Vec::new();
-        if let Some(head) = &self.model.photo {
+        if let Some(head) = &self.mixed_model().photo {
             let w = head.parts_width();
             let mut row = vec![0.0; w];
             for m in 0..n {
@@ -175,7 +242,7 @@ impl<'a> Game<'a> {
             }
         }
         let rows: Vec<usize> = (0..n).collect();
-        let prices = self.model.price_inputs(&mixed, &rows, &inputs)?;
+        let prices = self.mixed_model().price_inputs(&mixed, &rows, &inputs)?;
         Ok(prices.into_iter().map(ln).collect())
     }
 
@@ -187,11 +254,17 @@ impl<'a> Game<'a> {
         if g == 0 {
             return Ok((Vec::new(), Vec::new(), own));
         }
-        let (phi, error) = if g <= EXACT_PLAYERS {
+        let (mut phi, error) = if g <= EXACT_PLAYERS {
             (self.exact(subject, own)?, vec![0.0; g])
         } else {
             self.sampled(subject, own)?
         };
+        let mut own = own;
+        if let Some((trees, weight)) = &self.trees {
+            let t = trees.shares(subject, &self.background, g);
+            phi.iter_mut().zip(t).for_each(|(p, t)| *p += weight * t);
+            own += weight * trees.outputs[subject];
+        }
         Ok((phi, error, own))
     }
 
@@ -207,7 +280,7 @@ impl<'a> Game<'a> {
         }
         let values = self.values(&sources)?;
         let mut v = vec![0.0; full + 1];
-        v[0] = self.reference_ln();
+        v[0] = self.mixed_reference();
         v[full] = own;
         for (mask, chunk) in (1..full).zip(values.chunks_exact(b)) {
             v[mask] = chunk.iter().sum::<f64>() / b as f64;
@@ -277,6 +350,38 @@ impl<'a> Game<'a> {
     }
 }
 
+/// The model without its trees and the trees' weight in ln(price), when its ln(price) is
+/// the sum of the two: a log price scale and trees that read no photo inputs beside another
+/// predictor. ln(price) = std x ((1 - share) x inner + share x trees) + the rest, so the
+/// model without trees has its scale's std times (1 - share), and the trees weigh std x share.
+fn split_trees(model: &TableModel) -> Option<(TableModel, &Trees, f64)> {
+    let PriceScale::Log { std, .. } = &model.scale else {
+        return None;
+    };
+    let Predictor::Stack(inner, trees, share) = &model.predictor else {
+        return None;
+    };
+    if trees.photo_inputs > 0 {
+        return None;
+    }
+    let mut scale = model.scale.clone();
+    if let PriceScale::Log { std, .. } = &mut scale {
+        *std *= 1.0 - share;
+    }
+    let mixer = TableModel {
+        schema: model.schema.clone(),
+        encoder: model.encoder.clone(),
+        scale,
+        predictor: (**inner).clone(),
+        photo: model.photo.clone(),
+        calibration: None,
+        level_factors: model.level_factors.clone(),
+        sales: None,
+        info: model.info.clone(),
+    };
+    Some((mixer, trees, std * share))
+}
+
 /// Each player's mean absolute share over `n` background sales explained against the
 /// background (what comparables weigh a difference in it by).
 pub fn importance(model: &TableModel, sales: &Sales, n: usize) -> Result<Vec<f64>> {
@@ -318,5 +423,40 @@ fn gather(values: &Values, rows: impl Iterator<Item = usize>) -> Values {
             codes: rows.map(|r| t.codes[r]).collect(),
             levels: t.levels.clone(),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::artifact;
+    use std::path::Path;
+
+    #[test]
+    fn the_trees_split_off_give_the_shares_of_pricing_every_coalition() {
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/formats");
+        let mut model =
+            artifact::load(&fixtures.join("format10-table-recipe-trees.appraise")).unwrap();
+        assert!(matches!(model.predictor, Predictor::Stack(..)));
+        let frame = Frame::read(&fixtures.join("houses.csv")).unwrap();
+        let rows: Vec<usize> = (0..frame.rows()).collect();
+        let prices: Vec<f64> = rows
+            .iter()
+            .map(|&r| 150_000.0 + 9_000.0 * r as f64)
+            .collect();
+        crate::explain::sales::prepare(&mut model, &frame, &rows, &prices).unwrap();
+        let sales = model.sales.clone().unwrap();
+        let split = Game::build(&model, &sales, Some((&frame, &rows, Vec::new())), true).unwrap();
+        let whole = Game::build(&model, &sales, Some((&frame, &rows, Vec::new())), false).unwrap();
+        assert!(split.trees.is_some() && whole.trees.is_none());
+        assert!((split.reference_ln() - whole.reference_ln()).abs() < 1e-9);
+        for r in 0..rows.len() {
+            let (a, _, own_a) = split.shares(sales.len() + r).unwrap();
+            let (b, _, own_b) = whole.shares(sales.len() + r).unwrap();
+            assert!((own_a - own_b).abs() < 1e-9, "{own_a} {own_b}");
+            for (x, y) in a.iter().zip(&b) {
+                assert!((x - y).abs() < 1e-9, "row {r}: {a:?} vs {b:?}");
+            }
+        }
     }
 }

@@ -18,8 +18,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::schema::{Role, Schema};
 use crate::data::split::Split;
-use crate::data::table::{Frame, Values};
+use crate::data::table::{Frame, Texts, Values};
 use crate::error::{Error, Result};
+use crate::features::encoder::MISSING_LEVEL;
 use crate::fit::level_factors::level_keys;
 
 /// Boosting rounds at most; early stopping on the held-out fold ends them sooner.
@@ -143,6 +144,17 @@ impl Trees {
     }
 }
 
+impl Trees {
+    /// Each member's inputs of `rows` of `frame`, column-major (the trees read no photo
+    /// inputs here: an explanation splits only such trees by their tree structure).
+    pub fn member_inputs(&self, frame: &Frame, rows: &[usize]) -> Vec<Vec<f64>> {
+        self.members
+            .iter()
+            .map(|m| inputs(&m.columns, frame, rows, &[], 0).0)
+            .collect()
+    }
+}
+
 /// The columns trees read of `schema`: every numeric and categorical column.
 fn tree_columns(schema: &Schema) -> Vec<(String, bool)> {
     schema
@@ -205,11 +217,24 @@ fn inputs(
                 }));
             }
             TreeColumn::Ranked { column, ranks } => {
-                x.extend(
-                    level_keys(frame, column, rows)
-                        .iter()
-                        .map(|k| ranks.get(k).copied().unwrap_or(f64::NAN)),
-                );
+                match frame.find(column).map(|c| &frame.columns[c]) {
+                    // Each level's rank looked up once, not each row's (an explanation prices
+                    // hundreds of mixed rows per house).
+                    Some(Values::Texts(t)) => {
+                        let rank = |key: &str| ranks.get(key).copied().unwrap_or(f64::NAN);
+                        let of_level: Vec<f64> = t.levels.iter().map(|l| rank(l)).collect();
+                        let missing = rank(MISSING_LEVEL);
+                        x.extend(rows.iter().map(|&r| match t.codes[r] {
+                            Texts::MISSING => missing,
+                            code => of_level[code as usize],
+                        }));
+                    }
+                    _ => x.extend(
+                        level_keys(frame, column, rows)
+                            .iter()
+                            .map(|k| ranks.get(k).copied().unwrap_or(f64::NAN)),
+                    ),
+                }
             }
         }
     }
