@@ -64,6 +64,8 @@ pub struct Game<'a> {
     players: usize,
     /// ln(price) of each background sale.
     background_ln: Vec<f64>,
+    /// Per player, an id of each pool row's value (equal ids: equal values).
+    value_ids: Vec<Vec<u64>>,
     background: Vec<usize>,
 }
 
@@ -143,6 +145,7 @@ impl<'a> Game<'a> {
             players: players(model).len(),
             background_ln: Vec::new(),
             background: sales.background.clone(),
+            value_ids: Vec::new(),
         };
         let g = game.players.max(1);
         let sources: Vec<usize> = game
@@ -151,8 +154,11 @@ impl<'a> Game<'a> {
             .flat_map(|&b| std::iter::repeat_n(b, g))
             .collect();
         game.background_ln = game.values(&sources)?;
+        // Counted from the sales and houses: a photos-only pool has no columns.
+        let pool_rows = sales.len() + frame.as_ref().map_or(0, |f| f.1.len());
+        game.value_ids = value_ids(&game.pool, pool_rows, players(model).len());
         if let Some((trees, weight)) = trees {
-            let rows: Vec<usize> = (0..game.pool.rows()).collect();
+            let rows: Vec<usize> = (0..pool_rows).collect();
             let player_of = trees
                 .members
                 .iter()
@@ -272,18 +278,37 @@ impl<'a> Game<'a> {
         let g = self.players;
         let full = (1usize << g) - 1;
         let b = self.background.len();
+        // Background sales that agree on every input outside the coalition give the same
+        // mixed row: each is priced once and counted as often as it occurs.
         let mut sources = Vec::with_capacity((full - 1) * b * g);
+        let mut counts: Vec<(usize, Vec<f64>)> = Vec::with_capacity(full - 1);
         for mask in 1..full {
+            let mut seen: std::collections::HashMap<Vec<u64>, usize> = Default::default();
+            let mut count: Vec<f64> = Vec::new();
             for &z in &self.background {
-                sources.extend((0..g).map(|j| if mask >> j & 1 == 1 { subject } else { z }));
+                let key: Vec<u64> = (0..g)
+                    .filter(|j| mask >> j & 1 == 0)
+                    .map(|j| self.value_ids[j][z])
+                    .collect();
+                let next = seen.len();
+                let k = *seen.entry(key).or_insert(next);
+                if k == next {
+                    count.push(0.0);
+                    sources.extend((0..g).map(|j| if mask >> j & 1 == 1 { subject } else { z }));
+                }
+                count[k] += 1.0;
             }
+            counts.push((mask, count));
         }
         let values = self.values(&sources)?;
         let mut v = vec![0.0; full + 1];
         v[0] = self.mixed_reference();
         v[full] = own;
-        for (mask, chunk) in (1..full).zip(values.chunks_exact(b)) {
-            v[mask] = chunk.iter().sum::<f64>() / b as f64;
+        let mut at = 0;
+        for (mask, count) in counts {
+            let priced = &values[at..at + count.len()];
+            at += count.len();
+            v[mask] = priced.iter().zip(&count).map(|(p, c)| p * c).sum::<f64>() / b as f64;
         }
         // weight[s] = s! (g - s - 1)! / g!, the chance that a random order puts exactly the
         // s players of a coalition before the one added.
@@ -348,6 +373,20 @@ impl<'a> Game<'a> {
             .collect();
         Ok((phi, error))
     }
+}
+
+/// Per player, an id of each of the `rows` rows' value in `pool`: a number's bits, a text's code (a
+/// missing cell its own id); a photo player's the row itself (its photos are its own).
+fn value_ids(pool: &Frame, rows: usize, players: usize) -> Vec<Vec<u64>> {
+    (0..players)
+        .map(|j| match pool.columns.get(j) {
+            Some(Values::Numbers(v)) => {
+                v.iter().map(|x| x.map_or(u64::MAX, f64::to_bits)).collect()
+            }
+            Some(Values::Texts(t)) => t.codes.iter().map(|&c| u64::from(c)).collect(),
+            None => (0..rows as u64).collect(),
+        })
+        .collect()
 }
 
 /// The model without its trees and the trees' weight in ln(price), when its ln(price) is
