@@ -257,6 +257,25 @@ fn the_page_prices_a_house_from_photos_picked_in_a_real_browser() {
         submit(&client).await;
         let shown = wait_for_text(&client, "#price").await;
         assert_eq!(dollars_on_page(&shown), expected.round(), "{shown}");
+        // The comparables' cards show their photos, fetched from the server.
+        let started = Instant::now();
+        loop {
+            let loaded = client
+                .execute(
+                    "return Array.from(document.querySelectorAll('.comp img')).filter((i) => i.complete && i.naturalWidth > 0).length;",
+                    vec![],
+                )
+                .await
+                .unwrap();
+            if loaded.as_u64().unwrap_or(0) >= 4 {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "the comparables' photos did not load"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         client.close().await.unwrap();
     });
 }

@@ -948,6 +948,37 @@ fn a_photo_model_prices_a_house_from_its_four_photos() {
         expected
     );
 
+    // Explained: each photo column's share, and the comparables' photos from the server.
+    let explained = request.replacen('{', r#"{"explain": true, "#, 1);
+    let (status, body) = post(
+        &agent,
+        &server.url("/v1/models/photos-only/predict"),
+        &explained,
+    );
+    assert_eq!(status, 200, "{body}");
+    let e = &json(&body)["predictions"][0]["explanation"];
+    let comp = &e["comparables"][0];
+    assert_eq!(comp["photos"].as_array().unwrap().len(), 4, "{e}");
+    let id = comp["id"].as_str().unwrap();
+    let photo = agent
+        .get(server.url(&format!("/v1/models/photos-only/sales/{id}/photos/3")))
+        .call()
+        .unwrap()
+        .into_body()
+        .read_to_vec()
+        .unwrap();
+    assert!(photo.starts_with(&[0xFF, 0xD8]), "not a JPEG");
+    for wrong in [
+        format!("{id}/photos/4"),
+        "no-such-sale/photos/0".to_string(),
+    ] {
+        let (status, _) = get(
+            &agent,
+            &server.url(&format!("/v1/models/photos-only/sales/{wrong}")),
+        );
+        assert_eq!(status, 404, "{wrong}");
+    }
+
     // A multipart form with the four files.
     let boundary = "photoboundary42";
     let mut form = Vec::new();

@@ -114,6 +114,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/models", get(v1::list))
         .route("/v1/models/{name}", get(v1::describe))
         .route("/v1/models/{name}/predict", post(v1::predict))
+        .route(
+            "/v1/models/{name}/sales/{id}/photos/{k}",
+            get(v1::sale_photo),
+        )
         .route("/v2", get(v2::server_metadata))
         .route("/v2/health/live", get(v2::health))
         .route("/v2/health/ready", get(v2::health))

@@ -17,7 +17,7 @@ pub async fn index() -> Response {
             // Nothing on the page may come from elsewhere.
             (
                 header::CONTENT_SECURITY_POLICY,
-                "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' data:",
+                "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' data: blob:",
             ),
         ],
         HTML,

@@ -74,6 +74,35 @@ pub async fn describe(
     Ok(with_model(Json(body).into_response(), &name))
 }
 
+/// `GET /v1/models/{name}/sales/{id}/photos/{k}`: photo `k` of a training sale the model
+/// keeps (a comparable its explanations name), as the JPEG it was trained on. Only the
+/// model file's own sales' photos are served.
+pub async fn sale_photo(
+    State(state): State<Arc<AppState>>,
+    Path((name, id, k)): Path<(String, String, usize)>,
+) -> Result<Response, ApiError> {
+    let pricer = model(&state, &name)?;
+    let missing = || {
+        ApiError::status(
+            axum::http::StatusCode::NOT_FOUND,
+            format!("model {name} keeps no photo {k} of a sale {id:?}"),
+        )
+    };
+    let path = pricer.sale_photo(&id, k).ok_or_else(missing)?;
+    // A photo is a few hundred kilobytes: read off the async threads.
+    let bytes = tokio::task::spawn_blocking(move || std::fs::read(path))
+        .await
+        .ok()
+        .and_then(Result::ok)
+        // Only a JPEG, whatever a model file names.
+        .filter(|b| b.starts_with(&[0xFF, 0xD8]))
+        .ok_or_else(missing)?;
+    Ok(with_model(
+        ([(header::CONTENT_TYPE, "image/jpeg")], bytes).into_response(),
+        &name,
+    ))
+}
+
 /// One house's answer.
 #[derive(Serialize)]
 struct Prediction {

@@ -168,6 +168,21 @@ impl Pricer {
             .any(|f| matches!(f.kind, FieldKind::Photo { .. }))
     }
 
+    /// Photo `k` (counting every photo of every photo column) of the kept training sale
+    /// `id`, a comparable the model's explanations may name; `None` when it has none such.
+    pub fn sale_photo(&self, id: &str, k: usize) -> Option<PathBuf> {
+        let sales = self.model.sales.as_ref()?;
+        let i = sales.ids.iter().position(|s| s == id)?;
+        sales
+            .photos
+            .get(i)?
+            .iter()
+            .flat_map(|cell| cell.split(';'))
+            .filter(|p| !p.is_empty())
+            .nth(k)
+            .map(PathBuf::from)
+    }
+
     /// The columns an explanation of its prices lists, in order.
     pub fn explained_columns(&self) -> Vec<String> {
         crate::explain::shown_columns(&self.model)
