@@ -379,3 +379,35 @@ fn a_model_file_without_kept_sales_explains_its_confidence_and_says_what_it_lack
     assert!(e["comparables"].as_array().unwrap().is_empty());
     assert!(e["confidence"].as_f64().unwrap() > 0.0);
 }
+
+#[test]
+fn a_row_of_the_training_table_without_identifiers_is_not_its_own_comparable() {
+    let dir = tempfile::tempdir().unwrap();
+    let with_ids = std::fs::read_to_string(table(dir.path(), 120, 0)).unwrap();
+    // The same table without its id column: sales are named by their line.
+    let plain: String = with_ids
+        .lines()
+        .map(|l| l.split_once(',').unwrap().1.to_string() + "\n")
+        .collect();
+    let data = dir.path().join("plain.csv");
+    std::fs::write(&data, plain).unwrap();
+    std::fs::write(dir.path().join("light.json"), LIGHT).unwrap();
+    let model = train(
+        dir.path(),
+        &data,
+        "plain",
+        &["--recipe", "best", "--recipe-config", "light.json"],
+    );
+    let rows = explain(dir.path(), &model, &data, &[]);
+    let mut named = 0;
+    for (i, row) in rows.iter().enumerate() {
+        let own = format!("line {}", i + 2);
+        for c in row["explanation"]["comparables"].as_array().unwrap() {
+            let id = c["id"].as_str().unwrap();
+            assert!(id.starts_with("line "), "{id}");
+            assert_ne!(id, own, "row {i} is its own comparable");
+            named += 1;
+        }
+    }
+    assert_eq!(named, 5 * rows.len());
+}

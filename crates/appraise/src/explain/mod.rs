@@ -148,6 +148,8 @@ pub fn explain(
     let reference_ln = game.reference_ln();
     let players = shapley::players(model);
     let id_column = model.schema.identifier().and_then(|name| frame.find(name));
+    let same_table = std::fs::canonicalize(&frame.path)
+        .is_ok_and(|p| p == std::path::Path::new(&model.info.data));
     let method = if players.len() <= shapley::EXACT_PLAYERS {
         "exact"
     } else {
@@ -159,8 +161,14 @@ pub fn explain(
         .map(|(i, (fsd, confidence))| {
             let subject = sales.len() + i;
             let (phi, error, own) = game.shares(subject)?;
-            let total: f64 = phi.iter().sum();
-            let gap = own.exp() - reference_ln.exp();
+            // Dollars per unit of ln(price) share: (price - reference) / ln(price / reference),
+            // the reference price itself where the two are too close to divide.
+            let span = own - reference_ln;
+            let per_share = if span.abs() > 1e-9 {
+                (own.exp() - reference_ln.exp()) / span
+            } else {
+                reference_ln.exp()
+            };
             let contributions = shown_columns(model)
                 .into_iter()
                 .map(|column| {
@@ -172,17 +180,21 @@ pub fn explain(
                             .map(|c| frame.columns[c].display(rows[i]))
                             .unwrap_or_default(),
                         factor: share.exp(),
-                        dollars: if total == 0.0 {
-                            0.0
-                        } else {
-                            gap * share / total
-                        },
+                        dollars: share * per_share,
                         error: g.map_or(0.0, |g| error[g]),
                         column,
                     }
                 })
                 .collect();
-            let own_id = id_column.and_then(|c| frame.columns[c].key(rows[i]));
+            // The house itself: the sale of its identifier, or of its line when it is a row
+            // of the training table.
+            let own_id = match id_column {
+                Some(c) => frame.columns[c].key(rows[i]),
+                None if same_table => {
+                    Some(crate::fit::tabular::row_name(frame, &model.schema, rows[i]))
+                }
+                None => None,
+            };
             let comparables: Vec<Comparable> =
                 comparables::nearest(model, sales, &game, subject, own_id.as_deref(), comps)
                     .into_iter()

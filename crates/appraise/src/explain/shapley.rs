@@ -72,7 +72,12 @@ pub struct Game<'a> {
 /// A price's logarithm (a price under $1, which only the tutorial's ratio scale can give,
 /// is read as $1).
 pub fn ln(price: f64) -> f64 {
-    price.max(1.0).ln()
+    // NaN stays NaN: a share of it is no share.
+    if price.is_nan() {
+        price
+    } else {
+        price.max(1.0).ln()
+    }
 }
 
 impl<'a> Game<'a> {
@@ -158,7 +163,13 @@ impl<'a> Game<'a> {
         let pool_rows = sales.len() + frame.as_ref().map_or(0, |f| f.1.len());
         game.value_ids = value_ids(&game.pool, pool_rows, players(model).len());
         if let Some((trees, weight)) = trees {
-            let rows: Vec<usize> = (0..pool_rows).collect();
+            // The background sales and the houses: no other kept sale is read.
+            let rows: Vec<usize> = game
+                .background
+                .iter()
+                .copied()
+                .chain(sales.len()..pool_rows)
+                .collect();
             let player_of = trees
                 .members
                 .iter()
@@ -180,7 +191,8 @@ impl<'a> Game<'a> {
             let tree_game = TreeGame::new(
                 trees,
                 trees.member_inputs(&game.pool, &rows),
-                rows.len(),
+                &rows,
+                pool_rows,
                 player_of,
                 trees.predict(&game.pool, &rows, &[]),
                 &game.background,
@@ -214,7 +226,7 @@ impl<'a> Game<'a> {
     pub fn reference_ln(&self) -> f64 {
         let trees = self.trees.as_ref().map_or(0.0, |(t, weight)| {
             let b = &self.background;
-            weight * b.iter().map(|&z| t.outputs[z]).sum::<f64>() / b.len() as f64
+            weight * b.iter().map(|&z| t.output(z)).sum::<f64>() / b.len() as f64
         });
         self.mixed_reference() + trees
     }
@@ -269,7 +281,7 @@ impl<'a> Game<'a> {
         if let Some((trees, weight)) = &self.trees {
             let t = trees.shares(subject, &self.background, g);
             phi.iter_mut().zip(t).for_each(|(p, t)| *p += weight * t);
-            own += weight * trees.outputs[subject];
+            own += weight * trees.output(subject);
         }
         Ok((phi, error, own))
     }

@@ -13,27 +13,36 @@ use crate::fit::trees::Trees;
 /// player each member's input belongs to.
 pub struct TreeGame<'a> {
     trees: &'a Trees,
-    /// Per member, the pool rows' inputs row by row.
+    /// Per member, the game's rows' inputs row by row.
     inputs: Vec<Vec<f64>>,
+    /// Each pool row's row in the game (`usize::MAX`: not in it).
+    local: Vec<usize>,
     player_of: Vec<Vec<usize>>,
-    /// Each pool row's output.
-    pub outputs: Vec<f64>,
+    /// Each of the game's rows' output.
+    outputs: Vec<f64>,
     /// Per member and tree, the background sales that take the same branch at every split
     /// (a walk cannot tell them apart): one of them and how many.
     groups: Vec<Vec<Vec<(usize, f64)>>>,
 }
 
 impl<'a> TreeGame<'a> {
-    /// The game of `trees` over `rows` pool rows whose member inputs are `inputs`; input
-    /// `j` of member `m` belongs to player `player_of[m][j]`; `outputs` are the rows' outputs.
+    /// The game of `trees` over the pool rows `rows` (of `pool_rows`), whose member inputs
+    /// are `inputs` (column-major) and outputs `outputs`; input `j` of member `m` belongs to
+    /// player `player_of[m][j]`; `background` are pool rows among `rows`.
     pub fn new(
         trees: &'a Trees,
         inputs: Vec<Vec<f64>>,
-        rows: usize,
+        pool: &[usize],
+        pool_rows: usize,
         player_of: Vec<Vec<usize>>,
         outputs: Vec<f64>,
         background: &[usize],
     ) -> Self {
+        let rows = pool.len();
+        let mut local = vec![usize::MAX; pool_rows];
+        for (i, &r) in pool.iter().enumerate() {
+            local[r] = i;
+        }
         // Row by row: a walk reads one row's inputs.
         let inputs = inputs
             .into_iter()
@@ -60,7 +69,8 @@ impl<'a> TreeGame<'a> {
                         let mut seen: std::collections::BTreeMap<Vec<usize>, (usize, f64)> =
                             Default::default();
                         for &z in background {
-                            let row = &inputs[m][z * width..(z + 1) * width];
+                            let at = local[z];
+                            let row = &inputs[m][at * width..(at + 1) * width];
                             let key: Vec<usize> = tree
                                 .nodes
                                 .iter()
@@ -80,10 +90,16 @@ impl<'a> TreeGame<'a> {
         TreeGame {
             trees,
             inputs,
+            local,
             player_of,
             outputs,
             groups,
         }
+    }
+
+    /// The trees' output of pool row `r` (a background sale or a house).
+    pub fn output(&self, r: usize) -> f64 {
+        self.outputs[self.local[r]]
     }
 
     /// The Shapley values (`players` of them) of the trees' output of pool row `x`, its
@@ -96,7 +112,10 @@ impl<'a> TreeGame<'a> {
             let booster = &member.booster;
             let n_trees = booster.prediction_iteration.unwrap_or(booster.trees.len());
             let width = self.player_of[m].len();
-            let row = |r: usize| &self.inputs[m][r * width..(r + 1) * width];
+            let row = |r: usize| {
+                let at = self.local[r];
+                &self.inputs[m][at * width..(at + 1) * width]
+            };
             // Tree by tree: a tree's nodes stay in cache for every background sale.
             for (tree, groups) in booster.trees[..n_trees].iter().zip(&self.groups[m]) {
                 for &(z, count) in groups {
