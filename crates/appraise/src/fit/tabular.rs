@@ -732,9 +732,12 @@ pub fn fit(
     };
     context.observer.stage(Stage::Predicting);
     let (predicted, _) = model.predict(frame, &test_rows)?;
-    model.info.test_metrics = Metrics::compute(&test_prices, &predicted);
-    if let Some(c) = &model.calibration {
-        model.info.coverage = Coverage::all_reported(c, &test_prices, &predicted);
+    // Trained on every row (`fit_all`): no test scores.
+    if !test_rows.is_empty() {
+        model.info.test_metrics = Metrics::compute(&test_prices, &predicted);
+        if let Some(c) = &model.calibration {
+            model.info.coverage = Coverage::all_reported(c, &test_prices, &predicted);
+        }
     }
     let predictions = test_rows
         .iter()
@@ -752,6 +755,30 @@ pub fn fit(
         history,
         examples: Vec::new(),
     })
+}
+
+/// Fits a model on every row of `frame` with a usable price (a library caller's `fit`, as
+/// scikit-learn's: no rows held out), its schema inferred with `options`, and keeps its
+/// training sales for explanations. Returns the model and how many rows it was fitted on.
+pub fn fit_all(
+    frame: &Frame,
+    options: &crate::data::schema::SchemaOptions,
+    config: &TableConfig,
+    context: &mut Context,
+) -> Result<TableModel> {
+    let schema = crate::data::schema::infer(frame, options)?;
+    let (rows, prices, _) = usable_rows(frame, &schema, false)?;
+    let split = Split {
+        train: (0..rows.len()).collect(),
+        test: Vec::new(),
+    };
+    let config = TableConfig {
+        test_size: 0.0,
+        ..config.clone()
+    };
+    let mut model = fit(frame, &schema, &rows, &prices, &split, &config, context)?.model;
+    crate::explain::sales::prepare(&mut model, frame, &rows, &prices)?;
+    Ok(model)
 }
 
 /// The photo columns a tutorial photo network (`spec`) reads: all of the schema's; an error

@@ -1,0 +1,178 @@
+"""appraise: predict house prices with neural networks and gradient-boosted trees.
+
+A scikit-learn estimator over the appraise library (Rust)::
+
+    import appraise, pandas as pd
+    X = pd.read_csv("listings.csv"); y = X.pop("price")
+    m = appraise.Regressor(recipe="best", seed=42).fit(X, y)
+    m.predict(X); m.predict_interval(X, level=0.9)
+    m.save("model.appraise")                     # `appraise predict` and `serve` read it
+    appraise.load("runs/best-3/model.appraise")  # and it reads theirs
+
+Model files are the CLI's: the same rows get the same prices in both.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+
+from . import _appraise
+
+__all__ = ["Regressor", "load"]
+
+
+def _is_frame(X):
+    return (hasattr(X, "columns") and hasattr(X, "iloc")) or hasattr(X, "to_pandas")
+
+
+def _columns(X, names=None):
+    """X as (name, values) pairs: numbers as float lists (NaN missing), anything else as
+    text lists (None missing). Takes pandas and polars frames, pyarrow tables, numpy arrays
+    and lists of rows."""
+    if hasattr(X, "to_pandas") and not hasattr(X, "iloc"):
+        X = X.to_pandas()  # polars or pyarrow
+    if hasattr(X, "columns") and hasattr(X, "iloc"):
+        out = []
+        for name in X.columns:
+            col = X[name]
+            if col.dtype.kind in "biuf":
+                out.append((str(name), np.asarray(col, dtype=float).tolist()))
+            else:
+                out.append(
+                    (str(name), [None if _missing(v) else str(v) for v in col.tolist()])
+                )
+        return out
+    a = np.asarray(X)
+    if a.ndim != 2:
+        raise ValueError(f"X must be 2-dimensional (rows, columns), got shape {a.shape}")
+    if names is None:
+        names = [f"x{j}" for j in range(a.shape[1])]
+    if a.dtype.kind in "biuf":
+        a = a.astype(float)
+        return [(names[j], a[:, j].tolist()) for j in range(a.shape[1])]
+    return [
+        (names[j], [None if _missing(v) else str(v) for v in a[:, j].tolist()])
+        for j in range(a.shape[1])
+    ]
+
+
+def _missing(v):
+    return v is None or (isinstance(v, float) and np.isnan(v))
+
+
+class Regressor(RegressorMixin, BaseEstimator):
+    """House prices from a table's columns.
+
+    Parameters
+    ----------
+    recipe : {"best", "tutorial"}
+        "best": appraise's recipe (networks, ridge and gradient-boosted trees chosen by
+        inner cross-validation, blended); "tutorial": the Keras tutorial's MLP.
+    seed : int
+        Seed of everything random; the same seed gives the same model, bit for bit.
+    recipe_config : dict or None
+        Settings of the best recipe (the "recipe" object of a run's config.json), e.g.
+        ``{"max_epochs": 60, "trees": False}``; fields left out keep their defaults.
+    """
+
+    def __init__(self, recipe="best", seed=42, recipe_config=None):
+        self.recipe = recipe
+        self.seed = seed
+        self.recipe_config = recipe_config
+
+    def _check(self, X, reset):
+        """X as columns; arrays, sparse matrices and lists checked as scikit-learn does."""
+        if not _is_frame(X):
+            X = validate_data(self, X, reset=reset, dtype=None, ensure_all_finite="allow-nan")
+        elif not reset and hasattr(self, "feature_names_in_"):
+            # A frame's columns are read by name (others pass unread), as `appraise predict`.
+            have = {str(c) for c in X.columns}
+            lacking = [c for c in self.feature_names_in_ if c not in have]
+            if lacking:
+                raise ValueError(
+                    f"X has no column {', '.join(map(repr, lacking))}, which the model was "
+                    "fitted on"
+                )
+        return _columns(X, None if reset else self._names())
+
+    def fit(self, X, y=None):
+        """Fits on every row of X (prices y, all positive)."""
+        if y is None:
+            raise ValueError(
+                "Regressor requires y to be passed, but the target y is None: pass the prices"
+            )
+        columns = self._check(X, reset=True)
+        y = column_or_1d(np.asarray(y, dtype=float), warn=True)
+        rows = len(columns[0][1]) if columns else 0
+        if rows == 0:
+            raise ValueError("X has no rows; fit needs at least a few priced houses")
+        if len(y) != rows:
+            raise ValueError(f"X has {rows} rows but y has {len(y)} prices")
+        if rows < 4:
+            raise ValueError(f"n_samples = {rows}: appraise needs at least 4 priced houses")
+        config = None if self.recipe_config is None else json.dumps(self.recipe_config)
+        self.model_ = _appraise.fit(columns, y.tolist(), self.recipe, int(self.seed), config)
+        self.n_features_in_ = len(columns)
+        if _is_frame(X):
+            self.feature_names_in_ = np.asarray([c for c, _ in columns], dtype=object)
+        return self
+
+    def _names(self):
+        return None if not hasattr(self, "feature_names_in_") else list(self.feature_names_in_)
+
+    def predict(self, X):
+        """The price of each row of X, in dollars."""
+        check_is_fitted(self, "model_")
+        return np.asarray(self.model_.predict(self._check(X, reset=False)), dtype=float)
+
+    def predict_interval(self, X, level=0.8):
+        """The price range of each row at `level` (0 < level < 1): an array (rows, 2) of low
+        and high prices, calibrated on the training rows' out-of-fold errors."""
+        prices = self.predict(X)
+        ranges = self.model_.ranges(prices.tolist(), float(level))
+        if ranges is None:
+            raise ValueError("this model carries no calibration, so it gives no ranges")
+        return np.asarray(ranges, dtype=float)
+
+    def save(self, path):
+        """Writes the model file (`appraise predict --model PATH` and `serve` read it)."""
+        check_is_fitted(self, "model_")
+        self.model_.save(str(path))
+
+    def summary(self):
+        """`appraise summary`'s text."""
+        check_is_fitted(self, "model_")
+        return self.model_.summary()
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        if "model_" in state:
+            state["model_"] = state["model_"].to_bytes()
+        return state
+
+    def __setstate__(self, state):
+        if isinstance(state.get("model_"), bytes):
+            state["model_"] = _appraise.from_bytes(state["model_"])
+        self.__dict__.update(state)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        tags.input_tags.categorical = True
+        tags.input_tags.string = True
+        tags.target_tags.positive_only = True
+        return tags
+
+
+def load(path):
+    """A fitted Regressor from a model file (`appraise train`'s or `Regressor.save`'s)."""
+    r = Regressor()
+    r.model_ = _appraise.load(str(path))
+    names = r.model_.input_columns()
+    r.n_features_in_ = len(names)
+    r.feature_names_in_ = np.asarray(names, dtype=object)
+    return r

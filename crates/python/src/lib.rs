@@ -1,0 +1,200 @@
+//! The `appraise._appraise` Python module: converts Python columns to the library's table,
+//! calls the library, and converts back. Everything else is the library's
+//! (`appraise::fit::tabular::fit_all`, `TableModel::predict`, the model file); the
+//! scikit-learn estimator around it is Python (`python/appraise/__init__.py`).
+
+use std::path::Path;
+
+use appraise::Error;
+use appraise::data::schema::SchemaOptions;
+use appraise::data::table::{Frame, Texts, Values};
+use appraise::fit::tabular::{Method, TableConfig, TableModel, TableRecipe};
+use appraise::io::artifact;
+use appraise::runtime::context::Context;
+use appraise::runtime::observer::Silent;
+use pyo3::exceptions::{PyFileNotFoundError, PyKeyboardInterrupt, PyOSError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+
+/// A library error as the Python exception a user expects, with the CLI's message.
+fn raise(e: Error) -> PyErr {
+    match e {
+        Error::Io { .. } => PyOSError::new_err(e.to_string()),
+        Error::Interrupted => PyKeyboardInterrupt::new_err(e.to_string()),
+        _ => PyValueError::new_err(e.to_string()),
+    }
+}
+
+/// One column from Python: numbers (NaN where missing) or texts (`None` where missing).
+#[derive(FromPyObject)]
+enum Column {
+    Numbers(Vec<f64>),
+    Texts(Vec<Option<String>>),
+}
+
+/// A table of `columns` (name and values, in order).
+fn frame(columns: Vec<(String, Column)>) -> PyResult<Frame> {
+    let rows = columns.first().map_or(0, |(_, c)| match c {
+        Column::Numbers(v) => v.len(),
+        Column::Texts(v) => v.len(),
+    });
+    let mut names = Vec::with_capacity(columns.len());
+    let mut values = Vec::with_capacity(columns.len());
+    for (name, column) in columns {
+        let v = match column {
+            Column::Numbers(v) => {
+                Values::Numbers(v.into_iter().map(|x| (!x.is_nan()).then_some(x)).collect())
+            }
+            Column::Texts(v) => Values::Texts(Texts::from_cells(&v)),
+        };
+        if v.len() != rows {
+            return Err(PyValueError::new_err(format!(
+                "column {name:?} has {} values, the first column {rows}",
+                v.len()
+            )));
+        }
+        names.push(name);
+        values.push(v);
+    }
+    Ok(Frame {
+        path: "the Python table".into(),
+        names,
+        columns: values,
+        lines: None,
+    })
+}
+
+/// A fitted model.
+#[pyclass(module = "appraise._appraise", frozen)]
+struct Model {
+    inner: TableModel,
+}
+
+#[pymethods]
+impl Model {
+    /// The prices of the rows of `columns`.
+    fn predict(&self, py: Python<'_>, columns: Vec<(String, Column)>) -> PyResult<Vec<f64>> {
+        let frame = frame(columns)?;
+        let rows: Vec<usize> = (0..frame.rows()).collect();
+        py.detach(|| self.inner.predict(&frame, &rows))
+            .map(|(prices, _)| prices)
+            .map_err(raise)
+    }
+
+    /// The price ranges at `level` of `prices` (`None` without a calibration).
+    fn ranges(&self, prices: Vec<f64>, level: f64) -> PyResult<Option<Vec<(f64, f64)>>> {
+        appraise::fit::interval::check_level(level).map_err(raise)?;
+        Ok(self.inner.ranges(&prices, level))
+    }
+
+    /// Writes the model file (the CLI and the server read it).
+    fn save(&self, path: &str) -> PyResult<()> {
+        artifact::save(&self.inner, Path::new(path)).map_err(raise)
+    }
+
+    /// The model file's bytes.
+    fn to_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &artifact::to_bytes(&self.inner))
+    }
+
+    /// The columns it reads, in the schema's order.
+    fn input_columns(&self) -> Vec<String> {
+        self.inner.schema.inputs().map(|c| c.name.clone()).collect()
+    }
+
+    /// `appraise summary`'s text.
+    fn summary(&self) -> String {
+        artifact::summary(&self.inner)
+    }
+}
+
+/// Fits a model on every row of `columns` priced `y`: the best recipe (`recipe="best"`,
+/// settings from the JSON object `recipe_config`) or the tutorial's network, seeded `seed`.
+#[pyfunction]
+#[pyo3(signature = (columns, y, recipe, seed, recipe_config = None))]
+fn fit(
+    py: Python<'_>,
+    mut columns: Vec<(String, Column)>,
+    y: Vec<f64>,
+    recipe: &str,
+    seed: u64,
+    recipe_config: Option<&str>,
+) -> PyResult<Model> {
+    const TARGET: &str = "price";
+    if columns.iter().any(|(name, _)| name == TARGET) {
+        return Err(PyValueError::new_err(
+            "X has a column named \"price\": pass the prices as y, not as a column of X",
+        ));
+    }
+    columns.push((TARGET.to_string(), Column::Numbers(y)));
+    let frame = frame(columns)?;
+    let method = match recipe {
+        "best" => {
+            let mut r: TableRecipe = match recipe_config {
+                Some(json) => serde_json::from_str(json).map_err(|e| {
+                    PyValueError::new_err(format!("recipe_config is not a recipe's settings: {e}"))
+                })?,
+                None => TableRecipe::default(),
+            };
+            r.seed = seed;
+            Method::Recipe(r)
+        }
+        "tutorial" => {
+            let mut m = Method::default();
+            if let Method::Tutorial { train, .. } = &mut m {
+                train.seed = seed;
+            }
+            m
+        }
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "recipe {other:?} is not one of \"best\", \"tutorial\""
+            )));
+        }
+    };
+    let config = TableConfig {
+        method,
+        ..TableConfig::default()
+    };
+    let options = SchemaOptions {
+        target: Some(TARGET.into()),
+        ..SchemaOptions::default()
+    };
+    let inner = py
+        .detach(|| {
+            let mut silent = Silent;
+            let mut context = Context::new(&mut silent);
+            appraise::fit::tabular::fit_all(&frame, &options, &config, &mut context)
+        })
+        .map_err(raise)?;
+    Ok(Model { inner })
+}
+
+/// Reads a model file (one `appraise train` or `Model.save` wrote).
+#[pyfunction]
+fn load(path: &str) -> PyResult<Model> {
+    let inner = artifact::load(Path::new(path)).map_err(|e| match e {
+        // A file that is not there is Python's FileNotFoundError, with the CLI's words.
+        Error::Input { .. } if !Path::new(path).exists() => {
+            PyFileNotFoundError::new_err(e.to_string())
+        }
+        e => raise(e),
+    })?;
+    Ok(Model { inner })
+}
+
+/// Reads a model from a model file's bytes.
+#[pyfunction]
+fn from_bytes(bytes: &[u8]) -> PyResult<Model> {
+    let inner = artifact::from_bytes(bytes, Path::new("the pickled model")).map_err(raise)?;
+    Ok(Model { inner })
+}
+
+#[pymodule]
+fn _appraise(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Model>()?;
+    m.add_function(wrap_pyfunction!(fit, m)?)?;
+    m.add_function(wrap_pyfunction!(load, m)?)?;
+    m.add_function(wrap_pyfunction!(from_bytes, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,123 @@
+"""The Python package through its wheel: the scikit-learn estimator, model files shared with
+the CLI both ways, pickling, and bad input as Python exceptions."""
+
+import copy
+import os
+import pickle
+import subprocess
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.model_selection import cross_val_score
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+import appraise
+
+LIGHT = {"max_epochs": 40, "patience": 10, "weight_decays": [1e-4], "ridge_penalties": [0.01],
+         "seeds_per_fold": 1}
+
+
+def listings(n=160):
+    """Listings whose price follows area, type and zip code, with missing lot sizes."""
+    i = np.arange(n)
+    sqft = 800.0 + (i * 37) % 2000
+    kind = np.array(["house", "condo", "townhouse"])[i % 3]
+    lot = np.where(i % 7 == 0, np.nan, 2000.0 + (i * 53) % 5000)
+    wobble = 1 + 0.05 * (((i * 7919) % 21) - 10) / 10
+    price = sqft * 150 * np.array([1.0, 0.8, 0.9])[i % 3] * (1 + 0.1 * (i % 4)) * wobble
+    X = pd.DataFrame({"zip": (95800 + i % 4).astype(str), "sqft": sqft, "type": kind, "lot": lot})
+    return X, np.round(price)
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    X, y = listings()
+    return appraise.Regressor(recipe="best", seed=3, recipe_config=LIGHT).fit(X, y), X, y
+
+
+def test_fit_predict_score_and_ranges(fitted):
+    m, X, y = fitted
+    p = m.predict(X)
+    assert p.shape == (len(X),) and np.all(p > 0)
+    assert m.score(X, y) > 0.8
+    r = m.predict_interval(X, level=0.9)
+    assert r.shape == (len(X), 2) and np.all(r[:, 0] <= p) and np.all(p <= r[:, 1])
+    assert m.get_params() == {"recipe": "best", "seed": 3, "recipe_config": LIGHT}
+
+
+def test_same_seed_same_model_and_a_pickle_prices_identically(fitted, tmp_path):
+    m, X, y = fitted
+    again = appraise.Regressor(recipe="best", seed=3, recipe_config=LIGHT).fit(X, y)
+    assert np.array_equal(again.predict(X), m.predict(X))
+    for other in (pickle.loads(pickle.dumps(m)), copy.deepcopy(m)):
+        assert np.array_equal(other.predict(X), m.predict(X))
+
+
+def test_cross_val_score_runs_as_scikit_learn_expects():
+    X, y = listings(120)
+    scores = cross_val_score(
+        appraise.Regressor(recipe="tutorial", seed=1), X, y, cv=3,
+        scoring="neg_mean_absolute_percentage_error",
+    )
+    assert scores.shape == (3,) and np.all(np.isfinite(scores))
+
+
+def test_model_files_are_shared_with_the_cli_both_ways(fitted, tmp_path):
+    m, X, y = fitted
+    exe = os.environ["APPRAISE_BIN"]
+    csv = tmp_path / "rows.csv"
+    X.to_csv(csv, index=False)
+
+    def cli_prices(model):
+        out = subprocess.run(
+            [exe, "predict", "--model", str(model), "--input", str(csv), "--interval", "none"],
+            check=True, capture_output=True, text=True,
+        ).stdout
+        return pd.read_csv(pd.io.common.StringIO(out))["predicted_price"].to_numpy()
+
+    # Saved from Python, priced by the CLI (which prints cents).
+    saved = tmp_path / "python.appraise"
+    m.save(saved)
+    assert np.allclose(cli_prices(saved), np.round(m.predict(X), 2), atol=0.005, rtol=0)
+    # Trained by the CLI, priced by Python.
+    table = tmp_path / "table.csv"
+    X.assign(price=y).to_csv(table, index=False)
+    run = tmp_path / "run"
+    subprocess.run([exe, "train", "--data", str(table), "--epochs", "20", "--out", str(run),
+                    "--quiet"], check=True, capture_output=True)
+    loaded = appraise.load(run / "model.appraise")
+    assert np.allclose(loaded.predict(X), cli_prices(run / "model.appraise"), atol=0.005, rtol=0)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda X, y: (X, np.where(np.arange(len(y)) == 5, np.nan, y)), "price"),
+        (lambda X, y: (X, -y), "price"),
+        (lambda X, y: (X, y[:-1]), "rows but y has"),
+        (lambda X, y: (X.iloc[:0], y[:0]), "no rows"),
+        (lambda X, y: (X.assign(price=y), y), "named \"price\""),
+    ],
+)
+def test_bad_input_raises_a_python_exception(change, message):
+    X, y = listings(60)
+    X, y = change(X, y)
+    with pytest.raises(ValueError, match=message):
+        appraise.Regressor(recipe="tutorial").fit(X, y)
+
+
+def test_text_in_a_number_column_or_a_missing_column_at_predict_is_a_value_error(fitted):
+    m, X, _ = fitted
+    with pytest.raises(ValueError, match="sqft"):
+        m.predict(X.assign(sqft="big"))
+    with pytest.raises(ValueError, match="sqft"):
+        m.predict(X.drop(columns=["sqft"]))
+    with pytest.raises(FileNotFoundError, match="model file not found"):
+        appraise.load("/no/such/model.appraise")
+
+
+# scikit-learn's own estimator checks, every one of them (no expected failures).
+@parametrize_with_checks([appraise.Regressor(recipe="tutorial", seed=0)])
+def test_scikit_learn_estimator_checks(estimator, check):
+    check(estimator)
