@@ -10,6 +10,7 @@ use appraise::data::schema::SchemaOptions;
 use appraise::data::table::{Frame, Texts, Values};
 use appraise::fit::tabular::{Method, TableConfig, TableModel, TableRecipe};
 use appraise::io::artifact;
+use appraise::runtime::cancel::Cancel;
 use appraise::runtime::context::Context;
 use appraise::runtime::observer::Silent;
 use pyo3::exceptions::{PyFileNotFoundError, PyKeyboardInterrupt, PyOSError, PyValueError};
@@ -160,14 +161,91 @@ fn fit(
         target: Some(TARGET.into()),
         ..SchemaOptions::default()
     };
-    let inner = py
-        .detach(|| {
-            let mut silent = Silent;
-            let mut context = Context::new(&mut silent);
-            appraise::fit::tabular::fit_all(&frame, &options, &config, &mut context)
-        })
-        .map_err(raise)?;
+    let cancel = Cancel::new();
+    let inner = interruptible(py, &cancel, || {
+        let mut silent = Silent;
+        let mut context = Context::new(&mut silent);
+        context.cancel = cancel.clone();
+        appraise::fit::tabular::fit_all(&frame, &options, &config, &mut context)
+    })?;
     Ok(Model { inner })
+}
+
+/// Runs `work` on another thread without the GIL while this (the main) thread checks for
+/// Ctrl-C every 50 ms: a signal sets `cancel`, which stops the library's loops, and raises
+/// `KeyboardInterrupt` (only the main thread runs Python's signal handlers).
+fn interruptible<T: Send>(
+    py: Python<'_>,
+    cancel: &Cancel,
+    work: impl FnOnce() -> appraise::Result<T> + Send,
+) -> PyResult<T> {
+    std::thread::scope(|scope| {
+        let worker = scope.spawn(work);
+        let mut signal = None;
+        while !worker.is_finished() {
+            py.detach(|| std::thread::sleep(std::time::Duration::from_millis(50)));
+            if signal.is_none()
+                && let Err(e) = py.check_signals()
+            {
+                cancel.cancel();
+                signal = Some(e);
+            }
+        }
+        let result = worker.join().unwrap_or_else(|_| {
+            Err(Error::Training(
+                "the library panicked; please report it".into(),
+            ))
+        });
+        match (result, signal) {
+            (_, Some(e)) => Err(e),
+            (result, None) => result.map_err(raise),
+        }
+    })
+}
+
+/// The pretrained network's embeddings of the photos at `paths` (1,280 values each).
+#[pyfunction]
+fn featurize(py: Python<'_>, paths: Vec<String>) -> PyResult<Vec<Vec<f32>>> {
+    let paths: Vec<std::path::PathBuf> = paths.into_iter().map(Into::into).collect();
+    let cancel = Cancel::new();
+    interruptible(py, &cancel, || {
+        appraise::photos::extractor::embed_photos(Default::default(), &paths, &|_| {}, &cancel)
+    })
+}
+
+/// The Houses dataset's table (folder `dir` holding HousesInfo.txt): its columns, the
+/// photo paths relative to `dir`, houses of zip codes with fewer than `min_zip_count` left
+/// out (the tutorial's 25).
+#[pyfunction]
+fn load_houses(dir: &str, min_zip_count: usize) -> PyResult<Vec<(String, Py<PyAny>)>> {
+    let table =
+        appraise::data::dataset::load_table(Path::new(dir), min_zip_count).map_err(raise)?;
+    Python::attach(|py| {
+        let frame = &table.frame;
+        frame
+            .names
+            .iter()
+            .zip(&frame.columns)
+            .map(|(name, values)| {
+                let column = match values {
+                    Values::Numbers(v) => v
+                        .iter()
+                        .map(|x| x.unwrap_or(f64::NAN))
+                        .collect::<Vec<f64>>()
+                        .into_pyobject(py)?
+                        .into_any()
+                        .unbind(),
+                    Values::Texts(_) => (0..values.len())
+                        .map(|r| values.key(r))
+                        .collect::<Vec<Option<String>>>()
+                        .into_pyobject(py)?
+                        .into_any()
+                        .unbind(),
+                };
+                Ok((name.clone(), column))
+            })
+            .collect()
+    })
 }
 
 /// Reads a model file (one `appraise train` or `Model.save` wrote).
@@ -196,5 +274,7 @@ fn _appraise(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(fit, m)?)?;
     m.add_function(wrap_pyfunction!(load, m)?)?;
     m.add_function(wrap_pyfunction!(from_bytes, m)?)?;
+    m.add_function(wrap_pyfunction!(featurize, m)?)?;
+    m.add_function(wrap_pyfunction!(load_houses, m)?)?;
     Ok(())
 }

@@ -121,3 +121,43 @@ def test_text_in_a_number_column_or_a_missing_column_at_predict_is_a_value_error
 @parametrize_with_checks([appraise.Regressor(recipe="tutorial", seed=0)])
 def test_scikit_learn_estimator_checks(estimator, check):
     check(estimator)
+
+
+def test_the_houses_dataset_and_its_photos_feature_as_the_recipe_reads_them():
+    folder = os.environ.get("APPRAISE_DATASET")
+    if not folder:
+        pytest.skip("APPRAISE_DATASET is not set")
+    houses = appraise.datasets.load_houses(folder)
+    assert len(houses) == 362
+    assert list(houses.columns[:6]) == ["house", "zipcode", "bedrooms", "bathrooms", "area", "price"]
+    photos = houses.loc[:1, ["frontal_photo", "kitchen_photo"]].to_numpy().ravel()
+    emb = appraise.featurize(photos)
+    assert emb.shape == (4, 1280) and emb.dtype == np.float32
+    assert np.array_equal(appraise.featurize(photos[:1])[0], emb[0])
+    assert not np.array_equal(emb[0], emb[1])
+
+
+def test_ctrl_c_stops_a_long_fit_with_keyboard_interrupt():
+    import signal
+    import sys
+    import time
+
+    code = (
+        "import numpy as np, pandas as pd, appraise\n"
+        "X = pd.DataFrame({'a': np.arange(2000.0), 'b': np.arange(2000.0) % 7})\n"
+        "y = 1000 + 3 * X['a']\n"
+        "print('ready', flush=True)\n"
+        "try:\n"
+        "    appraise.Regressor(recipe_config={'max_epochs': 100000, 'patience': 100000}).fit(X, y)\n"
+        "    print('finished')\n"
+        "except KeyboardInterrupt:\n"
+        "    print('interrupted')\n"
+    )
+    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert p.stdout.readline().strip() == "ready"
+    time.sleep(1.0)
+    started = time.monotonic()
+    p.send_signal(signal.SIGINT)
+    out, _ = p.communicate(timeout=120)
+    assert out.strip() == "interrupted"
+    assert time.monotonic() - started < 30

@@ -20,9 +20,18 @@ import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from . import _appraise
+from . import _appraise, datasets
 
-__all__ = ["Regressor", "load"]
+__all__ = ["Regressor", "load", "featurize", "datasets"]
+
+
+def featurize(paths):
+    """The pretrained network's (EfficientNet-Lite0, ImageNet) embeddings of the photos at
+    `paths`: a float32 array (len(paths), 1280), as the recipe's photo inputs read them.
+    Ctrl-C stops it with KeyboardInterrupt."""
+    paths = [str(p) for p in paths]
+    out = np.asarray(_appraise.featurize(paths), dtype=np.float32)
+    return out.reshape(len(paths), -1) if len(paths) else np.zeros((0, 1280), np.float32)
 
 
 def _is_frame(X):
