@@ -161,3 +161,42 @@ def test_ctrl_c_stops_a_long_fit_with_keyboard_interrupt():
     out, _ = p.communicate(timeout=120)
     assert out.strip() == "interrupted"
     assert time.monotonic() - started < 30
+
+
+def test_ray_data_featurizes_and_prices_as_in_process(fitted, tmp_path):
+    ray = pytest.importorskip("ray")
+    import appraise.ray
+
+    folder = os.environ.get("APPRAISE_DATASET")
+    if not folder:
+        pytest.skip("APPRAISE_DATASET is not set")
+    m, X, _ = fitted
+    model = tmp_path / "model.appraise"
+    m.save(model)
+    houses = appraise.datasets.load_houses(folder)
+    paths = list(houses[[c for c in houses.columns if c.endswith("_photo")]].to_numpy().ravel()[:200])
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        ctx = ray.data.DataContext.get_current()
+        ctx.execution_options.preserve_order = True
+        embedded = (
+            ray.data.from_items([{"path": p} for p in paths])
+            .map_batches(appraise.ray.Featurizer, fn_constructor_kwargs={"column": "path"},
+                         concurrency=2, batch_size=25, batch_format="pyarrow")
+            .to_pandas()
+        )
+        assert list(embedded["path"]) == paths
+        assert np.array_equal(np.stack(embedded["embedding"].to_numpy()), appraise.featurize(paths))
+        rows = pd.concat([X] * (100_000 // len(X) + 1), ignore_index=True).iloc[:100_000]
+        priced = (
+            ray.data.from_pandas(rows)
+            .repartition(10)
+            .map_batches(appraise.ray.Pricer, fn_constructor_args=(str(model),),
+                         concurrency=2, batch_size=10_000, batch_format="pyarrow")
+            .to_pandas()
+        )
+        assert len(priced) == 100_000
+        assert np.array_equal(priced["predicted_price"].to_numpy(), m.predict(rows))
+        assert np.all(priced["low_80"] <= priced["predicted_price"])
+    finally:
+        ray.shutdown()
