@@ -66,6 +66,11 @@ pub fn nearest(
     k: usize,
 ) -> Vec<(usize, f64)> {
     let players = players(model);
+    // Once per house, not per sale: which inputs are compared as numbers.
+    let numeric: Vec<bool> = players
+        .iter()
+        .map(|(name, _)| is_numeric(model, name))
+        .collect();
     let w = model.photo.as_ref().map_or(0, |h| h.parts_width());
     let parts = game.parts();
     let mut scored: Vec<(usize, f64)> = (0..sales.len())
@@ -74,18 +79,21 @@ pub fn nearest(
             let d: f64 = players
                 .iter()
                 .enumerate()
-                .map(|(g, (name, player))| {
+                .map(|(g, (_, player))| {
                     let unit = sales.scales[g];
                     let apart = match player {
                         Player::Column(i) => match &game.pool().columns[*i] {
-                            Values::Numbers(v) if is_numeric(model, name) => {
-                                match (v[subject], v[s]) {
-                                    (Some(a), Some(b)) => (a - b).abs() / unit,
-                                    (None, None) => 0.0,
-                                    _ => 1.0,
-                                }
+                            Values::Numbers(v) if numeric[g] => match (v[subject], v[s]) {
+                                (Some(a), Some(b)) => (a - b).abs() / unit,
+                                (None, None) => 0.0,
+                                _ => 1.0,
+                            },
+                            // A category: the same cell or not (a number's bits are its key;
+                            // a text's code, in the pool's one dictionary).
+                            Values::Numbers(v) => {
+                                f64::from(v[subject].map(f64::to_bits) != v[s].map(f64::to_bits))
                             }
-                            values => f64::from(values.key(subject) != values.key(s)),
+                            Values::Texts(t) => f64::from(t.codes[subject] != t.codes[s]),
                         },
                         Player::Photo(c) => {
                             (parts[subject * w + c] - parts[s * w + c]).abs() / unit

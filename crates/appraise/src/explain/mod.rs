@@ -150,6 +150,7 @@ pub fn explain(
     let id_column = model.schema.identifier().and_then(|name| frame.find(name));
     let same_table = std::fs::canonicalize(&frame.path)
         .is_ok_and(|p| p == std::path::Path::new(&model.info.data));
+    let shown = shown_columns(model);
     let method = if players.len() <= shapley::EXACT_PLAYERS {
         "exact"
     } else {
@@ -169,8 +170,9 @@ pub fn explain(
             } else {
                 reference_ln.exp()
             };
-            let contributions = shown_columns(model)
-                .into_iter()
+            let contributions = shown
+                .iter()
+                .cloned()
                 .map(|column| {
                     let g = players.iter().position(|(name, _)| *name == column);
                     let share = g.map_or(0.0, |g| phi[g]);

@@ -44,7 +44,7 @@ impl<'a> TreeGame<'a> {
             local[r] = i;
         }
         // Row by row: a walk reads one row's inputs.
-        let inputs = inputs
+        let inputs: Vec<Vec<f64>> = inputs
             .into_iter()
             .map(|columns| {
                 let width = columns.len() / rows.max(1);
@@ -54,7 +54,6 @@ impl<'a> TreeGame<'a> {
                     .collect()
             })
             .collect();
-        let inputs: Vec<Vec<f64>> = inputs;
         let groups = trees
             .members
             .iter()
