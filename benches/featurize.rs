@@ -10,6 +10,22 @@ use std::time::Instant;
 use appraise::photos::extractor::{self, Backbone, EfficientNetLite0};
 use appraise::photos::montage as photos;
 
+/// Seconds per pass of the network alone on one photo-like input, over ~5 s after a warm-up.
+fn network_alone(net: &EfficientNetLite0) -> f64 {
+    let input: Vec<f32> = (0..3 * extractor::INPUT * extractor::INPUT)
+        .map(|i| ((i * 7919) % 255) as f32 / 128.0 - 1.0)
+        .collect();
+    for _ in 0..5 {
+        net.embed(&input);
+    }
+    let (mut runs, t) = (0, Instant::now());
+    while t.elapsed().as_secs_f64() < 5.0 {
+        assert_eq!(net.embed(&input).len(), extractor::EMBEDDING);
+        runs += 1;
+    }
+    t.elapsed().as_secs_f64() / f64::from(runs)
+}
+
 fn main() {
     let dir = PathBuf::from(
         std::env::var("APPRAISE_DATASET").expect("set APPRAISE_DATASET to the Houses Dataset"),
@@ -33,6 +49,10 @@ fn main() {
         }
     }
     let n = (houses.len() * rooms.len()) as f64;
+    println!(
+        "network alone, one thread: {:.2} ms a photo",
+        1e3 * network_alone(net)
+    );
     println!(
         "per photo (one thread): decode {:.1} ms, resize+crop {:.1} ms, network {:.1} ms",
         1e3 * decode / n,

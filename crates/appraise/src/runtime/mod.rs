@@ -1,5 +1,5 @@
 //! How a run executes: its context (device, cache, stop flag, observer), random numbers
-//! and floating-point mode.
+//! floating-point mode and vector instructions.
 
 pub mod cancel;
 pub mod context;
@@ -7,3 +7,4 @@ pub mod device;
 pub mod float_mode;
 pub mod observer;
 pub mod rng;
+pub mod simd;

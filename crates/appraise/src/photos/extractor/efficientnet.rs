@@ -5,10 +5,12 @@
 //! convolution and stored the weights as float16 in `assets/efficientnet-lite0.safetensors`,
 //! which is built into the binary. Inference only: the weights are never trained here.
 
+use std::cell::RefCell;
 use std::sync::OnceLock;
 
 use image::{RgbImage, imageops};
 
+use super::kernels::{self, Window};
 use crate::models::matmul::{Mat, matmul};
 
 /// Side of the square the network sees.
@@ -33,169 +35,100 @@ const STAGES: [(usize, usize, usize, usize, usize); 7] = [
     (1, 3, 1, 6, 320),
 ];
 
-/// One image's activations, channels last: pixel by pixel, row by row, `channels` values
-/// each. Channels last makes the depthwise layers' inner loop run over contiguous channels.
-struct Planes {
-    values: Vec<f32>,
-    channels: usize,
-    h: usize,
-    w: usize,
-}
-
 /// A convolution with its BatchNorm folded in: `[out][in][k][k]` for an ordinary one,
 /// `[k][k][channels]` (transposed on loading) for a depthwise one.
 ///
 /// Inference runs on plain values rather than through burn's convolution: measured on the
 /// 2-core machine, flex's conv2d took ~60 ms a photo (its grouped path runs one small matrix
-/// product per channel, and its 1x1 path relayouts and copies patches), where these loops
-/// and one `gemm` product per layer take about half of that.
-struct Conv {
-    weight: Vec<f32>,
-    bias: Vec<f32>,
-    out: usize,
-    kernel: usize,
-    stride: usize,
-    depthwise: bool,
+/// product per channel, and its 1x1 path relayouts and copies patches), where the loops of
+/// [`kernels`] and one `gemm` product per 1x1 layer take a fifth of that.
+pub(super) struct Conv {
+    pub(super) weight: Vec<f32>,
+    pub(super) bias: Vec<f32>,
+    pub(super) out: usize,
+    pub(super) kernel: usize,
+    pub(super) stride: usize,
 }
 
 /// The output size and TensorFlow's "same" padding before the first row or column, which
 /// the weights were trained with: for stride 2 the extra row and column go at the end.
-fn same_padding(size: usize, kernel: usize, stride: usize) -> (usize, usize) {
+pub(super) fn same_padding(size: usize, kernel: usize, stride: usize) -> (usize, usize) {
     let out = size.div_ceil(stride);
     let total = ((out - 1) * stride + kernel).saturating_sub(size);
     (out, total / 2)
 }
 
 impl Conv {
-    /// `pixels` copies of the bias, where the output accumulates. (Collected from a
-    /// flattened iterator, one value at a time, this took a fifth of the featurizing time.)
-    fn bias_planes(&self, pixels: usize) -> Vec<f32> {
-        let mut values = Vec::with_capacity(pixels * self.bias.len());
-        for _ in 0..pixels {
-            values.extend_from_slice(&self.bias);
-        }
-        values
-    }
-
-    /// The convolution plus bias, then ReLU6 when `relu6`.
-    fn forward(&self, x: &Planes, relu6: bool) -> Planes {
-        let mut y = if self.depthwise {
-            self.depthwise(x)
-        } else {
-            self.dense(x)
-        };
-        if relu6 {
-            for v in &mut y.values {
-                *v = v.clamp(0.0, 6.0);
-            }
-        }
-        y
-    }
-
-    /// An ordinary convolution: a 1x1 one is the matrix product `[h * w, in] x [in, out]`; a
-    /// larger kernel first gathers its patches (im2col), ordered (channel, ky, kx) as the
-    /// weights are, padding read as zero.
-    fn dense(&self, x: &Planes) -> Planes {
-        let (k, s, c) = (self.kernel, self.stride, x.channels);
-        let (oh, top) = same_padding(x.h, k, s);
-        let (ow, left) = same_padding(x.w, k, s);
-        let mut values = self.bias_planes(oh * ow);
-        let depth = c * k * k;
-        if k == 1 && s == 1 {
-            // values [pixels][out] += inputs [pixels][depth] x weight [out][depth]^T
-            matmul(
-                &mut values,
-                true,
-                Mat::rows(&x.values, depth),
-                Mat::transposed(&self.weight, depth),
-                oh * ow,
-                depth,
-                self.out,
-            );
-        } else {
-            let mut patches = vec![0.0f32; oh * ow * depth];
-            for (pixel, patch) in patches.chunks_exact_mut(depth).enumerate() {
-                let (oy, ox) = (pixel / ow, pixel % ow);
-                for ky in 0..k {
-                    let Some(iy) = (oy * s + ky).checked_sub(top).filter(|&i| i < x.h) else {
-                        continue;
-                    };
-                    for kx in 0..k {
-                        let Some(ix) = (ox * s + kx).checked_sub(left).filter(|&i| i < x.w) else {
-                            continue;
-                        };
-                        let input = &x.values[(iy * x.w + ix) * c..][..c];
-                        for (channel, &v) in input.iter().enumerate() {
-                            patch[(channel * k + ky) * k + kx] = v;
-                        }
-                    }
-                }
-            }
-            // values [pixels][out] += inputs [pixels][depth] x weight [out][depth]^T
-            matmul(
-                &mut values,
-                true,
-                Mat::rows(&patches, depth),
-                Mat::transposed(&self.weight, depth),
-                oh * ow,
-                depth,
-                self.out,
-            );
-        }
-        Planes {
-            values,
-            channels: self.out,
-            h: oh,
-            w: ow,
+    /// Where this convolution's kernel goes over an `h` x `w` input.
+    fn window(&self, h: usize, w: usize) -> Window {
+        let (oh, top) = same_padding(h, self.kernel, self.stride);
+        let (ow, left) = same_padding(w, self.kernel, self.stride);
+        Window {
+            h,
+            w,
+            oh,
+            ow,
+            k: self.kernel,
+            stride: self.stride,
+            top,
+            left,
         }
     }
 
-    /// A depthwise convolution: one `k` x `k` kernel per channel, each output pixel the sum
-    /// of its taps, every channel at once.
-    fn depthwise(&self, x: &Planes) -> Planes {
-        let (k, s, c, (h, w)) = (self.kernel, self.stride, x.channels, (x.h, x.w));
-        let (oh, top) = same_padding(h, k, s);
-        let (ow, left) = same_padding(w, k, s);
-        let mut values = self.bias_planes(oh * ow);
-        for (pixel, out) in values.chunks_exact_mut(c).enumerate() {
-            let (oy, ox) = (pixel / ow, pixel % ow);
-            for ky in 0..k {
-                let Some(iy) = (oy * s + ky).checked_sub(top).filter(|&i| i < h) else {
-                    continue;
-                };
-                for kx in 0..k {
-                    let Some(ix) = (ox * s + kx).checked_sub(left).filter(|&i| i < w) else {
-                        continue;
-                    };
-                    let input = &x.values[(iy * w + ix) * c..][..c];
-                    let taps = &self.weight[(ky * k + kx) * c..][..c];
-                    for ((o, i), t) in out.iter_mut().zip(input).zip(taps) {
-                        *o += t * i;
-                    }
-                }
-            }
-        }
-        Planes {
-            values,
-            channels: c,
-            h: oh,
-            w: ow,
-        }
+    /// A 1x1 convolution's product without its bias: `out [pixels][out] = x [pixels][in] x
+    /// weight [out][in]^T`.
+    fn pointwise(&self, x: &[f32], pixels: usize, out: &mut [f32]) {
+        let inputs = self.weight.len() / self.out;
+        let weight = Mat::transposed(&self.weight, inputs);
+        matmul(
+            out,
+            false,
+            Mat::rows(x, inputs),
+            weight,
+            pixels,
+            inputs,
+            self.out,
+        );
     }
 }
 
-struct Block {
-    expand: Option<Conv>,
-    depthwise: Conv,
-    project: Conv,
-    residual: bool,
+/// One thread's planes for a photo's pass, kept from photo to photo: allocated per layer, the
+/// large ones came fresh from the system each time (a page fault per 4 KiB).
+#[derive(Default)]
+struct Buffers {
+    input: Vec<f32>,
+    x: Vec<f32>,
+    expanded: Vec<f32>,
+    depthwise: Vec<f32>,
+    y: Vec<f32>,
+}
+
+thread_local! {
+    static BUFFERS: RefCell<Buffers> = RefCell::default();
+}
+
+/// The first `n` values of `v`, grown if needed (never shrunk: the next photo needs as many).
+fn sized(v: &mut Vec<f32>, n: usize) -> &mut [f32] {
+    if v.len() < n {
+        v.resize(n, 0.0);
+    }
+    &mut v[..n]
+}
+
+pub(super) struct Block {
+    pub(super) expand: Option<Conv>,
+    pub(super) depthwise: Conv,
+    pub(super) project: Conv,
+    pub(super) residual: bool,
 }
 
 /// EfficientNet-Lite0 with its ImageNet classifier.
 pub struct EfficientNetLite0 {
-    stem: Conv,
-    blocks: Vec<Block>,
-    head: Conv,
+    pub(super) stem: Conv,
+    /// The stem's weights as `[ky][kx][channel][out]`, the order [`kernels::stem`] reads.
+    stem_taps: Vec<f32>,
+    pub(super) blocks: Vec<Block>,
+    pub(super) head: Conv,
     /// The ImageNet classifier, `[1000][1280]` row by row, applied in [`Self::class_logit`]
     /// so that a class score depends only on its photo's embedding.
     classifier_weight: Vec<f32>,
@@ -248,7 +181,6 @@ impl EfficientNetLite0 {
                 out: shape[0],
                 kernel,
                 stride,
-                depthwise,
             })
         };
         let mut blocks = Vec::new();
@@ -273,8 +205,22 @@ impl EfficientNetLite0 {
         }
         let (w, shape) = read("classifier.weight")?;
         let (b, _) = read("classifier.bias")?;
+        let stem = conv("stem", 3, 2, false)?;
+        if stem.out != kernels::STEM_OUT {
+            return Err(format!("stem: expected {} outputs", kernels::STEM_OUT));
+        }
+        let (out, taps) = (stem.out, stem.kernel * stem.kernel);
+        // [out][channel][tap] -> [tap][channel][out]
+        let stem_taps = (0..out * 3 * taps)
+            .map(|i| {
+                let (o, rest) = (i % out, i / out);
+                let (channel, tap) = (rest % 3, rest / 3);
+                stem.weight[(o * 3 + channel) * taps + tap]
+            })
+            .collect();
         Ok(Self {
-            stem: conv("stem", 3, 2, false)?,
+            stem,
+            stem_taps,
             blocks,
             head: conv("head", 1, 1, false)?,
             classifier_weight: if shape == [b.len(), EMBEDDING] {
@@ -291,41 +237,57 @@ impl EfficientNetLite0 {
     pub fn embed(&self, image: &[f32]) -> Vec<f32> {
         assert_eq!(image.len(), 3 * INPUT * INPUT, "one 224x224 RGB image");
         let pixels = INPUT * INPUT;
-        // Channel-first to pixel-first, a pixel at a time.
-        let (red, rest) = image.split_at(pixels);
-        let (green, blue) = rest.split_at(pixels);
-        let mut values = Vec::with_capacity(3 * pixels);
-        for ((&r, &g), &b) in red.iter().zip(green).zip(blue) {
-            values.extend_from_slice(&[r, g, b]);
-        }
-        let x = Planes {
-            values,
-            channels: 3,
-            h: INPUT,
-            w: INPUT,
-        };
-        let mut x = self.stem.forward(&x, true);
-        for block in &self.blocks {
-            let mut y = match &block.expand {
-                Some(expand) => block.depthwise.forward(&expand.forward(&x, true), true),
-                None => block.depthwise.forward(&x, true),
-            };
-            y = block.project.forward(&y, false);
-            if block.residual {
-                for (v, i) in y.values.iter_mut().zip(&x.values) {
-                    *v += i;
-                }
+        BUFFERS.with_borrow_mut(|b| {
+            // Channel-first to pixel-first, a pixel at a time.
+            let (red, rest) = image.split_at(pixels);
+            let (green, blue) = rest.split_at(pixels);
+            let input = sized(&mut b.input, 3 * pixels);
+            for (((v, &r), &g), &b) in input.chunks_exact_mut(3).zip(red).zip(green).zip(blue) {
+                v.copy_from_slice(&[r, g, b]);
             }
-            x = y;
+            self.forward(b)
+        })
+    }
+
+    /// The embedding of the channels-last image in `b.input`, through `b`'s planes.
+    fn forward(&self, b: &mut Buffers) -> Vec<f32> {
+        let win = self.stem.window(INPUT, INPUT);
+        let (mut h, mut w, mut c) = (win.oh, win.ow, self.stem.out);
+        let x = sized(&mut b.x, h * w * c);
+        kernels::stem(&b.input, &self.stem_taps, &self.stem.bias, win, x);
+        for block in &self.blocks {
+            let input: &[f32] = match &block.expand {
+                Some(expand) => {
+                    let e = sized(&mut b.expanded, h * w * expand.out);
+                    expand.pointwise(&b.x[..h * w * c], h * w, e);
+                    kernels::bias_relu6(e, &expand.bias);
+                    c = expand.out;
+                    e
+                }
+                None => &b.x[..h * w * c],
+            };
+            let (dw, project) = (&block.depthwise, &block.project);
+            let win = dw.window(h, w);
+            (h, w) = (win.oh, win.ow);
+            let d = sized(&mut b.depthwise, h * w * c);
+            kernels::depthwise(input, &dw.weight, &dw.bias, c, win, d);
+            let y = sized(&mut b.y, h * w * project.out);
+            project.pointwise(d, h * w, y);
+            let residual = block.residual.then(|| &b.x[..h * w * project.out]);
+            kernels::bias_residual(y, &project.bias, residual);
+            c = project.out;
+            std::mem::swap(&mut b.x, &mut b.y);
         }
-        let x = self.head.forward(&x, true);
-        let mut sums = vec![0.0f32; x.channels];
-        for pixel in x.values.chunks_exact(x.channels) {
+        let y = sized(&mut b.y, h * w * self.head.out);
+        self.head.pointwise(&b.x[..h * w * c], h * w, y);
+        kernels::bias_relu6(y, &self.head.bias);
+        let mut sums = vec![0.0f32; self.head.out];
+        for pixel in y.chunks_exact(self.head.out) {
             for (sum, v) in sums.iter_mut().zip(pixel) {
                 *sum += v;
             }
         }
-        let pixels = (x.h * x.w) as f32;
+        let pixels = (h * w) as f32;
         sums.iter().map(|s| s / pixels).collect()
     }
 
@@ -393,7 +355,7 @@ pub fn network_input(photo: &RgbImage, out: &mut Vec<f32>) {
 pub const EMBEDDING: usize = 1280;
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A fixed, photo-like input: smooth gradients per channel in [-1, 1].
@@ -427,6 +389,29 @@ mod tests {
     }
 
     const REFERENCE: [(usize, f32); 3] = [(0, -1.6711), (660, -0.4878), (999, 3.3449)];
+
+    /// The largest difference between two embeddings over the largest value of the second.
+    pub(crate) fn relative_gap(got: &[f32], want: &[f32]) -> f32 {
+        let gap = got
+            .iter()
+            .zip(want)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
+        gap / want.iter().map(|v| v.abs()).fold(0.0, f32::max)
+    }
+
+    #[test]
+    fn kernels_match_the_plain_network_on_random_inputs() {
+        let net = EfficientNetLite0::get();
+        let mut rng = crate::runtime::rng::SeededRng::new(7, 0);
+        for _ in 0..3 {
+            let image: Vec<f32> = (0..3 * INPUT * INPUT)
+                .map(|_| rng.uniform(-1.0, 1.0) as f32)
+                .collect();
+            let gap = relative_gap(&net.embed(&image), &net.embed_reference(&image));
+            assert!(gap < 1e-4, "relative gap {gap}");
+        }
+    }
 
     #[test]
     fn any_photo_shape_gives_one_input() {

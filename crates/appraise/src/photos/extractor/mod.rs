@@ -10,6 +10,9 @@
 //! and its arms in the `match`es below.
 
 mod efficientnet;
+mod kernels;
+#[cfg(test)]
+mod reference;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -127,5 +130,27 @@ mod tests {
         };
         assert!(score(95) > 1.4, "house 95: {}", score(95));
         assert!(score(2) < -3.0, "house 2: {}", score(2));
+    }
+
+    #[test]
+    fn kernels_match_the_plain_network_on_real_photos() {
+        let Some(dir) = std::env::var_os(crate::data::dataset::DATASET_ENV) else {
+            eprintln!("APPRAISE_DATASET is not set; skipping the real-photo check");
+            return;
+        };
+        let net = EfficientNetLite0::get();
+        for (id, room) in [
+            (1, "kitchen"),
+            (95, "frontal"),
+            (200, "bathroom"),
+            (400, "bedroom"),
+        ] {
+            let path = photos::photo_path(Path::new(&dir), id, room);
+            let mut input = Vec::new();
+            network_input(&photos::load_photo(&path, 256).unwrap(), &mut input);
+            let gap =
+                efficientnet::tests::relative_gap(&net.embed(&input), &net.embed_reference(&input));
+            assert!(gap < 1e-4, "house {id} {room}: relative gap {gap}");
+        }
     }
 }
