@@ -10,8 +10,7 @@ use std::sync::OnceLock;
 
 use image::{RgbImage, imageops};
 
-use super::kernels::{self, Window};
-use crate::models::matmul::{Mat, matmul};
+use super::kernels::{self, Pointwise, Then, Window};
 
 /// Side of the square the network sees.
 pub const INPUT: usize = 224;
@@ -48,6 +47,8 @@ pub(super) struct Conv {
     pub(super) out: usize,
     pub(super) kernel: usize,
     pub(super) stride: usize,
+    /// A 1x1 convolution's weights as `[in][out]`, the order [`kernels::pointwise`] reads.
+    packed: Vec<f32>,
 }
 
 /// The output size and TensorFlow's "same" padding before the first row or column, which
@@ -75,19 +76,21 @@ impl Conv {
         }
     }
 
-    /// A 1x1 convolution's product without its bias: `out [pixels][out] = x [pixels][in] x
-    /// weight [out][in]^T`.
-    fn pointwise(&self, x: &[f32], pixels: usize, out: &mut [f32]) {
+    /// A 1x1 convolution of the first `pixels` pixels of `x`, into `out`.
+    fn pointwise(&self, x: &[f32], pixels: usize, then: Then, out: &mut [f32]) {
         let inputs = self.weight.len() / self.out;
-        let weight = Mat::transposed(&self.weight, inputs);
-        matmul(
-            out,
-            false,
-            Mat::rows(x, inputs),
-            weight,
+        let shape = Pointwise {
             pixels,
             inputs,
-            self.out,
+            outputs: self.out,
+        };
+        kernels::pointwise(
+            &x[..pixels * inputs],
+            &self.packed,
+            &self.bias,
+            shape,
+            then,
+            out,
         );
     }
 }
@@ -175,8 +178,18 @@ impl EfficientNetLite0 {
             } else {
                 weight
             };
+            let packed = if kernel == 1 {
+                // [out][in] -> [in][out]
+                let (out, inputs) = (shape[0], shape[1]);
+                (0..out * inputs)
+                    .map(|i| weight[(i % out) * inputs + i / out])
+                    .collect()
+            } else {
+                Vec::new()
+            };
             Ok::<_, String>(Conv {
                 weight,
+                packed,
                 bias,
                 out: shape[0],
                 kernel,
@@ -259,8 +272,7 @@ impl EfficientNetLite0 {
             let input: &[f32] = match &block.expand {
                 Some(expand) => {
                     let e = sized(&mut b.expanded, h * w * expand.out);
-                    expand.pointwise(&b.x[..h * w * c], h * w, e);
-                    kernels::bias_relu6(e, &expand.bias);
+                    expand.pointwise(&b.x, h * w, Then::Relu6, e);
                     c = expand.out;
                     e
                 }
@@ -272,15 +284,14 @@ impl EfficientNetLite0 {
             let d = sized(&mut b.depthwise, h * w * c);
             kernels::depthwise(input, &dw.weight, &dw.bias, c, win, d);
             let y = sized(&mut b.y, h * w * project.out);
-            project.pointwise(d, h * w, y);
-            let residual = block.residual.then(|| &b.x[..h * w * project.out]);
-            kernels::bias_residual(y, &project.bias, residual);
+            let residual = block.residual.then_some(&b.x[..]);
+            project.pointwise(d, h * w, Then::Residual(residual), y);
             c = project.out;
             std::mem::swap(&mut b.x, &mut b.y);
         }
         let y = sized(&mut b.y, h * w * self.head.out);
-        self.head.pointwise(&b.x[..h * w * c], h * w, y);
-        kernels::bias_relu6(y, &self.head.bias);
+        self.head
+            .pointwise(&b.x[..h * w * c], h * w, Then::Relu6, y);
         let mut sums = vec![0.0f32; self.head.out];
         for pixel in y.chunks_exact(self.head.out) {
             for (sum, v) in sums.iter_mut().zip(pixel) {

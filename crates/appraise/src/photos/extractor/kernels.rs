@@ -93,28 +93,48 @@ fn depthwise_chunk<const N: usize>(
     }
 }
 
+/// Input bytes of a depthwise layer that stay in the core's cache (L2 is 1-2 MiB).
+const PLANE_IN_CACHE_BYTES: usize = 1 << 20;
+
+/// How many channels from `c0` on one depthwise pass sums at once: 64 (four independent
+/// AVX-512 sums), else 32 or 16, else 1.
+#[inline(always)]
+fn chunk(c: usize, c0: usize) -> usize {
+    [64, 32, 16, 1]
+        .into_iter()
+        .find(|&n| c0 + n <= c)
+        .unwrap_or(1)
+}
+
 simd_dispatch! {
     /// A depthwise convolution: `out [oh*ow][c] = relu6(bias + sum over taps of weight [tap]
-    /// [c] * input [pixel][c])`, `weight` as `[k*k][c]`.
+    /// [c] * input [pixel][c])`, `weight` as `[k*k][c]`. A plane that fits the core's cache
+    /// goes a slice of channels at a time, so that the slice's weights stay in the nearest
+    /// cache; a larger one a pixel at a time, so that it is read from memory once.
     pub(crate) fn depthwise(input: &[f32], weight: &[f32], bias: &[f32], c: usize, win: Window, out: &mut [f32]) {
-        for oy in 0..win.oh {
-            for ox in 0..win.ow {
-                let taps = win.pixel(oy, ox);
-                let o = &mut out[(oy * win.ow + ox) * c..][..c];
-                let mut c0 = 0;
-                while c0 + 64 <= c {
-                    depthwise_chunk::<64>(input, weight, bias, (c, c0, win.k, win.w), taps, o);
-                    c0 += 64;
-                }
-                while c0 + 16 <= c {
-                    depthwise_chunk::<16>(input, weight, bias, (c, c0, win.k, win.w), taps, o);
-                    c0 += 16;
-                }
-                while c0 < c {
-                    depthwise_chunk::<1>(input, weight, bias, (c, c0, win.k, win.w), taps, o);
-                    c0 += 1;
+        let slices = 4 * win.h * win.w * c <= PLANE_IN_CACHE_BYTES;
+        let mut s0 = 0;
+        while s0 < c {
+            let s1 = if slices { s0 + chunk(c, s0) } else { c };
+            for oy in 0..win.oh {
+                for ox in 0..win.ow {
+                    let taps = win.pixel(oy, ox);
+                    let o = &mut out[(oy * win.ow + ox) * c..][..c];
+                    let mut c0 = s0;
+                    while c0 < s1 {
+                        let dims = (c, c0, win.k, win.w);
+                        let n = chunk(c, c0);
+                        match n {
+                            64 => depthwise_chunk::<64>(input, weight, bias, dims, taps, o),
+                            32 => depthwise_chunk::<32>(input, weight, bias, dims, taps, o),
+                            16 => depthwise_chunk::<16>(input, weight, bias, dims, taps, o),
+                            _ => depthwise_chunk::<1>(input, weight, bias, dims, taps, o),
+                        }
+                        c0 += n;
+                    }
                 }
             }
+            s0 = s1;
         }
     }
 }
@@ -155,37 +175,295 @@ simd_dispatch! {
 /// Output channels of the stem.
 pub(crate) const STEM_OUT: usize = 32;
 
-simd_dispatch! {
-    /// After a 1x1 convolution's product: `values [pixel][c] = relu6(values + bias)`.
-    pub(crate) fn bias_relu6(values: &mut [f32], bias: &[f32]) {
-        for pixel in values.chunks_exact_mut(bias.len()) {
-            for (v, &b) in pixel.iter_mut().zip(bias) {
-                *v = relu6(b + *v);
-            }
+/// What a 1x1 convolution does after its product: add the bias, then ReLU6 (an expansion,
+/// the head) or add the block's input back (a projection with a residual), or neither.
+#[derive(Clone, Copy)]
+pub(crate) enum Then<'a> {
+    Relu6,
+    Residual(Option<&'a [f32]>),
+}
+
+/// The shape of one 1x1 convolution: `pixels` rows of `inputs` channels in, `outputs` out.
+#[derive(Clone, Copy)]
+pub(crate) struct Pointwise {
+    pub pixels: usize,
+    pub inputs: usize,
+    pub outputs: usize,
+}
+
+/// Weight bytes a pass over all pixels keeps in the core's cache: wider layers go in slices
+/// of output channels, each read from the cache for every pixel.
+const WEIGHT_SLICE_BYTES: usize = 128 * 1024;
+
+/// A 1x1 convolution: `out [pixel][o] = then(bias [o] + sum over i of x [pixel][i] * weight
+/// [i][o])`, `weight` as `[inputs][outputs]`, each sum one fused multiply-add at a time over
+/// `i` in order (so every instruction set gives the same bits).
+pub(crate) fn pointwise(
+    x: &[f32],
+    weight: &[f32],
+    bias: &[f32],
+    shape: Pointwise,
+    then: Then,
+    out: &mut [f32],
+) {
+    assert!(x.len() >= shape.pixels * shape.inputs);
+    assert!(out.len() >= shape.pixels * shape.outputs);
+    assert!(weight.len() == shape.inputs * shape.outputs && bias.len() == shape.outputs);
+    let residual = match then {
+        Then::Residual(Some(r)) => {
+            assert!(r.len() >= shape.pixels * shape.outputs);
+            r.as_ptr()
+        }
+        _ => std::ptr::null(),
+    };
+    let args = Args {
+        x: x.as_ptr(),
+        weight: weight.as_ptr(),
+        bias: bias.as_ptr(),
+        residual,
+        relu6: matches!(then, Then::Relu6),
+        out: out.as_mut_ptr(),
+        shape,
+    };
+    // SAFETY: the asserts above bound every pointer the tiles touch (pixels < shape.pixels,
+    // outputs < shape.outputs, inputs < shape.inputs); `level` saw the CPU report the
+    // instructions of the path it picks.
+    unsafe {
+        match crate::runtime::simd::level() {
+            #[cfg(target_arch = "x86_64")]
+            crate::runtime::simd::Level::Avx512 => x86::avx512(&args),
+            #[cfg(target_arch = "x86_64")]
+            crate::runtime::simd::Level::Avx2 => x86::avx2(&args),
+            _ => scalar(&args),
         }
     }
 }
 
-simd_dispatch! {
-    /// After a block's projection: `values [pixel][c] += bias` and, given the block's input,
-    /// `+= residual` too.
-    pub(crate) fn bias_residual(values: &mut [f32], bias: &[f32], residual: Option<&[f32]>) {
-        let c = bias.len();
-        match residual {
-            Some(residual) => {
-                for (pixel, r) in values.chunks_exact_mut(c).zip(residual.chunks_exact(c)) {
-                    for ((v, &b), &r) in pixel.iter_mut().zip(bias).zip(r) {
-                        *v = (b + *v) + r;
-                    }
-                }
-            }
-            None => {
-                for pixel in values.chunks_exact_mut(c) {
-                    for (v, &b) in pixel.iter_mut().zip(bias) {
-                        *v += b;
-                    }
-                }
+/// [`pointwise`]'s operands as raw pointers, checked by it.
+struct Args {
+    x: *const f32,
+    weight: *const f32,
+    bias: *const f32,
+    /// Null unless the block's input is added back.
+    residual: *const f32,
+    relu6: bool,
+    out: *mut f32,
+    shape: Pointwise,
+}
+
+impl Args {
+    /// The slices of output channels that keep their weights in cache: `(start, end)`.
+    fn slices(&self, multiple: usize) -> impl Iterator<Item = (usize, usize)> + use<> {
+        let Pointwise {
+            inputs, outputs, ..
+        } = self.shape;
+        let slice = (WEIGHT_SLICE_BYTES / 4 / inputs).max(multiple) / multiple * multiple;
+        (0..outputs)
+            .step_by(slice)
+            .map(move |start| (start, outputs.min(start + slice)))
+    }
+
+    /// The finished value of output `o` of `pixel` whose sum is `sum`.
+    #[inline(always)]
+    unsafe fn finish(&self, pixel: usize, o: usize, sum: f32) -> f32 {
+        unsafe {
+            let v = *self.bias.add(o) + sum;
+            if self.relu6 {
+                relu6(v)
+            } else if self.residual.is_null() {
+                v
+            } else {
+                v + *self.residual.add(pixel * self.shape.outputs + o)
             }
         }
+    }
+
+    /// Outputs `n0..n1` of `pixel`, one at a time.
+    #[inline(always)]
+    unsafe fn one_by_one(&self, pixel: usize, n0: usize, n1: usize) {
+        let Pointwise {
+            inputs, outputs, ..
+        } = self.shape;
+        for o in n0..n1 {
+            let mut sum = 0.0f32;
+            for i in 0..inputs {
+                unsafe {
+                    let (x, w) = (
+                        *self.x.add(pixel * inputs + i),
+                        *self.weight.add(i * outputs + o),
+                    );
+                    sum = x.mul_add(w, sum);
+                }
+            }
+            unsafe { *self.out.add(pixel * outputs + o) = self.finish(pixel, o, sum) };
+        }
+    }
+}
+
+/// [`pointwise`] one value at a time, for CPUs without AVX2.
+unsafe fn scalar(a: &Args) {
+    for pixel in 0..a.shape.pixels {
+        unsafe { a.one_by_one(pixel, 0, a.shape.outputs) };
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    //! [`super::pointwise`] with vector registers: a tile of `P` pixels by `NV` vectors of
+    //! outputs keeps its `P * NV` sums in registers while the inputs stream past, each input
+    //! value broadcast once, each weight vector read once per tile. Written with intrinsics:
+    //! plain loops over arrays of sums were vectorized with the sums kept in memory.
+
+    use super::Args;
+    use std::arch::x86_64::*;
+
+    macro_rules! isa {
+        ($name:ident, $tile:ident, $feature:literal, $v:ty, $lanes:literal, $p:literal, $wide:literal,
+         $load:ident, $store:ident, $set1:ident, $fmadd:ident, $add:ident, $max:ident,
+         $min:ident, $zero:ident, $narrow:path) => {
+            /// One tile: pixels `p0..p0 + P`, outputs `n0..n0 + NV * lanes`.
+            #[inline]
+            #[target_feature(enable = $feature)]
+            unsafe fn $tile<const P: usize, const NV: usize>(a: &Args, p0: usize, n0: usize) {
+                let (k, o) = (a.shape.inputs, a.shape.outputs);
+                unsafe {
+                    let mut acc = [[$zero(); NV]; P];
+                    let x = a.x.add(p0 * k);
+                    for i in 0..k {
+                        let w = a.weight.add(i * o + n0);
+                        let mut wv = [$zero(); NV];
+                        for (v, wv) in wv.iter_mut().enumerate() {
+                            *wv = $load(w.add(v * $lanes));
+                        }
+                        for p in 0..P {
+                            let xv = $set1(*x.add(p * k + i));
+                            for v in 0..NV {
+                                acc[p][v] = $fmadd(xv, wv[v], acc[p][v]);
+                            }
+                        }
+                    }
+                    let (zero, six) = ($zero(), $set1(6.0));
+                    for p in 0..P {
+                        let at = (p0 + p) * o + n0;
+                        for v in 0..NV {
+                            let mut r = $add($load(a.bias.add(n0 + v * $lanes)), acc[p][v]);
+                            if a.relu6 {
+                                r = $min($max(r, zero), six);
+                            } else if !a.residual.is_null() {
+                                r = $add(r, $load(a.residual.add(at + v * $lanes)));
+                            }
+                            $store(a.out.add(at + v * $lanes), r);
+                        }
+                    }
+                }
+            }
+
+            /// Every tile of `a`: full tiles of `P` pixels, then single pixels; outputs in
+            /// two vectors, then one, then narrower vectors, then one at a time.
+            #[target_feature(enable = $feature)]
+            pub(super) unsafe fn $name(a: &Args) {
+                const W: usize = $lanes;
+                let pixels = a.shape.pixels;
+                for (start, end) in a.slices($wide * W) {
+                    let mut p0 = 0;
+                    while p0 < pixels {
+                        let full = p0 + $p <= pixels;
+                        let mut n0 = start;
+                        unsafe {
+                            while $wide == 4 && n0 + 4 * W <= end {
+                                if full {
+                                    $tile::<$p, $wide>(a, p0, n0)
+                                } else {
+                                    $tile::<1, $wide>(a, p0, n0)
+                                }
+                                n0 += 4 * W;
+                            }
+                            while n0 + 2 * W <= end {
+                                if full {
+                                    $tile::<$p, 2>(a, p0, n0)
+                                } else {
+                                    $tile::<1, 2>(a, p0, n0)
+                                }
+                                n0 += 2 * W;
+                            }
+                            while n0 + W <= end {
+                                if full {
+                                    $tile::<$p, 1>(a, p0, n0)
+                                } else {
+                                    $tile::<1, 1>(a, p0, n0)
+                                }
+                                n0 += W;
+                            }
+                            n0 = $narrow(a, p0, full, n0, end);
+                            for p in p0..p0 + if full { $p } else { 1 } {
+                                a.one_by_one(p, n0, end);
+                            }
+                        }
+                        p0 += if full { $p } else { 1 };
+                    }
+                }
+            }
+        };
+    }
+
+    isa!(
+        avx512,
+        avx512_tile,
+        "avx512f,avx512vl,avx2,fma",
+        __m512,
+        16,
+        6,
+        4,
+        _mm512_loadu_ps,
+        _mm512_storeu_ps,
+        _mm512_set1_ps,
+        _mm512_fmadd_ps,
+        _mm512_add_ps,
+        _mm512_max_ps,
+        _mm512_min_ps,
+        _mm512_setzero_ps,
+        avx2_tail
+    );
+    isa!(
+        avx2,
+        avx2_tile,
+        "avx2,fma",
+        __m256,
+        8,
+        4,
+        2,
+        _mm256_loadu_ps,
+        _mm256_storeu_ps,
+        _mm256_set1_ps,
+        _mm256_fmadd_ps,
+        _mm256_add_ps,
+        _mm256_max_ps,
+        _mm256_min_ps,
+        _mm256_setzero_ps,
+        no_tail
+    );
+
+    /// Outputs `n0..` of AVX-512's tile at `p0` (8 pixels when `full`, else 1) in vectors of
+    /// 8 while they fill one; where they stop.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn avx2_tail(a: &Args, p0: usize, full: bool, mut n0: usize, end: usize) -> usize {
+        while n0 + 8 <= end {
+            unsafe {
+                if full {
+                    avx2_tile::<6, 1>(a, p0, n0)
+                } else {
+                    avx2_tile::<1, 1>(a, p0, n0)
+                }
+            };
+            n0 += 8;
+        }
+        n0
+    }
+
+    /// No narrower vectors than AVX2's.
+    #[inline(always)]
+    unsafe fn no_tail(_: &Args, _: usize, _: bool, n0: usize, _: usize) -> usize {
+        n0
     }
 }
