@@ -350,16 +350,8 @@ pub fn network_input(photo: &RgbImage, out: &mut Vec<f32>) {
         ((f64::from(w) * scale).round() as u32).max(INPUT as u32),
         ((f64::from(h) * scale).round() as u32).max(INPUT as u32),
     );
-    let resized = imageops::resize(photo, rw, rh, imageops::FilterType::Triangle);
     let (left, top) = ((rw - INPUT as u32) / 2, (rh - INPUT as u32) / 2);
-    for c in 0..3 {
-        for y in 0..INPUT as u32 {
-            for x in 0..INPUT as u32 {
-                let v = resized.get_pixel(left + x, top + y)[c];
-                out.push((f32::from(v) - 127.0) / 128.0);
-            }
-        }
-    }
+    super::resize::resize_crop(photo, (rw, rh), (left, top), INPUT as u32, out);
 }
 
 /// Width of the embedding.

@@ -13,6 +13,7 @@ mod efficientnet;
 mod kernels;
 #[cfg(test)]
 mod reference;
+mod resize;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -64,7 +65,7 @@ impl Backbone {
     /// whenever any of them changes.
     pub(crate) fn cache_version(self) -> &'static str {
         match self {
-            Backbone::EfficientNetLite0 => "effnet-lite0-f16-v6",
+            Backbone::EfficientNetLite0 => "effnet-lite0-f16-v7",
         }
     }
 
