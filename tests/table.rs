@@ -682,6 +682,82 @@ fn the_tutorial_photo_networks_read_a_montage_of_each_rows_photos() {
 }
 
 #[test]
+fn the_photo_precision_is_kept_in_the_model_and_prices_its_photos() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = synth_photo_table(dir.path(), 40);
+    let light = dir.path().join("light.json");
+    std::fs::write(
+        &light,
+        r#"{"max_epochs": 20, "patience": 5, "weight_decays": [0.0001], "ridge_penalties": [0.01], "seeds_per_fold": 1, "trees": false}"#,
+    )
+    .unwrap();
+    let train = |precision: &str| {
+        let out = dir.path().join(precision);
+        let args = [
+            "train",
+            "--data",
+            table.to_str().unwrap(),
+            "--recipe",
+            "best",
+            "--recipe-photos",
+            "on",
+            "--recipe-config",
+            light.to_str().unwrap(),
+            "--photo-precision",
+            precision,
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        run_ok(&args, dir.path());
+        out
+    };
+    let bf16 = train("bf16");
+    let model = bf16.join("model.appraise");
+    let (summary, _) = run_ok(&["summary", "--model", model.to_str().unwrap()], dir.path());
+    assert!(summary.contains("bf16 products"), "{summary}");
+    // evaluate embeds the test rows' photos again, in the model's precision: the same score
+    // as training measured (float32 embeddings would move it).
+    let (json, _) = run_ok(
+        &["evaluate", "--model", model.to_str().unwrap(), "--json"],
+        dir.path(),
+    );
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        v["mape"].as_f64().unwrap(),
+        mape_of(&bf16.join("metrics.json"))
+    );
+    // A float32 model's file does not name a precision (older appraise reads it as before).
+    let f32 = train("f32");
+    let (summary, _) = run_ok(
+        &[
+            "summary",
+            "--model",
+            f32.join("model.appraise").to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert!(summary.contains("f32 products"), "{summary}");
+    assert!(std::fs::read(f32.join("model.appraise")).unwrap() != std::fs::read(&model).unwrap());
+    // The tutorial's networks do not read the pretrained network.
+    let result = appraise(
+        &[
+            "train",
+            "--data",
+            table.to_str().unwrap(),
+            "--photo-precision",
+            "bf16",
+        ],
+        dir.path(),
+    );
+    assert_eq!(result.status.code(), Some(2));
+    assert!(
+        text(&result.stderr).contains("--recipe best"),
+        "{}",
+        text(&result.stderr)
+    );
+}
+
+#[test]
 fn a_photo_column_feeds_the_recipe_and_predict() {
     let dir = tempfile::tempdir().unwrap();
     let table = synth_photo_table(dir.path(), 60);

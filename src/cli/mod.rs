@@ -83,6 +83,10 @@ pub struct IngestArgs {
     #[arg(long, default_value_t = dataset::MIN_ZIP_COUNT)]
     pub min_zip_count: usize,
 
+    /// The arithmetic of the photo network's matrix products (as `train` will use).
+    #[arg(long, value_enum, default_value_t = PhotoPrecisionArg::F32)]
+    pub photo_precision: PhotoPrecisionArg,
+
     /// Photo cache settings.
     #[command(flatten)]
     pub cache: CacheArgs,
@@ -345,6 +349,25 @@ pub enum RecipePhotosArg {
     On,
 }
 
+/// The arithmetic of the pretrained photo network's matrix products.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PhotoPrecisionArg {
+    /// Float32: the reference.
+    F32,
+    /// Bfloat16 products, float32 sums (AVX-512 BF16 where the CPU has it; see
+    /// BENCHMARKS.md for its speed and accuracy).
+    Bf16,
+}
+
+impl From<PhotoPrecisionArg> for appraise::photos::extractor::Precision {
+    fn from(arg: PhotoPrecisionArg) -> Self {
+        match arg {
+            PhotoPrecisionArg::F32 => Self::F32,
+            PhotoPrecisionArg::Bf16 => Self::Bf16,
+        }
+    }
+}
+
 /// The settings shared by `train` and `cv`: data, split, network and training.
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -367,6 +390,11 @@ pub struct RunArgs {
     /// With --recipe best: whether it may use the photos.
     #[arg(long, value_enum, default_value_t = RecipePhotosArg::Auto)]
     pub recipe_photos: RecipePhotosArg,
+
+    /// The arithmetic of the photo network's matrix products (recorded in the model file,
+    /// which prices new photos the same way).
+    #[arg(long, value_enum, default_value_t = PhotoPrecisionArg::F32)]
+    pub photo_precision: PhotoPrecisionArg,
 
     /// With --recipe best: a JSON file overriding the recipe's settings (the "recipe" object of
     /// a run's config.json; fields left out keep their defaults).
@@ -815,16 +843,19 @@ fn print_cv(report: &cv::Report, rows: &str) {
 }
 
 fn ingest(args: &IngestArgs) -> Result<()> {
-    use appraise::photos::{extractor::Backbone, table_photos};
+    use appraise::photos::{extractor::Featurizer, table_photos};
     let dir = houses_dir(args.dataset.as_deref(), &args.cache, args.offline)?;
     println!("[INFO] loading house attributes...");
     let houses = dataset::load_table(&dir, args.min_zip_count)?;
     let (frame, columns) = (&houses.frame, houses.schema.photo_columns());
     let rows: Vec<usize> = (0..frame.rows()).collect();
     let cache = args.cache.dir();
-    let backbone = Backbone::default();
+    let featurizer = Featurizer {
+        precision: args.photo_precision.into(),
+        ..Featurizer::default()
+    };
     let missing =
-        table_photos::photos_to_embed(frame, &columns, &rows, backbone, cache.as_deref())?;
+        table_photos::photos_to_embed(frame, &columns, &rows, featurizer, cache.as_deref())?;
     println!("[INFO] embedding house images...");
     let bar = if std::io::stdout().is_terminal() {
         indicatif::ProgressBar::new(missing as u64)
@@ -836,7 +867,7 @@ fn ingest(args: &IngestArgs) -> Result<()> {
         frame,
         &columns,
         &rows,
-        backbone,
+        featurizer,
         cache.as_deref(),
         &|done, _| bar.set_position(done as u64),
         &interrupt::cancel(),

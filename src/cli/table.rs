@@ -131,6 +131,16 @@ pub fn plan(run: &RunArgs) -> Result<(Frame, Schema, TableConfig, Source)> {
             run.model.name()
         )));
     }
+    if run.photo_precision != super::PhotoPrecisionArg::F32
+        && !pretrained
+        && run.recipe == RecipeArg::Tutorial
+    {
+        return Err(Error::Usage(
+            "--photo-precision sets the pretrained photo network's arithmetic, which only \
+             --recipe best and the pretrained --model kinds read; add --recipe best"
+                .to_string(),
+        ));
+    }
     let config = config(run)?;
     let (frame, schema, source) = rows(run)?;
     let reads_photos = pretrained || run.model.spec().uses_photos();
@@ -181,6 +191,9 @@ pub fn config(run: &RunArgs) -> Result<TableConfig> {
                 None => TableRecipe::default(),
             };
             recipe.seed = run.seed;
+            if run.recipe_config.is_none() || run.photo_precision != super::PhotoPrecisionArg::F32 {
+                recipe.photo_precision = run.photo_precision.into();
+            }
             if run.recipe_config.is_none() || run.recipe_photos != super::RecipePhotosArg::Auto {
                 recipe.photos = match run.recipe_photos {
                     super::RecipePhotosArg::Auto => appraise::fit::recipe::PhotoUse::Auto,

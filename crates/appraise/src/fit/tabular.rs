@@ -27,7 +27,7 @@ use crate::fit::train::{EpochRecord, Loss, Table, TrainConfig, predict, train};
 use crate::fit::trees::Trees;
 use crate::models::ridge::{self, Linear};
 use crate::models::{Ensemble, Mlp, MlpConfig, ModelSpec, Network};
-use crate::photos::extractor::Backbone;
+use crate::photos::extractor::{Backbone, Featurizer, Precision};
 use crate::photos::montage::MONTAGE_BYTES;
 use crate::photos::table_photos::{self, TablePhotoHead};
 use crate::runtime::cancel::Cancel;
@@ -89,6 +89,9 @@ pub struct TableRecipe {
     /// Whether the photo columns' price is an input: `auto` tries both and keeps what the
     /// inner cross-validation prefers.
     pub photos: crate::fit::recipe::PhotoUse,
+    /// The arithmetic of the photo network's matrix products (`f32`, or `bf16`).
+    #[serde(skip_serializing_if = "Precision::is_f32")]
+    pub photo_precision: Precision,
     /// Whether the other columns are inputs; `false`: the photos' price is the only input
     /// (`--model photos-pretrained`; needs a photo column).
     pub attributes: bool,
@@ -149,6 +152,7 @@ impl Default for TableRecipe {
             calibrate: true,
             seed: 42,
             photos: crate::fit::recipe::PhotoUse::Auto,
+            photo_precision: Precision::F32,
             attributes: true,
             blend: true,
             level_factors: true,
@@ -1304,12 +1308,16 @@ fn fit_recipe(
         reads: PhotoSet::default(),
     }];
     if !photo_columns.is_empty() && recipe.photos != PhotoUse::Off {
-        let backbone = Backbone::default();
+        let featurizer = Featurizer {
+            backbone: Backbone::default(),
+            precision: recipe.photo_precision,
+        };
+        let backbone = featurizer.backbone;
         let pending = table_photos::photos_to_embed(
             frame,
             &photo_columns,
             train_rows,
-            backbone,
+            featurizer,
             cache.as_deref(),
         )?;
         let total = observer.photos(pending);
@@ -1317,13 +1325,13 @@ fn fit_recipe(
             frame,
             &photo_columns,
             train_rows,
-            backbone,
+            featurizer,
             cache.as_deref(),
             &|done, _| total(done),
             cancel,
         )?;
         let dim = photo_columns.len() * backbone.dim();
-        let (mut head, oof) = table_photos::fit(&x, dim, &y, &folds, backbone, &photo_columns);
+        let (mut head, oof) = table_photos::fit(&x, dim, &y, &folds, featurizer, &photo_columns);
         observer.note(&format!(
             "photo price head: ridge on {} x {} photo embedding values of {} ({}), penalty {}: inner {}-fold CV mean absolute error {:.4} (standardized log price)",
             photo_columns.len(),
@@ -1810,7 +1818,7 @@ impl TableModel {
             frame,
             &head.columns,
             rows,
-            head.backbone,
+            head.featurizer(),
             None,
             &|_, _| {},
             &Cancel::default(),
@@ -2210,15 +2218,21 @@ fn embed_ahead(
     if columns.is_empty() || !reads {
         return Ok(());
     }
-    let backbone = Backbone::default();
+    let featurizer = Featurizer {
+        backbone: Backbone::default(),
+        precision: match &config.method {
+            Method::Recipe(r) => r.photo_precision,
+            _ => Precision::F32,
+        },
+    };
     let cache = context.cache_dir.as_deref();
-    let pending = table_photos::photos_to_embed(frame, &columns, rows, backbone, cache)?;
+    let pending = table_photos::photos_to_embed(frame, &columns, rows, featurizer, cache)?;
     let total = context.observer.photos(pending);
     table_photos::embed_rows(
         frame,
         &columns,
         rows,
-        backbone,
+        featurizer,
         cache,
         &|done, _| total(done),
         &context.cancel,

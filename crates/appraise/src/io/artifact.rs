@@ -461,12 +461,13 @@ pub fn summary(model: &TableModel) -> String {
     if let Some(head) = &model.photo {
         let _ = writeln!(
             out,
-            "  photos of {}: the price of a ridge head (penalty {}, inner mean absolute error {:.4}) on {} embeddings ({})",
+            "  photos of {}: the price of a ridge head (penalty {}, inner mean absolute error {:.4}) on {} embeddings ({}; {} products)",
             head.columns.join(", "),
             head.penalty,
             head.inner_mae,
             head.backbone.dim(),
-            head.backbone.provenance()
+            head.backbone.provenance(),
+            head.precision.name()
         );
     }
     let i = &model.info;

@@ -1,5 +1,5 @@
 //! Single-threaded f32 matrix products through the `gemm` crate, for the hand-written CPU
-//! paths (the fused CNN block, the pretrained photo network). Each product runs on the
+//! paths (the fused MLP and CNN training steps). Each product runs on the
 //! calling thread: the callers run images or photos in parallel, and one thread per product
 //! keeps every sum in a fixed order, so results never depend on the number of threads.
 

@@ -17,7 +17,7 @@ use crate::data::split::Split;
 use crate::data::table::Frame;
 use crate::error::{Error, Result};
 use crate::models::ridge::{Design, PENALTIES};
-use crate::photos::extractor::Backbone;
+use crate::photos::extractor::{Backbone, Featurizer, Precision};
 use crate::photos::montage::{self as photos, MONTAGE_BYTES, TILE};
 use crate::runtime::cancel::Cancel;
 
@@ -26,6 +26,9 @@ use crate::runtime::cancel::Cancel;
 pub struct TablePhotoHead {
     /// The network the embeddings come from.
     pub backbone: Backbone,
+    /// The arithmetic it ran in (files from before it was recorded: float32).
+    #[serde(default, skip_serializing_if = "Precision::is_f32")]
+    pub precision: Precision,
     /// The photo columns, in order.
     pub columns: Vec<String>,
     /// The relative ridge penalty chosen.
@@ -153,22 +156,22 @@ fn column_positions(frame: &Frame, columns: &[String]) -> Result<Vec<usize>> {
         .collect()
 }
 
-/// The rows' photo embeddings, row-major (`columns.len() x backbone.dim()` values per row;
+/// The rows' photo embeddings, row-major (`columns.len() x featurizer.dim()` values per row;
 /// zeros for a row without photos in a column), from this process's memory, the `cache`
 /// folder when given, or the network. `on_photo` hears how many photos are done.
 pub fn embed_rows(
     frame: &Frame,
     columns: &[String],
     rows: &[usize],
-    backbone: Backbone,
+    featurizer: Featurizer,
     cache: Option<&Path>,
     on_photo: &(dyn Fn(usize, usize) + Sync),
     cancel: &Cancel,
 ) -> Result<Vec<f64>> {
     let per_cell = cell_paths(frame, columns, rows)?;
     let all: Vec<PathBuf> = per_cell.iter().flatten().cloned().collect();
-    let embeddings = embed_remembered(backbone, &all, cache, on_photo, cancel)?;
-    let d = backbone.dim();
+    let embeddings = embed_remembered(featurizer, &all, cache, on_photo, cancel)?;
+    let d = featurizer.dim();
     let mut x = Vec::with_capacity(per_cell.len() * d);
     let mut next = 0;
     for paths in &per_cell {
@@ -194,14 +197,14 @@ pub fn photos_to_embed(
     frame: &Frame,
     columns: &[String],
     rows: &[usize],
-    backbone: Backbone,
+    featurizer: Featurizer,
     cache: Option<&Path>,
 ) -> Result<usize> {
     let all: Vec<PathBuf> = cell_paths(frame, columns, rows)?
         .into_iter()
         .flatten()
         .collect();
-    let keys: Vec<MemoKey> = all.iter().map(|p| memo_key(backbone, p)).collect();
+    let keys: Vec<MemoKey> = all.iter().map(|p| memo_key(featurizer, p)).collect();
     let (_, missing) = remembered(&keys, cache);
     Ok(missing.len())
 }
@@ -218,7 +221,7 @@ fn cell_paths(frame: &Frame, columns: &[String], rows: &[usize]) -> Result<Vec<V
 
 /// What identifies a photo's embedding: the network, the file, and the file's size and
 /// modification time (a changed photo is embedded again).
-type MemoKey = (Backbone, PathBuf, u64, Option<std::time::SystemTime>);
+type MemoKey = (Featurizer, PathBuf, u64, Option<std::time::SystemTime>);
 
 /// Embeddings this process has computed, so that cross-validation (every split embeds its
 /// training and test rows) embeds each photo once: 10 splits of 1,448 photos took 3.4 min.
@@ -229,10 +232,10 @@ static MEMO: std::sync::Mutex<Option<std::collections::HashMap<MemoKey, std::syn
 const MEMO_VALUES: usize = 16 << 20;
 
 /// The memo key of the photo at `path`.
-fn memo_key(backbone: Backbone, path: &Path) -> MemoKey {
+fn memo_key(featurizer: Featurizer, path: &Path) -> MemoKey {
     let meta = std::fs::metadata(path).ok();
     (
-        backbone,
+        featurizer,
         path.to_path_buf(),
         meta.as_ref().map_or(0, std::fs::Metadata::len),
         meta.and_then(|m| m.modified().ok()),
@@ -243,7 +246,7 @@ fn memo_key(backbone: Backbone, path: &Path) -> MemoKey {
 /// name hashes the photo's path, size and modification time, so a changed photo gets a new
 /// file. `None` for a photo without a modification time (nothing tells when it changes).
 fn cache_file(cache: &Path, key: &MemoKey) -> Option<PathBuf> {
-    let (backbone, path, len, modified) = key;
+    let (featurizer, path, len, modified) = key;
     let since = modified
         .as_ref()?
         .duration_since(std::time::UNIX_EPOCH)
@@ -256,7 +259,7 @@ fn cache_file(cache: &Path, key: &MemoKey) -> Option<PathBuf> {
     let name = hash.trim_start_matches("fnv1a64:");
     Some(
         cache
-            .join(format!("embeddings-{}", backbone.cache_version()))
+            .join(format!("embeddings-{}", featurizer.cache_version()))
             .join(&name[..2])
             .join(format!("{name}.f32")),
     )
@@ -323,18 +326,18 @@ fn remembered(
 /// The embeddings of `paths`, in order, from [`MEMO`], the `cache` folder, or computed (on
 /// every core) and kept in both. A photo that cannot be read is an error naming it.
 fn embed_remembered(
-    backbone: Backbone,
+    featurizer: Featurizer,
     paths: &[PathBuf],
     cache: Option<&Path>,
     on_photo: &(dyn Fn(usize, usize) + Sync),
     cancel: &Cancel,
 ) -> Result<Vec<std::sync::Arc<[f32]>>> {
-    let keys: Vec<MemoKey> = paths.iter().map(|p| memo_key(backbone, p)).collect();
+    let keys: Vec<MemoKey> = paths.iter().map(|p| memo_key(featurizer, p)).collect();
     let (mut found, missing) = remembered(&keys, cache);
     let todo: Vec<PathBuf> = missing.iter().map(|&i| paths[i].clone()).collect();
     let total = todo.len();
     let computed = crate::photos::extractor::embed_photos(
-        backbone,
+        featurizer,
         &todo,
         &|done| on_photo(done, total),
         cancel,
@@ -347,7 +350,7 @@ fn embed_remembered(
         if let Some(cache) = cache {
             write_cached(cache, &keys[i], &embedding);
         }
-        if (memo.len() + 1) * backbone.dim() <= MEMO_VALUES {
+        if (memo.len() + 1) * featurizer.dim() <= MEMO_VALUES {
             memo.insert(keys[i].clone(), embedding.clone());
         }
         fresh.insert(keys[i].clone(), embedding);
@@ -371,7 +374,7 @@ pub fn fit(
     dim: usize,
     y: &[f64],
     folds: &[Split],
-    backbone: Backbone,
+    featurizer: Featurizer,
     columns: &[String],
 ) -> (TablePhotoHead, Vec<f64>) {
     let design = Design::new(x, dim);
@@ -395,7 +398,8 @@ pub fn fit(
     let chosen = oof.swap_remove(best);
     let (mean, std) = crate::evaluate::stats::standardizer(&chosen);
     let head = TablePhotoHead {
-        backbone,
+        backbone: featurizer.backbone,
+        precision: featurizer.precision,
         columns: columns.to_vec(),
         penalty: PENALTIES[best],
         weights: linear.weights.iter().map(|&w| w as f32).collect(),
@@ -421,6 +425,14 @@ pub fn mobile_home_score(backbone: Backbone, x: &[f64]) -> f64 {
 }
 
 impl TablePhotoHead {
+    /// What made (and makes) the embeddings this head reads.
+    pub fn featurizer(&self) -> Featurizer {
+        Featurizer {
+            backbone: self.backbone,
+            precision: self.precision,
+        }
+    }
+
     /// Appends the standardized photo inputs of a row with embeddings `x` (one row of
     /// [`embed_rows`]): the manufactured-home score when read, then the price; `price`
     /// replaces the head's own prediction (a training row's out-of-fold one).
@@ -558,13 +570,13 @@ mod tests {
         let embed = || {
             // What a progress bar is told before the photos are embedded.
             let pending =
-                photos_to_embed(&frame, &columns, &[0, 1], Backbone::default(), None).unwrap();
+                photos_to_embed(&frame, &columns, &[0, 1], Featurizer::default(), None).unwrap();
             embedded.store(0, Ordering::Relaxed);
             let x = embed_rows(
                 &frame,
                 &columns,
                 &[0, 1],
-                Backbone::default(),
+                Featurizer::default(),
                 None,
                 &count,
                 &Cancel::default(),
@@ -648,7 +660,7 @@ mod tests {
         let photo = dir.path().join("a.jpg");
         std::fs::write(&photo, b"first").unwrap();
         let cache = dir.path().join("cache");
-        let key = memo_key(Backbone::default(), &photo);
+        let key = memo_key(Featurizer::default(), &photo);
         assert!(read_cached(&cache, &key).is_none());
         let embedding: Vec<f32> = (0..Backbone::default().dim())
             .map(|i| i as f32 / 7.0)
@@ -657,7 +669,7 @@ mod tests {
         assert_eq!(read_cached(&cache, &key).as_deref(), Some(&embedding[..]));
         // Another size (and time): another file.
         std::fs::write(&photo, b"second!").unwrap();
-        let changed = memo_key(Backbone::default(), &photo);
+        let changed = memo_key(Featurizer::default(), &photo);
         assert!(read_cached(&cache, &changed).is_none());
         // A file cut short is not an embedding.
         let file = cache_file(&cache, &key).unwrap();

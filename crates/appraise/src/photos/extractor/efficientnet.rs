@@ -10,7 +10,8 @@ use std::sync::OnceLock;
 
 use image::{RgbImage, imageops};
 
-use super::kernels::{self, Pointwise, Then, Window};
+use super::Precision;
+use super::kernels::{self, Bf16Weights, Pointwise, Then, Window};
 
 /// Side of the square the network sees.
 pub const INPUT: usize = 224;
@@ -49,6 +50,8 @@ pub(super) struct Conv {
     pub(super) stride: usize,
     /// A 1x1 convolution's weights as `[in][out]`, the order [`kernels::pointwise`] reads.
     packed: Vec<f32>,
+    /// The same in bfloat16, made on first use.
+    bf16: OnceLock<Bf16Weights>,
 }
 
 /// The output size and TensorFlow's "same" padding before the first row or column, which
@@ -76,29 +79,37 @@ impl Conv {
         }
     }
 
-    /// A 1x1 convolution of the first `pixels` pixels of `x`, into `out`.
-    fn pointwise(&self, x: &[f32], pixels: usize, then: Then, out: &mut [f32]) {
+    /// A 1x1 convolution of the first `pixels` pixels of `x`, into `out`, its products in
+    /// `precision` (`scratch` holds the inputs in bfloat16).
+    fn pointwise(&self, x: &[f32], pixels: usize, then: Then, out: &mut [f32], how: How) {
         let inputs = self.weight.len() / self.out;
         let shape = Pointwise {
             pixels,
             inputs,
             outputs: self.out,
         };
-        kernels::pointwise(
-            &x[..pixels * inputs],
-            &self.packed,
-            &self.bias,
-            shape,
-            then,
-            out,
-        );
+        let x = &x[..pixels * inputs];
+        match how.0 {
+            Precision::F32 => kernels::pointwise(x, &self.packed, &self.bias, shape, then, out),
+            Precision::Bf16 => {
+                let weights = self
+                    .bf16
+                    .get_or_init(|| Bf16Weights::new(&self.packed, inputs, self.out));
+                kernels::pointwise_bf16(x, weights, &self.bias, shape, then, how.1, out)
+            }
+        }
     }
 }
+
+/// How a 1x1 convolution multiplies, and its scratch space for bfloat16 inputs.
+type How<'a> = (Precision, &'a mut Vec<u16>);
 
 /// One thread's planes for a photo's pass, kept from photo to photo: allocated per layer, the
 /// large ones came fresh from the system each time (a page fault per 4 KiB).
 #[derive(Default)]
 struct Buffers {
+    /// A layer's inputs in bfloat16.
+    bf16: Vec<u16>,
     input: Vec<f32>,
     x: Vec<f32>,
     expanded: Vec<f32>,
@@ -190,6 +201,7 @@ impl EfficientNetLite0 {
             Ok::<_, String>(Conv {
                 weight,
                 packed,
+                bf16: OnceLock::new(),
                 bias,
                 out: shape[0],
                 kernel,
@@ -248,6 +260,11 @@ impl EfficientNetLite0 {
     /// The embedding (the 1,280-wide global average pool before the classifier) of one image
     /// `[3][224][224]` scaled as [`network_input`] does.
     pub fn embed(&self, image: &[f32]) -> Vec<f32> {
+        self.embed_in(image, Precision::F32)
+    }
+
+    /// [`Self::embed`] with the 1x1 convolutions' products in `precision`.
+    pub fn embed_in(&self, image: &[f32], precision: Precision) -> Vec<f32> {
         assert_eq!(image.len(), 3 * INPUT * INPUT, "one 224x224 RGB image");
         let pixels = INPUT * INPUT;
         BUFFERS.with_borrow_mut(|b| {
@@ -258,12 +275,12 @@ impl EfficientNetLite0 {
             for (((v, &r), &g), &b) in input.chunks_exact_mut(3).zip(red).zip(green).zip(blue) {
                 v.copy_from_slice(&[r, g, b]);
             }
-            self.forward(b)
+            self.forward(b, precision)
         })
     }
 
     /// The embedding of the channels-last image in `b.input`, through `b`'s planes.
-    fn forward(&self, b: &mut Buffers) -> Vec<f32> {
+    fn forward(&self, b: &mut Buffers, precision: Precision) -> Vec<f32> {
         let win = self.stem.window(INPUT, INPUT);
         let (mut h, mut w, mut c) = (win.oh, win.ow, self.stem.out);
         let x = sized(&mut b.x, h * w * c);
@@ -272,7 +289,7 @@ impl EfficientNetLite0 {
             let input: &[f32] = match &block.expand {
                 Some(expand) => {
                     let e = sized(&mut b.expanded, h * w * expand.out);
-                    expand.pointwise(&b.x, h * w, Then::Relu6, e);
+                    expand.pointwise(&b.x, h * w, Then::Relu6, e, (precision, &mut b.bf16));
                     c = expand.out;
                     e
                 }
@@ -285,13 +302,24 @@ impl EfficientNetLite0 {
             kernels::depthwise(input, &dw.weight, &dw.bias, c, win, d);
             let y = sized(&mut b.y, h * w * project.out);
             let residual = block.residual.then_some(&b.x[..]);
-            project.pointwise(d, h * w, Then::Residual(residual), y);
+            project.pointwise(
+                d,
+                h * w,
+                Then::Residual(residual),
+                y,
+                (precision, &mut b.bf16),
+            );
             c = project.out;
             std::mem::swap(&mut b.x, &mut b.y);
         }
         let y = sized(&mut b.y, h * w * self.head.out);
-        self.head
-            .pointwise(&b.x[..h * w * c], h * w, Then::Relu6, y);
+        self.head.pointwise(
+            &b.x[..h * w * c],
+            h * w,
+            Then::Relu6,
+            y,
+            (precision, &mut b.bf16),
+        );
         let mut sums = vec![0.0f32; self.head.out];
         for pixel in y.chunks_exact(self.head.out) {
             for (sum, v) in sums.iter_mut().zip(pixel) {
