@@ -726,7 +726,7 @@ fn the_photo_precision_is_kept_in_the_model_and_prices_its_photos() {
         v["mape"].as_f64().unwrap(),
         mape_of(&bf16.join("metrics.json"))
     );
-    // A float32 model's file does not name a precision (older appraise reads it as before).
+    // A float32 model names its precision too (files without one are from before the kernels).
     let f32 = train("f32");
     let (summary, _) = run_ok(
         &[

@@ -437,7 +437,7 @@ fn photo_head(inputs: &Inputs) -> Option<TablePhotoHead> {
     let (mean, std) = head.map_or((0.0, 1.0), |_| stats(price_at));
     Some(TablePhotoHead {
         backbone: inputs.backbone,
-        precision: Default::default(),
+        precision: crate::photos::extractor::Precision::F32Reference,
         columns,
         penalty: head.map_or(0.0, |h| h.penalty),
         weights: head.map_or_else(Vec::new, |h| h.weights.clone()),

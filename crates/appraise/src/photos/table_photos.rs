@@ -26,8 +26,9 @@ use crate::runtime::cancel::Cancel;
 pub struct TablePhotoHead {
     /// The network the embeddings come from.
     pub backbone: Backbone,
-    /// The arithmetic it ran in (files from before it was recorded: float32).
-    #[serde(default, skip_serializing_if = "Precision::is_f32")]
+    /// The arithmetic it ran in (files from before it was recorded: the plain loops of
+    /// that time, so that they price exactly as they did).
+    #[serde(default = "Precision::before_kernels")]
     pub precision: Precision,
     /// The photo columns, in order.
     pub columns: Vec<String>,

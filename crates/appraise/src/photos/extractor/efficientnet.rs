@@ -90,7 +90,9 @@ impl Conv {
         };
         let x = &x[..pixels * inputs];
         match how.0 {
-            Precision::F32 => kernels::pointwise(x, &self.packed, &self.bias, shape, then, out),
+            Precision::F32 | Precision::F32Reference => {
+                kernels::pointwise(x, &self.packed, &self.bias, shape, then, out)
+            }
             Precision::Bf16 => {
                 let weights = self
                     .bf16
@@ -265,6 +267,9 @@ impl EfficientNetLite0 {
 
     /// [`Self::embed`] with the 1x1 convolutions' products in `precision`.
     pub fn embed_in(&self, image: &[f32], precision: Precision) -> Vec<f32> {
+        if precision == Precision::F32Reference {
+            return self.embed_reference(image);
+        }
         assert_eq!(image.len(), 3 * INPUT * INPUT, "one 224x224 RGB image");
         let pixels = INPUT * INPUT;
         BUFFERS.with_borrow_mut(|b| {

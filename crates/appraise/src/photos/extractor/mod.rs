@@ -11,7 +11,6 @@
 
 mod efficientnet;
 mod kernels;
-#[cfg(test)]
 mod reference;
 mod resize;
 
@@ -38,12 +37,21 @@ pub enum Precision {
     /// Inputs and weights rounded to bfloat16 (8 bits of mantissa), products summed in
     /// float32: AVX-512 BF16 does twice the multiplies per instruction.
     Bf16,
+    /// Float32 through the plain loops appraise ran before its kernels (their sums in
+    /// another order: embeddings within 1e-5 relative of `F32`'s), so that model files made
+    /// before 2026-12-08, which record no precision, price exactly as they did.
+    F32Reference,
 }
 
 impl Precision {
-    /// Whether this is float32, the default (left out of saved files).
+    /// Whether this is float32, the default (left out of saved settings).
     pub fn is_f32(&self) -> bool {
         *self == Precision::F32
+    }
+
+    /// What a photo head saved without a precision used.
+    pub fn before_kernels() -> Self {
+        Precision::F32Reference
     }
 
     /// The name used in flags, model files and cache keys.
@@ -51,6 +59,7 @@ impl Precision {
         match self {
             Precision::F32 => "f32",
             Precision::Bf16 => "bf16",
+            Precision::F32Reference => "f32-reference",
         }
     }
 }
@@ -84,10 +93,11 @@ impl Featurizer {
     }
 
     /// Names the network, its weights, the photo preparation and the precision in cache
-    /// files (float32's name is the backbone's own).
+    /// files (float32's name is the backbone's own; the plain loops' the one they had).
     pub(crate) fn cache_version(self) -> String {
         match self.precision {
             Precision::F32 => self.backbone.cache_version().to_string(),
+            Precision::F32Reference => self.backbone.reference_cache_version().to_string(),
             p => format!("{}-{}", self.backbone.cache_version(), p.name()),
         }
     }
@@ -144,6 +154,14 @@ impl Backbone {
     pub(crate) fn cache_version(self) -> &'static str {
         match self {
             Backbone::EfficientNetLite0 => "effnet-lite0-f16-v7",
+        }
+    }
+
+    /// [`Self::cache_version`] of the plain loops ([`Precision::F32Reference`]): the name
+    /// their embeddings were cached under before the kernels.
+    pub(crate) fn reference_cache_version(self) -> &'static str {
+        match self {
+            Backbone::EfficientNetLite0 => "effnet-lite0-f16-v6",
         }
     }
 

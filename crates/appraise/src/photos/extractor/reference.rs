@@ -1,6 +1,7 @@
 //! The photo network as it ran before its kernels (plain loops, a fresh plane per layer, the
-//! stem through patches and a matrix product): the reference the fast path is tested
-//! against.
+//! stem through patches and a matrix product): the reference the kernels are tested against,
+//! and the arithmetic of model files made before them ([`super::Precision::F32Reference`]),
+//! which keep pricing exactly as they did.
 
 use super::efficientnet::{Conv, EfficientNetLite0, INPUT, same_padding};
 use crate::models::matmul::{Mat, matmul};
