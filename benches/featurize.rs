@@ -50,7 +50,7 @@ fn main() {
         }
     }
     let n = (houses.len() * rooms.len()) as f64;
-    for precision in [Precision::F32, Precision::Bf16] {
+    for precision in [Precision::F32, Precision::Bf16, Precision::Int8] {
         println!(
             "network alone, one thread, {}: {:.2} ms a photo",
             precision.name(),
@@ -67,7 +67,7 @@ fn main() {
         .flat_map(|h| rooms.map(|room| photos::photo_path(&dir, h, room)))
         .collect();
     let mut reference: Option<Vec<Vec<f32>>> = None;
-    for precision in [Precision::F32, Precision::Bf16] {
+    for precision in [Precision::F32, Precision::Bf16, Precision::Int8] {
         let featurizer = Featurizer {
             backbone: Backbone::default(),
             precision,

@@ -711,21 +711,26 @@ fn the_photo_precision_is_kept_in_the_model_and_prices_its_photos() {
         run_ok(&args, dir.path());
         out
     };
-    let bf16 = train("bf16");
-    let model = bf16.join("model.appraise");
-    let (summary, _) = run_ok(&["summary", "--model", model.to_str().unwrap()], dir.path());
-    assert!(summary.contains("bf16 products"), "{summary}");
-    // evaluate embeds the test rows' photos again, in the model's precision: the same score
-    // as training measured (float32 embeddings would move it).
-    let (json, _) = run_ok(
-        &["evaluate", "--model", model.to_str().unwrap(), "--json"],
-        dir.path(),
-    );
-    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
-    assert_eq!(
-        v["mape"].as_f64().unwrap(),
-        mape_of(&bf16.join("metrics.json"))
-    );
+    for precision in ["bf16", "int8"] {
+        let run = train(precision);
+        let model = run.join("model.appraise");
+        let (summary, _) = run_ok(&["summary", "--model", model.to_str().unwrap()], dir.path());
+        assert!(
+            summary.contains(&format!("{precision} products")),
+            "{summary}"
+        );
+        // evaluate embeds the test rows' photos again, in the model's precision: the same
+        // score as training measured (float32 embeddings would move it).
+        let (json, _) = run_ok(
+            &["evaluate", "--model", model.to_str().unwrap(), "--json"],
+            dir.path(),
+        );
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(
+            v["mape"].as_f64().unwrap(),
+            mape_of(&run.join("metrics.json"))
+        );
+    }
     // A float32 model names its precision too (files without one are from before the kernels).
     let f32 = train("f32");
     let (summary, _) = run_ok(
@@ -737,7 +742,10 @@ fn the_photo_precision_is_kept_in_the_model_and_prices_its_photos() {
         dir.path(),
     );
     assert!(summary.contains("f32 products"), "{summary}");
-    assert!(std::fs::read(f32.join("model.appraise")).unwrap() != std::fs::read(&model).unwrap());
+    assert!(
+        std::fs::read(f32.join("model.appraise")).unwrap()
+            != std::fs::read(dir.path().join("int8/model.appraise")).unwrap()
+    );
     // The tutorial's networks do not read the pretrained network.
     let result = appraise(
         &[

@@ -357,6 +357,8 @@ pub enum PhotoPrecisionArg {
     /// Bfloat16 products, float32 sums (AVX-512 BF16 where the CPU has it; see
     /// BENCHMARKS.md for its speed and accuracy).
     Bf16,
+    /// 8-bit integer products, exact integer sums (AVX-512 VNNI where the CPU has it).
+    Int8,
 }
 
 impl From<PhotoPrecisionArg> for appraise::photos::extractor::Precision {
@@ -364,6 +366,7 @@ impl From<PhotoPrecisionArg> for appraise::photos::extractor::Precision {
         match arg {
             PhotoPrecisionArg::F32 => Self::F32,
             PhotoPrecisionArg::Bf16 => Self::Bf16,
+            PhotoPrecisionArg::Int8 => Self::Int8,
         }
     }
 }

@@ -11,6 +11,7 @@ use std::sync::OnceLock;
 use image::{RgbImage, imageops};
 
 use super::Precision;
+use super::int8::{self, Int8Weights};
 use super::kernels::{self, Bf16Weights, Pointwise, Then, Window};
 
 /// Side of the square the network sees.
@@ -52,6 +53,10 @@ pub(super) struct Conv {
     packed: Vec<f32>,
     /// The same in bfloat16, made on first use.
     bf16: OnceLock<Bf16Weights>,
+    /// The same in 8-bit integers, made on first use.
+    int8: OnceLock<Int8Weights>,
+    /// Whether a 1x1 convolution's inputs come out of a ReLU6 (a projection's: 0 to 6).
+    inputs_relu6: bool,
 }
 
 /// The output size and TensorFlow's "same" padding before the first row or column, which
@@ -80,7 +85,7 @@ impl Conv {
     }
 
     /// A 1x1 convolution of the first `pixels` pixels of `x`, into `out`, its products in
-    /// `precision` (`scratch` holds the inputs in bfloat16).
+    /// `precision` (`scratch` holds the inputs in bfloat16 or bytes).
     fn pointwise(&self, x: &[f32], pixels: usize, then: Then, out: &mut [f32], how: How) {
         let inputs = self.weight.len() / self.out;
         let shape = Pointwise {
@@ -97,21 +102,40 @@ impl Conv {
                 let weights = self
                     .bf16
                     .get_or_init(|| Bf16Weights::new(&self.packed, inputs, self.out));
-                kernels::pointwise_bf16(x, weights, &self.bias, shape, then, how.1, out)
+                kernels::pointwise_bf16(x, weights, &self.bias, shape, then, &mut how.1.bf16, out)
+            }
+            Precision::Int8 => {
+                let weights = self
+                    .int8
+                    .get_or_init(|| Int8Weights::new(&self.packed, inputs, self.out));
+                let layer = int8::Layer {
+                    inputs_relu6: self.inputs_relu6,
+                    weight: weights,
+                    bias: &self.bias,
+                    shape,
+                    then,
+                };
+                layer.apply(x, &mut how.1.bytes, out)
             }
         }
     }
 }
 
-/// How a 1x1 convolution multiplies, and its scratch space for bfloat16 inputs.
-type How<'a> = (Precision, &'a mut Vec<u16>);
+/// How a 1x1 convolution multiplies, and its scratch space for reduced-precision inputs.
+type How<'a> = (Precision, &'a mut Scratch);
+
+/// A layer's inputs in reduced precision.
+#[derive(Default)]
+struct Scratch {
+    bf16: Vec<u16>,
+    bytes: Vec<u8>,
+}
 
 /// One thread's planes for a photo's pass, kept from photo to photo: allocated per layer, the
 /// large ones came fresh from the system each time (a page fault per 4 KiB).
 #[derive(Default)]
 struct Buffers {
-    /// A layer's inputs in bfloat16.
-    bf16: Vec<u16>,
+    scratch: Scratch,
     input: Vec<f32>,
     x: Vec<f32>,
     expanded: Vec<f32>,
@@ -204,6 +228,8 @@ impl EfficientNetLite0 {
                 weight,
                 packed,
                 bf16: OnceLock::new(),
+                int8: OnceLock::new(),
+                inputs_relu6: false,
                 bias,
                 out: shape[0],
                 kernel,
@@ -224,7 +250,10 @@ impl EfficientNetLite0 {
                         if r == 0 { stride } else { 1 },
                         true,
                     )?,
-                    project: conv(&format!("{name}.project"), 1, 1, false)?,
+                    project: Conv {
+                        inputs_relu6: true,
+                        ..conv(&format!("{name}.project"), 1, 1, false)?
+                    },
                     // A stage's later blocks keep its shape, so they add their input back.
                     residual: r > 0,
                 });
@@ -294,7 +323,7 @@ impl EfficientNetLite0 {
             let input: &[f32] = match &block.expand {
                 Some(expand) => {
                     let e = sized(&mut b.expanded, h * w * expand.out);
-                    expand.pointwise(&b.x, h * w, Then::Relu6, e, (precision, &mut b.bf16));
+                    expand.pointwise(&b.x, h * w, Then::Relu6, e, (precision, &mut b.scratch));
                     c = expand.out;
                     e
                 }
@@ -312,7 +341,7 @@ impl EfficientNetLite0 {
                 h * w,
                 Then::Residual(residual),
                 y,
-                (precision, &mut b.bf16),
+                (precision, &mut b.scratch),
             );
             c = project.out;
             std::mem::swap(&mut b.x, &mut b.y);
@@ -323,7 +352,7 @@ impl EfficientNetLite0 {
             h * w,
             Then::Relu6,
             y,
-            (precision, &mut b.bf16),
+            (precision, &mut b.scratch),
         );
         let mut sums = vec![0.0f32; self.head.out];
         for pixel in y.chunks_exact(self.head.out) {

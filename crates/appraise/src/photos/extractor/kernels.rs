@@ -66,7 +66,7 @@ impl Window {
 
 /// ReLU6 as two compares the CPU does in one instruction each (`f32::max` adds NaN fixups).
 #[inline(always)]
-fn relu6(v: f32) -> f32 {
+pub(crate) fn relu6(v: f32) -> f32 {
     let v = if v > 0.0 { v } else { 0.0 };
     if v < 6.0 { v } else { 6.0 }
 }
