@@ -26,6 +26,32 @@ pub fn level() -> Level {
     *LEVEL.get_or_init(detect)
 }
 
+/// An AVX-512 extension some kernels use beyond [`Level::Avx512`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Extension {
+    /// Bfloat16 dot products (`vdpbf16ps`).
+    Bf16,
+    /// 8-bit integer dot products (`vpdpbusd`).
+    Vnni,
+}
+
+/// Whether this CPU has AVX-512 and `extension`, detected on first use.
+pub fn has(extension: Extension) -> bool {
+    static FOUND: OnceLock<[bool; 2]> = OnceLock::new();
+    FOUND.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let avx512 = level() == Level::Avx512;
+            [
+                avx512 && std::arch::is_x86_feature_detected!("avx512bf16"),
+                avx512 && std::arch::is_x86_feature_detected!("avx512vnni"),
+            ]
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        [false, false]
+    })[extension as usize]
+}
+
 #[cfg(target_arch = "x86_64")]
 fn detect() -> Level {
     if std::arch::is_x86_feature_detected!("avx512f")

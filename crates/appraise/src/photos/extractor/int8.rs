@@ -191,16 +191,7 @@ impl Epilogue<'_> {
 
 /// Whether this CPU has AVX-512 VNNI.
 fn vnni() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        static VNNI: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-        *VNNI.get_or_init(|| {
-            crate::runtime::simd::level() == crate::runtime::simd::Level::Avx512
-                && std::arch::is_x86_feature_detected!("avx512vnni")
-        })
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    false
+    crate::runtime::simd::has(crate::runtime::simd::Extension::Vnni)
 }
 
 #[cfg(target_arch = "x86_64")]

@@ -357,16 +357,7 @@ pub(crate) fn pointwise_bf16(
 
 /// Whether this CPU multiplies bfloat16 natively (AVX-512 BF16).
 fn bf16_native() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        static NATIVE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-        *NATIVE.get_or_init(|| {
-            crate::runtime::simd::level() == crate::runtime::simd::Level::Avx512
-                && std::arch::is_x86_feature_detected!("avx512bf16")
-        })
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    false
+    crate::runtime::simd::has(crate::runtime::simd::Extension::Bf16)
 }
 
 /// [`pointwise`]'s operands as raw pointers, checked by it.
