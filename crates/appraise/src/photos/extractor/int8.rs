@@ -201,6 +201,7 @@ mod x86 {
 
     use super::{Epilogue, Int8Weights};
     use crate::photos::extractor::kernels::Pointwise;
+    use crate::photos::extractor::kernels::x86::store_outputs;
     use std::arch::x86_64::*;
 
     /// [`super::range`], 16 values at a time.
@@ -312,7 +313,6 @@ mod x86 {
                 }
             }
             let o = e.outputs;
-            let (zero, six) = (_mm512_setzero_ps(), _mm512_set1_ps(6.0));
             let (qzero, qscale) = (_mm512_set1_epi32(e.zero), _mm512_set1_ps(e.scale));
             for (p, acc) in acc.iter().enumerate() {
                 for (v, &acc) in acc.iter().enumerate() {
@@ -320,25 +320,15 @@ mod x86 {
                     if first >= o {
                         break;
                     }
-                    let mask: __mmask16 = if o - first >= 16 {
-                        0xffff
-                    } else {
-                        (1 << (o - first)) - 1
-                    };
                     // Padded outputs have sums and scales too (zeros): the loads stay in range.
                     let sums = _mm512_loadu_si512(e.sums.as_ptr().add(first).cast());
                     let scales = _mm512_loadu_ps(e.scales.as_ptr().add(first));
                     let exact = _mm512_sub_epi32(acc, _mm512_mullo_epi32(qzero, sums));
                     let r = _mm512_mul_ps(_mm512_cvtepi32_ps(exact), _mm512_mul_ps(qscale, scales));
-                    let mut r =
-                        _mm512_add_ps(_mm512_maskz_loadu_ps(mask, e.bias.as_ptr().add(first)), r);
                     let at = (p0 + p) * o + first;
-                    if e.relu6 {
-                        r = _mm512_min_ps(_mm512_max_ps(r, zero), six);
-                    } else if let Some(res) = e.residual {
-                        r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(mask, res.as_ptr().add(at)));
-                    }
-                    _mm512_mask_storeu_ps(out.add(at), mask, r);
+                    let residual = e.residual.map_or(std::ptr::null(), |r| r.as_ptr().add(at));
+                    let bias = e.bias.as_ptr().add(first);
+                    store_outputs(r, o - first, bias, e.relu6, residual, out.add(at));
                 }
             }
         }

@@ -429,7 +429,7 @@ unsafe fn scalar(a: &Args) {
 }
 
 #[cfg(target_arch = "x86_64")]
-mod x86 {
+pub(super) mod x86 {
     //! [`super::pointwise`] with vector registers: a tile of `P` pixels by `NV` vectors of
     //! outputs keeps its `P * NV` sums in registers while the inputs stream past, each input
     //! value broadcast once, each weight vector read once per tile. Written with intrinsics:
@@ -676,6 +676,35 @@ mod x86 {
         n0
     }
 
+    /// The output pass of 16 outputs (fewer when `remaining` < 16: the rest masked off)
+    /// whose products sum to `sum`: `bias + sum`, then ReLU6 (`relu6`) or plus the residual
+    /// (unless null), stored at `out`. Every pointer points at the first of the 16.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+    pub(in crate::photos::extractor) unsafe fn store_outputs(
+        sum: __m512,
+        remaining: usize,
+        bias: *const f32,
+        relu6: bool,
+        residual: *const f32,
+        out: *mut f32,
+    ) {
+        let mask: __mmask16 = if remaining >= 16 {
+            0xffff
+        } else {
+            (1 << remaining) - 1
+        };
+        unsafe {
+            let mut r = _mm512_add_ps(_mm512_maskz_loadu_ps(mask, bias), sum);
+            if relu6 {
+                r = _mm512_min_ps(_mm512_max_ps(r, _mm512_setzero_ps()), _mm512_set1_ps(6.0));
+            } else if !residual.is_null() {
+                r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(mask, residual));
+            }
+            _mm512_mask_storeu_ps(out, mask, r);
+        }
+    }
+
     /// [`super::pointwise_bf16`]'s operands, checked by it.
     pub(super) struct Bf16Args<'a> {
         pub x: *const u16,
@@ -774,27 +803,20 @@ mod x86 {
                     }
                 }
             }
-            let (zero, six) = (_mm512_setzero_ps(), _mm512_set1_ps(6.0));
             for (p, acc) in acc.iter().enumerate() {
                 for (v, &acc) in acc.iter().enumerate() {
                     let first = n0 + 16 * v;
                     if first >= o {
                         break;
                     }
-                    let mask: __mmask16 = if o - first >= 16 {
-                        0xffff
-                    } else {
-                        (1 << (o - first)) - 1
-                    };
                     let at = (p0 + p) * o + first;
-                    let bias = _mm512_maskz_loadu_ps(mask, a.bias.as_ptr().add(first));
-                    let mut r = _mm512_add_ps(bias, acc);
-                    if a.relu6 {
-                        r = _mm512_min_ps(_mm512_max_ps(r, zero), six);
-                    } else if !a.residual.is_null() {
-                        r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(mask, a.residual.add(at)));
-                    }
-                    _mm512_mask_storeu_ps(a.out.add(at), mask, r);
+                    let residual = if a.residual.is_null() {
+                        a.residual
+                    } else {
+                        a.residual.add(at)
+                    };
+                    let bias = a.bias.as_ptr().add(first);
+                    store_outputs(acc, o - first, bias, a.relu6, residual, a.out.add(at));
                 }
             }
         }
