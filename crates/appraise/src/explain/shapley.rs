@@ -12,16 +12,22 @@
 use crate::data::table::{Frame, Texts, Values};
 use crate::error::{Error, Result};
 use crate::explain::sales::{Sales, evenly};
-use crate::explain::tree_shap::TreeGame;
+use crate::explain::tree_shap::{MAX_PHOTO_PLAYERS, PhotoPlayers, TreeGame};
 use crate::fit::tabular::{Predictor, PriceScale, TableModel};
 use crate::fit::trees::{TreeColumn, Trees};
+use crate::models::plain::PlainNetwork;
 use crate::runtime::rng::SeededRng;
+use rayon::prelude::*;
 
 /// Players up to which every coalition is priced (2^10 - 2 coalitions times the background).
 pub const EXACT_PLAYERS: usize = 10;
 /// Random orders of the players per background sale in the sampling estimate (each walked
 /// forwards and backwards).
 pub const ORDERS: usize = 1;
+
+/// Mixed rows priced at once: a few thousand keep the networks' per-operation costs small
+/// and give both cores work on one house.
+const MIXED_CHUNK: usize = 4096;
 
 /// One input of the game.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,6 +61,8 @@ pub struct Game<'a> {
     mixer: Option<TableModel>,
     /// The trees' game and their weight in ln(price).
     trees: Option<(TreeGame<'a>, f64)>,
+    /// The mixed model's network in plain form, for the coalitions' mixed rows.
+    plain: Option<PlainNetwork>,
     /// The read columns: the kept sales' rows, then the houses'.
     pool: Frame,
     /// The photo head's parts of each pool row.
@@ -139,6 +147,7 @@ impl<'a> Game<'a> {
             model,
             mixer,
             trees: None,
+            plain: None,
             pool: Frame {
                 path,
                 names,
@@ -152,13 +161,18 @@ impl<'a> Game<'a> {
             background: sales.background.clone(),
             value_ids: Vec::new(),
         };
+        game.plain = game
+            .mixed_model()
+            .predictor
+            .network()
+            .and_then(PlainNetwork::of);
         let g = game.players.max(1);
         let sources: Vec<usize> = game
             .background
             .iter()
             .flat_map(|&b| std::iter::repeat_n(b, g))
             .collect();
-        game.background_ln = game.values(&sources)?;
+        game.background_ln = game.values(&sources, false)?;
         // Counted from the sales and houses: a photos-only pool has no columns.
         let pool_rows = sales.len() + frame.as_ref().map_or(0, |f| f.1.len());
         game.value_ids = value_ids(&game.pool, pool_rows, players(model).len());
@@ -188,14 +202,22 @@ impl<'a> Game<'a> {
                         .collect()
                 })
                 .collect();
+            let photos = photo_players(model, trees, &game, sales.columns.len());
+            // The trees' photo inputs of the game's rows, as the model computes them.
+            let row_inputs: Vec<f32> = photos.as_ref().map_or_else(Vec::new, |p| {
+                rows.iter()
+                    .flat_map(|&r| (p.inputs)(&p.parts[r * p.width..(r + 1) * p.width]))
+                    .collect()
+            });
             let tree_game = TreeGame::new(
                 trees,
-                trees.member_inputs(&game.pool, &rows),
+                trees.member_inputs(&game.pool, &rows, &row_inputs),
                 &rows,
                 pool_rows,
                 player_of,
-                trees.predict(&game.pool, &rows, &[]),
+                trees.predict(&game.pool, &rows, &row_inputs),
                 &game.background,
+                photos,
             );
             game.trees = Some((tree_game, weight));
         }
@@ -232,7 +254,10 @@ impl<'a> Game<'a> {
     }
 
     /// ln(price) of mixed rows: row `m`'s player `g` from pool row `sources[m * players + g]`.
-    fn values(&self, sources: &[usize]) -> Result<Vec<f64>> {
+    /// The house's and the background sales' own prices are the model's (`plain` false); a
+    /// coalition's mixed rows go through the network's plain form where it has one (`plain`),
+    /// three times faster, equal to the last bits of a float.
+    fn values(&self, sources: &[usize], plain: bool) -> Result<Vec<f64>> {
         let g = self.players.max(1);
         let n = sources.len() / g;
         let columns = self
@@ -259,29 +284,58 @@ impl<'a> Game<'a> {
                 head.inputs_from_parts(&row, &mut inputs);
             }
         }
+        // Both cores on one house's rows: chunks of a fixed size (not one per thread), so
+        // that the prices do not depend on the number of threads.
         let rows: Vec<usize> = (0..n).collect();
-        let prices = self.mixed_model().price_inputs(&mixed, &rows, &inputs)?;
-        Ok(prices.into_iter().map(ln).collect())
+        let k = inputs.len() / n.max(1);
+        let chunks: Vec<Result<Vec<f64>>> = rows
+            .par_chunks(MIXED_CHUNK)
+            .enumerate()
+            .map(|(c, part)| {
+                let start = c * MIXED_CHUNK * k;
+                let inputs = &inputs[start..start + part.len() * k];
+                let network = self.plain.as_ref().filter(|_| plain);
+                self.mixed_model()
+                    .price_inputs(&mixed, part, inputs, network)
+            })
+            .collect();
+        let mut values = Vec::with_capacity(n);
+        for prices in chunks {
+            values.extend(prices?.into_iter().map(ln));
+        }
+        Ok(values)
     }
 
     /// Pool row `subject`'s shares of ln(price), their standard errors (zero when exact),
     /// and its ln(price) as the game prices it.
     pub fn shares(&self, subject: usize) -> Result<(Vec<f64>, Vec<f64>, f64)> {
         let g = self.players;
-        let own = self.values(&vec![subject; g.max(1)])?[0];
+        let own = self.values(&vec![subject; g.max(1)], false)?[0];
         if g == 0 {
             return Ok((Vec::new(), Vec::new(), own));
         }
-        let (mut phi, error) = if g <= EXACT_PLAYERS {
-            (self.exact(subject, own)?, vec![0.0; g])
-        } else {
-            self.sampled(subject, own)?
-        };
+        // The trees' walks beside the networks' mixed rows: they fill the gaps the chunks
+        // of mixed rows leave on the cores.
+        let (mixed, trees) = rayon::join(
+            || {
+                if g <= EXACT_PLAYERS {
+                    Ok((self.exact(subject, own)?, vec![0.0; g]))
+                } else {
+                    self.sampled(subject, own)
+                }
+            },
+            || {
+                self.trees.as_ref().map(|(trees, weight)| {
+                    let t = trees.shares(subject, &self.background, g);
+                    (t, *weight, weight * trees.output(subject))
+                })
+            },
+        );
+        let (mut phi, error) = mixed?;
         let mut own = own;
-        if let Some((trees, weight)) = &self.trees {
-            let t = trees.shares(subject, &self.background, g);
+        if let Some((t, weight, output)) = trees {
             phi.iter_mut().zip(t).for_each(|(p, t)| *p += weight * t);
-            own += weight * trees.output(subject);
+            own += output;
         }
         Ok((phi, error, own))
     }
@@ -312,7 +366,7 @@ impl<'a> Game<'a> {
             }
             counts.push((mask, count));
         }
-        let values = self.values(&sources)?;
+        let values = self.values(&sources, true)?;
         let mut v = vec![0.0; full + 1];
         v[0] = self.mixed_reference();
         v[full] = own;
@@ -363,7 +417,7 @@ impl<'a> Game<'a> {
                 sources.extend_from_slice(&row);
             }
         }
-        let values = self.values(&sources)?;
+        let values = self.values(&sources, true)?;
         let mut sum = vec![0.0; g];
         let mut squares = vec![0.0; g];
         for ((i, _, order), chain) in orders.iter().zip(values.chunks_exact(g - 1)) {
@@ -401,9 +455,34 @@ fn value_ids(pool: &Frame, rows: usize, players: usize) -> Vec<Vec<u64>> {
         .collect()
 }
 
+/// The photo players behind `trees`' photo inputs in `game` (whose photo players follow its
+/// `columns` read columns): each row's parts and the trees' inputs of them.
+fn photo_players<'a>(
+    model: &'a TableModel,
+    trees: &Trees,
+    game: &Game,
+    columns: usize,
+) -> Option<PhotoPlayers<'a>> {
+    let head = model.photo.as_ref().filter(|_| trees.photo_inputs > 0)?;
+    let k = trees.photo_inputs;
+    Some(PhotoPlayers {
+        parts: game.parts.clone(),
+        width: head.parts_width(),
+        part_player: head.part_columns(),
+        first_player: columns,
+        players: head.columns.len(),
+        inputs: Box::new(move |parts| {
+            let mut inputs = Vec::new();
+            head.inputs_from_parts(parts, &mut inputs);
+            // The trees read the last of the head's inputs.
+            inputs.split_off(inputs.len() - k)
+        }),
+    })
+}
+
 /// The model without its trees and the trees' weight in ln(price), when its ln(price) is
-/// the sum of the two: a log price scale and trees that read no photo inputs beside another
-/// predictor. ln(price) = std x ((1 - share) x inner + share x trees) + the rest, so the
+/// the sum of the two: a log price scale and trees beside another predictor (trees reading
+/// photo inputs of at most [`MAX_PHOTO_PLAYERS`] photo columns). ln(price) = std x ((1 - share) x inner + share x trees) + the rest, so the
 /// model without trees has its scale's std times (1 - share), and the trees weigh std x share.
 fn split_trees(model: &TableModel) -> Option<(TableModel, &Trees, f64)> {
     let PriceScale::Log { std, .. } = &model.scale else {
@@ -412,7 +491,8 @@ fn split_trees(model: &TableModel) -> Option<(TableModel, &Trees, f64)> {
     let Predictor::Stack(inner, trees, share) = &model.predictor else {
         return None;
     };
-    if trees.photo_inputs > 0 {
+    let photo_players = model.photo.as_ref().map_or(0, |h| h.columns.len());
+    if trees.photo_inputs > 0 && photo_players > MAX_PHOTO_PLAYERS {
         return None;
     }
     let mut scale = model.scale.clone();

@@ -25,6 +25,7 @@ use crate::fit::pipeline::Observer;
 use crate::fit::recipe::{PhotoSet, mape_factor, train_fold_networks};
 use crate::fit::train::{EpochRecord, Loss, Table, TrainConfig, predict, train};
 use crate::fit::trees::Trees;
+use crate::models::plain::PlainNetwork;
 use crate::models::ridge::{self, Linear};
 use crate::models::{Ensemble, Mlp, MlpConfig, ModelSpec, Network};
 use crate::photos::extractor::{Backbone, Featurizer, Precision};
@@ -414,7 +415,8 @@ impl Predictor {
     }
 
     /// Outputs of `rows` of `frame`, encoded (`width` values each, the photo inputs last)
-    /// and, for a photo network, their montages as the network reads them.
+    /// and, for a photo network, their montages as the network reads them; the network
+    /// through `plain` when given (its plain form), else through burn.
     fn outputs(
         &self,
         features: &[f32],
@@ -422,6 +424,7 @@ impl Predictor {
         images: &[f32],
         frame: &Frame,
         rows: &[usize],
+        plain: Option<&PlainNetwork>,
     ) -> Vec<f64> {
         let trees = |t: &Trees| {
             let k = t.photo_inputs;
@@ -434,7 +437,7 @@ impl Predictor {
         match self {
             Predictor::Trees(t) => return trees(t),
             Predictor::Stack(inner, t, share) => {
-                let a = inner.outputs(features, width, images, frame, rows);
+                let a = inner.outputs(features, width, images, frame, rows, plain);
                 return a
                     .iter()
                     .zip(trees(t))
@@ -443,7 +446,10 @@ impl Predictor {
             }
             _ => {}
         }
-        let net = self.network().map(|n| predict(n, features, width, images));
+        let net = self.network().map(|n| match plain {
+            Some(p) => p.predict(features, width),
+            None => predict(n, features, width, images),
+        });
         let lin = self.linear().map(|l| {
             features
                 .chunks_exact(width.max(1))
@@ -1803,7 +1809,7 @@ impl TableModel {
                 head.inputs(e, None, &mut photo_inputs);
             }
         }
-        self.price_part(frame, rows, &photo_inputs)
+        self.price_part(frame, rows, &photo_inputs, None)
     }
 
     /// The photo head's embeddings of `rows` (its columns side by side; empty without a
@@ -1826,13 +1832,14 @@ impl TableModel {
     }
 
     /// Prices of `rows` of `frame` whose photo head inputs are `photo_inputs` (its width a
-    /// row; empty without a photo head), on every core: what an explanation prices its
-    /// mixed rows with.
+    /// row; empty without a photo head), on every core, the network through `plain` when
+    /// given: what an explanation prices its mixed rows with.
     pub fn price_inputs(
         &self,
         frame: &Frame,
         rows: &[usize],
         photo_inputs: &[f32],
+        plain: Option<&PlainNetwork>,
     ) -> Result<Vec<f64>> {
         use rayon::prelude::*;
         let k = self.photo.as_ref().map_or(0, TablePhotoHead::width);
@@ -1845,7 +1852,7 @@ impl TableModel {
                     0 => &[][..],
                     _ => &photo_inputs[i * chunk * k..(i * chunk + part.len()) * k],
                 };
-                self.price_part(frame, part, inputs)
+                self.price_part(frame, part, inputs, plain)
             })
             .collect();
         let mut prices = Vec::with_capacity(rows.len());
@@ -1860,6 +1867,7 @@ impl TableModel {
         frame: &Frame,
         rows: &[usize],
         photo_inputs: &[f32],
+        plain: Option<&PlainNetwork>,
     ) -> Result<(Vec<f64>, Unseen)> {
         // A photos-only model reads none of the encoded columns: a row need not have them.
         let (mut features, unseen) = if self.photos_only() {
@@ -1900,7 +1908,7 @@ impl TableModel {
         };
         let outputs = self
             .predictor
-            .outputs(&features, self.width(), &images, frame, rows);
+            .outputs(&features, self.width(), &images, frame, rows, plain);
         let areas = self.scale.areas(frame, rows);
         let levels = self.level_factors.as_ref().map(|l| l.of_rows(frame, rows));
         let prices: Vec<f64> = outputs
@@ -2349,8 +2357,8 @@ mod tests {
             lines: None,
         };
         assert_eq!(
-            narrow.outputs(&narrow_x, 3, &[], &none, &[0, 1]),
-            wide.outputs(&wide_x, 4, &[], &none, &[0, 1])
+            narrow.outputs(&narrow_x, 3, &[], &none, &[0, 1], None),
+            wide.outputs(&wide_x, 4, &[], &none, &[0, 1], None)
         );
     }
 

@@ -145,12 +145,12 @@ impl Trees {
 }
 
 impl Trees {
-    /// Each member's inputs of `rows` of `frame`, column-major (the trees read no photo
-    /// inputs here: an explanation splits only such trees by their tree structure).
-    pub fn member_inputs(&self, frame: &Frame, rows: &[usize]) -> Vec<Vec<f64>> {
+    /// Each member's inputs of `rows` of `frame` whose photo inputs are `photos`
+    /// (`photo_inputs` a row), column-major.
+    pub fn member_inputs(&self, frame: &Frame, rows: &[usize], photos: &[f32]) -> Vec<Vec<f64>> {
         self.members
             .iter()
-            .map(|m| inputs(&m.columns, frame, rows, &[], 0).0)
+            .map(|m| inputs(&m.columns, frame, rows, photos, self.photo_inputs).0)
             .collect()
     }
 }

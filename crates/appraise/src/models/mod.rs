@@ -7,6 +7,7 @@ mod layers;
 pub mod matmul;
 mod mixed;
 mod mlp;
+pub mod plain;
 pub mod ridge;
 pub mod summary;
 
