@@ -17,6 +17,10 @@ use appraise::fit::tabular::TableModel;
 use appraise::io::artifact::load;
 use appraise::io::pricer::{Pricer, Value};
 
+// The allocator of the `appraise` binary, whose work this measures.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]

@@ -27,7 +27,7 @@ pub const ORDERS: usize = 1;
 
 /// Mixed rows priced at once: a few thousand keep the networks' per-operation costs small
 /// and give both cores work on one house.
-const MIXED_CHUNK: usize = 4096;
+const MIXED_CHUNK: usize = 2048;
 
 /// One input of the game.
 #[derive(Debug, Clone, PartialEq)]
@@ -259,6 +259,23 @@ impl<'a> Game<'a> {
     /// three times faster, equal to the last bits of a float.
     fn values(&self, sources: &[usize], plain: bool) -> Result<Vec<f64>> {
         let g = self.players.max(1);
+        // Both cores on one house's rows: chunks of a fixed size (not one per thread), so
+        // that the prices do not depend on the number of threads; each chunk mixed in its
+        // own task, its buffers small enough to be reused rather than faulted in.
+        let chunks: Vec<Result<Vec<f64>>> = sources
+            .par_chunks(MIXED_CHUNK * g)
+            .map(|part| self.price_mixed(part, plain))
+            .collect();
+        let mut values = Vec::with_capacity(sources.len() / g);
+        for prices in chunks {
+            values.extend(prices?);
+        }
+        Ok(values)
+    }
+
+    /// [`Game::values`] of one chunk of mixed rows.
+    fn price_mixed(&self, sources: &[usize], plain: bool) -> Result<Vec<f64>> {
+        let g = self.players.max(1);
         let n = sources.len() / g;
         let columns = self
             .pool
@@ -284,26 +301,12 @@ impl<'a> Game<'a> {
                 head.inputs_from_parts(&row, &mut inputs);
             }
         }
-        // Both cores on one house's rows: chunks of a fixed size (not one per thread), so
-        // that the prices do not depend on the number of threads.
         let rows: Vec<usize> = (0..n).collect();
-        let k = inputs.len() / n.max(1);
-        let chunks: Vec<Result<Vec<f64>>> = rows
-            .par_chunks(MIXED_CHUNK)
-            .enumerate()
-            .map(|(c, part)| {
-                let start = c * MIXED_CHUNK * k;
-                let inputs = &inputs[start..start + part.len() * k];
-                let network = self.plain.as_ref().filter(|_| plain);
-                self.mixed_model()
-                    .price_inputs(&mixed, part, inputs, network)
-            })
-            .collect();
-        let mut values = Vec::with_capacity(n);
-        for prices in chunks {
-            values.extend(prices?.into_iter().map(ln));
-        }
-        Ok(values)
+        let network = self.plain.as_ref().filter(|_| plain);
+        let prices = self
+            .mixed_model()
+            .price_inputs(&mixed, &rows, &inputs, network)?;
+        Ok(prices.into_iter().map(ln).collect())
     }
 
     /// Pool row `subject`'s shares of ln(price), their standard errors (zero when exact),
