@@ -203,13 +203,22 @@ fn interruptible<T: Send>(
     })
 }
 
-/// The pretrained network's embeddings of the photos at `paths` (1,280 values each).
+/// The pretrained network's embeddings of the photos at `paths` (1,280 values each), its
+/// products in `precision` (f32, bf16 or int8).
 #[pyfunction]
-fn featurize(py: Python<'_>, paths: Vec<String>) -> PyResult<Vec<Vec<f32>>> {
+#[pyo3(signature = (paths, precision = "f32"))]
+fn featurize(py: Python<'_>, paths: Vec<String>, precision: &str) -> PyResult<Vec<Vec<f32>>> {
+    let precision = precision
+        .parse()
+        .map_err(pyo3::exceptions::PyValueError::new_err)?;
+    let featurizer = appraise::photos::extractor::Featurizer {
+        precision,
+        ..Default::default()
+    };
     let paths: Vec<std::path::PathBuf> = paths.into_iter().map(Into::into).collect();
     let cancel = Cancel::new();
     interruptible(py, &cancel, || {
-        appraise::photos::extractor::embed_photos(Default::default(), &paths, &|_| {}, &cancel)
+        appraise::photos::extractor::embed_photos(featurizer, &paths, &|_| {}, &cancel)
     })
 }
 

@@ -135,6 +135,12 @@ def test_the_houses_dataset_and_its_photos_feature_as_the_recipe_reads_them():
     assert emb.shape == (4, 1280) and emb.dtype == np.float32
     assert np.array_equal(appraise.featurize(photos[:1])[0], emb[0])
     assert not np.array_equal(emb[0], emb[1])
+    # Reduced precision: close to f32, not equal; an unknown one is a ValueError.
+    int8 = appraise.featurize(photos, precision="int8")
+    cosine = (int8 * emb).sum(1) / np.linalg.norm(int8, axis=1) / np.linalg.norm(emb, axis=1)
+    assert cosine.min() > 0.99 and not np.array_equal(int8, emb)
+    with pytest.raises(ValueError, match="int4"):
+        appraise.featurize(photos, precision="int4")
 
 
 def test_ctrl_c_stops_a_long_fit_with_keyboard_interrupt():

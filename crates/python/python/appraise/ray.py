@@ -22,14 +22,16 @@ EMBEDDING = 1280
 
 class Featurizer:
     """Adds a column `embedding` (1,280 float32 values a row): the pretrained network's
-    embedding of the photo whose path is in `column`."""
+    embedding of the photo whose path is in `column`, its products in `precision` (as
+    `appraise.featurize`)."""
 
-    def __init__(self, column="path"):
+    def __init__(self, column="path", precision="f32"):
         self.column = column
+        self.precision = precision
 
     def __call__(self, batch):
         paths = batch.column(self.column).to_pylist()
-        emb = appraise.featurize(paths).astype(np.float32, copy=False)
+        emb = appraise.featurize(paths, self.precision).astype(np.float32, copy=False)
         values = pa.array(emb.ravel(), type=pa.float32())
         return batch.append_column(
             "embedding", pa.FixedSizeListArray.from_arrays(values, EMBEDDING)

@@ -75,8 +75,9 @@ impl std::str::FromStr for Precision {
         match s {
             "f32" => Ok(Precision::F32),
             "bf16" => Ok(Precision::Bf16),
+            "int8" => Ok(Precision::Int8),
             other => Err(format!(
-                "unknown photo precision {other:?}: expected f32 or bf16"
+                "unknown photo precision {other:?}: expected f32, bf16 or int8"
             )),
         }
     }
