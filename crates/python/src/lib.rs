@@ -73,11 +73,18 @@ struct Model {
 
 #[pymethods]
 impl Model {
-    /// The prices of the rows of `columns`.
-    fn predict(&self, py: Python<'_>, columns: Vec<(String, Column)>) -> PyResult<Vec<f64>> {
+    /// The prices of the rows of `columns`, on `n_jobs` threads (`None` or -1: every core).
+    #[pyo3(signature = (columns, n_jobs = None))]
+    fn predict(
+        &self,
+        py: Python<'_>,
+        columns: Vec<(String, Column)>,
+        n_jobs: Option<i64>,
+    ) -> PyResult<Vec<f64>> {
         let frame = frame(columns)?;
         let rows: Vec<usize> = (0..frame.rows()).collect();
-        py.detach(|| self.inner.predict(&frame, &rows))
+        let pool = thread_pool(n_jobs)?;
+        py.detach(|| on_threads(pool.as_ref(), || self.inner.predict(&frame, &rows)))
             .map(|(prices, _)| prices)
             .map_err(raise)
     }
@@ -112,7 +119,7 @@ impl Model {
 /// Fits a model on every row of `columns` priced `y`: the best recipe (`recipe="best"`,
 /// settings from the JSON object `recipe_config`) or the tutorial's network, seeded `seed`.
 #[pyfunction]
-#[pyo3(signature = (columns, y, recipe, seed, recipe_config = None))]
+#[pyo3(signature = (columns, y, recipe, seed, recipe_config = None, n_jobs = None))]
 fn fit(
     py: Python<'_>,
     mut columns: Vec<(String, Column)>,
@@ -120,7 +127,9 @@ fn fit(
     recipe: &str,
     seed: u64,
     recipe_config: Option<&str>,
+    n_jobs: Option<i64>,
 ) -> PyResult<Model> {
+    let pool = thread_pool(n_jobs)?;
     const TARGET: &str = "price";
     if columns.iter().any(|(name, _)| name == TARGET) {
         return Err(PyValueError::new_err(
@@ -163,12 +172,38 @@ fn fit(
     };
     let cancel = Cancel::new();
     let inner = interruptible(py, &cancel, || {
-        let mut silent = Silent;
-        let mut context = Context::new(&mut silent);
-        context.cancel = cancel.clone();
-        appraise::fit::tabular::fit_all(&frame, &options, &config, &mut context)
+        on_threads(pool.as_ref(), || {
+            let mut silent = Silent;
+            let mut context = Context::new(&mut silent);
+            context.cancel = cancel.clone();
+            appraise::fit::tabular::fit_all(&frame, &options, &config, &mut context)
+        })
     })?;
     Ok(Model { inner })
+}
+
+/// A pool of `n_jobs` threads (scikit-learn's convention: `None` or -1 every core, so no
+/// pool of its own); the results are the same on any number.
+fn thread_pool(n_jobs: Option<i64>) -> PyResult<Option<rayon::ThreadPool>> {
+    match n_jobs {
+        None | Some(-1) => Ok(None),
+        Some(n) if n >= 1 => rayon::ThreadPoolBuilder::new()
+            .num_threads(n as usize)
+            .build()
+            .map(Some)
+            .map_err(|e| PyValueError::new_err(format!("cannot start {n} threads: {e}"))),
+        Some(n) => Err(PyValueError::new_err(format!(
+            "n_jobs={n}: expected a positive number of threads, -1 or None (every core)"
+        ))),
+    }
+}
+
+/// `work` on `pool`'s threads, or on the global pool without one.
+fn on_threads<T: Send>(pool: Option<&rayon::ThreadPool>, work: impl FnOnce() -> T + Send) -> T {
+    match pool {
+        Some(pool) => pool.install(work),
+        None => work(),
+    }
 }
 
 /// Runs `work` on another thread without the GIL while this (the main) thread checks for

@@ -43,7 +43,7 @@ def test_fit_predict_score_and_ranges(fitted):
     assert m.score(X, y) > 0.8
     r = m.predict_interval(X, level=0.9)
     assert r.shape == (len(X), 2) and np.all(r[:, 0] <= p) and np.all(p <= r[:, 1])
-    assert m.get_params() == {"recipe": "best", "seed": 3, "recipe_config": LIGHT}
+    assert m.get_params() == {"recipe": "best", "seed": 3, "recipe_config": LIGHT, "n_jobs": None}
 
 
 def test_same_seed_same_model_and_a_pickle_prices_identically(fitted, tmp_path):
@@ -52,6 +52,17 @@ def test_same_seed_same_model_and_a_pickle_prices_identically(fitted, tmp_path):
     assert np.array_equal(again.predict(X), m.predict(X))
     for other in (pickle.loads(pickle.dumps(m)), copy.deepcopy(m)):
         assert np.array_equal(other.predict(X), m.predict(X))
+
+
+def test_any_number_of_threads_gives_the_same_model_bit_for_bit(fitted):
+    m, X, y = fitted
+    for n_jobs in (1, 2, -1):
+        other = appraise.Regressor(recipe="best", seed=3, recipe_config=LIGHT, n_jobs=n_jobs)
+        assert np.array_equal(other.fit(X, y).predict(X), m.predict(X)), n_jobs
+    with pytest.raises(ValueError, match="n_jobs=0"):
+        appraise.Regressor(recipe="tutorial", n_jobs=0).fit(X, y)
+    with pytest.raises(TypeError, match="n_jobs"):
+        appraise.Regressor(recipe="tutorial", n_jobs="2").fit(X, y)
 
 
 def test_cross_val_score_runs_as_scikit_learn_expects():

@@ -88,12 +88,16 @@ class Regressor(RegressorMixin, BaseEstimator):
     recipe_config : dict or None
         Settings of the best recipe (the "recipe" object of a run's config.json), e.g.
         ``{"max_epochs": 60, "trees": False}``; fields left out keep their defaults.
+    n_jobs : int or None
+        Threads for fit and predict (None or -1: every core). The model and its prices are
+        the same, bit for bit, on any number.
     """
 
-    def __init__(self, recipe="best", seed=42, recipe_config=None):
+    def __init__(self, recipe="best", seed=42, recipe_config=None, n_jobs=None):
         self.recipe = recipe
         self.seed = seed
         self.recipe_config = recipe_config
+        self.n_jobs = n_jobs
 
     def _check(self, X, reset):
         """X as columns; arrays, sparse matrices and lists checked as scikit-learn does."""
@@ -126,11 +130,20 @@ class Regressor(RegressorMixin, BaseEstimator):
         if rows < 4:
             raise ValueError(f"n_samples = {rows}: appraise needs at least 4 priced houses")
         config = None if self.recipe_config is None else json.dumps(self.recipe_config)
-        self.model_ = _appraise.fit(columns, y.tolist(), self.recipe, int(self.seed), config)
+        self.model_ = _appraise.fit(
+            columns, y.tolist(), self.recipe, int(self.seed), config, self._jobs()
+        )
         self.n_features_in_ = len(columns)
         if _is_frame(X):
             self.feature_names_in_ = np.asarray([c for c, _ in columns], dtype=object)
         return self
+
+    def _jobs(self):
+        """n_jobs as an int (None: every core)."""
+        n = getattr(self, "n_jobs", None)
+        if n is not None and (isinstance(n, bool) or not isinstance(n, (int, np.integer))):
+            raise TypeError(f"n_jobs must be an int or None, not {type(n).__name__}")
+        return None if n is None else int(n)
 
     def _names(self):
         return None if not hasattr(self, "feature_names_in_") else list(self.feature_names_in_)
@@ -138,7 +151,8 @@ class Regressor(RegressorMixin, BaseEstimator):
     def predict(self, X):
         """The price of each row of X, in dollars."""
         check_is_fitted(self, "model_")
-        return np.asarray(self.model_.predict(self._check(X, reset=False)), dtype=float)
+        columns = self._check(X, reset=False)
+        return np.asarray(self.model_.predict(columns, self._jobs()), dtype=float)
 
     def predict_interval(self, X, level=0.8):
         """The price range of each row at `level` (0 < level < 1): an array (rows, 2) of low
