@@ -8,7 +8,7 @@ venv="${APPRAISE_PY_VENV:-${TMPDIR:-/tmp}/appraise-py-venv}"
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
-"$venv/bin/pip" install -q "maturin>=1.8,<2" "numpy<3" "pandas<3" "scikit-learn>=1.6,<2" "pytest<9"
+"$venv/bin/pip" install -q "maturin>=1.8,<2" "numpy<3" "pandas<3" "scikit-learn>=1.6,<2" "pytest<9" "tqdm<5"
 # The Ray test only when asked (APPRAISE_RAY_TESTS=1): starting a local Ray takes a while.
 if [ -n "${APPRAISE_RAY_TESTS:-}" ]; then
   "$venv/bin/pip" install -q "pyarrow<25" "ray[data]>=2.40,<3"

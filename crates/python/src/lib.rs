@@ -9,10 +9,11 @@ use appraise::Error;
 use appraise::data::schema::SchemaOptions;
 use appraise::data::table::{Frame, Texts, Values};
 use appraise::fit::tabular::{Method, TableConfig, TableModel, TableRecipe};
+use appraise::fit::train::EpochRecord;
 use appraise::io::artifact;
 use appraise::runtime::cancel::Cancel;
 use appraise::runtime::context::Context;
-use appraise::runtime::observer::Silent;
+use appraise::runtime::observer::{Observer, Stage};
 use pyo3::exceptions::{PyFileNotFoundError, PyKeyboardInterrupt, PyOSError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
@@ -119,7 +120,8 @@ impl Model {
 /// Fits a model on every row of `columns` priced `y`: the best recipe (`recipe="best"`,
 /// settings from the JSON object `recipe_config`) or the tutorial's network, seeded `seed`.
 #[pyfunction]
-#[pyo3(signature = (columns, y, recipe, seed, recipe_config = None, n_jobs = None))]
+#[pyo3(signature = (columns, y, recipe, seed, recipe_config = None, n_jobs = None, progress = None))]
+#[allow(clippy::too_many_arguments)]
 fn fit(
     py: Python<'_>,
     mut columns: Vec<(String, Column)>,
@@ -128,6 +130,7 @@ fn fit(
     seed: u64,
     recipe_config: Option<&str>,
     n_jobs: Option<i64>,
+    progress: Option<Py<PyAny>>,
 ) -> PyResult<Model> {
     let pool = thread_pool(n_jobs)?;
     const TARGET: &str = "price";
@@ -171,15 +174,45 @@ fn fit(
         ..SchemaOptions::default()
     };
     let cancel = Cancel::new();
-    let inner = interruptible(py, &cancel, || {
+    let (sender, events) = std::sync::mpsc::channel::<Progress>();
+    // The fit's progress reaches `progress` on this (the Python) thread, between waits.
+    let report = |py: Python<'_>| -> PyResult<()> {
+        for (kind, done, total, line) in events.try_iter() {
+            if let Some(callback) = &progress {
+                callback.call1(py, (kind, done, total, line))?;
+            }
+        }
+        Ok(())
+    };
+    let inner = interruptible(py, &cancel, report, || {
         on_threads(pool.as_ref(), || {
-            let mut silent = Silent;
-            let mut context = Context::new(&mut silent);
+            let mut forward = Forward(sender);
+            let mut context = Context::new(&mut forward);
             context.cancel = cancel.clone();
             appraise::fit::tabular::fit_all(&frame, &options, &config, &mut context)
         })
     })?;
     Ok(Model { inner })
+}
+
+/// One progress event: its kind ("stage", "note", "epoch"), steps done and in all (0: not
+/// known), and its line.
+type Progress = (&'static str, usize, usize, String);
+
+/// An observer that sends a fit's progress to the Python thread.
+struct Forward(std::sync::mpsc::Sender<Progress>);
+
+impl Observer for Forward {
+    fn stage(&mut self, stage: Stage) {
+        let _ = self.0.send(("stage", 0, 0, stage.message().to_string()));
+    }
+    fn note(&mut self, line: &str) {
+        let _ = self.0.send(("note", 0, 0, line.to_string()));
+    }
+    fn epoch(&mut self, r: &EpochRecord, epochs: usize) {
+        let line = format!("loss {:.4}, val_loss {:.4}", r.loss, r.val_loss);
+        let _ = self.0.send(("epoch", r.epoch, epochs, line));
+    }
 }
 
 /// A pool of `n_jobs` threads (scikit-learn's convention: `None` or -1 every core, so no
@@ -208,24 +241,30 @@ fn on_threads<T: Send>(pool: Option<&rayon::ThreadPool>, work: impl FnOnce() -> 
 
 /// Runs `work` on another thread without the GIL while this (the main) thread checks for
 /// Ctrl-C every 50 ms: a signal sets `cancel`, which stops the library's loops, and raises
-/// `KeyboardInterrupt` (only the main thread runs Python's signal handlers).
+/// `KeyboardInterrupt` (only the main thread runs Python's signal handlers). `report` runs
+/// at each check and once at the end (an error from it stops the work as Ctrl-C does).
 fn interruptible<T: Send>(
     py: Python<'_>,
     cancel: &Cancel,
+    mut report: impl FnMut(Python<'_>) -> PyResult<()>,
     work: impl FnOnce() -> appraise::Result<T> + Send,
 ) -> PyResult<T> {
     std::thread::scope(|scope| {
         let worker = scope.spawn(work);
         let mut signal = None;
-        while !worker.is_finished() {
-            py.detach(|| std::thread::sleep(std::time::Duration::from_millis(50)));
+        let mut check = |signal: &mut Option<PyErr>| {
             if signal.is_none()
-                && let Err(e) = py.check_signals()
+                && let Err(e) = py.check_signals().and_then(|()| report(py))
             {
                 cancel.cancel();
-                signal = Some(e);
+                *signal = Some(e);
             }
+        };
+        while !worker.is_finished() {
+            py.detach(|| std::thread::sleep(std::time::Duration::from_millis(50)));
+            check(&mut signal);
         }
+        check(&mut signal);
         let result = worker.join().unwrap_or_else(|_| {
             Err(Error::Training(
                 "the library panicked; please report it".into(),
@@ -252,9 +291,12 @@ fn featurize(py: Python<'_>, paths: Vec<String>, precision: &str) -> PyResult<Ve
     };
     let paths: Vec<std::path::PathBuf> = paths.into_iter().map(Into::into).collect();
     let cancel = Cancel::new();
-    interruptible(py, &cancel, || {
-        appraise::photos::extractor::embed_photos(featurizer, &paths, &|_| {}, &cancel)
-    })
+    interruptible(
+        py,
+        &cancel,
+        |_| Ok(()),
+        || appraise::photos::extractor::embed_photos(featurizer, &paths, &|_| {}, &cancel),
+    )
 }
 
 /// The Houses dataset's table (folder `dir` holding HousesInfo.txt): its columns, the

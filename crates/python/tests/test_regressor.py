@@ -43,7 +43,9 @@ def test_fit_predict_score_and_ranges(fitted):
     assert m.score(X, y) > 0.8
     r = m.predict_interval(X, level=0.9)
     assert r.shape == (len(X), 2) and np.all(r[:, 0] <= p) and np.all(p <= r[:, 1])
-    assert m.get_params() == {"recipe": "best", "seed": 3, "recipe_config": LIGHT, "n_jobs": None}
+    assert m.get_params() == {
+        "recipe": "best", "seed": 3, "recipe_config": LIGHT, "n_jobs": None, "verbose": 0
+    }
 
 
 def test_same_seed_same_model_and_a_pickle_prices_identically(fitted, tmp_path):
@@ -63,6 +65,24 @@ def test_any_number_of_threads_gives_the_same_model_bit_for_bit(fitted):
         appraise.Regressor(recipe="tutorial", n_jobs=0).fit(X, y)
     with pytest.raises(TypeError, match="n_jobs"):
         appraise.Regressor(recipe="tutorial", n_jobs="2").fit(X, y)
+
+
+def test_progress_only_when_asked_and_the_same_model(fitted, capfd):
+    m, X, y = fitted
+    capfd.readouterr()
+    for verbose in (0, 1, 2):
+        other = appraise.Regressor(recipe="best", seed=3, recipe_config=LIGHT, verbose=verbose)
+        assert np.array_equal(other.fit(X, y).predict(X), m.predict(X))
+        err = capfd.readouterr().err
+        if verbose == 0:
+            assert err == ""
+        elif verbose == 1:
+            assert "appraise fit" in err  # tqdm's bar
+        else:
+            assert "[appraise] recipe chose" in err and "inner 5-fold CV MAPE" in err
+    tutorial = appraise.Regressor(recipe="tutorial", seed=1, verbose=2).fit(X, y)
+    assert "[appraise] epoch 200/200" in capfd.readouterr().err
+    assert tutorial.predict(X).shape == (len(X),)
 
 
 def test_cross_val_score_runs_as_scikit_learn_expects():

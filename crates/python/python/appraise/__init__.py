@@ -15,6 +15,7 @@ Model files are the CLI's: the same rows get the same prices in both.
 from __future__ import annotations
 
 import json
+import sys
 
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
@@ -91,13 +92,18 @@ class Regressor(RegressorMixin, BaseEstimator):
     n_jobs : int or None
         Threads for fit and predict (None or -1: every core). The model and its prices are
         the same, bit for bit, on any number.
+    verbose : int
+        0 (default): fit prints nothing; 1: a progress bar on standard error (tqdm's where
+        it is installed, else a line per step); 2: every line the CLI's `train` prints (each
+        candidate of the recipe and its inner score, the choice, the epochs).
     """
 
-    def __init__(self, recipe="best", seed=42, recipe_config=None, n_jobs=None):
+    def __init__(self, recipe="best", seed=42, recipe_config=None, n_jobs=None, verbose=0):
         self.recipe = recipe
         self.seed = seed
         self.recipe_config = recipe_config
         self.n_jobs = n_jobs
+        self.verbose = verbose
 
     def _check(self, X, reset):
         """X as columns; arrays, sparse matrices and lists checked as scikit-learn does."""
@@ -130,9 +136,14 @@ class Regressor(RegressorMixin, BaseEstimator):
         if rows < 4:
             raise ValueError(f"n_samples = {rows}: appraise needs at least 4 priced houses")
         config = None if self.recipe_config is None else json.dumps(self.recipe_config)
-        self.model_ = _appraise.fit(
-            columns, y.tolist(), self.recipe, int(self.seed), config, self._jobs()
-        )
+        progress = _Progress(self.verbose) if self.verbose else None
+        try:
+            self.model_ = _appraise.fit(
+                columns, y.tolist(), self.recipe, int(self.seed), config, self._jobs(), progress
+            )
+        finally:
+            if progress is not None:
+                progress.close()
         self.n_features_in_ = len(columns)
         if _is_frame(X):
             self.feature_names_in_ = np.asarray([c for c, _ in columns], dtype=object)
@@ -191,6 +202,39 @@ class Regressor(RegressorMixin, BaseEstimator):
         tags.input_tags.string = True
         tags.target_tags.positive_only = True
         return tags
+
+
+class _Progress:
+    """A fit's progress events ("stage", "note", "epoch"; steps done and in all; the line)
+    shown as `Regressor`'s `verbose` asks."""
+
+    def __init__(self, verbose):
+        self.lines = verbose >= 2
+        self.bar = None
+        if not self.lines:
+            try:
+                from tqdm.auto import tqdm
+            except ImportError:
+                tqdm = None
+            if tqdm is not None:
+                self.bar = tqdm(desc="appraise fit", unit=" steps", file=sys.stderr, leave=False)
+
+    def __call__(self, kind, done, total, line):
+        if self.bar is not None:
+            if kind == "epoch":
+                self.bar.total, self.bar.n = total, done
+                self.bar.set_postfix_str(line, refresh=False)
+                self.bar.refresh()
+            else:
+                self.bar.set_description(line[:60], refresh=False)
+                self.bar.update(0 if self.bar.total else 1)
+        elif self.lines or kind != "epoch" or done == total or done % 10 == 0:
+            step = f"epoch {done}/{total}: " if kind == "epoch" else ""
+            print(f"[appraise] {step}{line}", file=sys.stderr, flush=True)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
 
 
 def load(path):

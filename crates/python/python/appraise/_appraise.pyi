@@ -1,6 +1,6 @@
 """Type stubs of the Rust module (crates/python/src/lib.rs)."""
 
-from typing import Optional, Sequence, Union
+from typing import Callable, Optional, Sequence, Union
 
 Column = Union[Sequence[float], Sequence[Optional[str]]]
 
@@ -21,6 +21,7 @@ def fit(
     seed: int,
     recipe_config: Optional[str] = None,
     n_jobs: Optional[int] = None,
+    progress: Optional[Callable[[str, int, int, str], None]] = None,
 ) -> Model: ...
 def load(path: str) -> Model: ...
 def from_bytes(bytes: bytes) -> Model: ...
