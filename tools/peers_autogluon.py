@@ -9,7 +9,7 @@ TabularPredictor(eval_metric="mean_absolute_percentage_error"), presets="best_qu
 raw price, as a user would call it. Same splits as tools/peers_sklearn.py."""
 import sys, time, tempfile
 import numpy as np, pandas as pd
-from sklearn.model_selection import KFold, train_test_split
+import peer_splits
 from autogluon.tabular import TabularPredictor
 
 def mape(a, p):
@@ -17,20 +17,7 @@ def mape(a, p):
 
 which = sys.argv[1]
 budget = int(sys.argv[2]) if len(sys.argv) > 2 else 60
-if which in ("ames", "sacramento"):
-    df = pd.read_csv(f"/work/shared/data/other-datasets/{which}.csv")
-    target = "Sale_Price" if which == "ames" else "price"
-    splits = list(KFold(5, shuffle=True, random_state=0).split(df))
-else:
-    cols = ["bedrooms", "bathrooms", "area", "zipcode", "price"]
-    df = pd.read_csv("/work/shared/data/houses-dataset/Houses Dataset/HousesInfo.txt", sep=r"\s+", header=None, names=cols)
-    counts = df["zipcode"].value_counts()
-    df = df[df["zipcode"].isin(counts[counts >= 25].index)].reset_index(drop=True)
-    df["zipcode"] = df["zipcode"].astype(str)
-    seeds = range(int(which.split("-")[0]), int(which.split("-")[1]) + 1)
-    idx = np.arange(len(df))
-    splits = [train_test_split(idx, test_size=0.25, random_state=s) for s in seeds]
-    target = "price"
+df, target, _, splits = peer_splits.table(which)
 
 scores, times = [], []
 for k, (tr, te) in enumerate(splits):

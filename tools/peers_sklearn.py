@@ -6,7 +6,7 @@ random_state=0)) and, for the Houses dataset, `--split-seeds S` (train_test_spli
 random_state=S)): HistGradientBoostingRegressor and RidgeCV on one-hot, both on ln(price)."""
 import sys, time
 import numpy as np, pandas as pd
-from sklearn.model_selection import KFold, train_test_split
+import peer_splits
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.linear_model import RidgeCV
 from sklearn.compose import ColumnTransformer
@@ -43,19 +43,6 @@ def run(df, target, splits, cat):
     return out
 
 which = sys.argv[1]
-if which in ("ames", "sacramento"):
-    df = pd.read_csv(f"/work/shared/data/other-datasets/{which}.csv")
-    target = "Sale_Price" if which == "ames" else "price"
-    cat = [c for c in df.columns if not pd.api.types.is_numeric_dtype(df[c])]
-    splits = list(KFold(5, shuffle=True, random_state=0).split(df))
-else:
-    cols = ["bedrooms", "bathrooms", "area", "zipcode", "price"]
-    df = pd.read_csv("/work/shared/data/houses-dataset/Houses Dataset/HousesInfo.txt", sep=r"\s+", header=None, names=cols)
-    counts = df["zipcode"].value_counts()
-    df = df[df["zipcode"].isin(counts[counts >= 25].index)].reset_index(drop=True)
-    seeds = range(int(which.split("-")[0]), int(which.split("-")[1]) + 1)
-    idx = np.arange(len(df))
-    splits = [train_test_split(idx, test_size=0.25, random_state=s) for s in seeds]
-    target, cat = "price", ["zipcode"]
+df, target, cat, splits = peer_splits.table(which)
 for name, (m, t) in run(df, target, splits, cat).items():
     print(f"{which}\t{name}\t{m:.2f}%\t{t:.1f} s")

@@ -5,7 +5,7 @@
 //! Why: an explained house of the recipe with photos prices 25,000 mixed rows through 90
 //! networks. burn runs each layer of each network over every row before the next layer,
 //! streaming megabytes of activations through memory per layer (160 ms); `gemm` on blocks
-//! that stay in the cache pays its set-up on every small call (590 ms). Here eight rows go
+//! that stay in the cache pays its set-up on every small call (590 ms). Here sixteen rows go
 //! through a layer sixteen outputs at a time, every sum in registers.
 //!
 //! Each output is the bias plus its terms in input order, one fused multiply-add per term, so
@@ -183,7 +183,7 @@ mod x86 {
     use super::{LANES, ROWS, tile_rows};
     use std::arch::x86_64::*;
 
-    /// [`super::dense`] with the tile's sixteen outputs of eight rows in eight registers.
+    /// [`super::dense`] with the tile's sixteen outputs of sixteen rows in sixteen registers.
     #[target_feature(enable = "avx512f")]
     pub(super) fn dense(
         x: &[f32],
