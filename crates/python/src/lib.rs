@@ -215,11 +215,19 @@ impl Observer for Forward {
     }
 }
 
+/// The process whose threads rayon's global pool has: set when the module is imported.
+static POOL_PID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+
 /// A pool of `n_jobs` threads (scikit-learn's convention: `None` or -1 every core, so no
-/// pool of its own); the results are the same on any number.
+/// pool of its own); the results are the same on any number. A process forked from the
+/// one that imported the module (multiprocessing, joblib) has rayon's global pool without
+/// its threads, where any parallel work would wait forever: it always gets a pool of its own.
 fn thread_pool(n_jobs: Option<i64>) -> PyResult<Option<rayon::ThreadPool>> {
+    let forked = *POOL_PID.get_or_init(std::process::id) != std::process::id();
+    let every_core = || std::thread::available_parallelism().map_or(1, usize::from) as i64;
     match n_jobs {
-        None | Some(-1) => Ok(None),
+        None | Some(-1) if !forked => Ok(None),
+        None | Some(-1) => thread_pool(Some(every_core())),
         Some(n) if n >= 1 => rayon::ThreadPoolBuilder::new()
             .num_threads(n as usize)
             .build()
@@ -291,11 +299,16 @@ fn featurize(py: Python<'_>, paths: Vec<String>, precision: &str) -> PyResult<Ve
     };
     let paths: Vec<std::path::PathBuf> = paths.into_iter().map(Into::into).collect();
     let cancel = Cancel::new();
+    let pool = thread_pool(None)?;
     interruptible(
         py,
         &cancel,
         |_| Ok(()),
-        || appraise::photos::extractor::embed_photos(featurizer, &paths, &|_| {}, &cancel),
+        || {
+            on_threads(pool.as_ref(), || {
+                appraise::photos::extractor::embed_photos(featurizer, &paths, &|_| {}, &cancel)
+            })
+        },
     )
 }
 
@@ -304,8 +317,11 @@ fn featurize(py: Python<'_>, paths: Vec<String>, precision: &str) -> PyResult<Ve
 /// out (the tutorial's 25).
 #[pyfunction]
 fn load_houses(dir: &str, min_zip_count: usize) -> PyResult<Vec<(String, Py<PyAny>)>> {
-    let table =
-        appraise::data::dataset::load_table(Path::new(dir), min_zip_count).map_err(raise)?;
+    let pool = thread_pool(None)?;
+    let table = on_threads(pool.as_ref(), || {
+        appraise::data::dataset::load_table(Path::new(dir), min_zip_count)
+    })
+    .map_err(raise)?;
     Python::attach(|py| {
         let frame = &table.frame;
         frame
@@ -356,6 +372,7 @@ fn from_bytes(bytes: &[u8]) -> PyResult<Model> {
 
 #[pymodule]
 fn _appraise(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    POOL_PID.get_or_init(std::process::id);
     m.add_class::<Model>()?;
     m.add_function(wrap_pyfunction!(fit, m)?)?;
     m.add_function(wrap_pyfunction!(load, m)?)?;

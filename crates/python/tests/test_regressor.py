@@ -85,6 +85,22 @@ def test_progress_only_when_asked_and_the_same_model(fitted, capfd):
     assert tutorial.predict(X).shape == (len(X),)
 
 
+def _fit_and_price_in_a_child(X, y, m):
+    tutorial = appraise.Regressor(recipe="tutorial", seed=1).fit(X, y)
+    return tutorial.predict(X), m.predict(X)
+
+
+def test_a_forked_process_fits_and_prices_without_hanging(fitted):
+    # The parent has used its threads (the fixture's fit); a forked child finds them gone.
+    import multiprocessing
+
+    m, X, y = fitted
+    expected = appraise.Regressor(recipe="tutorial", seed=1).fit(X, y).predict(X)
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        child, child_m = pool.apply_async(_fit_and_price_in_a_child, (X, y, m)).get(timeout=120)
+    assert np.array_equal(child, expected) and np.array_equal(child_m, m.predict(X))
+
+
 def test_cross_val_score_runs_as_scikit_learn_expects():
     X, y = listings(120)
     scores = cross_val_score(
