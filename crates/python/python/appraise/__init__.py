@@ -136,7 +136,9 @@ class Regressor(RegressorMixin, BaseEstimator):
         if rows < 4:
             raise ValueError(f"n_samples = {rows}: appraise needs at least 4 priced houses")
         config = None if self.recipe_config is None else json.dumps(self.recipe_config)
-        progress = _Progress(self.verbose) if self.verbose else None
+        # getattr: a Regressor pickled before `verbose` existed refits as before.
+        verbose = getattr(self, "verbose", 0)
+        progress = _Progress(verbose) if verbose else None
         try:
             self.model_ = _appraise.fit(
                 columns, y.tolist(), self.recipe, int(self.seed), config, self._jobs(), progress
